@@ -1,0 +1,1 @@
+"""vmtui's core: everything that knows libvirt, and nothing of Textual."""

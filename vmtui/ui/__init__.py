@@ -1,0 +1,1 @@
+"""vmtui's Textual user interface. It gets its LibvirtService by injection."""

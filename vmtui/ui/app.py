@@ -1,0 +1,415 @@
+"""The Textual application: the live domain list of one libvirt host."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Iterable
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from ..core.config import Config
+from ..core.errors import VmtuiError
+from ..core.model import DomainInfo, PAUSED, SHUT_OFF, CRASHED
+from ..core.service import (
+    ConnectionChanged,
+    ConnState,
+    DomainEvent,
+    DomainRemoved,
+    DomainsChanged,
+    DomainsReset,
+    HostChanged,
+    LibvirtService,
+)
+from ..core.sizes import fmt_kib, fmt_percent
+from . import keys
+from .dialogs import ConfirmDialog, DeleteDialog
+from .domain_table import DomainTable
+from .screens import DetailsScreen, HelpScreen, XmlScreen
+
+MUTATING = {"start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
+NEEDS_DOMAIN = MUTATING | {"details", "xml"}
+
+
+class ServiceMessage(Message):
+    """Something the connection service said, delivered on the app's queue."""
+
+    def __init__(self, payload: Any) -> None:
+        super().__init__()
+        self.payload = payload
+
+
+class StatusBar(Static):
+    """Host, URI, connection state, counts by state, host CPU and memory."""
+
+
+class SelectionBar(Static):
+    """The selected VM in full: name, title, state and reason, flags."""
+
+
+class DomainListScreen(Screen):
+    """The main screen. Its keys call the app's actions ("app.start", ...)."""
+
+    BINDINGS = keys.bindings()
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Input(placeholder="filter by name or title — Enter keeps it, Esc clears", id="filter")
+        yield DomainTable(id="domains")
+        yield SelectionBar(id="selection")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(DomainTable).focus()
+        self.app.start_service()
+
+
+class VmtuiApp(App):
+    TITLE = "vmtui"
+    CSS_PATH = "vmtui.tcss"
+
+    def __init__(self, service: LibvirtService, config: Config | None = None, *,
+                 exit_on_connect_failure: bool = True) -> None:
+        super().__init__()
+        self.service = service
+        self.config = config or Config()
+        self.exit_on_connect_failure = exit_on_connect_failure
+        self.connect_error: VmtuiError | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self.ready = False  # first full list shown
+        self._was_disconnected = False
+
+    # --- layout ---------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        self.list_screen = DomainListScreen()
+        return self.list_screen
+
+    @property
+    def table(self) -> DomainTable:
+        return self.list_screen.query_one(DomainTable)
+
+    def on_mount(self) -> None:
+        if self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        for notice in self.config.notices:
+            self.notify(notice, title="Configuration", severity="warning", timeout=15)
+
+    def start_service(self) -> None:
+        """Called by the list screen once it is mounted: listen, then connect."""
+        self._unsubscribe = self.service.subscribe(lambda payload: self.post_message(ServiceMessage(payload)))
+        self.update_status()
+        self.connect()
+
+    async def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        await self.service.close()
+
+    @work(exclusive=True, group="connect")
+    async def connect(self) -> None:
+        try:
+            await self.service.connect()
+        except VmtuiError as err:
+            self.connect_error = err
+            if self.exit_on_connect_failure:
+                self.exit(return_code=1, message=err.message)
+            else:
+                self.notify(err.message, title="Connection", severity="error", timeout=30)
+                self.update_status()
+
+    # --- what the service says ----------------------------------------------------
+
+    def on_service_message(self, message: ServiceMessage) -> None:
+        p = message.payload
+        table = self.table
+        if isinstance(p, DomainsReset):
+            table.reset(p.domains)
+            self.ready = True
+        elif isinstance(p, DomainsChanged):
+            table.upsert(p.domains)
+        elif isinstance(p, DomainRemoved):
+            table.drop(p.uuid)
+        elif isinstance(p, ConnectionChanged):
+            if p.state is ConnState.DISCONNECTED:
+                if not self._was_disconnected:
+                    self.notify(f"{self.service.display_uri}: {p.message}", title="Disconnected",
+                                severity="warning", timeout=8)
+                self._was_disconnected = True
+            elif p.state is ConnState.CONNECTED and self._was_disconnected:
+                self._was_disconnected = False
+                self.notify(f"{self.service.display_uri}: connected again", title="Reconnected", timeout=4)
+        elif isinstance(p, DomainEvent):
+            if p.event == "crashed":
+                self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
+            return
+        elif not isinstance(p, HostChanged):
+            return
+        self.update_status()
+        self.update_selection()
+        self.refresh_bindings()
+
+    # --- status lines ---------------------------------------------------------
+
+    def update_status(self) -> None:
+        s = self.service
+        host = s.host
+        state = s.state
+        parts: list[Text] = []
+        name = host.hostname or "?"
+        parts.append(Text(f" {name}", style="bold"))
+        style = {"connected": "green", "connecting": "yellow"}.get(state.value, "bold red")
+        label = state.value if state is not ConnState.CLOSED or not self.connect_error else "not connected"
+        parts.append(Text(f" {label}", style=style))
+        if s.readonly:
+            parts.append(Text(" [read-only]", style="bold yellow"))
+        doms = list(self.table.domains.values()) if self.is_mounted else []
+        running = sum(1 for d in doms if d.is_running)
+        paused = sum(1 for d in doms if d.state_code == PAUSED)
+        off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
+        other = len(doms) - running - paused - off
+        counts = f" │ {running} running, {paused} paused, {off} shut off"
+        if other:
+            counts += f", {other} other"
+        parts.append(Text(counts))
+        host_bits = []
+        if host.cpu_percent is not None:
+            host_bits.append(f"CPU {fmt_percent(host.cpu_percent)}")
+        if host.memory_total_kib:
+            if host.memory_free_kib is not None:
+                used = max(0, host.memory_total_kib - host.memory_free_kib)
+                host_bits.append(f"mem {fmt_kib(used)}/{fmt_kib(host.memory_total_kib)}")
+            else:
+                host_bits.append(f"mem {fmt_kib(host.memory_total_kib)}")
+        if host_bits:
+            parts.append(Text(" │ host " + ", ".join(host_bits)))
+        filt = self.table.state_filter_label if self.is_mounted else "all"
+        if filt != "all" or (self.is_mounted and self.table.text_filter):
+            f = [] if filt == "all" else [filt]
+            if self.table.text_filter:
+                f.append(f"'{self.table.text_filter}'")
+            parts.append(Text(" │ showing " + " ".join(f), style="bold cyan"))
+        uri = s.display_uri
+        if uri.startswith("test://") and uri.endswith("demo-host.xml"):
+            uri = "demo (test driver)"
+        parts.append(Text(f" │ {uri}", style="dim"))
+        self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
+
+    def update_selection(self) -> None:
+        d = self.table.selected
+        bar = self.list_screen.query_one(SelectionBar)
+        if d is None:
+            bar.update(" no VM selected" if self.ready else " loading…")
+            return
+        bits = [Text(f" {d.name}", style="bold")]
+        if d.title:
+            bits.append(Text(f" — {d.title}", style="italic"))
+        bits.append(Text(f"  {d.state}" + (f" ({d.reason})" if d.reason != "unknown" else "")))
+        flags = []
+        if d.autostart:
+            flags.append("autostart")
+        if not d.persistent:
+            flags.append("transient")
+        if d.id is not None:
+            flags.append(f"id {d.id}")
+        if flags:
+            bits.append(Text("  " + ", ".join(flags), style="dim"))
+        bar.update(Text.assemble(*bits))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self.update_selection()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_details()
+
+    # --- which actions apply ------------------------------------------------------
+
+    def action_enabled(self, action: str) -> bool:
+        if action not in NEEDS_DOMAIN:
+            return True
+        if self.service.state is not ConnState.CONNECTED:
+            return False
+        d = self.table.selected
+        if d is None:
+            return False
+        if action in MUTATING and self.service.readonly:
+            return False
+        match action:
+            case "start":
+                return not d.is_active
+            case "shutdown" | "reboot":
+                return d.is_running
+            case "force_off":
+                return d.is_active
+            case "pause_resume":
+                return d.is_running or d.is_paused
+            case "autostart":
+                return d.persistent
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return True if self.action_enabled(action) else None
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if screen is not self.screen_stack[0]:
+            return
+        for key, action, label, desc, _show in keys.DOMAIN_LIST_KEYS:
+            if action in ("quit", "help") or not self.action_enabled(action):
+                continue
+            yield SystemCommand(f"{label} ({keys.display_key(key)})", desc,
+                                lambda a=action: self.run_action(a))
+
+    # --- running actions ----------------------------------------------------------
+
+    def _run(self, title: str, job: Callable[[], Awaitable[Any]], done: str | None = None) -> None:
+        async def runner() -> None:
+            try:
+                await job()
+            except VmtuiError as err:
+                self.notify(err.message, title=title, severity="error", timeout=12)
+            else:
+                if done:
+                    self.notify(done, title=title, timeout=4)
+        self.run_worker(runner(), group="actions")
+
+    def _selected_or_none(self, action: str) -> DomainInfo | None:
+        if not self.action_enabled(action):
+            d = self.table.selected
+            if d is not None:
+                self.notify(f"Not possible for '{d.name}' while it is {d.state}.", severity="warning", timeout=4)
+            return None
+        return self.table.selected
+
+    def action_start(self) -> None:
+        if d := self._selected_or_none("start"):
+            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+
+    def action_shutdown(self) -> None:
+        if d := self._selected_or_none("shutdown"):
+            self._run("Shutdown", lambda: self.service.shutdown(d.uuid), f"Asked '{d.name}' to shut down")
+
+    def action_reboot(self) -> None:
+        if d := self._selected_or_none("reboot"):
+            self._run("Reboot", lambda: self.service.reboot(d.uuid), f"Asked '{d.name}' to reboot")
+
+    def action_force_off(self) -> None:
+        d = self._selected_or_none("force_off")
+        if d is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run("Force off", lambda: self.service.force_off(d.uuid), f"Forced off '{d.name}'")
+
+        self.push_screen(ConfirmDialog(
+            "Force off", f"Force off '{escape(d.name)}'? This is like pulling the power cord: "
+            "unsaved data in the guest is lost.", yes="Force off"), answered)
+
+    def action_pause_resume(self) -> None:
+        d = self._selected_or_none("pause_resume")
+        if d is None:
+            return
+        if d.is_paused:
+            self._run("Resume", lambda: self.service.resume(d.uuid), f"Resumed '{d.name}'")
+        else:
+            self._run("Pause", lambda: self.service.pause(d.uuid), f"Paused '{d.name}'")
+
+    def action_autostart(self) -> None:
+        if d := self._selected_or_none("autostart"):
+            on_ = not d.autostart
+            self._run("Autostart", lambda: self.service.set_autostart(d.uuid, on_),
+                      f"'{d.name}' will {'now' if on_ else 'no longer'} start at host boot")
+
+    def action_delete(self) -> None:
+        d = self._selected_or_none("delete")
+        if d is None:
+            return
+        self._open_delete_dialog(d)
+
+    @work(group="delete")
+    async def _open_delete_dialog(self, d: DomainInfo) -> None:
+        try:
+            _overview, disks = await self.service.details(d.uuid)
+        except VmtuiError as err:
+            self.notify(err.message, title="Delete", severity="error", timeout=12)
+            return
+        keys_ = await self.push_screen_wait(DeleteDialog(d, disks))
+        if keys_ is None:
+            return
+        try:
+            result = await self.service.delete(d.uuid, keys_)
+        except VmtuiError as err:
+            self.notify(err.message, title="Delete", severity="error", timeout=12)
+            return
+        msg = f"Deleted domain '{result.name}'"
+        if result.deleted:
+            msg += " and " + ", ".join(result.deleted)
+        if result.errors:
+            self.notify(msg + "\nNot deleted: " + "; ".join(result.errors), title="Delete",
+                        severity="warning", timeout=15)
+        else:
+            self.notify(msg, title="Delete", timeout=6)
+
+    def action_details(self) -> None:
+        if d := self._selected_or_none("details"):
+            self.push_screen(DetailsScreen(self.service, d.uuid, d.name))
+
+    def action_xml(self) -> None:
+        if d := self._selected_or_none("xml"):
+            self.push_screen(XmlScreen(self.service, d.uuid, d.name))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # --- filter and sort ----------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.list_screen.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_text_filter(event.value.strip())
+        self.update_status()
+        self.update_selection()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.list_screen.query_one("#filter", Input)
+        if not box.value:
+            box.display = False
+        self.table.focus()
+
+    def on_key(self, event) -> None:
+        if event.key == "escape":
+            box = self.list_screen.query_one("#filter", Input)
+            if box.display:
+                box.value = ""
+                box.display = False
+                self.table.focus()
+                event.stop()
+
+    def action_state_filter(self) -> None:
+        label = self.table.cycle_state_filter()
+        self.notify(f"Showing {label}", timeout=2)
+        self.update_status()
+        self.update_selection()
+        self.refresh_bindings()
+
+    def action_sort(self) -> None:
+        label = self.table.cycle_sort()
+        self.notify(f"Sorted by {label}", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        self.table.reverse_sort()

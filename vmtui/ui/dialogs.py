@@ -1,0 +1,125 @@
+"""Modal dialogs: confirm, and delete-with-storage."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Label, Static
+
+from ..core.model import DomainInfo
+from ..core.service import DiskUsage
+from ..core.sizes import fmt_bytes
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question. Enter on the focused button, Esc or n says no."""
+
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "Cancel"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, question: str, yes: str = "Yes", danger: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+        self.yes = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.question, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="error" if self.danger else "primary")
+                yield Button("Cancel", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class DiskCheckbox(Checkbox):
+    """One disk: target, file name and sizes; the full path and, for a disk
+    that cannot be deleted, the reason go on the line below (DiskNote)."""
+
+    def __init__(self, usage: DiskUsage, **kwargs) -> None:
+        d = usage.disk
+        name = (d.source or "(empty)").rstrip("/").rsplit("/", 1)[-1]
+        label = f"{d.target or '?'}  {escape(name)}"
+        if d.device != "disk":
+            label += f" ({d.device})"
+        if usage.capacity is not None:
+            label += f"  {fmt_bytes(usage.capacity)}"
+            if usage.allocation is not None:
+                label += f", {fmt_bytes(usage.allocation)} allocated"
+        super().__init__(label, value=False, disabled=not usage.deletable, **kwargs)
+        self.usage = usage
+
+    @property
+    def note(self) -> str:
+        d = self.usage.disk
+        text = d.source or "no medium"
+        if not self.usage.deletable:
+            text += f" — kept: {self.usage.why_not_deletable}"
+        return text
+
+
+class DiskNote(Static):
+    pass
+
+
+class DeleteDialog(ModalScreen["list[str] | None"]):
+    """Which of the VM's disks to delete with it. Returns volume keys, or None to cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, domain: DomainInfo, disks: list[DiskUsage]) -> None:
+        super().__init__()
+        self.domain = domain
+        self.disks = disks
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="delete-dialog"):
+            yield Label(f"Delete domain '{escape(self.domain.name)}'", classes="dialog-title")
+            if self.domain.is_active:
+                yield Static(f"It is {self.domain.state}: it will be forced off first.", classes="warning")
+            if self.disks:
+                yield Static("Also delete the storage of these disks (space toggles):")
+                with VerticalScroll(id="disk-list"):
+                    for i, usage in enumerate(self.disks):
+                        box = DiskCheckbox(usage, id=f"disk-{i}")
+                        yield box
+                        yield DiskNote(escape(box.note), classes="dim")
+            else:
+                yield Static("This VM has no disks.")
+            yield Static("The definition, its NVRAM and snapshot metadata are removed. "
+                         "Unticked disks are kept.", classes="dim")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Delete", id="delete", variant="error")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        boxes = [b for b in self.query(DiskCheckbox) if not b.disabled]
+        (boxes[0] if boxes else self.query_one("#cancel", Button)).focus()
+
+    def selected_keys(self) -> list[str]:
+        return [b.usage.volume_key for b in self.query(DiskCheckbox)
+                if b.value and not b.disabled and b.usage.volume_key]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "delete":
+            self.dismiss(self.selected_keys())
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
