@@ -19,13 +19,13 @@ DELTA = "11111111-1111-4111-8111-000000000004"
 ECHO = "11111111-1111-4111-8111-000000000005"
 
 
-def test_uri(path: Path = SMALL_HOST) -> str:
+def host_uri(path: Path = SMALL_HOST) -> str:
     return "test://" + str(path.resolve())
 
 
 @pytest.fixture
 def small_uri() -> str:
-    return test_uri(SMALL_HOST)
+    return host_uri(SMALL_HOST)
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from vmtui.core.config import Config
 from vmtui.core.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
-from .conftest import DELTA, SMALL_HOST, test_uri, wait_for
+from .conftest import DELTA, SMALL_HOST, host_uri, wait_for
 
 
 def _app() -> VmtuiApp:
-    return VmtuiApp(LibvirtService(test_uri(SMALL_HOST), stats_interval=3600, reconnect=False), Config())
+    return VmtuiApp(LibvirtService(host_uri(SMALL_HOST), stats_interval=3600, reconnect=False), Config())
 
 
 async def _loaded(pilot) -> None:

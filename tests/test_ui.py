@@ -324,3 +324,15 @@ def status_text(app) -> str:
 
 def selection_text(app) -> str:
     return str(app.query_one(SelectionBar).content)
+
+
+async def test_no_color_still_readable(small_uri, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(small_uri)
+    assert app.no_color
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        svg = app.export_screenshot()
+        # states are words, not colours: every one of them is on screen
+        for word in ("running", "shut off", "paused"):
+            assert word.replace(" ", "&#160;") in svg or word in svg

@@ -1,0 +1,23 @@
+"""The README's key table must match the keys the app binds."""
+
+import re
+from pathlib import Path
+
+from vmtui.ui.keys import DOMAIN_LIST_KEYS, display_key
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_every_bound_key_is_in_the_readme():
+    text = README.read_text()
+    table = text.split("## Keys", 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"`([^`]+)`", table))
+    for key, *_ in DOMAIN_LIST_KEYS:
+        assert display_key(key) in documented, f"key {display_key(key)!r} missing from README key table"
+
+
+def test_quick_start_has_exactly_two_commands():
+    text = README.read_text()
+    block = text.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make demo", "make test"]
