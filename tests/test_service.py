@@ -218,3 +218,17 @@ def test_ssh_uris_never_prompt():
     assert normalize_uri("qemu+ssh://root@h/system") == "qemu+ssh://root@h/system?no_tty=1"
     assert normalize_uri("qemu+ssh://h/system?keyfile=/k") == "qemu+ssh://h/system?keyfile=/k&no_tty=1"
     assert normalize_uri("qemu:///system") == "qemu:///system"
+
+
+async def test_undefine_running_vm_leaves_it_transient(service):
+    await service.undefine(ALPHA)
+    await wait_for(lambda: not service.domains[ALPHA].persistent, what="alpha transient")
+    assert service.domains[ALPHA].state == "running"
+    await service.force_off(ALPHA)
+    await wait_for(lambda: ALPHA not in service.domains, what="transient alpha gone after stop")
+
+
+async def test_unexpected_error_in_a_call_is_still_a_message(service):
+    with pytest.raises(VmtuiError) as info:
+        await service.call(lambda c: 1 / 0, action="compute", obj="domain 'x'")
+    assert str(info.value) == "Cannot compute domain 'x': ZeroDivisionError: division by zero"

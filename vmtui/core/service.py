@@ -167,6 +167,23 @@ _UNDEFINE_FLAG_SETS = (
 )
 
 
+def _undefine(dom: libvirt.virDomain) -> None:
+    """Blocking: undefine with NVRAM/snapshot/checkpoint metadata and managed
+    save, dropping flags the driver does not know."""
+    last: libvirt.libvirtError | None = None
+    for flags in _UNDEFINE_FLAG_SETS:
+        try:
+            dom.undefineFlags(flags)
+            return
+        except libvirt.libvirtError as err:
+            last = err
+            if err.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT,
+                                            libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
+                break
+    if last is not None:
+        raise last
+
+
 def normalize_uri(uri: str) -> str:
     """ssh transports must never prompt on our terminal: ask libvirt for no tty."""
     if uri.split(":", 1)[0].endswith("+ssh") and "no_tty=" not in uri:
@@ -277,6 +294,11 @@ class LibvirtService:
             if is_connection_lost(err):
                 self._connection_lost(libvirt_message(err))
             raise from_libvirt(action, obj, err) from None
+        except VmtuiError:
+            raise
+        except Exception as err:  # a bug or odd data: still a message, never a traceback
+            log.exception("%s %s failed", action, obj)
+            raise VmtuiError(action, obj, f"{type(err).__name__}: {err}") from None
 
     async def call(self, fn: Callable[[libvirt.virConnect], Any], *, timeout: float | None = None,
                    action: str = "talk to", obj: str = "") -> Any:
@@ -847,6 +869,13 @@ class LibvirtService:
     async def set_autostart(self, uuid: str, enabled: bool) -> None:
         await self._domain_op(uuid, "change autostart of", lambda d: d.setAutostart(1 if enabled else 0))
 
+    async def undefine(self, uuid: str) -> None:
+        """Remove the persistent definition (NVRAM, snapshot and checkpoint
+        metadata, managed save included); a running VM keeps running as a
+        transient one."""
+
+        await self._domain_op(uuid, "undefine", _undefine)
+
     async def domain_xml(self, uuid: str, inactive: bool = False) -> str:
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         return await self.call(lambda c: c.lookupByUUIDString(uuid).XMLDesc(flags),
@@ -855,7 +884,10 @@ class LibvirtService:
     async def details(self, uuid: str) -> tuple[domxml.DomainOverview, list[DiskUsage]]:
         """The overview of one domain, with the size of each disk."""
         xml = await self.domain_xml(uuid)
-        overview = domxml.parse_domain(xml)
+        try:
+            overview = domxml.parse_domain(xml)
+        except domxml.DomainXMLError as err:
+            raise VmtuiError("read the details of", f"domain {self._name(uuid)}", str(err)) from None
         disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks),
                                 action="read the disks of", obj=f"domain {self._name(uuid)}")
         return overview, disks
@@ -933,19 +965,7 @@ class LibvirtService:
             if dom.isActive():
                 dom.destroy()
             if dom.isPersistent():
-                last: libvirt.libvirtError | None = None
-                for flags in _UNDEFINE_FLAG_SETS:
-                    try:
-                        dom.undefineFlags(flags)
-                        last = None
-                        break
-                    except libvirt.libvirtError as err:
-                        last = err
-                        if err.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT,
-                                                        libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED):
-                            break
-                if last is not None:
-                    raise last
+                _undefine(dom)
             for key in keys:
                 u = usage.get(key)
                 if u is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Awaitable, Callable, Iterable
 
 from rich.markup import escape
@@ -30,6 +31,8 @@ from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
 from .screens import DetailsScreen, HelpScreen, XmlScreen
+
+log = logging.getLogger(__name__)
 
 MUTATING = {"start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
 NEEDS_DOMAIN = MUTATING | {"details", "xml"}
@@ -276,6 +279,9 @@ class VmtuiApp(App):
                 await job()
             except VmtuiError as err:
                 self.notify(err.message, title=title, severity="error", timeout=12)
+            except Exception as err:  # never a traceback on screen
+                log.exception("%s failed", title)
+                self.notify(f"{title} failed: {err}", title=title, severity="error", timeout=12)
             else:
                 if done:
                     self.notify(done, title=title, timeout=4)
