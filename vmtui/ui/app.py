@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -130,7 +131,10 @@ class VmtuiApp(App):
 
     def on_service_message(self, message: ServiceMessage) -> None:
         p = message.payload
-        table = self.table
+        try:
+            table = self.table
+        except NoMatches:  # shutting down: the list is already gone
+            return
         if isinstance(p, DomainsReset):
             table.reset(p.domains)
             self.ready = True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from functools import lru_cache
 from typing import Callable, Iterable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from ..core.model import CRASHED, IDLE, IN_SHUTDOWN, PAUSED, PMSUSPENDED, RUNNING, SHUT_OFF, DomainInfo
 from ..core.sizes import fmt_kib, fmt_percent, fmt_rate
@@ -28,11 +31,21 @@ STATE_FILTERS: list[tuple[str, Callable[[DomainInfo], bool]]] = [
 class Cell:
     """A rendered cell that sorts by its raw value."""
 
-    __slots__ = ("text", "key")
+    __slots__ = ("text", "key", "_width")
 
     def __init__(self, text: Text | str, key: object) -> None:
         self.text = text if isinstance(text, Text) else Text(text)
         self.key = key
+        self._width = -1
+
+    @property
+    def width(self) -> int:
+        """What DataTable's measure() says for this cell (widest line, in cells)."""
+        if self._width < 0:
+            plain = self.text.plain
+            self._width = (max(map(cell_len, plain.splitlines()), default=0) if "\n" in plain
+                           else cell_len(plain))
+        return self._width
 
     def __rich__(self) -> Text:
         return self.text
@@ -58,17 +71,24 @@ def _num(text: str) -> Text:
     return Text(text, justify="right")
 
 
+# Formatting sizes goes through humanize; a host has few distinct values.
+_fmt_kib = lru_cache(maxsize=4096)(fmt_kib)
+
+
+def _io_cell(a: float | None, b: float | None) -> Cell:
+    text, key = _io(a, b)
+    return Cell(_num(text), key)
+
+
 # column key -> (label, cell builder)
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("name", "Name", lambda d: Cell(Text(d.name, style="bold" if d.is_active else ""), d.name.lower())),
     ("state", "State", lambda d: Cell(Text(d.state, style=STATE_STYLE.get(d.state_code, "")), (d.state_code, d.name))),
     ("vcpus", "vCPU", lambda d: Cell(_num(str(d.vcpus) if d.vcpus else "-"), d.vcpus)),
-    ("memory", "Memory", lambda d: Cell(_num(fmt_kib(d.memory_kib) if d.memory_kib else "-"), d.memory_kib)),
+    ("memory", "Memory", lambda d: Cell(_num(_fmt_kib(d.memory_kib) if d.memory_kib else "-"), d.memory_kib)),
     ("cpu", "CPU%", lambda d: Cell(_num(fmt_percent(d.stats.cpu_percent)), d.stats.cpu_percent or -1.0)),
-    ("disk", "Disk I/O", lambda d: Cell(_num(_io(d.stats.disk_read_bps, d.stats.disk_write_bps)[0]),
-                                        _io(d.stats.disk_read_bps, d.stats.disk_write_bps)[1])),
-    ("net", "Net I/O", lambda d: Cell(_num(_io(d.stats.net_rx_bps, d.stats.net_tx_bps)[0]),
-                                      _io(d.stats.net_rx_bps, d.stats.net_tx_bps)[1])),
+    ("disk", "Disk I/O", lambda d: _io_cell(d.stats.disk_read_bps, d.stats.disk_write_bps)),
+    ("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps)),
     ("title", "Title", lambda d: Cell(Text(d.title, style="italic"), d.title.lower())),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
@@ -76,7 +96,16 @@ SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
 
 
 class DomainTable(DataTable):
-    """Rows keyed by UUID. Filter by text and state; sort by any column."""
+    """Rows keyed by UUID. Filter by text and state; sort by any column.
+
+    Column widths are kept by this class rather than measured by DataTable:
+    a multiset of the cell widths in each column makes adding, updating and
+    dropping a row O(1), where DataTable re-measures every new cell on idle
+    and a whole column each time an updated cell got narrower (quadratic for
+    a stats tick or the titles pass on thousands of rows). The widths come
+    out as DataTable would make them: new rows only widen a column; an
+    updated cell sets its column to the widest cell (or label).
+    """
 
     DEFAULT_CSS = ""
 
@@ -87,10 +116,14 @@ class DomainTable(DataTable):
         self.state_filter = 0
         self.sort_key = "name"
         self.sort_reverse = False
+        # column key -> Counter of the widths of the cells in the table
+        self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in COLUMN_KEYS}
+        self._label_widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
         for key, label, _ in COLUMNS:
             self.add_column(label, key=key)
+            self._label_widths[key] = self.columns[ColumnKey(key)].content_width
 
     # --- what is shown --------------------------------------------------
 
@@ -128,6 +161,44 @@ class DomainTable(DataTable):
         if self.row_count > 1:
             self.sort(self.sort_key, key=lambda cell: cell.key, reverse=self.sort_reverse)
 
+    # --- column widths ----------------------------------------------------
+
+    def _widen(self, widest: dict[str, int]) -> None:
+        """New rows only widen columns (what DataTable does for new rows)."""
+        for key, width in widest.items():
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and width > column.content_width:
+                column.content_width = width
+                self._dimensions_changed()
+
+    def _fit(self, keys: Iterable[str]) -> None:
+        """Updated cells set their column to its widest cell or label
+        (what DataTable's ``update_cell(update_width=True)`` does)."""
+        for key in keys:
+            column = self.columns.get(ColumnKey(key))
+            if column is None:
+                continue
+            widths = self._cell_widths[key]
+            width = max(self._label_widths.get(key, 0), max(widths) if widths else 0)
+            if width != column.content_width:
+                column.content_width = width
+                self._dimensions_changed()
+
+    def _dimensions_changed(self) -> None:
+        # DataTable recomputes its virtual size on idle when this is set.
+        self._require_update_dimensions = True
+        self.refresh(layout=True)
+        self.check_idle()
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """DataTable measures every cell of every new row here; our rows
+        (height 1, no label) were measured when added, so only rows of
+        another kind are left to it (it still recomputes the virtual size)."""
+        rows = self.rows
+        other = [key for key in new_rows
+                 if (row := rows.get(key)) is not None and (row.height != 1 or row.label is not None)]
+        super()._update_dimensions(other)
+
     # --- feeding it -------------------------------------------------------
 
     def reset(self, domains: Iterable[DomainInfo]) -> None:
@@ -136,18 +207,53 @@ class DomainTable(DataTable):
         self.domains = {d.uuid: d for d in domains}
         self.rebuild(keep)
 
+    def clear(self, columns: bool = False):
+        for widths in self._cell_widths.values():
+            widths.clear()
+        return super().clear(columns)
+
     def rebuild(self, keep: str | None = None) -> None:
         """Re-fill from ``self.domains`` (filter or sort changed)."""
         keep = keep or self.selected_uuid
         self.clear()
         rows = [d for d in self.domains.values() if self.matches(d)]
-        self.add_rows_keyed(rows)
-        self._sort()
+        # Add them in order: sorting the table afterwards would give the same
+        # order (both sorts are stable), so it is not needed.
+        self.add_rows_keyed(rows, presort=True)
         self.select(keep)
 
-    def add_rows_keyed(self, rows: list[DomainInfo]) -> None:
-        for d in rows:
-            self.add_row(*self.cells(d), key=d.uuid)
+    def add_rows_keyed(self, rows: list[DomainInfo], presort: bool = False) -> None:
+        built = [(d.uuid, self.cells(d)) for d in rows]
+        if presort and len(built) > 1:
+            index = COLUMN_KEYS.index(self.sort_key)
+            built.sort(key=lambda item: item[1][index].key, reverse=self.sort_reverse)
+        widest: dict[str, int] = {}
+        add_row = self.add_row
+        cell_widths = [self._cell_widths[key] for key in COLUMN_KEYS]
+        for uuid, cells in built:
+            add_row(*cells, key=uuid)
+            for key, counter, cell in zip(COLUMN_KEYS, cell_widths, cells):
+                w = cell.width
+                counter[w] += 1
+                if w > widest.get(key, -1):
+                    widest[key] = w
+        self._widen(widest)
+
+    def _forget_widths(self, uuid: str) -> None:
+        for key in COLUMN_KEYS:
+            try:
+                cell = self.get_cell(uuid, key)
+            except CellDoesNotExist:
+                continue
+            if isinstance(cell, Cell):
+                counter = self._cell_widths[key]
+                counter[cell.width] -= 1
+                if counter[cell.width] <= 0:
+                    del counter[cell.width]
+
+    def _remove(self, uuid: str) -> None:
+        self._forget_widths(uuid)
+        self.remove_row(uuid)
 
     def select(self, uuid: str | None) -> None:
         if uuid is None:
@@ -161,27 +267,37 @@ class DomainTable(DataTable):
     def upsert(self, changed: Iterable[DomainInfo]) -> None:
         """Update rows in place; add or drop rows whose filter match changed."""
         resort = False
+        resized: set[str] = set()
         for d in changed:
             old = self.domains.get(d.uuid)
             self.domains[d.uuid] = d
             shown = d.uuid in self.rows
             if not self.matches(d):
                 if shown:
-                    self.remove_row(d.uuid)
+                    self._remove(d.uuid)
                 continue
             if not shown:
-                self.add_row(*self.cells(d), key=d.uuid)
+                self.add_rows_keyed([d])
                 resort = True
                 continue
             new_cells = self.cells(d)
             for key, cell in zip(COLUMN_KEYS, new_cells):
                 current = self.get_cell(d.uuid, key)
                 if current != cell:
-                    self.update_cell(d.uuid, key, cell, update_width=True)
+                    counter = self._cell_widths[key]
+                    if isinstance(current, Cell):
+                        counter[current.width] -= 1
+                        if counter[current.width] <= 0:
+                            del counter[current.width]
+                    counter[cell.width] += 1
+                    resized.add(key)
+                    self.update_cell(d.uuid, key, cell)
                     if key == self.sort_key:
                         resort = True
             if old is not None and old.name != d.name:
                 resort = True
+        if resized:
+            self._fit(resized)
         if resort:
             keep = self.selected_uuid
             self._sort()
@@ -190,7 +306,7 @@ class DomainTable(DataTable):
     def drop(self, uuid: str) -> None:
         self.domains.pop(uuid, None)
         if uuid in self.rows:
-            self.remove_row(uuid)
+            self._remove(uuid)
 
     # --- filter and sort controls ------------------------------------------
 
