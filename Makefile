@@ -33,7 +33,6 @@ $(STAMP): pyproject.toml
 	@if ! pkg-config --exists libvirt 2>/dev/null; then \
 	    echo "libvirt-dev/pkg-config missing: run 'make host' first" >&2; exit 1; fi
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test]'
 	touch $@
 

@@ -45,9 +45,27 @@ running() {
     return 1
 }
 
-# virtlogd: libvirtd's QEMU driver hands the guests' stdout/stderr (and
-# <log> files of chardevs) to virtlogd by default; without it, starting a
-# domain fails with "Failed to connect socket to '/run/libvirt/virtlogd-sock'".
+# Start libvirtd in the background.
+#
+# PID 1 on this machine kind is not a real init and reaps orphaned processes
+# only about once a second.  libvirtd daemonizes the QEMU processes
+# (re-parented to PID 1), and when a guest is destroyed libvirtd polls
+# kill(pid, 0) until the process is gone -- a zombie still counts, so every
+# `virsh destroy` took ~1.4 s.  Running libvirtd in the foreground under
+# `tini -s` (child subreaper) makes tini the parent of those QEMU processes
+# and reaps them at once.  tini exits when libvirtd does (QEMU processes
+# then go back to PID 1).  Without tini we fall back to `libvirtd -d`.
+#
+# Errors about the missing D-Bus system bus, udev DMI data and dmidecode are
+# logged to /var/log/libvirt/libvirtd.log; they are harmless here.
+start_libvirtd() {
+    if command -v tini >/dev/null 2>&1; then
+        setsid tini -s -- libvirtd </dev/null >>/var/log/libvirt/libvirtd-stdio.log 2>&1 &
+    else
+        libvirtd -d
+    fi
+}
+
 if [ "${1:-}" = "--restart" ] && running libvirtd; then
     pid="$(cat /run/libvirtd.pid 2>/dev/null || true)"
     if [ -n "$pid" ]; then
@@ -60,6 +78,9 @@ if [ "${1:-}" = "--restart" ] && running libvirtd; then
     fi
 fi
 
+# virtlogd: libvirtd's QEMU driver hands the guests' stdout/stderr (and
+# <log> files of chardevs) to virtlogd by default; without it, starting a
+# domain fails with "Failed to connect socket to '/run/libvirt/virtlogd-sock'".
 if ! running virtlogd; then
     log "starting virtlogd"
     virtlogd -d
@@ -67,9 +88,7 @@ fi
 
 if ! running libvirtd; then
     log "starting libvirtd"
-    # Errors about the missing D-Bus system bus, udev DMI data and dmidecode
-    # are logged to /var/log/libvirt/libvirtd.log; they are harmless here.
-    libvirtd -d
+    start_libvirtd
 fi
 
 deadline=$(( $(date +%s) + TIMEOUT ))
@@ -79,11 +98,11 @@ until virsh -q -c "$URI" uri >/dev/null 2>&1; do
         tail -n 20 /var/log/libvirt/libvirtd.log >&2 2>/dev/null || true
         exit 1
     fi
-    # A libvirtd that died right after start (e.g. stale socket) gets
-    # another chance.
+    # A libvirtd that died right after start (e.g. the old instance still
+    # held the pid file) gets another chance.
     if ! running libvirtd; then
         log "libvirtd is not running; starting it again"
-        libvirtd -d || true
+        start_libvirtd || true
     fi
     sleep 0.5
 done

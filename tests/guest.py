@@ -494,7 +494,7 @@ def build_initramfs(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         # mtime=0: identical inputs give identical bytes.
-        with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz:
+        with gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz:
             gz.write(cpio.finish())
     os.replace(tmp, path)
     return path
@@ -624,10 +624,10 @@ def domain_xml(
 class SerialConsole:
     """The guest's serial console over a libvirt stream (``dom.openConsole``).
 
-    A daemon thread does blocking ``recv`` calls and appends to
-    :attr:`buffer`; that works with or without a registered libvirt event
-    loop (a non-blocking stream only ever gets data when an event loop
-    drives the connection).  Only one console connection per domain can be
+    A daemon thread does blocking ``recv`` calls on a private connection
+    and appends to :attr:`buffer`; that works with or without a registered
+    libvirt event loop (a non-blocking stream only ever gets data when an
+    event loop drives the connection).  Only one console connection per domain can be
     open at a time unless ``force=True``, which kicks the other one off.
     """
 
@@ -636,9 +636,16 @@ class SerialConsole:
 
         self._libvirt = libvirt
         self.dom = dom
-        self.stream = dom.connect().newStream(0)
-        flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
-        dom.openConsole(dev_name, self.stream, flags)
+        # A connection of its own: the reader thread sits in a blocking
+        # recv on it all the time, and the test's connection stays free.
+        self.conn = libvirt.open(dom.connect().getURI())
+        try:
+            self.stream = self.conn.newStream(0)
+            flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
+            self.conn.lookupByUUID(dom.UUID()).openConsole(dev_name, self.stream, flags)
+        except BaseException:
+            self.conn.close()
+            raise
         self.buffer = bytearray()  # everything received so far
         self.pos = 0  # read_until() consumed buffer[:pos]
         self.eof = False
@@ -734,6 +741,10 @@ class SerialConsole:
         except self._libvirt.libvirtError:
             pass
         self._thread.join(timeout)
+        try:
+            self.conn.close()
+        except self._libvirt.libvirtError:
+            pass
 
     def __enter__(self) -> "SerialConsole":
         return self

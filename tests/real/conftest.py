@@ -1,0 +1,147 @@
+"""Fixtures for tests against the real libvirtd + QEMU (qemu:///system).
+
+* ``system_conn`` -- an open ``qemu:///system`` connection (skips the test
+  when libvirtd is not reachable).
+* ``tiny_guest_files`` -- session-scoped :class:`tests.guest.GuestFiles`
+  (kernel + stock initramfs, staged under /var/lib/libvirt/boot).
+* ``tiny_guest`` -- factory defining (and by default starting) a uniquely
+  named tiny guest; every guest it made is destroyed and undefined at
+  teardown, even if the test restarted libvirtd meanwhile.
+* ``serial_console`` -- factory opening a :class:`tests.guest.SerialConsole`
+  on a domain; closed at teardown.
+
+Mark the tests that use them with ``@pytest.mark.real``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+
+import pytest
+
+import libvirt  # noqa: E402
+
+from tests import guest  # noqa: E402
+
+URI = "qemu:///system"
+NAME_PREFIX = "vmtui-test-"
+_counter = itertools.count(1)
+
+
+def _open_or_skip():
+    try:
+        return libvirt.open(URI)
+    except libvirt.libvirtError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot open {URI} in CI (did `make host` run?): {exc}")
+        pytest.skip(f"cannot open {URI}: {exc}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_test_domains(conn) -> None:
+    """Undefine leftovers of earlier, crashed test sessions.
+
+    Only names ``vmtui-test-<pid>-...`` whose pid is gone are touched, so a
+    concurrently running test session keeps its guests.
+    """
+    for dom in conn.listAllDomains():
+        m = re.match(re.escape(NAME_PREFIX) + r"(\d+)-", dom.name())
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            guest.destroy_and_undefine(conn, dom.name())
+
+
+@pytest.fixture(scope="session")
+def _libvirt_available():
+    conn = _open_or_skip()
+    try:
+        _remove_stale_test_domains(conn)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def system_conn(_libvirt_available):
+    """An open qemu:///system connection, closed at teardown."""
+    conn = _open_or_skip()
+    yield conn
+    try:
+        conn.close()
+    except libvirt.libvirtError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def tiny_guest_files(_libvirt_available) -> guest.GuestFiles:
+    """Kernel + stock initramfs (banner, ACPI poweroff, shell on ttyS0)."""
+    try:
+        return guest.tiny_guest_files()
+    except Exception as exc:  # no apt, no network, ...
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"cannot build the tiny test guest: {exc}")
+
+
+@pytest.fixture
+def tiny_guest(system_conn, tiny_guest_files):
+    """Factory: ``tiny_guest(start=True, **domain_xml_kwargs) -> virDomain``.
+
+    Keyword arguments: ``name`` (default ``vmtui-test-<pid>-<n>``; always
+    keep the ``vmtui-test-`` prefix), ``files`` (a :class:`GuestFiles`, e.g.
+    with a custom initramfs), ``start``, ``conn``, and anything
+    :func:`tests.guest.domain_xml` takes (``memory_mib``,
+    ``extra_devices_xml``, ``graphics``, ``cmdline``, ``on_reboot`` ...).
+    """
+    made: list[str] = []
+
+    def make(*, start: bool = True, name: str | None = None, files: guest.GuestFiles | None = None, conn=None, **kw):
+        conn = conn or system_conn
+        files = files or tiny_guest_files
+        if name is None:
+            name = f"{NAME_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
+        assert name.startswith(NAME_PREFIX), name
+        made.append(name)
+        dom = conn.defineXML(guest.domain_xml(name, files.kernel, files.initrd, **kw))
+        if start:
+            dom.create()
+        return dom
+
+    yield make
+
+    # A fresh connection: the test may have closed system_conn or
+    # restarted libvirtd.
+    if made:
+        try:
+            conn = libvirt.open(URI)
+        except libvirt.libvirtError:
+            return
+        try:
+            for name in made:
+                guest.destroy_and_undefine(conn, name)
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def serial_console():
+    """Factory: ``serial_console(dom, force=False) -> SerialConsole``."""
+    opened: list[guest.SerialConsole] = []
+
+    def open_console(dom, **kw) -> guest.SerialConsole:
+        con = guest.SerialConsole(dom, **kw)
+        opened.append(con)
+        return con
+
+    yield open_console
+    for con in opened:
+        con.close()
