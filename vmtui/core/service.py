@@ -484,17 +484,28 @@ class LibvirtService:
     # --- loading -----------------------------------------------------------
 
     async def _load_all(self) -> None:
-        host = await self.call(self._fetch_host, action="read host information from", obj=self.display_uri)
+        # The host and the domains are read side by side (the host part can
+        # be slow: getHostname resolves the FQDN); listeners still hear
+        # HostChanged before DomainsReset.
+        doms: dict[str, libvirt.virDomain] = {}
+        domains_call = asyncio.ensure_future(
+            self.call(lambda c: self._fetch_domains(c, doms), action="list domains on", obj=self.display_uri))
+        try:
+            host = await self.call(self._fetch_host, action="read host information from", obj=self.display_uri)
+        except BaseException:
+            domains_call.cancel()
+            await asyncio.gather(domains_call, return_exceptions=True)
+            raise
         host.readonly = self.readonly
         self.host = host
         self._emit(HostChanged(host))
-        domains = await self.call(self._fetch_domains, action="list domains on", obj=self.display_uri)
+        domains = await domains_call
         self.domains = {d.uuid: d for d in domains}
         self._samples.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
-        self._titles_task = self._spawn(self._load_titles(list(self.domains)))
+        self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
 
     async def wait_loaded(self) -> None:
         """Wait until the background pass (titles) after a (re)load is done."""
@@ -524,9 +535,11 @@ class LibvirtService:
             pass
         return host
 
-    def _fetch_domains(self, conn: libvirt.virConnect) -> list[DomainInfo]:
+    def _fetch_domains(self, conn: libvirt.virConnect,
+                       doms: dict[str, libvirt.virDomain] | None = None) -> list[DomainInfo]:
         """Blocking. A fixed number of calls, plus info() for domains whose
-        stats lack vCPUs/memory (shut-off ones)."""
+        stats lack vCPUs/memory (shut-off ones). ``doms``, if given, receives
+        the domain objects by UUID (the titles pass uses them: no lookups)."""
         autostart = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
         transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
         records = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -551,6 +564,8 @@ class LibvirtService:
                 except libvirt.libvirtError:
                     pass
             out.append(info)
+            if doms is not None:
+                doms[uuid] = dom
         return out
 
     @staticmethod
@@ -602,18 +617,23 @@ class LibvirtService:
                 out.append("")
         return out[0], out[1]
 
-    async def _load_titles(self, uuids: list[str], chunk: int = 200) -> None:
+    async def _load_titles(self, uuids: list[str], chunk: int = 200,
+                           doms: dict[str, libvirt.virDomain] | None = None) -> None:
         """Titles and descriptions need a call per domain: fetch them after
-        the list is on screen, in chunks, and update the rows."""
+        the list is on screen, in chunks, and update the rows. ``doms`` are
+        domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
+        doms = doms or {}
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, tuple[str, str]]:
             found = {}
             for uuid in part:
-                try:
-                    dom = conn.lookupByUUIDString(uuid)
-                except libvirt.libvirtError:
-                    continue
+                dom = doms.get(uuid)
+                if dom is None:
+                    try:
+                        dom = conn.lookupByUUIDString(uuid)
+                    except libvirt.libvirtError:
+                        continue
                 found[uuid] = self._titles_of(dom)
             return found
 
@@ -746,21 +766,28 @@ class LibvirtService:
     async def stats_tick(self) -> None:
         """One bulk stats call (+ at most one host call): update rows in place."""
         n = next(self._tick)
-        records = await self.call(lambda c: [(d.UUIDString(), rec) for d, rec in c.getAllDomainStats(STATS_FLAGS, 0)],
+        # UUIDString() and ID() read what the virDomain object already holds: no extra calls.
+        records = await self.call(lambda c: [(d.UUIDString(), d.ID(), rec)
+                                             for d, rec in c.getAllDomainStats(STATS_FLAGS, 0)],
                                   action="read statistics from", obj=self.display_uri)
         now = time.monotonic()
         changed: list[DomainInfo] = []
         seen = set()
-        for uuid, rec in records:
+        for uuid, dom_id, rec in records:
             seen.add(uuid)
             info = self.domains.get(uuid)
             if info is None:
                 self._schedule_refresh(uuid)  # appeared without an event (missed while reconnecting)
                 continue
-            before = (info.state_code, info.reason_code, info.vcpus, info.memory_kib, info.max_memory_kib, info.stats)
+            before = (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
+                      info.max_memory_kib, info.stats)
+            was_active = info.is_active
             self._apply_record(info, rec)
+            info.id = dom_id if dom_id >= 0 and info.is_active else None
+            if info.is_active != was_active:
+                self._schedule_refresh(uuid)  # the event is on its way; make sure the rest follows
             info.stats = self._compute_stats(uuid, info, rec, now)
-            if before != (info.state_code, info.reason_code, info.vcpus, info.memory_kib,
+            if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
                 changed.append(info)
         for uuid in [u for u in self.domains if u not in seen]:

@@ -202,8 +202,9 @@ class VmtuiApp(App):
                 f.append(f"'{self.table.text_filter}'")
             parts.append(Text(" │ showing " + " ".join(f), style="bold cyan"))
         uri = s.display_uri
-        if uri.startswith("test://") and uri.endswith("demo-host.xml"):
-            uri = "demo (test driver)"
+        if uri.startswith("test:///") and uri.endswith(".xml"):
+            name = uri.rsplit("/", 1)[-1]
+            uri = "demo (test driver)" if name == "demo-host.xml" else f"test driver: {name}"
         parts.append(Text(f" │ {uri}", style="dim"))
         self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
 
