@@ -35,8 +35,8 @@ from .screens import DetailsScreen, HelpScreen, XmlScreen
 
 log = logging.getLogger(__name__)
 
-MUTATING = {"start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
-NEEDS_DOMAIN = MUTATING | {"details", "xml"}
+MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml"}
 
 
 class ServiceMessage(Message):
@@ -241,6 +241,8 @@ class VmtuiApp(App):
     # --- which actions apply ------------------------------------------------------
 
     def action_enabled(self, action: str) -> bool:
+        if action == "new_vm":
+            return self.service.state is ConnState.CONNECTED and not self.service.readonly
         if action not in NEEDS_DOMAIN:
             return True
         if self.service.state is not ConnState.CONNECTED:
@@ -369,6 +371,18 @@ class VmtuiApp(App):
                         severity="warning", timeout=15)
         else:
             self.notify(msg, title="Delete", timeout=6)
+
+    def action_new_vm(self) -> None:
+        if not self.action_enabled("new_vm"):
+            self.notify("Connect read-write to create VMs.", severity="warning", timeout=4)
+            return
+        from .wizard import NewVmWizard
+
+        def done(uuid: str | None) -> None:
+            if uuid:
+                self.table.select(uuid)
+
+        self.push_screen(NewVmWizard(self.service), done)
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from textual.binding import Binding
 
 DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
+    ("n", "new_vm", "New", "Create a new VM: virt-manager's wizard (virt-install)", True),
     ("s", "start", "Start", "Start the selected VM (virsh start)", True),
     ("h", "shutdown", "Shutdown", "Ask the guest to shut down: ACPI power button (virsh shutdown)", True),
     ("r", "reboot", "Reboot", "Ask the guest to reboot (virsh reboot)", False),
