@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from . import domxml
+from . import domxml, storage
 from .errors import (
     CallTimeout,
     ConnectError,
@@ -920,57 +920,22 @@ class LibvirtService:
         return overview, disks
 
     @staticmethod
-    def _source_keys(disk: domxml.DiskInfo) -> set[str]:
-        keys = set()
-        if disk.path:
-            keys.add(disk.path)
-        if disk.pool and disk.volume:
-            keys.add(f"{disk.pool}/{disk.volume}")
-        return keys
-
-    def _disk_usage(self, conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
         """Blocking: sizes of each disk, and which other domains use the same source."""
-        disks = list(disks)
-        users: dict[str, set[str]] = {}
-        for dom in conn.listAllDomains(0):
-            if dom.UUIDString() == uuid:
-                continue
-            xmls = []
-            try:
-                xmls.append(dom.XMLDesc(0))
-                if dom.isActive() and dom.isPersistent():
-                    xmls.append(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            except libvirt.libvirtError:
-                continue
-            for xml in xmls:
-                try:
-                    other = domxml.disk_sources(xml)
-                except domxml.DomainXMLError:
-                    continue
-                for d in other:
-                    for key in self._source_keys(d):
-                        users.setdefault(key, set()).add(dom.name())
+        users = storage.volume_users(conn, exclude_uuid=uuid)
         out = []
         for disk in disks:
             usage = DiskUsage(disk=disk)
             names: set[str] = set()
-            for key in self._source_keys(disk):
-                names |= users.get(key, set())
+            for key in storage.source_keys(disk):
+                names |= set(users.get(key, ()))
             usage.used_by = sorted(names)
-            vol = None
             try:
-                if disk.pool and disk.volume:
-                    vol = conn.storagePoolLookupByName(disk.pool).storageVolLookupByName(disk.volume)
-                elif disk.path:
-                    vol = conn.storageVolLookupByPath(disk.path)
+                vol = storage.disk_volume(conn, disk)
             except libvirt.libvirtError:
                 vol = None
             if vol is not None:
-                try:
-                    _, usage.capacity, usage.allocation = vol.info()
-                    usage.volume_key = vol.key()
-                except libvirt.libvirtError:
-                    pass
+                usage.capacity, usage.allocation, usage.volume_key = vol.capacity, vol.allocation, vol.key
             out.append(usage)
         return out
 
