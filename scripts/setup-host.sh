@@ -74,6 +74,7 @@ PACKAGES=(
     tini
     # Tiny test guests (tests/guest.py): busybox initramfs.
     busybox-static cpio
+    isolinux syslinux-common  # bootable test ISOs (tests/real/test_real_create.py)
     # Dev tooling: venv for the Makefile, tmux for driving the TUI.
     python3-venv tmux
 )

@@ -1,8 +1,13 @@
-"""Command line: ``vmtui [-c URI] [--demo] [-r] [--version]``.
+"""Command line: ``vmtui [-c URI] [--demo] [-r] [--version]`` starts the UI;
+``vmtui create --from FILE`` and ``vmtui export NAME`` work without it.
 
 The URI is chosen like virsh does: ``-c/--connect``, else ``LIBVIRT_DEFAULT_URI``,
 else the first saved connection marked ``autoconnect`` in the config file,
 else ``qemu:///system``.
+
+Exit codes of the subcommands: 0 done, 1 the host said no (cannot connect,
+a creation step failed, no such domain), 2 the spec is wrong (YAML, schema,
+or it does not fit the host) or a usage error.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ def demo_uri() -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vmtui",
+        usage="%(prog)s [-h] [-c URI] [--demo] [-r] [--config FILE] [--log FILE] [-V] [COMMAND ...]",
         description="A keyboard-first terminal UI for libvirt: manage the VMs of a host over SSH.",
         epilog="Examples: vmtui | vmtui -c qemu:///system | vmtui -c qemu+ssh://root@host/system | vmtui --demo",
     )
@@ -37,6 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="configuration file (default: the platform config dir)")
     p.add_argument("--log", metavar="FILE", help="write a debug log to FILE")
     p.add_argument("-V", "--version", action="version", version=f"vmtui {__version__}")
+
+    # Subcommands are optional: without one, vmtui starts the UI as before.
+    # Their own -c/--config/--log default to SUPPRESS, so an option given
+    # before the subcommand is not reset by the subparser.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--connect", metavar="URI", default=argparse.SUPPRESS,
+                        help="libvirt connection URI (as for the UI)")
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
+    common.add_argument("--log", metavar="FILE", default=argparse.SUPPRESS, help="write a debug log to FILE")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands (optional)",
+                           description="Without a command, vmtui starts the terminal UI.")
+    c = sub.add_parser("create", parents=[common], help="create a VM from a YAML spec, without the UI",
+                       description="Create a VM from a YAML spec (see docs/vm-spec.md), like the New-VM "
+                                   "wizard does: checks the spec against the host, creates the disks, "
+                                   "defines the VM and starts the installation.")
+    c.add_argument("--from", dest="spec_file", metavar="FILE", required=True,
+                   help="the VM spec (YAML); '-' reads standard input")
+    c.add_argument("--dry-run", action="store_true",
+                   help="check the spec and print the domain XML and the equivalent virt-install "
+                        "command; create nothing")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    e = sub.add_parser("export", parents=[common], help="print the YAML spec of an existing VM",
+                       description="Print a YAML spec that recreates VM NAME (under another name: "
+                                   "edit 'name' and run 'vmtui create --from').")
+    e.add_argument("name", metavar="NAME", help="the domain to export")
     return p
 
 
@@ -51,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.DEBUG,
                             format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
+    if args.command == "create":
+        return cmd_create(args)
+    if args.command == "export":
+        return cmd_export(args)
     from .core.config import load_config
     from .core.service import LibvirtService
 
@@ -74,6 +109,128 @@ def main(argv: list[str] | None = None) -> int:
         # Textual already printed the message; keep the exit code honest.
         return rc
     return rc
+
+
+# --- subcommands -------------------------------------------------------------
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _service_for(args: argparse.Namespace):
+    from .core.config import load_config
+    from .core.service import LibvirtService
+
+    config = load_config(args.config)
+    uri = resolve_uri(args, config.autoconnect_uri)
+    return LibvirtService(uri, stats_interval=3600, reconnect=False)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from .core.vmspec_yaml import SpecError, parse_spec, validate_spec
+
+    if args.demo and not DEMO_HOST.exists():
+        _err(f"vmtui: the demo host file is missing: {DEMO_HOST}")
+        return 2
+    try:
+        if args.spec_file == "-":
+            doc = parse_spec(sys.stdin.read(), source="<stdin>")
+        else:
+            doc = parse_spec(Path(args.spec_file))
+    except SpecError as err:
+        _err(err.text())
+        return 2
+    problems = validate_spec(doc.spec)
+    if any(p.is_error for p in problems):
+        for issue in doc.issues(problems):
+            _err(issue.format(doc.source))
+        return 2
+    import asyncio
+
+    return asyncio.run(_create(args, doc))
+
+
+async def _create(args: argparse.Namespace, doc) -> int:
+    from .core.errors import ConnectError, VmtuiError
+    from .core.installer import InvalidSpec, check_spec, create_vm, preview
+    from .core.osinfo import default_db
+
+    service = _service_for(args)
+    try:
+        await service.connect()
+    except ConnectError as err:
+        _err(str(err))
+        return 1
+    try:
+        osdb = default_db()
+        spec = doc.spec
+        problems = await check_spec(service, spec, osdb=osdb)
+        for issue in doc.issues(problems):
+            _err(issue.format(doc.source))
+        if any(p.is_error for p in problems):
+            return 2
+        if args.dry_run:
+            final_xml, install_xml, cmdline = await preview(service, spec, osdb=osdb)
+            if install_xml != final_xml:
+                print("<!-- install phase: boots the installer once -->")
+                print(install_xml)
+                print("<!-- final definition -->")
+            print(final_xml)
+            print(cmdline)
+            return 0
+        last = [""]
+
+        def progress(message: str, fraction: float | None) -> None:
+            if args.quiet or message == last[0] or fraction == 1.0:
+                return
+            last[0] = message
+            _err(f"{message}...")
+
+        try:
+            uuid = await create_vm(service, spec, osdb=osdb, progress=progress)
+        except InvalidSpec as err:
+            for issue in doc.issues(err.errors):
+                _err(issue.format(doc.source))
+            return 2
+        except VmtuiError as err:
+            _err(str(err))
+            return 1
+        print(f"Created VM '{spec.name}' (UUID {uuid})")
+        return 0
+    finally:
+        await service.close()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_export(args))
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from .core.errors import ConnectError, VmtuiError
+    from .core.installer import export_domain
+    from .core.osinfo import default_db
+    from .core.vmspec_yaml import dump_spec
+
+    service = _service_for(args)
+    try:
+        await service.connect()
+    except ConnectError as err:
+        _err(str(err))
+        return 1
+    try:
+        spec = await export_domain(service, args.name, osdb=default_db())
+    except VmtuiError as err:
+        _err(str(err))
+        return 1
+    finally:
+        await service.close()
+    print(f"# vmtui VM spec of '{args.name}' on {service.display_uri}; change 'name', then:\n"
+          f"#   vmtui create --from FILE")
+    print(dump_spec(spec), end="")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A new VM, described as data: what the wizard collects and `vmtui create --from` reads.
 
 The same dataclasses are filled by the New-VM wizard, saved as YAML (the "VM
-spec", schema in ``vmspec_schema.py``) and read back by ``vmtui create``.
+spec", schema in ``vmspec_yaml.py``, documented in docs/vm-spec.md) and read
+back by ``vmtui create``.
 Sizes are bytes, memory is MiB. Nothing here talks to libvirt.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-SourceKind = Literal["iso", "cdrom", "url", "import", "pxe", "cloud"]
+SourceKind = Literal["iso", "cdrom", "url", "import", "pxe", "cloud", "none"]
 DiskMode = Literal["new", "existing"]
 NicKind = Literal["network", "bridge", "macvtap"]
 
@@ -27,6 +28,8 @@ class InstallSource:
       pxe     -- ``network``: boot from the network, on this libvirt network
       cloud   -- ``image``: a qcow2/raw cloud image used as a backing file of a new
                  overlay disk; ``cloud_init`` is left for the bootstrapping step
+      none    -- no install media: define the VM as it is and boot it from its disks
+                 (``vmtui export`` of a domain vmtui did not create, blank VMs)
     """
 
     kind: SourceKind = "iso"
