@@ -379,8 +379,11 @@ class VmtuiApp(App):
         from .wizard import NewVmWizard
 
         def done(uuid: str | None) -> None:
-            if uuid:
-                self.table.select(uuid)
+            if uuid and self.list_screen.is_mounted:
+                try:
+                    self.table.select(uuid)
+                except NoMatches:
+                    pass
 
         self.push_screen(NewVmWizard(self.service), done)
 

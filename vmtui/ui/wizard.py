@@ -93,6 +93,7 @@ class HostContext:
     caps: Any = None  # domcaps.HostCaps
     osdb: Any = None  # osinfo.OsDb
     existing_names: set[str] = field(default_factory=set)
+    pool_volumes: dict[str, list[str]] = field(default_factory=dict)
     host_memory_mib: int = 0
     host_cpus: int = 0
     local: bool = True  # the host's files are this machine's files
@@ -106,8 +107,8 @@ async def load_context(service: LibvirtService) -> HostContext:
     ctx.existing_names = {d.name for d in service.domains.values()}
     ctx.host_memory_mib = service.host.memory_total_kib // 1024
     ctx.host_cpus = service.host.cpus
-    uri = service.uri
-    ctx.local = "://" in uri and uri.split("://", 1)[1].startswith("/")
+    from ..core.installer import is_local_uri
+    ctx.local = is_local_uri(service.uri)
 
     def gather(conn):
         pools = storage.list_pools(conn)
@@ -119,6 +120,7 @@ async def load_context(service: LibvirtService) -> HostContext:
                 vols = storage.list_volumes(conn, p.name)
             except Exception:  # an unreadable pool must not hide the others
                 continue
+            ctx.pool_volumes[p.name] = [v.name for v in vols]
             for v in vols:
                 ref = f"{p.name}/{v.name}"
                 if v.format == "iso" or v.name.lower().endswith(".iso"):
@@ -132,6 +134,15 @@ async def load_context(service: LibvirtService) -> HostContext:
     ctx.caps = await host_caps(service)
     ctx.osdb = await asyncio.to_thread(osinfo.default_db)
     return ctx
+
+
+def validate_with_context(spec: VmSpec, service: LibvirtService, ctx: HostContext, os_info=None) -> list:
+    from ..core.vmspec_yaml import PoolFacts, local_path_checker, validate_spec
+    pools = {p.name: PoolFacts(volumes=ctx.pool_volumes.get(p.name, ()), available=p.available, active=p.active,
+                               path=p.path) for p in ctx.pools}
+    return validate_spec(spec, host=ctx.caps or service.host, existing_names=ctx.existing_names,
+                         pools=pools or None, networks=[n.name for n in ctx.networks] or None,
+                         check_path=local_path_checker if ctx.local else None, osinfo=os_info)
 
 
 # --- steps -----------------------------------------------------------------
@@ -157,6 +168,9 @@ class Step(VerticalScroll):
 
     def load(self) -> None:
         """Show what the spec holds."""
+
+    def refresh_context(self) -> None:
+        """The host context (pools, networks, OS list) arrived or changed."""
 
     def save(self) -> dict[str, str]:
         """Copy the fields into the spec; return parse errors by field."""
@@ -445,11 +459,11 @@ def fetch_treeinfo(url: str, timeout: float = 15.0) -> str:
 
 class ResourcesStep(Step):
     title = "Memory and CPUs"
-    owns = ("memory_mib", "max_memory_mib", "vcpus")
+    owns = ("memory", "max_memory", "vcpus")
 
     def compose(self) -> ComposeResult:
         yield Label("How much memory and how many CPUs?", classes="step-question")
-        yield from labelled("Memory (e.g. 2G, 4096M; plain numbers are MiB)", Input(id="memory"), "memory_mib")
+        yield from labelled("Memory (e.g. 2G, 4096M; plain numbers are MiB)", Input(id="memory"), "memory")
         yield from labelled("CPUs", Input(id="vcpus", type="integer"), "vcpus")
         yield Static("", id="host-limits", classes="field-hint")
         yield Static("", id="os-warnings", classes="warning")
@@ -491,7 +505,7 @@ class ResourcesStep(Step):
             if self.spec.max_memory_mib and self.spec.max_memory_mib < mem:
                 self.spec.max_memory_mib = None
         except ValueError as e:
-            errors["memory_mib"] = str(e)
+            errors["memory"] = str(e)
         text = self.query_one("#vcpus", Input).value.strip()
         if not text.isdigit() or int(text) < 1:
             errors["vcpus"] = "CPUs must be a whole number, 1 or more"
@@ -511,7 +525,7 @@ class StorageStep(Step):
             yield RadioButton("Use an existing volume or path", id="disk-existing")
             yield RadioButton("No disk", id="disk-none")
         with Vertical(id="disk-new-box"):
-            yield from labelled("Pool", Select([], id="pool", allow_blank=False), "disks[0].pool")
+            yield from labelled("Pool", Select([], id="pool", prompt="(no pool)"), "disks[0].pool")
             with Horizontal(classes="row"):
                 with Vertical():
                     yield from labelled("Size (e.g. 20G, 512M, 1.5T)", Input(id="size"), "disks[0].size")
@@ -537,7 +551,9 @@ class StorageStep(Step):
         pools = [p for p in self.ctx.pools if p.active]
         opts = [(f"{p.name} ({fmt_bytes(p.available)} free of {fmt_bytes(p.capacity)})", p.name) for p in pools]
         sel = self.query_one("#pool", Select)
-        sel.set_options(opts or [("no active pool", "")])
+        sel.set_options(opts)
+        if opts and sel.is_blank():
+            sel.value = opts[0][1]
         self.query_one("#disk-path", Input).suggester = (
             SuggestFromList(self.ctx.image_volumes, case_sensitive=False) if self.ctx.image_volumes else None)
 
@@ -660,7 +676,7 @@ class FinishStep(Step):
         yield from labelled("Name", Input(id="name"), "name",
                             "Letters, digits and - _ . +; it must be unique on the host.")
         yield Label("Network", classes="field-label")
-        yield Select([], id="net-source", allow_blank=False)
+        yield Select([], id="net-source", prompt="(choose a network)")
         yield FieldError("nics[0].source")
         with Vertical(id="bridge-box"):
             yield from labelled("Bridge device", Input(id="bridge", placeholder="br0"), "nics[0].bridge")
@@ -695,6 +711,7 @@ class FinishStep(Step):
                  ("No network", "none:")]
         sel = self.query_one("#net-source", Select)
         sel.set_options(opts)
+        sel.value = opts[0][1]
         sugg = SuggestFromList(self.ctx.interfaces, case_sensitive=True) if self.ctx.interfaces else None
         self.query_one("#bridge", Input).suggester = sugg
         self.query_one("#macvtap-dev", Input).suggester = sugg
@@ -794,7 +811,7 @@ class NewVmWizard(Screen):
         Binding("alt+b", "back", "Back"),
         Binding("alt+f,ctrl+n", "next", "Next"),
         Binding("ctrl+s", "save_spec", "Save spec"),
-        Binding("ctrl+x", "preview", "XML/virt-install"),
+        Binding("f2", "preview", "XML/virt-install"),
     ]
 
     def __init__(self, service: LibvirtService, spec: VmSpec | None = None) -> None:
@@ -806,6 +823,7 @@ class NewVmWizard(Screen):
         self.index = 0
         self.steps: list[Step] = [cls(self, id=f"step-{i}") for i, cls in enumerate(STEP_CLASSES)]
         self._named_by_user = bool(spec and spec.name)
+        self._acknowledged: set[tuple[str, str]] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="wizard-title", classes="screen-title")
@@ -840,8 +858,12 @@ class NewVmWizard(Screen):
         spec = self.spec
         if caps is not None:
             spec.virt_type = "kvm" if getattr(caps, "kvm_available", False) else "qemu"
+            if spec.virt_type == "qemu" and spec.cpu_mode == "host-passthrough":
+                spec.cpu_mode = "host-model"  # libvirt refuses host-passthrough under TCG
         if self.ctx.osdb is not None and spec.os:
             self.os_info = self.ctx.osdb.get(spec.os)
+        if not spec.name:
+            spec.name = self.unique_name(spec.os if spec.os and spec.os != "generic" else "vm")
         if self.spec.disks and self.spec.disks[0].mode == "new" and self.ctx.pools:
             names = [p.name for p in self.ctx.pools if p.active]
             if names and self.spec.disks[0].pool not in names:
@@ -955,24 +977,31 @@ class NewVmWizard(Screen):
 
     # --- moving between steps -------------------------------------------
 
+    def validate(self, spec: VmSpec | None = None) -> list:
+        """The shared rules (same as `vmtui create`): FieldErrors, errors and warnings."""
+        return validate_with_context(spec or self.spec, self.service, self.ctx, self.os_info)
+
     def validate_step(self, step: Step) -> bool:
-        from ..core.vmspec_yaml import validate_spec
         errors = step.save()
         if isinstance(step, FinishStep) and step.spec.name:
             self._named_by_user = True
-        try:
-            shared = validate_spec(self.spec, host=self.service.host, existing_names=self.ctx.existing_names,
-                                   pools=self.ctx.pools, local_files=self.ctx.local)
-        except TypeError:  # older signature
-            shared = validate_spec(self.spec, host=self.service.host, existing_names=self.ctx.existing_names,
-                                   pools=self.ctx.pools)
-        for fe in shared:
-            name = getattr(fe, "field", None) or getattr(fe, "path", "")
-            msg = getattr(fe, "message", str(fe))
-            if step.owns_field(name) and name not in errors:
-                errors[name] = msg
-        step.show_errors(errors)
-        return not errors
+        warnings: dict[str, str] = {}
+        for fe in self.validate():
+            if not step.owns_field(fe.field):
+                continue
+            if fe.is_error:
+                errors.setdefault(fe.field, fe.message)
+            else:
+                warnings.setdefault(fe.field, fe.message)
+        if errors:
+            step.show_errors(errors)
+            return False
+        # A warning (more vCPUs than host CPUs, a name with spaces...) is shown on
+        # its field once; Next again goes on with it.
+        fresh = {k: v for k, v in warnings.items() if (k, v) not in self._acknowledged}
+        step.show_errors({k: f"Warning: {v} (Next again to go on)" for k, v in fresh.items()})
+        self._acknowledged |= set(fresh.items())
+        return not fresh
 
     def action_next(self) -> None:
         step = self.steps[self.index]
@@ -1013,13 +1042,12 @@ class NewVmWizard(Screen):
         self.action_cancel()
 
     def validate_all(self) -> list[tuple[int, str, str]]:
-        from ..core.vmspec_yaml import validate_spec
         out = []
-        for fe in validate_spec(self.spec, host=self.service.host, existing_names=self.ctx.existing_names,
-                                pools=self.ctx.pools):
-            name = getattr(fe, "field", "")
-            idx = next((i for i, st in enumerate(self.steps) if st.owns_field(name)), len(self.steps) - 1)
-            out.append((idx, name, fe.message))
+        for fe in self.validate():
+            if not fe.is_error:
+                continue
+            idx = next((i for i, st in enumerate(self.steps) if st.owns_field(fe.field)), len(self.steps) - 1)
+            out.append((idx, fe.field, fe.message))
         return out
 
     def finish(self) -> None:
@@ -1191,7 +1219,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Back to wizard"),
-        Binding("ctrl+x", "preview", "XML/virt-install"),
+        Binding("f2", "preview", "XML/virt-install"),
         Binding("alt+i,ctrl+g", "begin", "Begin installation"),
     ]
 
@@ -1253,10 +1281,10 @@ class CustomizeScreen(Screen["VmSpec | None"]):
                                         "threads")
             with Horizontal(classes="row"):
                 with Vertical():
-                    yield from labelled("Current memory", Input(f"{s.memory_mib}M", id="c-memory"), "memory_mib")
+                    yield from labelled("Current memory", Input(f"{s.memory_mib}M", id="c-memory"), "memory")
                 with Vertical():
                     yield from labelled("Maximum memory", Input(f"{s.max_memory}M", id="c-max-memory"),
-                                        "max_memory_mib")
+                                        "max_memory")
             yield Checkbox("Start at host boot (autostart)", s.autostart, id="c-autostart")
             yield Label("Devices", classes="section")
             bus = s.disks[0].bus if s.disks else "virtio"
@@ -1324,13 +1352,14 @@ class CustomizeScreen(Screen["VmSpec | None"]):
             errors["sockets"] = "Give sockets, cores and threads together (or none)"
         elif all(topo) and s.sockets * s.cores * s.threads != s.vcpus:  # type: ignore[operator]
             errors["sockets"] = f"sockets × cores × threads must equal the vCPUs ({s.vcpus})"
-        for key, wid in (("memory_mib", "#c-memory"), ("max_memory_mib", "#c-max-memory")):
+        for key, attr, wid in (("memory", "memory_mib", "#c-memory"),
+                               ("max_memory", "max_memory_mib", "#c-max-memory")):
             try:
-                setattr(s, key, parse_size(v(wid), "M") // (1024 * 1024))
+                setattr(s, attr, parse_size(v(wid), "M") // (1024 * 1024))
             except ValueError as e:
                 errors[key] = str(e)
         if s.max_memory_mib is not None and s.max_memory_mib < s.memory_mib:
-            errors["max_memory_mib"] = "The maximum cannot be below the current memory"
+            errors["max_memory"] = "The maximum cannot be below the current memory"
         s.autostart = self.query_one("#c-autostart", Checkbox).value
         cache = sel("#c-disk-cache")
         for d in s.disks:
@@ -1349,11 +1378,11 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         return errors
 
     def action_begin(self) -> None:
-        from ..core.vmspec_yaml import validate_spec
         errors = self.collect()
-        for fe in validate_spec(self.spec, host=self.service.host, existing_names=self.ctx.existing_names,
-                                pools=self.ctx.pools):
-            errors.setdefault(fe.field, fe.message)
+        os_info = self.ctx.osdb.get(self.spec.os) if self.ctx.osdb is not None else None
+        for fe in validate_with_context(self.spec, self.service, self.ctx, os_info):
+            if fe.is_error:
+                errors.setdefault(fe.field, fe.message)
         shown = set()
         for w in self.query(FieldError):
             w.set(errors.get(w.field_name))
