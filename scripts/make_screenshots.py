@@ -31,7 +31,7 @@ async def _wait(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def shoot(name: str, size: tuple[int, int], keys: list[str], wait_for=None, select: str | None = None) -> Path:
+async def shoot(name: str, size: tuple[int, int], keys: list, wait_for=None, select: str | None = None) -> Path:
     app = VmtuiApp(LibvirtService(demo_uri(), stats_interval=3600, reconnect=False), Config())
     async with app.run_test(size=size) as pilot:
         await _wait(lambda: app.ready and app.table.row_count > 0)
@@ -42,7 +42,10 @@ async def shoot(name: str, size: tuple[int, int], keys: list[str], wait_for=None
             app.table.select(uuid)
             await pilot.pause()
         for key in keys:
-            await pilot.press(key)
+            if callable(key):  # a step that is not a key press: await key(app)
+                await key(app)
+            else:
+                await pilot.press(key)
             await pilot.pause()
         if wait_for is not None:
             await _wait(lambda: wait_for(app))
@@ -59,6 +62,19 @@ def _details_loaded(app) -> bool:
         return False
 
 
+async def _wizard_ready(app) -> None:
+    from vmtui.ui.wizard import NewVmWizard
+    await _wait(lambda: isinstance(app.screen, NewVmWizard) and app.screen.ctx.osdb is not None
+                and bool(app.screen.ctx.pools), timeout=20)
+
+
+def _type(selector: str, value: str):
+    async def step(app) -> None:
+        from textual.widgets import Input
+        app.screen.query_one(selector, Input).value = value
+    return step
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -67,6 +83,16 @@ async def main() -> None:
         ("help", (100, 30), ["question_mark"], None, None),
         ("details", (110, 40), ["enter"], _details_loaded, "db-primary"),
         ("delete-dialog", (100, 30), ["D"], lambda app: type(app.screen).__name__ == "DeleteDialog", "k8s-worker-1"),
+        ("wizard-source", (100, 30), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso")],
+         None, None),
+        ("wizard-os", (100, 30), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
+                                  "ctrl+n", _type("#os-search", "debian")], None, None),
+        ("wizard-storage", (100, 30), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
+                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n",
+                                       _type("#size", "200G")], None, None),
+        ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
+                                      "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
+                                      _type("#name", "web-03")], None, None),
     ]
     for name, size, keys, wait_for, select in shots:
         print(await shoot(name, size, keys, wait_for, select))

@@ -62,3 +62,65 @@ def test_details_120x40(snap_compare):
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def _wizard_at(step: int, customize: bool = False):
+    """run_before: open the wizard (n) and walk to ``step`` (0-based) with sample answers."""
+
+    async def run_before(pilot):
+        from textual.widgets import Checkbox, Input
+        from vmtui.ui.wizard import CustomizeScreen, NewVmWizard
+
+        await _loaded(pilot)
+        app = pilot.app
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, NewVmWizard), what="wizard")
+        wiz = app.screen
+        await wait_for(lambda: wiz.ctx.osdb is not None and wiz.ctx.pools, timeout=15, what="context")
+        await pilot.pause()
+        answers = [
+            lambda: setattr(wiz.query_one("#iso", Input), "value", "default/install.iso"),
+            lambda: setattr(wiz.query_one("#os-search", Input), "value", "generic linux"),
+            lambda: None,
+            lambda: setattr(wiz.query_one("#size", Input), "value", "10G"),
+            lambda: setattr(wiz.query_one("#name", Input), "value", "web-03"),
+        ]
+        for i in range(step + 1):
+            answers[i]()
+            await pilot.pause()
+            if i < step:
+                await pilot.press("ctrl+n")
+                await pilot.pause()
+        if customize:
+            wiz.query_one("#customize", Checkbox).value = True
+            await pilot.press("ctrl+n")
+            await wait_for(lambda: isinstance(app.screen, CustomizeScreen), what="customize")
+        await pilot.pause()
+        app.screen.set_focus(None)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_wizard_step1_source(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 32), run_before=_wizard_at(0))
+
+
+def test_wizard_step2_os(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 32), run_before=_wizard_at(1))
+
+
+def test_wizard_step3_resources(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 32), run_before=_wizard_at(2))
+
+
+def test_wizard_step4_storage(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 32), run_before=_wizard_at(3))
+
+
+def test_wizard_step5_finish(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 40), run_before=_wizard_at(4))
+
+
+def test_wizard_customize(snap_compare):
+    assert snap_compare(_app(), terminal_size=(100, 40), run_before=_wizard_at(4, customize=True))

@@ -535,10 +535,10 @@ class StorageStep(Step):
             with RadioSet(id="provisioning"):
                 yield RadioButton("Thin: allocate on write (sparse)", id="prov-thin", value=True)
                 yield RadioButton("Thick: allocate everything now (fallocate)", id="prov-thick")
-            yield from labelled("Volume name (optional)", Input(id="vol-name", placeholder="<vm name>.qcow2"),
-                                "disks[0].name")
             yield Static("", id="disk-plan")
             yield Static("", id="disk-warning", classes="warning")
+            yield from labelled("Volume name (optional)", Input(id="vol-name", placeholder="<vm name>.qcow2"),
+                                "disks[0].name")
         with Vertical(id="disk-existing-box"):
             yield from labelled("Volume (pool/volume) or path", Input(id="disk-path"), "disks[0].path")
         yield self.compose_errors()
