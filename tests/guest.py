@@ -774,6 +774,18 @@ def wait_for_state(dom, state: int, timeout: float = 60.0, interval: float = 0.2
         time.sleep(interval)
 
 
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (leftovers of crashed test runs are
+    recognised by the pid in their names)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def destroy_and_undefine(conn, name: str) -> None:
     """Remove domain ``name`` whatever its state; no error if it is gone."""
     import libvirt

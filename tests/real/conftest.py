@@ -39,16 +39,6 @@ def _open_or_skip():
         pytest.skip(f"cannot open {URI}: {exc}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_test_domains(conn) -> None:
     """Undefine leftovers of earlier, crashed test sessions.
 
@@ -57,7 +47,7 @@ def _remove_stale_test_domains(conn) -> None:
     """
     for dom in conn.listAllDomains():
         m = re.match(re.escape(NAME_PREFIX) + r"(\d+)-", dom.name())
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
             guest.destroy_and_undefine(conn, dom.name())
 
 

@@ -51,16 +51,6 @@ GOLDEN = Path(__file__).resolve().parent.parent / "data" / "builder"
 _counter = itertools.count(1)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_pool(pool: libvirt.virStoragePool, path: Path) -> None:
     try:
         if pool.isActive():
@@ -82,7 +72,7 @@ def _remove_stale(conn: libvirt.virConnect) -> None:
     pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
     for pool in conn.listAllStoragePools(0):
         m = pattern.match(pool.name())
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
             _remove_pool(pool, IMAGES / pool.name())
 
 

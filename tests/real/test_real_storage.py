@@ -21,6 +21,8 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from tests import guest
+
 from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
 
@@ -31,16 +33,6 @@ MiB = 1024 ** 2
 IMAGES = Path("/var/lib/libvirt/images")
 POOL_PREFIX = "vmtui-test-pool-"
 _counter = itertools.count(1)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove_pool(conn: libvirt.virConnect, pool: libvirt.virStoragePool, path: Path) -> None:
@@ -79,12 +71,12 @@ def _remove_stale_pools(conn: libvirt.virConnect) -> None:
     pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
     for pool in conn.listAllStoragePools(0):
         m = pattern.match(pool.name())
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
             path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or ""
             _remove_pool(conn, pool, Path(path))
     for entry in IMAGES.glob(POOL_PREFIX + "*"):
         m = pattern.match(entry.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
             for mount in _mounts_under(entry):
                 subprocess.run(["umount", "-l", str(mount)], capture_output=True)
             shutil.rmtree(entry, ignore_errors=True)
