@@ -1,0 +1,1 @@
+"""Guest bootstrapping: cloud-init NoCloud seeds and Anaconda kickstarts."""

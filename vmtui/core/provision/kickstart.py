@@ -1,0 +1,268 @@
+"""Anaconda kickstart files: validation (pykickstart), a starter template,
+and delivery without a web server the guest must reach.
+
+* :func:`validate_kickstart` -- parse with pykickstart's handler for a syntax
+  version (``RHEL9``, ``F40`` ...); errors and deprecation warnings come back
+  as :class:`Problem` records with 1-based line numbers (0: unknown).
+* :func:`starter_kickstart` -- a minimal, valid kickstart from the wizard's
+  answers (password *hashes* only).
+* :func:`build_oemdrv_iso` -- for ISO installs: a small ISO labelled
+  ``OEMDRV`` holding ``ks.cfg``; Anaconda picks it up by itself.
+* :func:`inject_into_initrd` -- for network (kernel + initrd) installs:
+  append a newc cpio archive with ``/ks.cfg`` to the initrd and boot with
+  :data:`KICKSTART_INITRD_ARG`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import warnings
+from dataclasses import dataclass
+from typing import Iterator
+
+OEMDRV_VOLUME_LABEL = "OEMDRV"
+#: Kernel argument that makes Anaconda read the injected file.
+KICKSTART_INITRD_ARG = "inst.ks=file:/ks.cfg"
+DEFAULT_VERSION = "RHEL9"
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``severity`` is ``"error"`` or ``"warning"``."""
+
+    line: int
+    message: str
+    severity: str = ERROR
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.severity}: {self.message}"
+
+
+def available_versions() -> list[str]:
+    """Syntax versions pykickstart knows, newest RHEL first, then Fedora
+    newest first (older than RHEL7 / F30 left out), e.g. ``RHEL10, RHEL9,
+    RHEL8, RHEL7, F46 ... F30``."""
+    from pykickstart.version import versionMap
+
+    rhel = sorted(
+        (k for k in versionMap if re.fullmatch(r"RHEL\d+", k) and int(k[4:]) >= 7),
+        key=lambda k: -int(k[4:]),
+    )
+    fedora = sorted(
+        (k for k in versionMap if re.fullmatch(r"F\d+", k) and int(k[1:]) >= 30),
+        key=lambda k: -int(k[1:]),
+    )
+    return rhel + fedora
+
+
+_LINE_RE = re.compile(r"\bline (\d+)")
+
+
+def _clean(msg: str) -> str:
+    return " ".join(str(msg).split())
+
+
+def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Problem]:
+    """Parse ``text`` as kickstart syntax ``version``; collect every error
+    (parsing continues after one) and deprecation/parse warnings.
+    ``%include`` files are not followed (they live on the guest)."""
+    from pykickstart.errors import KickstartError, KickstartParseWarning
+    from pykickstart.parser import KickstartParser
+    from pykickstart.version import makeVersion
+
+    try:
+        handler = makeVersion(version)
+    except KickstartError as err:
+        return [Problem(0, f"unknown kickstart version {version!r}: {_clean(err.message)}")]
+
+    problems: list[Problem] = []
+
+    class _Parser(KickstartParser):
+        current = 0
+
+        def handleCommand(self, lineno, args):  # noqa: N802 (pykickstart API)
+            self.current = lineno
+            return super().handleCommand(lineno, args)
+
+        def _tryFunc(self, fn):  # noqa: N802 -- record instead of print/raise
+            try:
+                fn()
+            except KickstartError as err:
+                self.errorsCount += 1
+                problems.append(Problem(err.lineno or self.current, _clean(err.message) or _clean(err)))
+
+    parser = _Parser(handler, followIncludes=False, errorsAreFatal=False, unknownSectionIsFatal=True)
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        text_ = _clean(message)
+        m = _LINE_RE.search(text_)
+        where = int(m.group(1)) if m else parser.current
+        if issubclass(category, KickstartParseWarning):
+            problems.append(Problem(where, text_, WARNING))
+
+    # pykickstart stops at the first line shlex cannot split (an unbalanced
+    # quote raises a bare ValueError): report such lines and blank them out
+    # so the rest of the file is still checked.
+    lines = text.splitlines(keepends=True)
+    for index, message in _unsplittable_lines(lines, parser._validState):
+        problems.append(Problem(index + 1, f"cannot split the line: {message}"))
+        lines[index] = "\n"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = showwarning
+        try:
+            parser.readKickstartFromString("".join(lines))
+        except KickstartError as err:  # section-level errors stop the parser
+            problems.append(Problem(err.lineno or parser.current, _clean(err.message) or _clean(err)))
+    problems.sort(key=lambda p: (p.line, p.severity != ERROR))
+    return problems
+
+
+def _unsplittable_lines(lines: list[str], is_section) -> Iterator[tuple[int, str]]:
+    """(0-based index, error) of the lines pykickstart would shlex-split and
+    fail on: commands, and section headers / ``%end`` (section bodies are
+    passed to their section verbatim)."""
+    in_section = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or (stripped.startswith("#") and not in_section):
+            continue
+        if in_section:
+            first = stripped.split()[0]
+            if first not in ("%end", "%include") and not is_section(first):
+                continue
+        try:
+            args = shlex.split(line, comments=not in_section)
+        except ValueError as err:
+            yield index, str(err)
+            continue
+        if not args:
+            continue
+        if args[0] == "%end":
+            in_section = False
+        elif args[0].startswith("%") and args[0] not in ("%include", "%ksappend"):
+            in_section = True
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+def starter_kickstart(
+    lang: str,
+    keyboard: str,
+    timezone: str,
+    root_password_hash: str | None,
+    user: str | None = None,
+    user_password_hash: str | None = None,
+    disk: str = "vda",
+    packages: tuple[str, ...] | list[str] = ("@^minimal-environment",),
+    post: str | None = None,
+) -> str:
+    """A minimal text-mode install onto ``disk`` (whole disk, automatic
+    partitioning), reboot at the end. Passwords are given as crypt hashes
+    (see :func:`vmtui.core.provision.cloudinit.hash_password`); without a
+    root hash the root account is locked. ``user`` joins ``wheel``."""
+    lines = [
+        "# Kickstart generated by vmtui",
+        "text",
+        f"lang {_q(lang)}",
+        f"keyboard --vckeymap={_q(keyboard)} --xlayouts={_q(keyboard)}",
+        f"timezone {_q(timezone)} --utc",
+        "network --bootproto=dhcp --activate",
+    ]
+    if root_password_hash:
+        lines.append(f"rootpw --iscrypted {_q(root_password_hash)}")
+    else:
+        lines.append("rootpw --lock")
+    if user:
+        cmd = f"user --name={_q(user)} --groups=wheel"
+        if user_password_hash:
+            cmd += f" --iscrypted --password={_q(user_password_hash)}"
+        lines.append(cmd)
+    lines += [
+        f"ignoredisk --only-use={_q(disk)}",
+        "zerombr",
+        f"clearpart --all --initlabel --drives={_q(disk)}",
+        "autopart",
+        f"bootloader --boot-drive={_q(disk)}",
+        "firstboot --disable",
+        "reboot",
+        "",
+        "%packages",
+        *packages,
+        "%end",
+    ]
+    if post:
+        lines += ["", "%post --log=/root/ks-post.log", post.rstrip("\n"), "%end"]
+    return "\n".join(lines) + "\n"
+
+
+def build_oemdrv_iso(ks_text: str | bytes) -> bytes:
+    """An ISO labelled ``OEMDRV`` with ``ks.cfg`` at its root (Joliet + Rock
+    Ridge names exact); attach it as a second CD-ROM for ISO installs."""
+    import pycdlib
+
+    data = ks_text.encode("utf-8") if isinstance(ks_text, str) else ks_text
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident=OEMDRV_VOLUME_LABEL)
+    iso.add_fp(io.BytesIO(data), len(data), "/KS.CFG;1", rr_name="ks.cfg", joliet_path="/ks.cfg")
+    out = io.BytesIO()
+    try:
+        iso.write_fp(out)
+    finally:
+        iso.close()
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------
+# initrd injection
+
+CPIO_NEWC_MAGIC = b"070701"
+_S_IFREG = 0o100000
+
+
+def _pad4(buf: io.BytesIO) -> None:
+    buf.write(b"\0" * (-buf.tell() % 4))
+
+
+def _cpio_entry(buf: io.BytesIO, name: str, data: bytes, mode: int, ino: int) -> None:
+    namez = name.encode("utf-8") + b"\0"
+    fields = (
+        ino, mode, 0, 0,  # ino, mode, uid, gid
+        1, 0, len(data),  # nlink, mtime, filesize
+        0, 0, 0, 0,  # devmajor, devminor, rdevmajor, rdevminor
+        len(namez), 0,  # namesize, check
+    )
+    buf.write(CPIO_NEWC_MAGIC + b"".join(b"%08X" % f for f in fields))
+    buf.write(namez)
+    _pad4(buf)
+    buf.write(data)
+    _pad4(buf)
+
+
+def newc_archive(files: dict[str, bytes], mode: int = 0o644) -> bytes:
+    """A newc ("070701") cpio archive of regular files (root-owned, mtime 0)."""
+    buf = io.BytesIO()
+    for i, (name, data) in enumerate(files.items()):
+        # high inode numbers: no clash with the archive we are appended to
+        _cpio_entry(buf, name.lstrip("/"), data, _S_IFREG | mode, 0x7FFF0000 + i)
+    _cpio_entry(buf, "TRAILER!!!", b"", 0, 0)
+    return buf.getvalue()
+
+
+def inject_into_initrd(initrd: bytes, ks_text: str | bytes, name: str = "ks.cfg") -> bytes:
+    """``initrd`` (compressed or not) followed by an uncompressed newc cpio
+    holding ``/ks.cfg``. The kernel unpacks concatenated archives in order;
+    the appended one starts on a 4-byte boundary (zero padding, which the
+    kernel skips). Boot with :data:`KICKSTART_INITRD_ARG`."""
+    data = ks_text.encode("utf-8") if isinstance(ks_text, str) else ks_text
+    padding = b"\0" * (-len(initrd) % 4)
+    return bytes(initrd) + padding + newc_archive({name: data})
