@@ -243,3 +243,30 @@ async def test_reconnects_after_libvirtd_restart(tiny_guest):
         # and events flow on the new connection
         await asyncio.to_thread(virsh, "destroy", name)
         await wait_for(lambda: state_of(app, uuid) == "shut off", timeout=30, what="event after reconnect")
+
+
+async def test_console_inside_the_app(tiny_guest):
+    """c opens the serial console; typed keys reach the guest; Ctrl+] leaves; reopening shows the past."""
+    import random
+    from vmtui.ui.console_screen import ConsoleScreen
+
+    dom = tiny_guest(start=True)
+    uuid = dom.UUIDString()
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(app, pilot, uuid)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConsoleScreen), what="console screen")
+        term = app.screen.terminal
+        await wait_for(lambda: "vmtui-guest#" in term.text(), timeout=180, what="guest prompt on the console")
+        assert READY_BANNER in "".join(app.consoles.scrollback(uuid).snapshot().decode(errors="replace"))
+        word = f"hello-{random.randint(1000, 9999)}"
+        for ch in f"echo {word}":
+            await pilot.press(ch if ch != " " else "space")
+        await pilot.press("enter")
+        await wait_for(lambda: term.text().count(word) >= 2, timeout=30, what="echoed output")
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_for(lambda: app.screen is app.list_screen, what="left the console")
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, ConsoleScreen), what="console again")
+        await wait_for(lambda: word in app.screen.terminal.text(), timeout=10, what="scroll-back shown again")

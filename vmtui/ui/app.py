@@ -36,7 +36,7 @@ from .screens import DetailsScreen, HelpScreen, XmlScreen
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console"}
 
 
 class ServiceMessage(Message):
@@ -85,6 +85,8 @@ class VmtuiApp(App):
         self.exit_on_connect_failure = exit_on_connect_failure
         self.connect_error: VmtuiError | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        from ..core.console import ConsoleManager
+        self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
         self._was_disconnected = False
 
@@ -113,6 +115,7 @@ class VmtuiApp(App):
     async def on_unmount(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
+        self.consoles.close_all()
         await self.service.close()
 
     @work(exclusive=True, group="connect")
@@ -263,6 +266,8 @@ class VmtuiApp(App):
                 return d.is_running or d.is_paused
             case "autostart":
                 return d.persistent
+            case "console":
+                return True  # a shut-off VM gets the offer to start it
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -386,6 +391,11 @@ class VmtuiApp(App):
                     pass
 
         self.push_screen(NewVmWizard(self.service), done)
+
+    def action_console(self) -> None:
+        if d := self._selected_or_none("console"):
+            from .console_screen import ConsoleScreen
+            self.push_screen(ConsoleScreen(self.consoles, d.uuid, d.name))
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):

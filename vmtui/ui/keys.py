@@ -13,17 +13,18 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("h", "shutdown", "Shutdown", "Ask the guest to shut down: ACPI power button (virsh shutdown)", True),
     ("r", "reboot", "Reboot", "Ask the guest to reboot (virsh reboot)", False),
     ("F", "force_off", "Force off", "Pull the plug, after confirming (virsh destroy)", False),
-    ("p", "pause_resume", "Pause/Resume", "Pause a running VM, resume a paused one (virsh suspend/resume)", True),
+    ("p", "pause_resume", "Pause", "Pause a running VM, resume a paused one (virsh suspend/resume)", True),
     ("D", "delete", "Delete", "Delete the VM, optionally with its storage (virsh undefine)", True),
     ("a", "autostart", "Autostart", "Toggle start at host boot (virsh autostart)", False),
+    ("c", "console", "Console", "Serial console inside vmtui; Ctrl+] leaves it (virsh console)", True),
     ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
-    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", True),
+    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
     ("slash", "filter", "Filter", "Filter the list by name or title", True),
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
     ("question_mark", "help", "Help", "Show all keys", True),
-    ("q", "quit", "Quit", "Leave vmtui", True),
+    ("q", "quit", "Quit", "Leave vmtui", False),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter"}
