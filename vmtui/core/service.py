@@ -618,7 +618,7 @@ class LibvirtService:
         return out[0], out[1]
 
     async def _load_titles(self, uuids: list[str], chunk: int = 200,
-                           doms: dict[str, libvirt.virDomain] | None = None) -> None:
+                           doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5) -> None:
         """Titles and descriptions need a call per domain: fetch them after
         the list is on screen, in chunks, and update the rows. ``doms`` are
         domain objects from the listing; others are looked up by UUID."""
@@ -637,23 +637,39 @@ class LibvirtService:
                 found[uuid] = self._titles_of(dom)
             return found
 
+        # Every DomainsChanged costs the UI a repaint of the list: the first
+        # chunk is told at once, later ones together at most every emit_every s.
+        loop = asyncio.get_running_loop()
+        pending: dict[str, tuple[str, str]] = {}
+        told_at: float | None = None
+
+        def tell() -> None:
+            changed = []
+            for uuid, (title, desc) in pending.items():
+                d = self.domains.get(uuid)
+                if d is not None and (d.title, d.description) != (title, desc):
+                    d.title, d.description = title, desc
+                    changed.append(d)
+            pending.clear()
+            if changed:
+                self._emit(DomainsChanged(changed))
+
         for i in range(0, len(uuids), chunk):
             part = uuids[i:i + chunk]
             try:
                 found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
                                         obj=self.display_uri)
             except VmtuiError:
+                if gen == self._generation:
+                    tell()
                 return
             if gen != self._generation:
                 return
-            changed = []
-            for uuid, (title, desc) in found.items():
-                d = self.domains.get(uuid)
-                if d is not None and (d.title, d.description) != (title, desc):
-                    d.title, d.description = title, desc
-                    changed.append(d)
-            if changed:
-                self._emit(DomainsChanged(changed))
+            pending.update(found)
+            now = loop.time()
+            if told_at is None or i + chunk >= len(uuids) or now - told_at >= emit_every:
+                tell()
+                told_at = now
 
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
         """Re-read one domain and tell listeners (removed if it is gone)."""
