@@ -118,13 +118,20 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _service_for(args: argparse.Namespace):
+async def _connected_service(args: argparse.Namespace):
+    """A connected service for the headless commands, or None (reason printed)."""
     from .core.config import load_config
+    from .core.errors import ConnectError
     from .core.service import LibvirtService
 
     config = load_config(args.config)
-    uri = resolve_uri(args, config.autoconnect_uri)
-    return LibvirtService(uri, stats_interval=3600, reconnect=False)
+    service = LibvirtService(resolve_uri(args, config.autoconnect_uri), stats_interval=3600, reconnect=False)
+    try:
+        await service.connect()
+    except ConnectError as err:
+        _err(str(err))
+        return None
+    return service
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -152,15 +159,12 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 async def _create(args: argparse.Namespace, doc) -> int:
-    from .core.errors import ConnectError, VmtuiError
+    from .core.errors import VmtuiError
     from .core.installer import InvalidSpec, check_spec, create_vm, preview
     from .core.osinfo import default_db
 
-    service = _service_for(args)
-    try:
-        await service.connect()
-    except ConnectError as err:
-        _err(str(err))
+    service = await _connected_service(args)
+    if service is None:
         return 1
     try:
         osdb = default_db()
@@ -209,16 +213,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from .core.errors import ConnectError, VmtuiError
+    from .core.errors import VmtuiError
     from .core.installer import export_domain
     from .core.osinfo import default_db
     from .core.vmspec_yaml import dump_spec
 
-    service = _service_for(args)
-    try:
-        await service.connect()
-    except ConnectError as err:
-        _err(str(err))
+    service = await _connected_service(args)
+    if service is None:
         return 1
     try:
         spec = await export_domain(service, args.name, osdb=default_db())

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import io
 import json
 import re
 import subprocess
@@ -39,6 +38,8 @@ from typing import Any, Iterable, Iterator
 
 import jsonschema
 import yaml
+
+from .iso import small_iso
 
 CLOUD_CONFIG_HEADER = "#cloud-config"
 SEED_VOLUME_LABEL = "cidata"
@@ -790,27 +791,6 @@ def apply_form(text: str, form: CloudConfigForm) -> str:
 # seed ISO
 
 
-def _new_iso(label: str):
-    import pycdlib
-
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident=label)
-    return iso
-
-
-def _add_file(iso, iso_name: str, name: str, data: bytes) -> None:
-    iso.add_fp(io.BytesIO(data), len(data), f"/{iso_name};1", rr_name=name, joliet_path=f"/{name}")
-
-
-def _finish_iso(iso) -> bytes:
-    out = io.BytesIO()
-    try:
-        iso.write_fp(out)
-    finally:
-        iso.close()
-    return out.getvalue()
-
-
 def _to_bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
@@ -819,9 +799,7 @@ def build_seed_iso(user_data: str | bytes, meta_data: str | bytes, network_confi
     """A NoCloud seed: ISO 9660 labelled ``cidata`` with ``user-data``,
     ``meta-data`` and (if given) ``network-config`` -- exact names in Joliet
     and Rock Ridge (the plain ISO 9660 names are 8.3-mangled)."""
-    iso = _new_iso(SEED_VOLUME_LABEL)
-    _add_file(iso, "USERDATA.", "user-data", _to_bytes(user_data))
-    _add_file(iso, "METADATA.", "meta-data", _to_bytes(meta_data))
+    files = [("USERDATA.", "user-data", _to_bytes(user_data)), ("METADATA.", "meta-data", _to_bytes(meta_data))]
     if network_config is not None:
-        _add_file(iso, "NETWORKC.", "network-config", _to_bytes(network_config))
-    return _finish_iso(iso)
+        files.append(("NETWORKC.", "network-config", _to_bytes(network_config)))
+    return small_iso(SEED_VOLUME_LABEL, files)

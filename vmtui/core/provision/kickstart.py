@@ -208,18 +208,10 @@ def starter_kickstart(
 def build_oemdrv_iso(ks_text: str | bytes) -> bytes:
     """An ISO labelled ``OEMDRV`` with ``ks.cfg`` at its root (Joliet + Rock
     Ridge names exact); attach it as a second CD-ROM for ISO installs."""
-    import pycdlib
+    from .iso import small_iso
 
     data = ks_text.encode("utf-8") if isinstance(ks_text, str) else ks_text
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=1, joliet=3, rock_ridge="1.09", vol_ident=OEMDRV_VOLUME_LABEL)
-    iso.add_fp(io.BytesIO(data), len(data), "/KS.CFG;1", rr_name="ks.cfg", joliet_path="/ks.cfg")
-    out = io.BytesIO()
-    try:
-        iso.write_fp(out)
-    finally:
-        iso.close()
-    return out.getvalue()
+    return small_iso(OEMDRV_VOLUME_LABEL, [("KS.CFG", "ks.cfg", data)])
 
 
 # --------------------------------------------------------------------------
