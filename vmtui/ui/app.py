@@ -158,7 +158,12 @@ class VmtuiApp(App):
             if p.event == "crashed":
                 self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
             return
-        elif not isinstance(p, HostChanged):
+        elif isinstance(p, HostChanged):
+            # host CPU/memory figures: only the status line shows them; the
+            # selection and the enabled keys cannot have changed
+            self.update_status()
+            return
+        else:
             return
         self.update_status()
         self.update_selection()
