@@ -1200,6 +1200,7 @@ def to_vmspec(pkg: OvfPackage, volumes: list[ImportedVolume], *, name: str | Non
         memory_mib=pkg.memory_mib,
         vcpus=pkg.vcpus,
         virt_type="qemu" if virt_type == "qemu" else "kvm",
+        cpu_mode="host-model" if virt_type == "qemu" else "host-passthrough",  # TCG refuses passthrough
         install=InstallSource(kind="import", image=volumes[0].ref if volumes else None),
         disks=disks,
         nics=nics,

@@ -1,0 +1,211 @@
+"""OVA export → import round trip on the real libvirtd (qemu:///system).
+
+A shut-off VM with two qcow2 disks (one holding a known pattern) in a
+transient dir pool ``vmtui-test-opool-<pid>-...`` is exported to an OVA in a
+temp dir, then imported back under a new name through the same path the UI
+uses (open_package → import_disks → to_vmspec → installer.create_vm): the
+disks must hold the same data (``qemu-img compare``) and the CPU count and
+memory must survive. Both the local path (qemu-img straight on the pool's
+files) and the remote path (volume download/upload through libvirt streams)
+are run. Pools and domains are removed at teardown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from tests import guest
+from vmtui.core import ovf
+from vmtui.core.errors import VmtuiError
+from vmtui.core.installer import create_vm
+from vmtui.core.service import LibvirtService
+
+pytestmark = pytest.mark.real
+
+URI = "qemu:///system"
+MiB = 1024 ** 2
+IMAGES = Path("/var/lib/libvirt/images")
+POOL_PREFIX = "vmtui-test-opool-"
+_counter = itertools.count(1)
+
+
+def unique(kind: str) -> str:
+    return f"vmtui-test-{os.getpid()}-{kind}{next(_counter)}-{os.urandom(2).hex()}"
+
+
+def _remove_pool(pool: libvirt.virStoragePool, path: Path) -> None:
+    try:
+        if pool.isActive():
+            for vol in pool.listAllVolumes(0):
+                try:
+                    vol.delete(0)
+                except libvirt.libvirtError:
+                    pass
+            pool.destroy()
+    except libvirt.libvirtError:
+        pass
+    if path.name.startswith(POOL_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pool(system_conn):
+    pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
+    for p in system_conn.listAllStoragePools(0):
+        m = pattern.match(p.name())
+        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
+            _remove_pool(p, IMAGES / p.name())
+    name = f"{POOL_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
+    path = IMAGES / name
+    path.mkdir(mode=0o755)
+    root = ET.Element("pool", type="dir")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
+    p = system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+    yield name, path
+    _remove_pool(p, path)
+
+
+@pytest.fixture
+def domains(system_conn):
+    made: list[str] = []
+    yield made
+    for name in made:
+        guest.destroy_and_undefine(system_conn, name)
+
+
+@pytest.fixture
+async def svc():
+    service = LibvirtService(URI, stats_interval=3600, reconnect=False)
+    await service.connect()
+    yield service
+    await service.close()
+
+
+def _make_source_vm(conn, pool_name: str, pool_path: Path, name: str) -> tuple[Path, Path]:
+    disk1 = pool_path / f"{name}-a.qcow2"
+    disk2 = pool_path / f"{name}-b.qcow2"
+    raw = pool_path / "pattern.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "24M"], check=True)
+    with open(raw, "r+b") as fh:
+        for off in range(0, 24 * MiB, 3 * MiB + 4096):  # a pattern spread over the disk
+            fh.seek(off)
+            fh.write(os.urandom(8192))
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(disk1)], check=True)
+    raw.unlink()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk2), "8M"], check=True)
+    conn.storagePoolLookupByName(pool_name).refresh(0)
+    dom = ET.Element("domain", type="qemu")
+    ET.SubElement(dom, "name").text = name
+    ET.SubElement(dom, "description").text = "round trip source"
+    ET.SubElement(dom, "memory", unit="MiB").text = "192"
+    ET.SubElement(dom, "currentMemory", unit="MiB").text = "192"
+    ET.SubElement(dom, "vcpu").text = "3"
+    os_el = ET.SubElement(dom, "os")
+    ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+    devs = ET.SubElement(dom, "devices")
+    for path, dev in ((disk1, "vda"), (disk2, "vdb")):
+        d = ET.SubElement(devs, "disk", type="file", device="disk")
+        ET.SubElement(d, "driver", name="qemu", type="qcow2")
+        ET.SubElement(d, "source", file=str(path))
+        ET.SubElement(d, "target", dev=dev, bus="virtio")
+    conn.defineXML(ET.tostring(dom, encoding="unicode"))
+    return disk1, disk2
+
+
+def _compare(a: str, b: str) -> None:
+    out = subprocess.run(["qemu-img", "compare", a, b], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "streams"])
+async def test_export_import_round_trip(svc, system_conn, pool, domains, tmp_path, local):
+    pool_name, pool_path = pool
+    src_name = unique("ovfsrc")
+    domains.append(src_name)
+    disk1, disk2 = _make_source_vm(system_conn, pool_name, pool_path, src_name)
+
+    ova = tmp_path / "out.ova"
+    steps = []
+    path = await svc.call(lambda c: ovf.export_ova(c, src_name, ova, local=local,
+                                                   progress=lambda m, f: steps.append((m, f))),
+                          action="export", obj=src_name, timeout=600)
+    assert path == str(ova)
+    assert steps[-1] == ("Exported", 1.0)
+    with tarfile.open(ova) as tf:
+        names = tf.getnames()
+    assert names[0].endswith(".ovf") and names[1].endswith(".mf")  # descriptor first
+    assert sum(n.endswith(".vmdk") for n in names) == 2
+
+    pkg = ovf.open_package(ova, work_dir=str(tmp_path))
+    try:
+        assert pkg.manifest == "checked (SHA256)"
+        assert (pkg.vcpus, pkg.memory_mib, pkg.description) == (3, 192, "round trip source")
+        assert [d.capacity for d in pkg.disks] == [24 * MiB, 8 * MiB]
+        new_name = unique("ovfdst")
+        names_ = ovf.volume_names(pkg, new_name)
+        vols = await svc.call(lambda c: ovf.import_disks(c, pkg, pool_name, names_, local=local),
+                              action="import", obj=new_name, timeout=600)
+    finally:
+        pkg.close()
+    assert [v.name for v in vols] == names_
+    spec = ovf.to_vmspec(pkg, vols, name=new_name, virt_type="qemu")
+    spec.machine = "pc"
+    spec.graphics = "none"
+    domains.append(new_name)
+    await create_vm(svc, spec)
+
+    dom = system_conn.lookupByName(new_name)
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert root.findtext("vcpu") == "3"
+    assert int(root.findtext("memory")) == 192 * 1024
+    assert root.findtext("description") == "round trip source"
+    sources = [d.find("source").get("file") for d in root.findall("devices/disk[@device='disk']")]
+    assert sources == [v.path for v in vols]
+    for v in vols:
+        assert ET.fromstring(system_conn.storageVolLookupByPath(v.path).XMLDesc(0)).find(
+            "target/format").get("type") == "qcow2"
+    _compare(str(disk1), vols[0].path)
+    _compare(str(disk2), vols[1].path)
+    assert dom.isActive() == 0  # defined, not started
+
+
+async def test_import_rolls_back_volumes(svc, system_conn, pool, tmp_path):
+    pool_name, pool_path = pool
+    good = tmp_path / "good.vmdk"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vmdk", str(good), "4M"], check=True)
+    bad = tmp_path / "bad.vmdk"
+    bad.write_bytes(b"this is not a disk image" * 100)
+    pkg = ovf.OvfPackage(source="x", version="1.x", name="rb",
+                         disks=[ovf.OvfDisk("d1", 4 * MiB, path=str(good), format="vmdk"),
+                                ovf.OvfDisk("d2", 4 * MiB, path=str(bad), format="vmdk")])
+    name = unique("ovfrb")
+    with pytest.raises(VmtuiError, match="bad.vmdk"):
+        await svc.call(lambda c: ovf.import_disks(c, pkg, pool_name, ovf.volume_names(pkg, name), local=True),
+                       action="import", obj=name, timeout=300)
+    p = system_conn.storagePoolLookupByName(pool_name)
+    p.refresh(0)
+    assert [v.name() for v in p.listAllVolumes(0)] == []
+    assert list(pool_path.iterdir()) == []
+
+
+async def test_export_refuses_running_and_existing(svc, system_conn, pool, domains, tmp_path):
+    pool_name, pool_path = pool
+    src_name = unique("ovfx")
+    domains.append(src_name)
+    _make_source_vm(system_conn, pool_name, pool_path, src_name)
+    (tmp_path / "there.ova").write_bytes(b"x")
+    with pytest.raises(VmtuiError, match="already exists"):
+        await svc.call(lambda c: ovf.export_ova(c, src_name, tmp_path / "there.ova", local=True),
+                       action="export", obj=src_name)
+    assert not list(tmp_path.glob("*.partial"))
