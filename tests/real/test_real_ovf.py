@@ -209,3 +209,85 @@ async def test_export_refuses_running_and_existing(svc, system_conn, pool, domai
         await svc.call(lambda c: ovf.export_ova(c, src_name, tmp_path / "there.ova", local=True),
                        action="export", obj=src_name)
     assert not list(tmp_path.glob("*.partial"))
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ovf" / "appliance.ova"
+
+
+async def test_import_dialog_defines_the_vm(system_conn, pool, domains):
+    """Pilot on the real host: I → read the sample OVA → Import → review in the
+    customize step → Begin: the VM is defined with the converted disks."""
+    from textual.widgets import Input, Select
+
+    from tests.conftest import wait_for
+    from vmtui.core.config import Config
+    from vmtui.ui.app import VmtuiApp
+    from vmtui.ui.ovf_screens import ImportOvfScreen
+    from vmtui.ui.wizard import CustomizeScreen
+
+    pool_name, pool_path = pool
+    name = unique("ovfui")
+    domains.append(name)
+    app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready, timeout=20, what="list")
+        await pilot.press("I")
+        await wait_for(lambda: isinstance(app.screen, ImportOvfScreen), what="import screen")
+        scr = app.screen
+        await wait_for(lambda: scr.pools, timeout=10, what="pools")
+        scr.query_one("#ovf-path", Input).value = str(SAMPLE)
+        await pilot.press("enter")
+        await wait_for(lambda: scr.package is not None, timeout=20, what="package read")
+        scr.query_one("#ovf-pool", Select).value = pool_name
+        scr.query_one("#ovf-name", Input).value = name
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, CustomizeScreen), timeout=60, what="customize step")
+        cust = app.screen
+        assert cust.spec.vcpus == 4 and cust.spec.memory_mib == 3072
+        assert cust.spec.install.kind == "import"
+        # this host runs TCG: i440fx + BIOS keep the test independent of OVMF
+        cust.query_one("#c-machine", Select).value = "pc"
+        cust.query_one("#c-firmware", Select).value = "bios"
+        cust.query_one("#c-graphics", Select).value = "none"
+        await pilot.pause()
+        await pilot.press("ctrl+g")
+        await wait_for(lambda: type(app.screen).__name__ == "DomainListScreen", timeout=60, what="back on the list")
+    dom = system_conn.lookupByName(name)
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert root.findtext("vcpu") == "4"
+    files = [d.find("source").get("file") for d in root.findall("devices/disk[@device='disk']")]
+    assert files == [str(pool_path / f"{name}.qcow2"), str(pool_path / f"{name}-1.qcow2")]
+    info = subprocess.run(["qemu-img", "info", "--output=json", files[0]], capture_output=True, text=True,
+                          check=True).stdout
+    assert '"format": "qcow2"' in info and '"virtual-size": 16777216' in info
+
+
+async def test_import_dialog_cancel_in_review_removes_disks(system_conn, pool):
+    from textual.widgets import Input, Select
+
+    from tests.conftest import wait_for
+    from vmtui.core.config import Config
+    from vmtui.ui.app import VmtuiApp
+    from vmtui.ui.ovf_screens import ImportOvfScreen
+    from vmtui.ui.wizard import CustomizeScreen
+
+    pool_name, pool_path = pool
+    app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready, timeout=20, what="list")
+        await pilot.press("I")
+        await wait_for(lambda: isinstance(app.screen, ImportOvfScreen), what="import screen")
+        scr = app.screen
+        await wait_for(lambda: scr.pools, timeout=10, what="pools")
+        scr.query_one("#ovf-path", Input).value = str(SAMPLE)
+        await pilot.press("enter")
+        await wait_for(lambda: scr.package is not None, timeout=20, what="package read")
+        scr.query_one("#ovf-pool", Select).value = pool_name
+        scr.query_one("#ovf-name", Input).value = unique("ovfcancel")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, CustomizeScreen), timeout=60, what="customize step")
+        assert len(list(pool_path.iterdir())) == 2
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, ImportOvfScreen) and not scr.busy, timeout=20,
+                       what="back on import")
+        assert list(pool_path.iterdir()) == []
