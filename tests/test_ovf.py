@@ -466,3 +466,60 @@ def test_plan_export_from_domain_xml():
                                                                                      "uefi")
     assert [(d.source, d.format) for d in plan.disks] == [("/a.qcow2", "qcow2")]
     assert plan.nics == [("lan", "e1000e", None)]
+
+
+@needs_qemu_img
+@pytest.mark.parametrize("extent", ["/etc/hostname", "../outside.bin"])
+def test_vmdk_extent_outside_the_package_refused(tmp_path, extent):
+    d = tmp_path / "pkg"
+    d.mkdir()
+    (tmp_path / "outside.bin").write_bytes(b"\0" * 1024 * 1024)
+    (d / "flat.vmdk").write_text(
+        '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n'
+        f'RW 2048 FLAT "{extent}" 0\n\nddb.adapterType = "lsilogic"\n')
+    with pytest.raises(OvfError, match="extent outside the package"):
+        ovf.check_source_image(str(d / "flat.vmdk"), "vmdk")
+
+
+@needs_qemu_img
+def test_manifest_covers_unreferenced_members(tmp_path):
+    d = _package_dir(tmp_path, manifest=False)
+    (d / "web.nvram").write_bytes(b"NVRAM" * 10)
+    names = ("web.ovf", "web-disk1.vmdk", "web-disk2.vmdk", "web.nvram")
+
+    def write_mf(nvram_digest=None):
+        lines = [f"SHA256({n})= {hashlib.sha256((d / n).read_bytes()).hexdigest()}" for n in names]
+        if nvram_digest:
+            lines[-1] = f"SHA256(web.nvram)= {nvram_digest}"
+        (d / "web.mf").write_text("\n".join(lines) + "\n")
+
+    def ova():
+        out = tmp_path / "n.ova"
+        with tarfile.open(out, "w") as tf:
+            for n in ("web.ovf", "web.mf") + names[1:]:
+                tf.add(d / n, arcname=n)
+        return out
+
+    write_mf()
+    for src in (d / "web.ovf", ova()):
+        ovf.open_package(src, work_dir=str(tmp_path)).close()
+    write_mf("00" * 32)
+    for src in (d / "web.ovf", ova()):
+        with pytest.raises(OvfError, match="digest of 'web.nvram' does not match"):
+            ovf.open_package(src, work_dir=str(tmp_path))
+    (d / "web.mf").write_text((d / "web.mf").read_text() + "SHA256(ghost.bin)= 00\n")
+    (d / "web.nvram").unlink()
+    with pytest.raises(OvfError, match="lists 'web.nvram', which the package does not hold"):
+        ovf.open_package(d / "web.ovf", work_dir=str(tmp_path))
+
+
+@needs_qemu_img
+def test_signed_package_is_noted(tmp_path):
+    d = _package_dir(tmp_path)
+    (d / "web.cert").write_text("-----BEGIN CERTIFICATE-----\n")
+    pkg = ovf.open_package(d / "web.ovf", work_dir=str(tmp_path))
+    try:
+        assert pkg.certificate == "web.cert"
+        assert any("signature was not verified" in w for w in pkg.warnings)
+    finally:
+        pkg.close()

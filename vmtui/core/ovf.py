@@ -159,6 +159,7 @@ class OvfPackage:
     networks: list[str] = field(default_factory=list)
     manifest: str | None = None  # "checked (SHA256)" / None when there is none
     warnings: list[str] = field(default_factory=list)
+    certificate: str | None = None  # the .cert file's name when the package is signed
     work_dir: str | None = None  # temp dir we own (removed by close())
 
     def close(self) -> None:
@@ -529,11 +530,19 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
         pkg.work_dir = tmp
         _locate_files_dir(pkg, base_dir, where)
         mf_path = os.path.join(base_dir, os.path.splitext(ovf_name)[0] + ".mf")
+        cert = os.path.splitext(ovf_name)[0] + ".cert"
+        if os.path.isfile(os.path.join(base_dir, cert)):
+            pkg.certificate = cert
         manifest = None
         if os.path.isfile(mf_path):
             manifest = Path(mf_path).read_text(encoding="utf-8", errors="replace")
         files = {ovf_name: src}
         files.update({f.href: f.path for f in pkg.files.values() if f.path})
+        if manifest is not None:  # listed files next to the .ovf that nothing references
+            for rel in parse_manifest(manifest, f"manifest '{os.path.basename(mf_path)}'"):
+                p = os.path.join(base_dir, rel)
+                if rel not in files and _inside(base_dir, p) and os.path.isfile(p):
+                    files[rel] = p
         _check_manifest(pkg, manifest, os.path.basename(mf_path), files, cancel)
         for f in pkg.files.values():
             if f.compression == "gzip" and f.path:
@@ -578,6 +587,8 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
                 raise OvfError(f"the file '{f.href}' of {what} is missing from the archive", where)
             wanted[name] = f
         mf_name = posixpath.splitext(ovf_name)[0] + ".mf"
+        if posixpath.splitext(ovf_name)[0] + ".cert" in members:
+            pkg.certificate = posixpath.basename(posixpath.splitext(ovf_name)[0] + ".cert")
         manifest = None
         if mf_name in members:
             mfh = tf.extractfile(members[mf_name])
@@ -588,6 +599,20 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
         with open(ovf_local, "wb") as out:
             out.write(data)
         paths: dict[str, str] = {}
+        if manifest is not None:  # listed members nothing references (nvram, ...) are checked too
+            listed = parse_manifest(manifest, f"manifest '{posixpath.basename(mf_name)}'")
+            for rel in listed:
+                try:
+                    rel_safe = _safe_href(rel, f"manifest '{posixpath.basename(mf_name)}'")
+                except OvfError:
+                    continue  # reported as "not in the package" by the check
+                name = posixpath.join(prefix, rel_safe) if prefix else rel_safe
+                if name in members and name not in wanted and name != ovf_name:
+                    dest = os.path.join(tmp, "extra", *name.split("/"))
+                    mfh = tf.extractfile(members[name])
+                    if mfh is not None:
+                        _copy(mfh, dest, tmp, cancel, 0, None)
+                        paths[rel] = dest
         for name, f in wanted.items():
             dest = os.path.join(tmp, "files", *name.split("/"))
             mfh = tf.extractfile(members[name])
@@ -643,6 +668,9 @@ def _attach_disk_paths(pkg: OvfPackage, where: str) -> None:
 
 def _check_manifest(pkg: OvfPackage, manifest: str | None, mf_name: str, files: dict[str, str],
                     cancel) -> None:
+    if manifest is not None and pkg.certificate:
+        pkg.warnings.append(f"The package is signed ({pkg.certificate}); the signature was not verified, "
+                            "the manifest digests were.")
     if manifest is None:
         pkg.manifest = None
         pkg.warnings.append("The package has no manifest (.mf): file digests were not checked.")
@@ -921,6 +949,8 @@ def check_source_image(path: str, declared: str | None) -> tuple[str, int]:
     extents = ((info.get("format-specific") or {}).get("data") or {}).get("extents") or []
     for ext in extents:
         fn = ext.get("filename")
+        if fn and not os.path.isabs(fn):
+            fn = os.path.join(base, fn)
         if fn and not _inside(base, fn):
             raise OvfError(f"the VMDK has an extent outside the package: '{fn}' (refused)", where)
     return fmt, int(info.get("virtual-size") or 0)
