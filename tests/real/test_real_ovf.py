@@ -291,3 +291,96 @@ async def test_import_dialog_cancel_in_review_removes_disks(system_conn, pool):
         await wait_for(lambda: isinstance(app.screen, ImportOvfScreen) and not scr.busy, timeout=20,
                        what="back on import")
         assert list(pool_path.iterdir()) == []
+
+
+async def test_export_dialog_writes_the_ova(system_conn, pool, domains, tmp_path):
+    """Pilot on the real host: E on a shut-off VM → path → Export → an OVA that reads back."""
+    from textual.widgets import Input
+
+    from tests.conftest import wait_for
+    from vmtui.core.config import Config
+    from vmtui.ui.app import VmtuiApp
+    from vmtui.ui.ovf_screens import ExportOvaScreen
+
+    pool_name, pool_path = pool
+    src_name = unique("ovfe")
+    domains.append(src_name)
+    _make_source_vm(system_conn, pool_name, pool_path, src_name)
+    uuid = system_conn.lookupByName(src_name).UUIDString()
+    out = tmp_path / "exported.ova"
+    app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready and uuid in app.table.domains, timeout=20, what="list")
+        app.table.select(uuid)
+        await pilot.pause()
+        await pilot.press("E")
+        await wait_for(lambda: isinstance(app.screen, ExportOvaScreen), what="export dialog")
+        app.screen.query_one("#ova-path", Input).value = str(out)
+        await pilot.press("enter")
+        await wait_for(lambda: not isinstance(app.screen, ExportOvaScreen), timeout=120, what="export done")
+        assert any("Exported" in str(n.message) for n in app._notifications)
+    pkg = ovf.open_package(out, work_dir=str(tmp_path))
+    try:
+        assert (pkg.name, pkg.vcpus, pkg.memory_mib, len(pkg.disks)) == (src_name, 3, 192, 2)
+    finally:
+        pkg.close()
+
+
+async def test_cancel_leaves_nothing(svc, system_conn, pool, domains, tmp_path):
+    import threading
+
+    pool_name, pool_path = pool
+    src_name = unique("ovfc")
+    domains.append(src_name)
+    _make_source_vm(system_conn, pool_name, pool_path, src_name)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ovf.Cancelled):
+        await svc.call(lambda c: ovf.export_ova(c, src_name, tmp_path / "c.ova", local=True, cancel=cancel),
+                       action="export", obj=src_name, timeout=300)
+    assert list(tmp_path.iterdir()) == []  # no OVA, no partial file, no work dir
+
+    ova = tmp_path / "ok.ova"
+    await svc.call(lambda c: ovf.export_ova(c, src_name, ova, local=True), action="export", obj=src_name,
+                   timeout=300)
+    pkg = ovf.open_package(ova, work_dir=str(tmp_path))
+    before = sorted(p.name for p in pool_path.iterdir())
+    try:
+        with pytest.raises(ovf.Cancelled):
+            await svc.call(lambda c: ovf.import_disks(c, pkg, pool_name, ovf.volume_names(pkg, unique("ovfc")),
+                                                      local=True, cancel=cancel),
+                           action="import", obj="x", timeout=300)
+    finally:
+        pkg.close()
+    assert sorted(p.name for p in pool_path.iterdir()) == before
+
+
+async def test_cancel_during_conversion_removes_the_partial_volume(svc, system_conn, pool, domains, tmp_path):
+    import threading
+
+    pool_name, pool_path = pool
+    src_name = unique("ovfm")
+    domains.append(src_name)
+    _make_source_vm(system_conn, pool_name, pool_path, src_name)
+    ova = tmp_path / "m.ova"
+    await svc.call(lambda c: ovf.export_ova(c, src_name, ova, local=True), action="export", obj=src_name,
+                   timeout=300)
+    before = sorted(p.name for p in pool_path.iterdir())
+    cancel = threading.Event()
+
+    def progress(message: str, fraction: float) -> None:
+        if message.startswith("Converting disk 2"):  # disk 1 is done and must go again
+            cancel.set()
+
+    pkg = ovf.open_package(ova, work_dir=str(tmp_path))
+    try:
+        with pytest.raises(ovf.Cancelled):
+            await svc.call(lambda c: ovf.import_disks(c, pkg, pool_name, ovf.volume_names(pkg, unique("ovfm")),
+                                                      local=True, cancel=cancel, progress=progress),
+                           action="import", obj="x", timeout=300)
+    finally:
+        pkg.close()
+    assert sorted(p.name for p in pool_path.iterdir()) == before
+    p = system_conn.storagePoolLookupByName(pool_name)
+    p.refresh(0)
+    assert sorted(p.listVolumes()) == before
