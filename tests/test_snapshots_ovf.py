@@ -40,7 +40,9 @@ async def _import_read(pilot) -> None:
     await pilot.press("enter")
     await wait_for(lambda: scr.package is not None, timeout=20, what="package")
     await pilot.pause()
-    scr.query_one("#ovf-path", Input).cursor_position = 0
+    box = scr.query_one("#ovf-path", Input)
+    box.cursor_blink = False  # a steady cursor: the same picture every run
+    box.cursor_position = 0
     await pilot.pause()
 
 
@@ -62,7 +64,9 @@ def test_ova_export_dialog_80x24(snap_compare):
         await pilot.pause()
         await pilot.press("E")
         await wait_for(lambda: type(app.screen).__name__ == "ExportOvaScreen", what="dialog")
-        app.screen.query_one("#ova-path", Input).value = "/srv/export/bravo.ova"
+        box = app.screen.query_one("#ova-path", Input)
+        box.cursor_blink = False
+        box.value = "/srv/export/bravo.ova"
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)

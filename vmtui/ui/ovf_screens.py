@@ -82,6 +82,8 @@ class _ProgressMixin:
         except Exception:  # closed meanwhile
             return
         bar.display = True
+        for box in self.query("#ovf-progress-box"):
+            box.display = True
         if fraction is None:
             bar.update(total=None)
         else:
@@ -133,6 +135,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
                     yield Input("", id="ovf-name")
             yield Static("", id="ovf-name-error", classes="field-error")
             yield Checkbox("Start the VM after defining it", False, id="ovf-start")
+        with Vertical(id="ovf-progress-box"):  # outside the scroll: always in sight
             yield Static("", id="ovf-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="ovf-progress")
         with Horizontal(classes="wizard-buttons"):
@@ -142,7 +145,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        for wid in ("#ovf-path-error", "#ovf-name-error", "#ovf-progress"):
+        for wid in ("#ovf-path-error", "#ovf-name-error", "#ovf-progress-box"):
             self.query_one(wid).display = False
         self.query_one("#ovf-path", Input).focus()
         self.load_host()
@@ -267,7 +270,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         return name
 
     def _hide_progress(self) -> None:
-        self.query_one("#ovf-progress", ProgressBar).display = False
+        self.query_one("#ovf-progress-box").display = False
         self.query_one("#ovf-progress-text", Static).update("")
 
     # --- import -------------------------------------------------------------------
