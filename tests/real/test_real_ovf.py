@@ -92,7 +92,22 @@ async def svc():
     await service.close()
 
 
-def _make_source_vm(conn, pool_name: str, pool_path: Path, name: str) -> tuple[Path, Path]:
+@pytest.fixture
+def isolated_net(system_conn):
+    """A transient isolated network (no <forward>): traffic stays on this machine."""
+    name = unique("net")
+    root = ET.Element("network")
+    ET.SubElement(root, "name").text = name
+    net = system_conn.networkCreateXML(ET.tostring(root, encoding="unicode"))
+    yield name
+    try:
+        net.destroy()
+    except libvirt.libvirtError:
+        pass
+
+
+def _make_source_vm(conn, pool_name: str, pool_path: Path, name: str,
+                    network: str | None = None) -> tuple[Path, Path]:
     disk1 = pool_path / f"{name}-a.qcow2"
     disk2 = pool_path / f"{name}-b.qcow2"
     raw = pool_path / "pattern.raw"
@@ -119,6 +134,11 @@ def _make_source_vm(conn, pool_name: str, pool_path: Path, name: str) -> tuple[P
         ET.SubElement(d, "driver", name="qemu", type="qcow2")
         ET.SubElement(d, "source", file=str(path))
         ET.SubElement(d, "target", dev=dev, bus="virtio")
+    if network:
+        nic = ET.SubElement(devs, "interface", type="network")
+        ET.SubElement(nic, "mac", address="52:54:00:0f:0f:01")
+        ET.SubElement(nic, "source", network=network)
+        ET.SubElement(nic, "model", type="virtio")
     conn.defineXML(ET.tostring(dom, encoding="unicode"))
     return disk1, disk2
 
@@ -129,11 +149,11 @@ def _compare(a: str, b: str) -> None:
 
 
 @pytest.mark.parametrize("local", [True, False], ids=["local", "streams"])
-async def test_export_import_round_trip(svc, system_conn, pool, domains, tmp_path, local):
+async def test_export_import_round_trip(svc, system_conn, pool, domains, tmp_path, local, isolated_net):
     pool_name, pool_path = pool
     src_name = unique("ovfsrc")
     domains.append(src_name)
-    disk1, disk2 = _make_source_vm(system_conn, pool_name, pool_path, src_name)
+    disk1, disk2 = _make_source_vm(system_conn, pool_name, pool_path, src_name, network=isolated_net)
 
     ova = tmp_path / "out.ova"
     steps = []
@@ -159,7 +179,9 @@ async def test_export_import_round_trip(svc, system_conn, pool, domains, tmp_pat
     finally:
         pkg.close()
     assert [v.name for v in vols] == names_
-    spec = ovf.to_vmspec(pkg, vols, name=new_name, virt_type="qemu")
+    assert [n.network for n in pkg.nics] == [isolated_net]
+    nets = await svc.call(lambda c: [n.name() for n in c.listAllNetworks(0)])
+    spec = ovf.to_vmspec(pkg, vols, name=new_name, virt_type="qemu", host_networks=nets)
     spec.machine = "pc"
     spec.graphics = "none"
     domains.append(new_name)
@@ -175,6 +197,9 @@ async def test_export_import_round_trip(svc, system_conn, pool, domains, tmp_pat
     for v in vols:
         assert ET.fromstring(system_conn.storageVolLookupByPath(v.path).XMLDesc(0)).find(
             "target/format").get("type") == "qcow2"
+    nics = root.findall("devices/interface")
+    assert [n.find("source").get("network") for n in nics] == [isolated_net]
+    assert nics[0].find("mac").get("address") != "52:54:00:0f:0f:01"  # a new MAC, no clash with the source
     _compare(str(disk1), vols[0].path)
     _compare(str(disk2), vols[1].path)
     assert dom.isActive() == 0  # defined, not started

@@ -1265,8 +1265,11 @@ class ExportPlan:
     nics: list[tuple[str, str, str | None]]  # (network or bridge name, model, mac)
 
 
-def plan_export(domain_xml: str, osinfo: str | None = None) -> ExportPlan:
-    """What an export writes, from the (inactive) domain XML."""
+def plan_export(domain_xml: str, osinfo: str | None = None, *, keep_macs: bool = False) -> ExportPlan:
+    """What an export writes, from the (inactive) domain XML.
+
+    MAC addresses are left out unless ``keep_macs``: an appliance imported
+    next to the VM it came from must not clash with it on the network."""
     from .domxml import parse_memory
 
     root = ET.fromstring(domain_xml)
@@ -1313,7 +1316,7 @@ def plan_export(domain_xml: str, osinfo: str | None = None) -> ExportPlan:
         model = i.find("model")
         mac = i.find("mac")
         nics.append((net or "default", model.get("type") if model is not None else "",
-                     mac.get("address") if mac is not None else None))
+                     mac.get("address") if mac is not None and keep_macs else None))
     desc = root.findtext("description") or ""
     return ExportPlan(name, desc, vcpus, max(1, mem_kib // 1024), short, firmware, disks, nics)
 
@@ -1400,10 +1403,10 @@ def build_envelope(plan: ExportPlan, files: list[tuple[str, int, int, int | None
         item({"AddressOnParent": str(i), "ElementName": f"disk{i}", "HostResource": f"ovf:/disk/vmdisk{i + 1}",
               "Parent": ctrl, "ResourceType": str(RT_DISK)})
     for i, (net, model, mac) in enumerate(plan.nics):
-        fields = {"AutomaticAllocation": "true", "Connection": net, "Description": f"{model or 'virtio'} ethernet adapter on '{net}'",
-                  "ElementName": f"ethernet{i}", "ResourceSubType": {"virtio": "VmxNet3", "e1000": "E1000",
-                                                                      "e1000e": "E1000e"}.get(model, "E1000"),
-                  "ResourceType": str(RT_ETHERNET)}
+        subtype = {"virtio": "VmxNet3", "e1000": "E1000", "e1000e": "E1000e"}.get(model, "E1000")
+        fields = {"AutomaticAllocation": "true", "Connection": net,
+                  "Description": f"{model or 'virtio'} ethernet adapter on '{net}'",
+                  "ElementName": f"ethernet{i}", "ResourceSubType": subtype, "ResourceType": str(RT_ETHERNET)}
         if mac:
             fields["Address"] = mac
         item(fields)
@@ -1446,7 +1449,7 @@ def export_ova(conn: libvirt.virConnect, domain_name: str, dest: str | os.PathLi
     work = tempfile.mkdtemp(prefix="vmtui-export-", dir=tmp_dir or os.path.dirname(dest))
     partial = dest + ".partial"
     try:
-        base = re.sub(r"[^A-Za-z0-9_.+-]+", "-", plan.name) or "vm"
+        base = re.sub(r"[^A-Za-z0-9_.+-]+", "-", plan.name)[:60] or "vm"  # ustar names: 100 bytes
         files: list[tuple[str, int, int, int | None]] = []
         vmdks: list[str] = []
         n = max(1, len(plan.disks))
