@@ -523,3 +523,12 @@ def test_signed_package_is_noted(tmp_path):
         assert any("signature was not verified" in w for w in pkg.warnings)
     finally:
         pkg.close()
+
+
+@needs_qemu_img
+def test_qcow2_external_data_file_refused(tmp_path):
+    img = tmp_path / "d.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", f"data_file={tmp_path / 'data.raw'}",
+                    str(img), "1M"], check=True)
+    with pytest.raises(OvfError, match="external file"):
+        ovf.check_source_image(str(img), None)

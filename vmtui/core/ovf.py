@@ -946,7 +946,11 @@ def check_source_image(path: str, declared: str | None) -> tuple[str, int]:
         raise OvfError("the disk image has a backing file (refused: it could name any file on this host)",
                        where)
     base = os.path.dirname(os.path.realpath(path))
-    extents = ((info.get("format-specific") or {}).get("data") or {}).get("extents") or []
+    specific = (info.get("format-specific") or {}).get("data") or {}
+    if specific.get("data-file"):
+        raise OvfError(f"the qcow2 image keeps its data in an external file '{specific.get('data-file')}' "
+                       "(refused: it could name any file on this host)", where)
+    extents = specific.get("extents") or []
     for ext in extents:
         fn = ext.get("filename")
         if fn and not os.path.isabs(fn):
