@@ -303,19 +303,49 @@ def test_open_ovf_dir_with_manifest(tmp_path):
 
 
 @needs_qemu_img
-def test_open_ova_and_extracts_into_work_dir(tmp_path):
+def test_open_ova_reads_disks_in_place(tmp_path):
+    """Binary disk images of a plain tar are not copied: qemu-img reads them
+    at their offset inside the OVA."""
     d = _package_dir(tmp_path)
     ova = _ova(d, tmp_path / "web.ova")
     seen = []
     pkg = ovf.open_package(ova, work_dir=str(tmp_path), progress=lambda done, total: seen.append((done, total)))
     try:
         assert pkg.manifest == "checked (SHA256)"
-        assert all(x.path.startswith(pkg.work_dir) for x in pkg.disks)
-        assert seen and seen[-1][0] == seen[-1][1]
+        assert all(x.path == str(ova) and x.length for x in pkg.disks)
+        assert [x.file_name for x in pkg.disks] == ["web-disk1.vmdk", "web-disk2.vmdk"]
+        assert seen and seen[-1][0] == seen[-1][1]  # digest progress
+        with open(ova, "rb") as fh:  # the region is exactly the member
+            fh.seek(pkg.disks[0].offset)
+            assert fh.read(pkg.disks[0].length) == (d / "web-disk1.vmdk").read_bytes()
+        fmt, vsize = ovf.check_source_image(pkg.disks[0].path, None, offset=pkg.disks[0].offset,
+                                            length=pkg.disks[0].length, label="web-disk1.vmdk")
+        assert (fmt, vsize) == ("vmdk", 64 * 1024 ** 2)
+        out = tmp_path / "conv.qcow2"
+        ovf.run_qemu_img(["convert", *ovf.source_args(pkg.disks[0], fmt), "-O", "qcow2", str(out)])
+        raw = subprocess.run(["qemu-img", "compare", "-f", "vmdk", "-F", "qcow2", str(d / "web-disk1.vmdk"),
+                              str(out)], capture_output=True, text=True)
+        assert raw.returncode == 0, raw.stdout + raw.stderr
         work = pkg.work_dir
+        assert "web-disk1.vmdk" not in [p.name for p in Path(work).rglob("*")]
     finally:
         pkg.close()
     assert not os.path.exists(work)
+
+
+@needs_qemu_img
+def test_compressed_ova_is_extracted_into_the_work_dir(tmp_path):
+    d = _package_dir(tmp_path)
+    ova = tmp_path / "web.ova"
+    with tarfile.open(ova, "w:gz") as tf:
+        for name in ("web.ovf", "web.mf", "web-disk1.vmdk", "web-disk2.vmdk"):
+            tf.add(d / name, arcname=name)
+    pkg = ovf.open_package(ova, work_dir=str(tmp_path))
+    try:
+        assert all(x.path.startswith(pkg.work_dir) and x.length is None for x in pkg.disks)
+        assert Path(pkg.disks[1].path).read_bytes() == (d / "web-disk2.vmdk").read_bytes()
+    finally:
+        pkg.close()
 
 
 @needs_qemu_img

@@ -120,7 +120,9 @@ class OvfFile:
     href: str
     size: int | None = None
     compression: str | None = None
-    path: str | None = None  # local file after extraction
+    path: str | None = None  # local file after extraction (or the OVA itself, see offset)
+    offset: int = 0
+    length: int | None = None  # set: the file is read in place at ``offset`` of ``path``
 
 
 @dataclass
@@ -132,6 +134,9 @@ class OvfDisk:
     populated_size: int | None = None
     controller: str = ""  # "ide", "scsi", "sata", "" (unknown)
     path: str | None = None  # local file of the image (None: an empty disk)
+    offset: int = 0  # where the image starts in ``path`` (a member read in place from the OVA)
+    length: int | None = None  # its length there; None: the whole file
+    file_name: str = ""  # the href of its file in the package
 
 
 @dataclass
@@ -175,7 +180,7 @@ class OvfPackage:
                f"OS:       {self.os_type or 'not given'} → {self.osinfo}",
                f"Firmware: {self.firmware or 'not given (BIOS)'}"]
         for i, d in enumerate(self.disks):
-            name = os.path.basename(d.path) if d.path else "empty"
+            name = (d.file_name or os.path.basename(d.path)) if d.path else "empty"
             out.append(f"Disk {i + 1}:   {fmt_bytes(d.capacity)}  {name}"
                        + (f"  ({d.controller})" if d.controller else ""))
         if not self.disks:
@@ -439,14 +444,57 @@ def parse_manifest(text: str, where: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _digest(path: str, algo: str, cancel: threading.Event | None = None) -> str:
+Where = "str | tuple[str, int, int]"  # a file, or (file, offset, length) inside it
+
+
+def _digest(loc, algo: str, cancel: threading.Event | None = None,
+            tick: Callable[[int], None] | None = None) -> str:
+    """The hex digest of a file, or of ``length`` bytes at ``offset`` of it."""
+    path, offset, length = (loc, 0, None) if isinstance(loc, str) else loc
     h = hashlib.new(algo)
     with open(path, "rb") as fh:
-        while chunk := fh.read(COPY_CHUNK):
+        fh.seek(offset)
+        left = length
+        while True:
+            want = COPY_CHUNK if left is None else min(COPY_CHUNK, left)
+            if want == 0:
+                break
+            chunk = fh.read(want)
+            if not chunk:
+                break
             if cancel is not None and cancel.is_set():
                 raise Cancelled("check the digest of", path)
             h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
+            if tick is not None:
+                tick(len(chunk))
     return h.hexdigest()
+
+
+def _loc_size(loc) -> int:
+    if isinstance(loc, str):
+        return os.path.getsize(loc)
+    return loc[2]
+
+
+#: magic numbers of the image formats that can be read in place inside an OVA
+_MAGIC = ((0, b"KDMV", "vmdk"), (0, b"QFI\xfb", "qcow2"), (0, b"vhdxfile", "vhdx"), (0, b"conectix", "vpc"),
+          (0x40, b"\x7f\x10\xda\xbe", "vdi"))
+
+
+def sniff_format(path: str, offset: int = 0) -> str | None:
+    """The image format by its magic number, for the binary formats only."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            head = fh.read(0x48)
+    except OSError:
+        return None
+    for at, magic, fmt in _MAGIC:
+        if head[at:at + len(magic)] == magic:
+            return fmt
+    return None
 
 
 def _check_tar_members(tf: tarfile.TarFile, where: str) -> dict[str, tarfile.TarInfo]:
@@ -543,7 +591,7 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
                 p = os.path.join(base_dir, rel)
                 if rel not in files and _inside(base_dir, p) and os.path.isfile(p):
                     files[rel] = p
-        _check_manifest(pkg, manifest, os.path.basename(mf_path), files, cancel)
+        _check_manifest(pkg, manifest, os.path.basename(mf_path), files, cancel, progress)
         for f in pkg.files.values():
             if f.compression == "gzip" and f.path:
                 f.path = _gunzip(f.path, os.path.join(tmp, "files", *f.href.split("/")), tmp, cancel, where)
@@ -557,6 +605,7 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
         tf = tarfile.open(src, "r:*")
     except (tarfile.TarError, OSError) as err:
         raise OvfError(f"cannot read the archive: {err}", where) from None
+    plain = not isinstance(getattr(tf, "fileobj", None), (gzip.GzipFile,)) and _plain_tar(src)
     with tf:
         members = _check_tar_members(tf, where)
         ovfs = [n for n in members if n.lower().endswith(".ovf")]
@@ -593,12 +642,10 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
         if mf_name in members:
             mfh = tf.extractfile(members[mf_name])
             manifest = (mfh.read(MAX_DESCRIPTOR) if mfh else b"").decode("utf-8", "replace")
-        total = sum(members[n].size for n in wanted)
-        done = 0
         ovf_local = os.path.join(tmp, "descriptor.ovf")
         with open(ovf_local, "wb") as out:
             out.write(data)
-        paths: dict[str, str] = {}
+        locs: dict = {}
         if manifest is not None:  # listed members nothing references (nvram, ...) are checked too
             listed = parse_manifest(manifest, f"manifest '{posixpath.basename(mf_name)}'")
             for rel in listed:
@@ -608,28 +655,52 @@ def _open(src: str, where: str, tmp: str, cancel, progress, known_os) -> OvfPack
                     continue  # reported as "not in the package" by the check
                 name = posixpath.join(prefix, rel_safe) if prefix else rel_safe
                 if name in members and name not in wanted and name != ovf_name:
-                    dest = os.path.join(tmp, "extra", *name.split("/"))
-                    mfh = tf.extractfile(members[name])
-                    if mfh is not None:
-                        _copy(mfh, dest, tmp, cancel, 0, None)
-                        paths[rel] = dest
+                    if plain:
+                        locs[rel] = (src, members[name].offset_data, members[name].size)
+                    else:
+                        dest = os.path.join(tmp, "extra", *name.split("/"))
+                        mfh = tf.extractfile(members[name])
+                        if mfh is not None:
+                            _copy(mfh, dest, tmp, cancel, 0, None)
+                            locs[rel] = dest
+        # disk images in a plain tar are read where they are (no copy); the
+        # rest (compressed files, text descriptors, compressed tars) is extracted
+        extract = {}
         for name, f in wanted.items():
+            mem = members[name]
+            if plain and f.compression is None and sniff_format(src, mem.offset_data) is not None:
+                f.path, f.offset, f.length = src, mem.offset_data, mem.size
+                locs[f.href] = (src, mem.offset_data, mem.size)
+            else:
+                extract[name] = f
+        total = sum(members[n].size for n in extract)
+        done = 0
+        for name, f in extract.items():
             dest = os.path.join(tmp, "files", *name.split("/"))
             mfh = tf.extractfile(members[name])
             if mfh is None:
                 raise OvfError(f"cannot read '{name}' from the archive", where)
             raw_dest = dest + ".gz" if f.compression == "gzip" else dest
             done += _copy(mfh, raw_dest, tmp, cancel, total, progress, done)
-            paths[f.href] = raw_dest
+            locs[f.href] = raw_dest
             f.path = raw_dest
         # manifest names are relative to the descriptor's directory
         _check_manifest(pkg, manifest, posixpath.basename(mf_name),
-                        {posixpath.basename(ovf_name): ovf_local, **paths}, cancel)
-        for f in wanted.values():
+                        {posixpath.basename(ovf_name): ovf_local, **locs}, cancel, progress)
+        for f in extract.values():
             if f.compression == "gzip" and f.path:
                 f.path = _gunzip(f.path, f.path[:-3], tmp, cancel, where)
     _attach_disk_paths(pkg, where)
     return pkg
+
+
+def _plain_tar(path: str) -> bool:
+    """An uncompressed tar (members can be read in place)."""
+    try:
+        with tarfile.open(path, "r:"):
+            return True
+    except (tarfile.TarError, OSError):
+        return False
 
 
 def _gunzip(path: str, dest: str, work_dir: str, cancel, where: str) -> str:
@@ -663,11 +734,11 @@ def _attach_disk_paths(pkg: OvfPackage, where: str) -> None:
             if f is None:
                 raise OvfError(f"disk '{d.disk_id}' refers to file '{d.file_ref}' that References does not "
                                "list", where)
-            d.path = f.path
+            d.path, d.offset, d.length, d.file_name = f.path, f.offset, f.length, f.href
 
 
-def _check_manifest(pkg: OvfPackage, manifest: str | None, mf_name: str, files: dict[str, str],
-                    cancel) -> None:
+def _check_manifest(pkg: OvfPackage, manifest: str | None, mf_name: str, files: dict,
+                    cancel, progress: Progress | None = None) -> None:
     if manifest is not None and pkg.certificate:
         pkg.warnings.append(f"The package is signed ({pkg.certificate}); the signature was not verified, "
                             "the manifest digests were.")
@@ -678,11 +749,21 @@ def _check_manifest(pkg: OvfPackage, manifest: str | None, mf_name: str, files: 
     where = f"manifest '{mf_name}'"
     entries = parse_manifest(manifest, where)
     algos = set()
-    for name, (algo, digest) in entries.items():
+    for name in entries:
         local = files.get(name)
-        if local is None or not os.path.isfile(local):
+        if local is None or not os.path.isfile(local if isinstance(local, str) else local[0]):
             raise OvfError(f"the manifest lists '{name}', which the package does not hold", where)
-        got = _digest(local, algo, cancel)
+    total = sum(_loc_size(files[n]) for n in entries)
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+
+    for name, (algo, digest) in entries.items():
+        local = files[name]
+        got = _digest(local, algo, cancel, tick)
         if got != digest:
             raise OvfError(f"the {algo.upper()} digest of '{name}' does not match the manifest "
                            f"(expected {digest[:16]}…, got {got[:16]}…): the file is damaged or was changed",
@@ -917,14 +998,15 @@ def _format_of(disk: OvfDisk) -> str | None:
 ALLOWED_SOURCE_FORMATS = ("vmdk", "qcow2", "raw", "vdi", "vhdx", "vpc")
 
 
-def image_info(path: str, fmt: str | None = None) -> dict:
+def image_info(path: str, fmt: str | None = None, *, label: str | None = None) -> dict:
     cmd = ["qemu-img", "info", "--output=json"] + (["-f", fmt] if fmt else []) + [path]
+    where = f"'{label or path}'"
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise OvfError(f"qemu-img info failed: {err}", f"'{path}'") from None
+        raise OvfError(f"qemu-img info failed: {err}", where) from None
     if out.returncode != 0:
-        raise OvfError(f"qemu-img cannot read the image: {_last_line(out.stderr)}", f"'{path}'")
+        raise OvfError(f"qemu-img cannot read the image: {_last_line(out.stderr)}", where)
     return json.loads(out.stdout)
 
 
@@ -933,12 +1015,34 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-def check_source_image(path: str, declared: str | None) -> tuple[str, int]:
+def region_spec(fmt: str, path: str, offset: int, length: int) -> str:
+    """A qemu ``json:`` filename for an image stored at ``offset`` inside ``path``."""
+    return "json:" + json.dumps({"driver": fmt, "file": {"driver": "raw", "offset": offset, "size": length,
+                                                          "file": {"driver": "file", "filename": path}}})
+
+
+def source_args(disk: OvfDisk, fmt: str) -> list[str]:
+    """qemu-img arguments naming the image of ``disk``."""
+    if disk.length is None:
+        return ["-f", fmt, disk.path or ""]
+    return [region_spec(fmt, disk.path or "", disk.offset, disk.length)]
+
+
+def check_source_image(path: str, declared: str | None, *, offset: int = 0, length: int | None = None,
+                       label: str | None = None) -> tuple[str, int]:
     """(qemu-img format, virtual size) of an image from a package; refuses
-    backing files and extents outside the image's directory (a crafted
-    image could otherwise read host files)."""
-    where = f"'{os.path.basename(path)}'"
-    info = image_info(path, declared)
+    backing files, external data files and extents outside the image's
+    directory (a crafted image could otherwise read host files). With
+    ``length`` the image is the ``length`` bytes at ``offset`` of ``path``
+    (a member of an OVA read in place): only binary formats are allowed there."""
+    where = f"'{label or os.path.basename(path)}'"
+    if length is not None:
+        fmt0 = sniff_format(path, offset)
+        if fmt0 is None:
+            raise OvfError("not a disk image qemu-img can read in place", where)
+        info = image_info(region_spec(fmt0, path, offset, length), None, label=label)
+    else:
+        info = image_info(path, declared, label=label)
     fmt = info.get("format", "")
     if fmt not in ALLOWED_SOURCE_FORMATS:
         raise OvfError(f"unsupported disk image format '{fmt}'", where)
@@ -950,13 +1054,13 @@ def check_source_image(path: str, declared: str | None) -> tuple[str, int]:
     if specific.get("data-file"):
         raise OvfError(f"the qcow2 image keeps its data in an external file '{specific.get('data-file')}' "
                        "(refused: it could name any file on this host)", where)
-    extents = specific.get("extents") or []
-    for ext in extents:
-        fn = ext.get("filename")
-        if fn and not os.path.isabs(fn):
-            fn = os.path.join(base, fn)
-        if fn and not _inside(base, fn):
-            raise OvfError(f"the VMDK has an extent outside the package: '{fn}' (refused)", where)
+    if length is None:  # a sparse VMDK read in place is its own single extent
+        for ext in specific.get("extents") or []:
+            fn = ext.get("filename")
+            if fn and not os.path.isabs(fn):
+                fn = os.path.join(base, fn)
+            if fn and not _inside(base, fn):
+                raise OvfError(f"the VMDK has an extent outside the package: '{fn}' (refused)", where)
     return fmt, int(info.get("virtual-size") or 0)
 
 
@@ -1106,7 +1210,8 @@ def _import_one(conn, pool_obj, info: storage.PoolInfo, disk: OvfDisk, name: str
     declared = _format_of(disk)
     if declared == "qcow2":
         declared = None  # probe: qcow2 vs raw is told by the header
-    src_fmt, vsize = check_source_image(disk.path, declared)
+    src_fmt, vsize = check_source_image(disk.path, declared, offset=disk.offset, length=disk.length,
+                                        label=disk.file_name or None)
     if direct:
         dest = os.path.join(info.path or "", name)
         if os.path.exists(dest):
@@ -1117,7 +1222,7 @@ def _import_one(conn, pool_obj, info: storage.PoolInfo, disk: OvfDisk, name: str
     try:
         report(f"Converting {label} ({src_fmt} → qcow2)", 0.0)
         span = 1.0 if direct else 0.6
-        run_qemu_img(["convert", "-f", src_fmt, "-O", "qcow2", "-o", "compat=1.1", disk.path, dest],
+        run_qemu_img(["convert", *source_args(disk, src_fmt), "-O", "qcow2", "-o", "compat=1.1", dest],
                      progress=lambda f: report(f"Converting {label} ({src_fmt} → qcow2)", f * span),
                      cancel=cancel, where=where)
         if disk.capacity > vsize:  # the envelope's capacity is the guest's disk size
