@@ -75,6 +75,21 @@ def _type(selector: str, value: str):
     return step
 
 
+async def _ovf_read(app) -> None:
+    """The import screen reading the sample appliance (a relative path: the
+    same text on every machine)."""
+    import os
+    from textual.widgets import Input
+    from vmtui.ui.ovf_screens import ImportOvfScreen
+    await _wait(lambda: isinstance(app.screen, ImportOvfScreen) and bool(app.screen.pools))
+    os.chdir(ROOT)
+    scr = app.screen
+    scr.query_one("#ovf-path", Input).value = "tests/data/ovf/appliance.ova"
+    scr.action_read()
+    await _wait(lambda: scr.package is not None, timeout=20)
+    scr.query_one("#ovf-path", Input).cursor_position = 0
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -94,7 +109,13 @@ async def main() -> None:
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
     ]
+    shots += [  # OVF / OVA import
+        ("ovf-import", (100, 32), ["I", _ovf_read], None, None),
+    ]
+    only = set(sys.argv[1:])  # names given: make only those
     for name, size, keys, wait_for, select in shots:
+        if only and name not in only:
+            continue
         print(await shoot(name, size, keys, wait_for, select))
 
 

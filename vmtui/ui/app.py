@@ -35,8 +35,9 @@ from .screens import DetailsScreen, HelpScreen, XmlScreen
 
 log = logging.getLogger(__name__)
 
-MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console"}
+MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
+            "import_ovf"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova"}
 
 
 class ServiceMessage(Message):
@@ -249,7 +250,7 @@ class VmtuiApp(App):
     # --- which actions apply ------------------------------------------------------
 
     def action_enabled(self, action: str) -> bool:
-        if action == "new_vm":
+        if action in ("new_vm", "import_ovf"):
             return self.service.state is ConnState.CONNECTED and not self.service.readonly
         if action not in NEEDS_DOMAIN:
             return True
@@ -273,6 +274,8 @@ class VmtuiApp(App):
                 return d.persistent
             case "console":
                 return True  # a shut-off VM gets the offer to start it
+            case "export_ova":
+                return not d.is_active
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -396,6 +399,26 @@ class VmtuiApp(App):
                     pass
 
         self.push_screen(NewVmWizard(self.service), done)
+
+    def action_import_ovf(self) -> None:
+        if not self.action_enabled("import_ovf"):
+            self.notify("Connect read-write to import VMs.", severity="warning", timeout=4)
+            return
+        from .ovf_screens import ImportOvfScreen
+
+        def done(uuid: str | None) -> None:
+            if uuid and self.list_screen.is_mounted:
+                try:
+                    self.table.select(uuid)
+                except NoMatches:
+                    pass
+
+        self.push_screen(ImportOvfScreen(self.service), done)
+
+    def action_export_ova(self) -> None:
+        if d := self._selected_or_none("export_ova"):
+            from .ovf_screens import ExportOvaScreen
+            self.push_screen(ExportOvaScreen(self.service, d.name))
 
     def action_console(self) -> None:
         if d := self._selected_or_none("console"):

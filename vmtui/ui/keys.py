@@ -23,6 +23,9 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
+    ("I", "import_ovf", "Import OVF", "Import an OVF/OVA appliance: disks to qcow2, review, define (virt-convert)",
+     False),
+    ("E", "export_ova", "Export OVA", "Export a shut-off VM as an OVA (OVF 1.0 + stream-optimized VMDK)", False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]

@@ -1223,9 +1223,11 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         Binding("alt+i,ctrl+g", "begin", "Begin installation"),
     ]
 
-    def __init__(self, service: LibvirtService, spec: VmSpec, ctx: HostContext) -> None:
+    def __init__(self, service: LibvirtService, spec: VmSpec, ctx: HostContext,
+                 begin_label: str = "Begin installation") -> None:
         super().__init__()
         self.service = service
+        self.begin_label = begin_label  # the OVF import says "Define VM"
         self.spec = replace(spec, install=replace(spec.install), disks=[replace(d) for d in spec.disks],
                             nics=[replace(n) for n in spec.nics])
         self.ctx = ctx
@@ -1316,7 +1318,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
             yield Checkbox("Serial console", s.serial_console, id="c-serial")
             yield Static("", id="step-errors", classes="field-error")
         with Horizontal(classes="wizard-buttons"):
-            yield Button("Begin installation", id="begin", variant="success")
+            yield Button(self.begin_label, id="begin", variant="success")
             yield Button("Back", id="c-back")
         yield Footer(compact=True)
 
