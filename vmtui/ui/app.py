@@ -32,10 +32,12 @@ from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
 from .screens import DetailsScreen, HelpScreen, XmlScreen
+from .templates_ui import TemplateActions, template_action_enabled
 
 log = logging.getLogger(__name__)
 
-MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
+MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
+            "template_mark", "prepare_template", "from_template", "clone"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console"}
 
 
@@ -73,7 +75,7 @@ class DomainListScreen(Screen):
         self.app.start_service()
 
 
-class VmtuiApp(App):
+class VmtuiApp(TemplateActions, App):
     TITLE = "vmtui"
     CSS_PATH = "vmtui.tcss"
 
@@ -191,6 +193,9 @@ class VmtuiApp(App):
         counts = f" │ {running} running, {paused} paused, {off} shut off"
         if other:
             counts += f", {other} other"
+        templates_ = sum(1 for d in doms if d.template)
+        if templates_:
+            counts += f" ({templates_} template{'s' if templates_ != 1 else ''})"
         parts.append(Text(counts))
         host_bits = []
         if host.cpu_percent is not None:
@@ -231,6 +236,8 @@ class VmtuiApp(App):
             flags.append("autostart")
         if not d.persistent:
             flags.append("transient")
+        if d.template:
+            flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
         if flags:
@@ -273,7 +280,8 @@ class VmtuiApp(App):
                 return d.persistent
             case "console":
                 return True  # a shut-off VM gets the offer to start it
-        return True
+        ours = template_action_enabled(action, d)
+        return True if ours is None else ours
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True if self.action_enabled(action) else None
@@ -314,7 +322,12 @@ class VmtuiApp(App):
 
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
-            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+            def start() -> None:
+                self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+            if d.template:
+                self.confirm_template_start(d, start)
+            else:
+                start()
 
     def action_shutdown(self) -> None:
         if d := self._selected_or_none("shutdown"):
