@@ -171,8 +171,11 @@ def is_template(dom: libvirt.virDomain) -> bool:
 
 def write_meta(dom: libvirt.virDomain, meta: TemplateMeta) -> None:
     """Blocking: store our element in the persistent definition (only ours
-    changes: the metadata API replaces one namespace's element)."""
+    changes: the metadata API replaces one namespace's element). A running
+    domain's live definition gets it too, so both say the same."""
     flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    if dom.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
     if meta.empty:
         dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, NS_TEMPLATE, flags)
     else:

@@ -246,7 +246,10 @@ class VmtuiApp(TemplateActions, App):
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
-        self.update_selection()
+        try:
+            self.update_selection()
+        except NoMatches:  # shutting down: the list is already gone
+            return
         self.refresh_bindings()
 
     @on(DataTable.RowSelected)

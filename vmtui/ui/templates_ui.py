@@ -582,6 +582,8 @@ class TemplateActions:
         """Select the new VM once its row is there (the defined event brings it)."""
         async def wait() -> None:
             for _ in range(100):
+                if not self.list_screen.is_mounted:
+                    return
                 if uuid in self.table.domains:
                     try:
                         self.table.select(uuid)
