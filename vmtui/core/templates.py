@@ -44,16 +44,11 @@ TAG = f"{{{NS_TEMPLATE}}}template"
 
 #: What clones must not share: (key, label, what is done about it).
 SYSPREP_ITEMS: list[tuple[str, str, str]] = [
-    ("ssh-hostkeys", "SSH host keys",
-     "removed; each clone makes its own at first boot (ssh-keygen -A)"),
-    ("machine-id", "/etc/machine-id",
-     "emptied; systemd makes a new one at first boot (DHCP leases and journald use it)"),
-    ("net-rules", "Persistent network rules",
-     "udev 70-persistent-net.rules and HWADDR= lines removed (clones get new MACs)"),
-    ("hostname", "Hostname",
-     "reset to localhost; a clone takes its name from its cloud-init meta-data"),
-    ("cloud-init", "cloud-init instance state",
-     "/var/lib/cloud removed so cloud-init runs again as a new instance"),
+    ("ssh-hostkeys", "SSH host keys", "removed; each clone makes its own (ssh-keygen -A)"),
+    ("machine-id", "/etc/machine-id", "emptied; systemd makes a new one at first boot"),
+    ("net-rules", "Persistent network rules", "udev persistent-net rules, HWADDR= lines removed"),
+    ("hostname", "Hostname", "reset; a clone takes its name from cloud-init meta-data"),
+    ("cloud-init", "cloud-init instance state", "reset: cloud-init runs again in each clone"),
 ]
 ITEM_KEYS = [key for key, _, _ in SYSPREP_ITEMS]
 

@@ -13,7 +13,7 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -66,7 +66,7 @@ def describe_disk(d: clone.DiskClone) -> str:
         if d.action == "copy":
             line += f"  {size}, {fmt_bytes(d.allocation)} to copy → {d.new_pool}/{d.new_name}"
         else:
-            line += f"  {size} → overlay {d.new_pool}/{d.new_name} (backing: original)"
+            line += f"  {size} → overlay {d.new_pool}/{d.new_name}"
     elif d.action == "share":
         line += f"  — {d.why}"
     else:
@@ -104,19 +104,23 @@ class CloneScreen(Screen["CloneOutcome | None"]):
             yield Input(id="clone-name", placeholder="new VM name")
             yield FieldError("name")
             with Horizontal(classes="row"):
-                with RadioSet(id="clone-mode"):
-                    linked_default = self.for_template or d.template
-                    yield RadioButton("Full copy", value=not linked_default, id="mode-full")
-                    yield RadioButton("Linked (qcow2 overlay)", value=linked_default, id="mode-linked")
-                yield Select([], prompt="pool", allow_blank=True, id="clone-pool")
+                with Vertical():
+                    yield Label("Disks", classes="field-label")
+                    with RadioSet(id="clone-mode"):
+                        linked_default = self.for_template or d.template
+                        yield RadioButton("Full copy", value=not linked_default, id="mode-full")
+                        yield RadioButton("Linked (qcow2 overlay)", value=linked_default, id="mode-linked")
+                with Vertical():
+                    yield Label("Pool for the new volumes", classes="field-label")
+                    yield Select([], prompt="pool", allow_blank=True, id="clone-pool")
             yield FieldError("mode")
             yield FieldError("pool")
-            yield Label("Disks", classes="field-label")
+            yield Label("Plan per disk", classes="field-label")
             yield Static("planning…", id="clone-disks")
             yield FieldError("disks")
             yield Static("", id="clone-warnings", classes="warning")
             if self.for_template:
-                yield Checkbox("Start it when done", value=True, id="clone-start")
+                yield Checkbox("Start it when done", value=True, id="clone-start", classes="compact")
             yield Static("", id="clone-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="clone-progress")
             with Horizontal(classes="dialog-buttons"):
@@ -316,7 +320,8 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             yield Label(f"Prepare '{escape(d.name)}' as a template", classes="dialog-title")
             yield Static("Clones of a template must not share these. Tick what to reset:")
             for key, label, what in templates.SYSPREP_ITEMS:
-                yield Checkbox(f"{label} — {what}", value=True, id=f"item-{key}")
+                yield Checkbox(label, value=True, id=f"item-{key}", classes="compact")
+                yield Static(escape(what), classes="item-note")
             if self.method == "virt-sysprep":
                 how = (f"Method: virt-sysprep ({self.sysprep}) runs now on the VM's disk images "
                        "on this host; its output shows below.")
@@ -327,7 +332,7 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
                        "the config is stored in the template's metadata and every VM made from it "
                        "with 'u' gets it in its cloud-init seed, so each regenerates these at first boot.")
             yield Static(escape(how), id="prepare-method")
-            yield Checkbox("Mark it as a template when done", value=True, id="prepare-mark")
+            yield Checkbox("Mark it as a template when done", value=True, id="prepare-mark", classes="compact")
             yield Log(id="prepare-log", max_lines=2000)
             yield Static("", id="prepare-result")
             with Horizontal(classes="dialog-buttons"):
