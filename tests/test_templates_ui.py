@@ -272,3 +272,79 @@ async def test_prepare_sysprep_failure_records_nothing(small_uri, tmp_path):
         assert "no operating system" in "\n".join(screen.query_one("#prepare-log", Log).lines)
         meta = templates.meta_from_xml(await app.service.domain_xml(ECHO, inactive=True))
         assert meta == templates.TemplateMeta()
+
+
+async def test_from_template_passes_first_boot_config_to_cloud_init(small_uri, monkeypatch):
+    """With the cloud-init editor and attach_seed present (stand-ins here, the
+    real ones come from the cloud-init part), 'u' opens the editor with the
+    template's first-boot config in the user-data, keeps it in whatever the
+    user wrote, and attaches the seed to the new VM in its pool."""
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    from textual.screen import Screen
+
+    @dataclass
+    class CloudInitDocs:
+        user_data: str
+        meta_data: str
+        network_config: str | None = None
+
+    calls: dict = {}
+
+    def attach_seed(conn, domain_name, pool, docs, *, detach_after_first_boot=False, progress=None):
+        calls.update(domain=domain_name, pool=pool, docs=docs, detach=detach_after_first_boot)
+        conn.lookupByName(domain_name)  # it exists by then
+        return f"/var/lib/libvirt/images/{domain_name}-cidata.iso"
+
+    class CloudInitEditorScreen(Screen):
+        def __init__(self, service, *, hostname, initial=None):
+            super().__init__()
+            calls.update(hostname=hostname, initial=initial)
+
+        def on_mount(self):
+            # the user replaces the user-data with their own
+            self.dismiss(CloudInitDocs("#cloud-config\npackages: [nginx]\n", self_meta(calls)))
+
+    def self_meta(c):
+        return c["initial"].meta_data
+
+    seed = types.ModuleType("vmtui.core.provision.seed")
+    seed.CloudInitDocs, seed.attach_seed = CloudInitDocs, attach_seed
+    editor = types.ModuleType("vmtui.ui.cloudinit_editor")
+    editor.CloudInitEditorScreen = CloudInitEditorScreen
+    monkeypatch.setitem(sys.modules, "vmtui.core.provision.seed", seed)
+    monkeypatch.setitem(sys.modules, "vmtui.ui.cloudinit_editor", editor)
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        config = templates.firstboot_config(["machine-id", "ssh-hostkeys"])
+
+        def prepare(c):
+            dom = c.lookupByUUIDString(ECHO)
+            templates.record_prepared(dom, "firstboot", ["machine-id", "ssh-hostkeys"], config)
+            templates.set_marked(dom, True)
+
+        await app.service.call(prepare)
+        await app.service.refresh_domain(ECHO)
+        await wait_for(lambda: app.table.domains[ECHO].template, what="marked")
+        screen = await _open_clone(app, pilot, ECHO, key="u")
+        screen.query_one("#clone-name", Input).value = "web-7"
+        await wait_for(lambda: screen.plan is not None and screen.plan.new_name == "web-7", what="plan")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: any(d.name == "web-7" and d.is_running for d in app.table.domains.values()),
+                       what="new VM running")
+        assert calls["hostname"] == "web-7" and calls["domain"] == "web-7" and calls["pool"] == "default"
+        assert "systemd-machine-id-setup" in calls["initial"].user_data  # shown in the editor
+        new = next(d for d in app.table.domains.values() if d.name == "web-7")
+        assert f"instance-id: {new.uuid}" in calls["initial"].meta_data
+        import yaml
+        final = yaml.safe_load(calls["docs"].user_data)
+        assert final["packages"] == ["nginx"]  # the user's
+        assert "systemd-machine-id-setup" in final["bootcmd"][0][2]  # the template's
+        assert final["ssh_deletekeys"] is True
+        assert calls["detach"] is True
+        await wait_for(lambda: any("cloud-init seed" in str(n.message) for n in app._notifications),
+                       what="done note")

@@ -204,6 +204,12 @@ def test_linked_clone_of_template(system_conn, pool, domains):
     assert not templates.is_template(system_conn.lookupByName(new_name))
     # the original is now in use as a backing file
     assert clone.linked_users(system_conn, [disk1]) == [f"{pool_name}/{os.path.basename(new1)}"]
+    # ... so deleting the template never offers to delete that disk
+    from vmtui.core import domxml
+    from vmtui.core.service import LibvirtService
+    usage = LibvirtService._disk_usage(system_conn, dom.UUIDString(), domxml.disk_sources(dom.XMLDesc(0)))
+    assert usage[0].used_by == [f"overlay {pool_name}/{os.path.basename(new1)}"]
+    assert not usage[0].deletable and "overlay" in usage[0].why_not_deletable
 
 
 def test_failure_on_second_disk_leaves_nothing(system_conn, pool, domains):

@@ -940,6 +940,7 @@ class LibvirtService:
     def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
         """Blocking: sizes of each disk, and which other domains use the same source."""
         users = storage.volume_users(conn, exclude_uuid=uuid)
+        backed: dict[str, list[str]] | None = None
         out = []
         for disk in disks:
             usage = DiskUsage(disk=disk)
@@ -953,6 +954,12 @@ class LibvirtService:
                 vol = None
             if vol is not None:
                 usage.capacity, usage.allocation, usage.volume_key = vol.capacity, vol.allocation, vol.key
+                if disk.device == "disk" and not disk.readonly:
+                    # the backing file of a linked clone's overlay (templates)
+                    if backed is None:
+                        backed = storage.backing_map(conn)
+                    overlays = backed.get(vol.path, [])
+                    usage.used_by = sorted(set(usage.used_by) | {f"overlay {o}" for o in overlays})
             out.append(usage)
         return out
 

@@ -422,8 +422,15 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             from ..core import domxml
             import libvirt
             ov = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            return [d.path for d in ov.disks
-                    if d.device == "disk" and d.path and not d.readonly and not d.shareable]
+            paths = [d.path for d in ov.disks
+                     if d.device == "disk" and d.path and not d.readonly and not d.shareable]
+            backed = storage.backing_map(conn)
+            clones = sorted({o for p in paths for o in backed.get(p, [])})
+            if clones:
+                raise VmtuiError("prepare", f"domain '{dom.name()}'",
+                                 "its disks are the backing files of linked clones (" + ", ".join(clones)
+                                 + "); changing them would corrupt those clones")
+            return paths
 
         try:
             paths = await self.service.call(disks, action="read the disks of", obj=f"domain '{self.domain.name}'")
