@@ -348,3 +348,28 @@ async def test_from_template_passes_first_boot_config_to_cloud_init(small_uri, m
         assert calls["detach"] is True
         await wait_for(lambda: any("cloud-init seed" in str(n.message) for n in app._notifications),
                        what="done note")
+
+
+async def test_clone_failure_midway_cleans_up_and_says_so(small_uri, monkeypatch):
+    """The disk copy succeeds, defining the domain fails: the copy is removed,
+    no domain is left, the error is on the screen (not a traceback)."""
+    def broken(*args, **kw):
+        raise libvirt.libvirtError("XML error: pretend libvirt refused the domain")
+
+    monkeypatch.setattr(clone, "clone_xml", broken)
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        screen = await _open_clone(app, pilot, ECHO)
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: "pretend libvirt refused" in field_error(screen, "disks"), what="error shown")
+        assert isinstance(app.screen, CloneScreen) and not screen.busy
+        assert "partial copies were removed" in str(screen.query_one("#clone-progress-text").content)
+
+        def leftovers(c):
+            vols = [v.name() for v in c.storagePoolLookupByName("default").listAllVolumes(0)]
+            return vols, clone.name_taken(c, "echo-clone")
+
+        vols, defined = await app.service.call(leftovers)
+        assert "echo-clone.qcow2" not in vols and "echo.qcow2" in vols
+        assert not defined

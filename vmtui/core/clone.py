@@ -484,11 +484,15 @@ def _copy_volume(conn: libvirt.virConnect, d: DiskClone, base: int, total: int,
     def sample() -> int:
         return pool_obj.storageVolLookupByName(d.new_name).info()[2]
 
+    high = [0]
+
     def sub(done: int, _tot: int) -> None:
-        _call(progress, what, base + done, total)
+        high[0] = max(high[0], min(done, d.allocation))  # never backwards
+        _call(progress, what, base + high[0], total)
 
     with storage._Poller(sample, max(1, d.allocation), sub if progress else None):
         vol = pool_obj.createXMLFrom(_vol_xml(d.new_name, d.capacity, d.new_format or "raw"), src_vol, 0)
+    _call(progress, what, base + d.allocation, total)
     return vol
 
 
