@@ -93,6 +93,8 @@ def _define_source(conn, name: str, disks: list[str], *, cdrom: str | None = Non
     if nvram:
         ET.SubElement(os_el, "loader", readonly="yes", type="pflash").text = "/usr/share/OVMF/OVMF_CODE.fd"
         ET.SubElement(os_el, "nvram").text = nvram
+    if nvram:
+        ET.SubElement(ET.SubElement(dom, "features"), "acpi")
     devices = ET.SubElement(dom, "devices")
     for i, path in enumerate(disks):
         d = ET.SubElement(devices, "disk", type="file", device="disk")
@@ -279,3 +281,41 @@ def test_name_collision_is_a_field_error(system_conn, pool, domains):
     with pytest.raises(clone.CloneError) as exc:
         clone.plan_clone(system_conn, dom.UUIDString(), src_name, "full", pool_name)
     assert exc.value.field == "name" and "already exists" in exc.value.cause
+
+
+NVRAM_DIR = "/var/lib/libvirt/qemu/nvram"
+
+
+@pytest.fixture
+def nvram_file():
+    os.makedirs(NVRAM_DIR, exist_ok=True)
+    path = os.path.join(NVRAM_DIR, f"vmtui-test-{os.getpid()}-{os.urandom(2).hex()}_VARS.fd")
+    with open(path, "wb") as fh:
+        fh.write(b"UEFI-VARS" + os.urandom(64 * 1024))
+    made = [path]
+    yield path, made
+    for p in made:
+        if os.path.exists(p):
+            os.unlink(p)
+
+
+def test_full_clone_copies_nvram(system_conn, pool, domains, nvram_file):
+    nvram, made = nvram_file
+    pool_name, _ = pool
+    dom, src_name, *_ = _setup(system_conn, pool_name, domains, nvram=nvram)
+    new_name = _name("uefi")
+    domains.append(new_name)
+    plan = clone.plan_clone(system_conn, dom.UUIDString(), new_name, "full", pool_name)
+    assert plan.nvram_new == os.path.join(NVRAM_DIR, f"{new_name}_VARS.fd")
+    made.append(plan.nvram_new)
+    pools_before = {p.name() for p in system_conn.listAllStoragePools(0)}
+    result = clone.run_clone(system_conn, plan)
+    assert "UEFI variables copied" in result.notes
+    xml = system_conn.lookupByName(new_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert ET.fromstring(xml).findtext("os/nvram") == plan.nvram_new
+    with open(plan.nvram_new, "rb") as a, open(nvram, "rb") as b:
+        assert a.read() == b.read()
+    # the temporary pool on the NVRAM directory is gone again
+    assert {p.name() for p in system_conn.listAllStoragePools(0)} == pools_before
+    # and the source still points at its own
+    assert ET.fromstring(dom.XMLDesc(0)).findtext("os/nvram") == nvram

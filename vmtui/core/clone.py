@@ -503,19 +503,41 @@ def _link_volume(conn: libvirt.virConnect, d: DiskClone) -> libvirt.virStorageVo
     return conn.storageVolLookupByKey(info.key)
 
 
-def _copy_nvram(conn: libvirt.virConnect, src: str, new: str) -> libvirt.virStorageVol | None:
-    """Copy the NVRAM through libvirt when it is a volume of a pool whose
-    directory holds the new path too; None when it is not (libvirt then
-    makes fresh variables from the firmware's template at first start)."""
+def _copy_nvram(conn: libvirt.virConnect, src: str, new: str,
+                temp_pools: list[libvirt.virStoragePool]) -> libvirt.virStorageVol | None:
+    """Copy the NVRAM (UEFI variables) through libvirt, so it works remotely.
+
+    When its directory is not a storage pool (``/var/lib/libvirt/qemu/nvram``
+    usually is not), a transient dir pool is started on it for the copy, as
+    virt-manager does for unmanaged paths; it goes in ``temp_pools`` for the
+    caller to stop at the end (stopping a dir pool removes no file).
+    Returns None when the file is not there (libvirt then makes fresh
+    variables from the firmware's template at first start)."""
+    directory = posixpath.dirname(src)
+    if posixpath.dirname(new) != directory:
+        return None
     try:
         vol = conn.storageVolLookupByPath(src)
     except libvirt.libvirtError as err:
         if is_connection_lost(err):
             raise
-        return None
-    pool = vol.storagePoolLookupByVolume()
-    if _pool_path(pool) != posixpath.dirname(new):
-        return None
+        vol = None
+    if vol is None:
+        root = ET.Element("pool", type="dir")
+        ET.SubElement(root, "name").text = f"vmtui-nvram-{uuid_mod.uuid4().hex[:12]}"
+        ET.SubElement(ET.SubElement(root, "target"), "path").text = directory
+        pool = conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+        temp_pools.append(pool)
+        try:
+            vol = pool.storageVolLookupByName(posixpath.basename(src))
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err) or err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+            return None
+    else:
+        pool = vol.storagePoolLookupByVolume()
+        if _pool_path(pool) != directory:
+            return None
     info = vol.info()
     fmt = ET.fromstring(vol.XMLDesc(0)).find("target/format")
     return pool.createXMLFrom(_vol_xml(posixpath.basename(new), info[1],
@@ -545,6 +567,7 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
     obj = f"domain '{plan.source_name}'"
     new_uuid = new_uuid or str(uuid_mod.uuid4())
     created: list[libvirt.virStorageVol] = []
+    temp_pools: list[libvirt.virStoragePool] = []
     dom = None
     total = max(1, plan.bytes_to_copy)
     done = 0
@@ -582,7 +605,7 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
         nvram = plan.nvram_new
         if plan.nvram_src and plan.nvram_new:
             try:
-                nv = _copy_nvram(conn, plan.nvram_src, plan.nvram_new)
+                nv = _copy_nvram(conn, plan.nvram_src, plan.nvram_new, temp_pools)
             except libvirt.libvirtError as err:
                 if is_connection_lost(err):
                     raise
@@ -593,7 +616,7 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
                 nvram = nv.path()
                 notes.append("UEFI variables copied")
             else:
-                notes.append("UEFI variables start fresh (the NVRAM file is not in a storage pool)")
+                notes.append("UEFI variables start fresh (the original NVRAM file could not be copied)")
         macs = new_macs(len(ET.fromstring(plan.source_xml).findall("devices/interface")), host_macs(conn))
         xml = clone_xml(plan.source_xml, plan.new_name, new_uuid, plan.disks, macs, nvram)
         _call(progress, f"defining '{plan.new_name}'", total, total)
@@ -612,6 +635,12 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
         for vol in reversed(created):
             _delete_quietly(vol)
         raise
+    finally:
+        for pool in temp_pools:
+            try:
+                pool.destroy()  # transient: gone; the files stay
+            except libvirt.libvirtError as err:
+                log.warning("could not stop the temporary NVRAM pool: %s", libvirt_message(err))
 
 
 def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
