@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.worker import WorkerCancelled
 from textual.widgets import (
     Button,
     Checkbox,
@@ -247,11 +248,15 @@ class CloneScreen(Screen["CloneOutcome | None"]):
 
     @work(group="clone-run", exclusive=True)
     async def _clone(self) -> None:
-        plan = await self.replan().wait()
+        self.busy = True  # no re-planning from here on
+        try:
+            plan = await self.replan().wait()
+        except WorkerCancelled:
+            plan = None
         if plan is None:
+            self.busy = False
             self.notify("Fix the marked field first.", severity="warning", timeout=4)
             return
-        self.busy = True
         for w in self.query("Input, RadioSet, Select, #clone-go"):
             w.disabled = True
         self.query_one("#clone-progress", ProgressBar).display = True
@@ -535,6 +540,14 @@ class TemplateActions:
         outcome = await self.push_screen_wait(CloneScreen(self.service, d, for_template=True))
         if outcome is None:
             return
+        try:
+            await self._after_template_clone(d, outcome)
+        except Exception as err:  # never a traceback: the VM exists, say what is missing
+            log.exception("new VM from template failed after the clone")
+            self.notify(f"'{outcome.result.name}' was created, but the next step failed: {err}",
+                        title="New VM from template", severity="error", timeout=15)
+
+    async def _after_template_clone(self, d: DomainInfo, outcome: CloneOutcome) -> None:
         res = outcome.result
         self._select_when_listed(res.uuid)
         try:
