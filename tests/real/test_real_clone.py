@@ -319,3 +319,51 @@ def test_full_clone_copies_nvram(system_conn, pool, domains, nvram_file):
     assert {p.name() for p in system_conn.listAllStoragePools(0)} == pools_before
     # and the source still points at its own
     assert ET.fromstring(dom.XMLDesc(0)).findtext("os/nvram") == nvram
+
+
+async def test_clone_screen_on_real_host(system_conn, pool, domains):
+    """Through the app: mark the VM a template with 'm', clone it with 'l' as
+    a full copy into the pool; progress shows; the new VM is in the list."""
+    from textual.widgets import Input, ProgressBar, RadioButton, Select
+
+    from tests.conftest import wait_for
+    from vmtui.core.config import Config
+    from vmtui.core.service import LibvirtService
+    from vmtui.ui.app import VmtuiApp
+    from vmtui.ui.templates_ui import CloneScreen
+
+    pool_name, path = pool
+    dom, src_name, disk1, *_ = _setup(system_conn, pool_name, domains)
+    uuid = dom.UUIDString()
+    new_name = _name("ui")
+    domains.append(new_name)
+    app = VmtuiApp(LibvirtService("qemu:///system", stats_interval=3600), Config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready and uuid in app.table.domains, timeout=30, what="source listed")
+        app.table.select(uuid)
+        await pilot.pause()
+        await pilot.press("m")
+        await wait_for(lambda: app.table.domains[uuid].template, timeout=10, what="marked")
+        assert str(app.table.get_cell(uuid, "state")) == "template"
+        await pilot.press("l")
+        await wait_for(lambda: isinstance(app.screen, CloneScreen), what="clone screen")
+        screen = app.screen
+        await wait_for(lambda: screen.plan is not None, timeout=15, what="plan")
+        assert screen.query_one("#mode-linked", RadioButton).value  # a template: linked by default
+        screen.query_one("#mode-full", RadioButton).value = True
+        screen.query_one("#clone-pool", Select).value = pool_name
+        screen.query_one("#clone-name", Input).value = new_name
+        await wait_for(lambda: screen.plan is not None and screen.plan.new_name == new_name
+                       and screen.plan.mode == "full" and screen.plan.pool == pool_name, timeout=15, what="plan")
+        shown = []
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: shown.append(screen.query_one("#clone-progress", ProgressBar).display) or
+                       not isinstance(app.screen, CloneScreen), timeout=60, what="clone done")
+        assert True in shown  # the progress bar was up
+        await wait_for(lambda: any(d.name == new_name for d in app.table.domains.values()), timeout=15,
+                       what="clone listed")
+    new_xml = system_conn.lookupByName(new_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    src = ET.fromstring(new_xml).find("devices/disk/source").get("file")
+    assert src == str(path / f"{new_name}.qcow2")
+    assert "backing-filename" not in _img_info(src)
+    assert _read_guest_bytes(src) == PATTERN
