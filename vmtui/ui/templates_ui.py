@@ -122,6 +122,8 @@ class CloneScreen(Screen["CloneOutcome | None"]):
             yield Static("", id="clone-warnings", classes="warning")
             if self.for_template:
                 yield Checkbox("Start it when done", value=True, id="clone-start", classes="compact")
+                yield Static("Next: the cloud-init step (hostname, users, the template's first-boot "
+                             "config), then it starts.", classes="field-hint")
             yield Static("", id="clone-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="clone-progress")
             with Horizontal(classes="dialog-buttons"):
@@ -292,6 +294,19 @@ class CloneScreen(Screen["CloneOutcome | None"]):
                         severity="warning", timeout=4)
             return
         self.dismiss(None)
+
+
+class NewFromTemplateScreen(CloneScreen):
+    """The clone screen as the first step of "new VM from template"."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "clone", "Create"),
+        Binding("f5", "replan", "Re-plan", show=False),
+    ]
+
+    def __init__(self, service, domain: DomainInfo) -> None:
+        super().__init__(service, domain, for_template=True)
 
 
 # ---------------------------------------------------------------------------
@@ -537,7 +552,7 @@ class TemplateActions:
 
     @work(group="from-template")
     async def _from_template(self, d: DomainInfo) -> None:
-        outcome = await self.push_screen_wait(CloneScreen(self.service, d, for_template=True))
+        outcome = await self.push_screen_wait(NewFromTemplateScreen(self.service, d))
         if outcome is None:
             return
         try:
