@@ -139,7 +139,7 @@ class CloneScreen(Screen["CloneOutcome | None"]):
 
     @work(group="clone-load", exclusive=True)
     async def _load(self) -> None:
-        uuid, name = self.domain.uuid, self.domain.name
+        name = self.domain.name
 
         def load(conn):
             pools = [p.name for p in storage.list_pools(conn) if p.active]
@@ -157,7 +157,6 @@ class CloneScreen(Screen["CloneOutcome | None"]):
         box = self.query_one("#clone-name", Input)
         if not box.value:
             box.value = suggestion  # Input.Changed re-plans
-        del uuid
 
     # --- inputs ------------------------------------------------------------
 
