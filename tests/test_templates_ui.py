@@ -372,3 +372,33 @@ async def test_clone_failure_midway_cleans_up_and_says_so(small_uri, monkeypatch
         vols, defined = await app.service.call(leftovers)
         assert "echo-clone.qcow2" not in vols and "echo.qcow2" in vols
         assert not defined
+
+
+async def test_plan_names_and_field_errors(service):
+    """plan_clone on the test driver: free names, unique volume names, the field at fault."""
+    def work(c):
+        out = {"suggest": clone.suggest_name(c, "echo")}
+        pool = c.storagePoolLookupByName("default")
+        pool.createXML("<volume><name>echo-2.qcow2</name><capacity>1048576</capacity>"
+                       "<target><format type='qcow2'/></target></volume>", 0)
+        out["plan"] = clone.plan_clone(c, ECHO, "echo-2", "full", "default")
+        errors = {}
+        for args in ((ECHO, "alpha", "full", None), (ECHO, "x", "full", "nope"), (ECHO, "x", "sideways", None),
+                     (ALPHA, "x", "full", None)):
+            try:
+                clone.plan_clone(c, *args)
+            except clone.CloneError as err:
+                errors[args[1:]] = (err.field, err.cause)
+        out["errors"] = errors
+        return out
+
+    out = await service.call(work)
+    assert out["suggest"] == "echo-clone"
+    plan = out["plan"]
+    assert plan.disks[0].new_name == "echo-2-1.qcow2"  # echo-2.qcow2 is taken
+    assert plan.bytes_to_copy == 512 * 1024 ** 2
+    errs = out["errors"]
+    assert errs[("alpha", "full", None)] == ("name", "a VM named 'alpha' already exists")
+    assert errs[("x", "full", "nope")][0] == "pool"
+    assert errs[("x", "sideways", None)][0] == "mode"
+    assert errs[("x", "full", None)][0] == "" and "shut it off" in errs[("x", "full", None)][1]
