@@ -90,6 +90,21 @@ async def _ovf_read(app) -> None:
     scr.query_one("#ovf-path", Input).cursor_position = 0
 
 
+def _mark_template(name: str):
+    async def step(app) -> None:
+        from vmtui.core import templates
+        uuid = next(u for u, d in app.table.domains.items() if d.name == name)
+        await app.service.call(lambda c: templates.set_marked(c.lookupByUUIDString(uuid), True))
+        await app.service.refresh_domain(uuid)
+        await _wait(lambda: app.table.domains[uuid].template)
+    return step
+
+
+def _clone_planned(app) -> bool:
+    from vmtui.ui.templates_ui import CloneScreen
+    return isinstance(app.screen, CloneScreen) and app.screen.plan is not None
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -108,15 +123,18 @@ async def main() -> None:
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
+        # templates and clones
+        ("template-list", (100, 30), [_mark_template("debian12-tmpl")], None, "debian12-tmpl"),
+        ("clone-dialog", (80, 24), [_mark_template("debian12-tmpl"), "l"], _clone_planned, "debian12-tmpl"),
+        ("prepare-template", (100, 30), ["T"], None, "backup-nas"),
     ]
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),
     ]
-    only = set(sys.argv[1:])  # names given: make only those
+    only = set(sys.argv[1:])  # names to make; none: all
     for name, size, keys, wait_for, select in shots:
-        if only and name not in only:
-            continue
-        print(await shoot(name, size, keys, wait_for, select))
+        if not only or name in only:
+            print(await shoot(name, size, keys, wait_for, select))
 
 
 if __name__ == "__main__":

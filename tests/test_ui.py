@@ -151,6 +151,9 @@ async def test_text_and_state_filters(small_uri):
         await pilot.press("t")  # paused
         await pilot.pause()
         assert app.table.visible_uuids() == [CHARLIE]
+        await pilot.press("t")  # templates (none here)
+        await pilot.pause()
+        assert app.table.visible_uuids() == []
         await pilot.press("t")  # all
         await pilot.pause()
         assert app.table.row_count == 5

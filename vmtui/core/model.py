@@ -88,6 +88,7 @@ class DomainInfo:
     persistent: bool = True
     title: str = ""
     description: str = ""
+    template: bool = False  # marked as a template (vmtui's metadata, see core/templates.py)
     stats: DomainStats = field(default_factory=DomainStats)
 
     @property

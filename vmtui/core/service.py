@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from . import domxml, storage
+from . import domxml, storage, templates
 from .errors import (
     CallTimeout,
     ConnectError,
@@ -601,6 +601,7 @@ class LibvirtService:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
             info.title, info.description = self._titles_of(dom)
+            info.template = templates.is_template(dom)
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -625,7 +626,7 @@ class LibvirtService:
         gen = self._generation
         doms = doms or {}
 
-        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, tuple[str, str]]:
+        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, tuple[str, str, bool]]:
             found = {}
             for uuid in part:
                 dom = doms.get(uuid)
@@ -634,21 +635,21 @@ class LibvirtService:
                         dom = conn.lookupByUUIDString(uuid)
                     except libvirt.libvirtError:
                         continue
-                found[uuid] = self._titles_of(dom)
+                found[uuid] = (*self._titles_of(dom), templates.is_template(dom))
             return found
 
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
-        pending: dict[str, tuple[str, str]] = {}
+        pending: dict[str, tuple[str, str, bool]] = {}
         told_at: float | None = None
 
         def tell() -> None:
             changed = []
-            for uuid, (title, desc) in pending.items():
+            for uuid, (title, desc, template) in pending.items():
                 d = self.domains.get(uuid)
-                if d is not None and (d.title, d.description) != (title, desc):
-                    d.title, d.description = title, desc
+                if d is not None and (d.title, d.description, d.template) != (title, desc, template):
+                    d.title, d.description, d.template = title, desc, template
                     changed.append(d)
             pending.clear()
             if changed:
@@ -939,6 +940,7 @@ class LibvirtService:
     def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
         """Blocking: sizes of each disk, and which other domains use the same source."""
         users = storage.volume_users(conn, exclude_uuid=uuid)
+        backed: dict[str, list[str]] | None = None
         out = []
         for disk in disks:
             usage = DiskUsage(disk=disk)
@@ -952,6 +954,12 @@ class LibvirtService:
                 vol = None
             if vol is not None:
                 usage.capacity, usage.allocation, usage.volume_key = vol.capacity, vol.allocation, vol.key
+                if disk.device == "disk" and not disk.readonly:
+                    # the backing file of a linked clone's overlay (templates)
+                    if backed is None:
+                        backed = storage.backing_map(conn)
+                    overlays = backed.get(vol.path, [])
+                    usage.used_by = sorted(set(usage.used_by) | {f"overlay {o}" for o in overlays})
             out.append(usage)
         return out
 

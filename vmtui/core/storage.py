@@ -740,6 +740,23 @@ def _overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
+def backing_map(conn: libvirt.virConnect) -> dict[str, list[str]]:
+    """``{backing file path: ["pool/volume" of each overlay on it]}`` over the
+    active pools (linked clones keep their template's disks in use)."""
+    out: dict[str, list[str]] = {}
+    for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+        try:
+            vols = list_volumes(conn, pool)
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            continue
+        for v in vols:
+            if v.backing:
+                out.setdefault(v.backing, []).append(f"{v.pool}/{v.name}")
+    return {k: sorted(v) for k, v in out.items()}
+
+
 class _Throttle:
     """Calls progress at most every POLL_INTERVAL (and always at the end)."""
 

@@ -32,11 +32,12 @@ from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
 from .screens import DetailsScreen, HelpScreen, XmlScreen
+from .templates_ui import TemplateActions, template_action_enabled
 
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
-            "import_ovf"}
+            "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova"}
 
 
@@ -74,7 +75,7 @@ class DomainListScreen(Screen):
         self.app.start_service()
 
 
-class VmtuiApp(App):
+class VmtuiApp(TemplateActions, App):
     TITLE = "vmtui"
     CSS_PATH = "vmtui.tcss"
 
@@ -192,6 +193,9 @@ class VmtuiApp(App):
         counts = f" │ {running} running, {paused} paused, {off} shut off"
         if other:
             counts += f", {other} other"
+        templates_ = sum(1 for d in doms if d.template)
+        if templates_:
+            counts += f" ({templates_} template{'s' if templates_ != 1 else ''})"
         parts.append(Text(counts))
         host_bits = []
         if host.cpu_percent is not None:
@@ -232,6 +236,8 @@ class VmtuiApp(App):
             flags.append("autostart")
         if not d.persistent:
             flags.append("transient")
+        if d.template:
+            flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
         if flags:
@@ -240,7 +246,10 @@ class VmtuiApp(App):
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
-        self.update_selection()
+        try:
+            self.update_selection()
+        except NoMatches:  # shutting down: the list is already gone
+            return
         self.refresh_bindings()
 
     @on(DataTable.RowSelected)
@@ -276,7 +285,8 @@ class VmtuiApp(App):
                 return True  # a shut-off VM gets the offer to start it
             case "export_ova":
                 return not d.is_active
-        return True
+        ours = template_action_enabled(action, d)
+        return True if ours is None else ours
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True if self.action_enabled(action) else None
@@ -317,7 +327,12 @@ class VmtuiApp(App):
 
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
-            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+            def start() -> None:
+                self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+            if d.template:
+                self.confirm_template_start(d, start)
+            else:
+                start()
 
     def action_shutdown(self) -> None:
         if d := self._selected_or_none("shutdown"):

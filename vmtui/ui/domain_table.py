@@ -30,6 +30,7 @@ STATE_FILTERS: list[tuple[str, Callable[[DomainInfo], bool]]] = [
     ("running", lambda d: d.is_running),
     ("shut off", lambda d: d.is_shut_off),
     ("paused", lambda d: d.is_paused),
+    ("templates", lambda d: d.template),
 ]
 
 
@@ -136,10 +137,17 @@ def _gc_paused(objects: int):
             gc.enable()
 
 
+def _state_cell(d: DomainInfo) -> Cell:
+    """The state; a shut-off template says "template" (sorted after shut off)."""
+    if d.template and d.is_shut_off:
+        return Cell("template", (d.state_code + 0.5, d.name), "magenta")
+    return Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))
+
+
 # column key -> (label, cell builder)
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else "")),
-    ("state", "State", lambda d: Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))),
+    ("state", "State", lambda d: _state_cell(d)),
     ("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus)),
     ("memory", "Memory", lambda d: _num(_fmt_kib(d.memory_kib) if d.memory_kib else "-", d.memory_kib)),
     ("cpu", "CPU%", lambda d: _num(fmt_percent(d.stats.cpu_percent), d.stats.cpu_percent or -1.0)),
