@@ -746,6 +746,7 @@ class Frame:
     size: int  # bytes received
     seconds: float  # time to fetch and decode
     taken: float = field(default_factory=time.time)
+    cells: list | None = None  # the picture scaled for a widget (halfblock_rows)
 
 
 def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float = 10.0) -> Frame:

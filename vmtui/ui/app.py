@@ -36,7 +36,7 @@ from .screens import DetailsScreen, HelpScreen, XmlScreen
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console", "graphics"}
 
 
 class ServiceMessage(Message):
@@ -273,6 +273,8 @@ class VmtuiApp(App):
                 return d.persistent
             case "console":
                 return True  # a shut-off VM gets the offer to start it
+            case "graphics":
+                return d.is_active  # a screenshot needs a running (or paused) VM
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -401,6 +403,31 @@ class VmtuiApp(App):
         if d := self._selected_or_none("console"):
             from .console_screen import ConsoleScreen
             self.push_screen(ConsoleScreen(self.consoles, d.uuid, d.name))
+
+    def action_graphics(self) -> None:
+        d = self.table.selected
+        if d is not None and not self.action_enabled("graphics") and self.service.state is ConnState.CONNECTED:
+            self.notify(f"'{d.name}' is {d.state}: its screen can be shown while it runs. Start it with s.",
+                        title="Screen", severity="warning", timeout=5)
+            return
+        if d := self._selected_or_none("graphics"):
+            self._open_graphics(d)
+
+    @work(group="graphics")
+    async def _open_graphics(self, d: DomainInfo) -> None:
+        from ..core import graphics
+        from .graphics_screen import GraphicsScreen
+        try:
+            displays = await self.service.call(lambda c: graphics.read_displays(c.lookupByUUIDString(d.uuid)),
+                                               action="read the displays of", obj=f"domain '{d.name}'")
+        except VmtuiError as err:
+            self.notify(err.message, title="Screen", severity="error", timeout=12)
+            return
+        if not displays:
+            self.notify(f"'{d.name}' has no VNC or SPICE display, so there is no screen to show. "
+                        "Its serial console is on c.", title="Screen", severity="warning", timeout=8)
+            return
+        self.push_screen(GraphicsScreen(self.service, d.uuid, d.name, displays=displays))
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
