@@ -153,7 +153,7 @@ def test_not_running_autoport_has_no_port_lines():
     (d,) = G.parse_displays(_dom("<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>"))
     info = G.connect_info(d, REMOTE, "web")
     assert _cmds(info) == ["virt-viewer --connect qemu+ssh://admin@kvm1.example.org/system web"]
-    assert "port is assigned when it starts" in info.notes[0]
+    assert "No port assigned yet" in info.notes[0]
 
 
 # --- image decoding ---------------------------------------------------------------

@@ -323,8 +323,8 @@ def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
         return info
 
     if not d.ports:
-        info.notes.append("The VM is not running: the port is assigned when it starts.")
-        info.commands.append(("view through libvirt once it runs", virt_viewer))
+        info.notes.append("No port assigned yet: QEMU gets one when the VM starts (autoport).")
+        info.commands.append(("view through libvirt", virt_viewer))
         return info
 
     listen = d.address or "0.0.0.0"

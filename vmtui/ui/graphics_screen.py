@@ -415,7 +415,8 @@ class GraphicsScreen(Screen):
         bits.append("❚❚ paused (space resumes)" if self.paused else f"● live, every {self.interval:g} s")
         if f is not None:
             img = f.image
-            kind = {"image/png": "PNG", "image/x-portable-pixmap": "PPM"}.get(f.mime, f.mime or "?")
+            kind = {"image/png": "PNG", "image/x-portable-pixmap": "PPM",
+                    "image/x-sample": "sample picture"}.get(f.mime, f.mime or "?")
             size = f"{f.size / 1024:.0f} KiB" if f.size else ""
             bits.append(f"{img.width}×{img.height} {kind}" + (f" {size}" if size else "")
                         + (f" in {f.seconds:.2f} s" if f.seconds else ""))
