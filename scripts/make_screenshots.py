@@ -75,6 +75,19 @@ def _type(selector: str, value: str):
     return step
 
 
+async def _graphics_sample(app) -> None:
+    """The graphical console of the selected VM with a sample picture (the
+    test driver has no real screens) and the lines for a remote host."""
+    from vmtui.core import graphics
+    from vmtui.ui.graphics_screen import GraphicsScreen
+    d = app.table.selected
+    app.service.display_uri = "qemu+ssh://admin@kvm1.example.org/system"
+    displays = [graphics.Display(type="vnc", listen_type="address", address="127.0.0.1", port=5901,
+                                 autoport=True, password_set=True)]
+    frame = graphics.Frame(graphics.sample_image(640, 400), "image/png", 41_000, 0.12)
+    await app.push_screen(GraphicsScreen(app.service, d.uuid, d.name, source=lambda: frame, displays=displays))
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -93,7 +106,10 @@ async def main() -> None:
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
+        ("graphics", (100, 32), [_graphics_sample], lambda app: getattr(app.screen, "frames", 0) >= 1, "web-01"),
     ]
+    only = set(sys.argv[1:])  # e.g. `make_screenshots.py graphics`: just those
+    shots = [s for s in shots if not only or s[0] in only]
     for name, size, keys, wait_for, select in shots:
         print(await shoot(name, size, keys, wait_for, select))
 

@@ -292,6 +292,11 @@ def _viewer_lines(d: Display, host: str) -> list[tuple[str, str]]:
     return [("view with virt-viewer", f"remote-viewer {shlex.quote(url)}" if "?" in url else f"remote-viewer {url}")]
 
 
+def _then(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Viewer lines that follow a tunnel: the first one says "then"."""
+    return [(f"then {what}" if i == 0 else what, cmd) for i, (what, cmd) in enumerate(lines)]
+
+
 def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
     """Notes and exact command lines to reach display ``d`` of domain
     ``domain_name`` on the libvirt host of ``uri``."""
@@ -317,8 +322,8 @@ def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
         local = 5900 if d.type == "vnc" else 5930
         ssh = ["ssh", "-N", *remote.ssh_options(), "-L", f"{local}:{d.socket}", remote.target]
         info.commands.append((f"tunnel: local port {local} → the socket on {remote.host}", shlex.join(ssh)))
-        info.commands += [(f"then {what}", cmd) for what, cmd in _viewer_lines(
-            Display(type=d.type, listen_type="address", port=local), "localhost")]
+        info.commands += _then(_viewer_lines(Display(type=d.type, listen_type="address", port=local),
+                                             "localhost"))
         info.commands.append(("or view through libvirt (tunnels over ssh itself)", virt_viewer))
         return info
 
@@ -353,7 +358,7 @@ def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
     what = "tunnel: local port" + ("s " if len(d.ports) > 1 else " ") + ", ".join(map(str, d.ports))
     info.commands.append((f"{what} → {tunnel_to} on {remote.host} (pick other local ports if busy)",
                           shlex.join(ssh)))
-    info.commands += [(f"then {what}", cmd) for what, cmd in _viewer_lines(d, "localhost")]
+    info.commands += _then(_viewer_lines(d, "localhost"))
     if remote.transport != "ssh":
         info.notes.append(f"This connection uses {remote.transport}; the tunnel assumes you can ssh to "
                           f"{remote.host}.")
