@@ -462,6 +462,11 @@ class VmtuiApp(App):
         self.table.focus()
 
     def on_key(self, event) -> None:
+        if event.key == "g" and self.screen is self.list_screen and not self.action_enabled("graphics"):
+            # the greyed binding does not run: say why here
+            self.action_graphics()
+            event.stop()
+            return
         if event.key == "escape":
             box = self.list_screen.query_one("#filter", Input)
             if box.display:
