@@ -38,7 +38,7 @@ async def test_g_opens_the_screen_with_connection_info(small_uri):
         assert scr.infos and scr.infos[0].display.type == "vnc"
         assert "virt-viewer --connect" in info and "ssh" not in info
         if TEST_SCREENSHOT.exists():  # the test driver's canned screenshot (libvirt0 package)
-            await wait_for(lambda: scr.frames >= 1, timeout=30, what="first picture")
+            await wait_for(lambda: scr.frames >= 1 and scr.view.cells, timeout=30, what="first picture")
             assert scr.last_frame.mime == "image/png"
             assert (scr.last_frame.image.width, scr.last_frame.image.height) == (1120, 832)
             cells = scr.view.cells
@@ -77,7 +77,7 @@ async def test_injected_picture_is_drawn_with_half_blocks(small_uri):
         await ready(app, pilot)
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=_stripes)
         await app.push_screen(scr)
-        await wait_for(lambda: scr.frames >= 1, what="picture")
+        await wait_for(lambda: scr.frames >= 1 and scr.view.cells, what="picture")
         await pilot.pause()
         view = scr.query_one(ScreenView)
         lines = view.text().splitlines()
@@ -105,7 +105,7 @@ async def test_no_color_uses_a_character_ramp(small_uri, monkeypatch):
         assert app.no_color
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=lambda: G.sample_image())
         await app.push_screen(scr)
-        await wait_for(lambda: scr.frames >= 1, what="picture")
+        await wait_for(lambda: scr.frames >= 1 and scr.view.cells, what="picture")
         await pilot.pause()
         text = scr.query_one(ScreenView).text()
         assert "▀" not in text

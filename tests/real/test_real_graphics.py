@@ -86,7 +86,7 @@ async def test_screen_view_and_send_keys_through_the_app(tiny_guest, graphics_gu
         def blue_cells() -> int:
             return sum(1 for row in scr.view.cells for c in row if is_blue(c[0]) or is_blue(c[1]))
 
-        await wait_for(lambda: scr.frames >= 1, timeout=30, what="first picture")
+        await wait_for(lambda: scr.frames >= 1 and scr.view.cells, timeout=30, what="first picture")
         await wait_for(lambda: blue_cells() > 0, timeout=60, what="the guest's blue title on screen")
         colours = {c for row in scr.view.cells for c in row if c != (None, None)}
         assert len(colours) > 2

@@ -19,6 +19,7 @@ inside ``LibvirtService.call``.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import struct
 import threading
@@ -752,13 +753,17 @@ class Frame:
     seconds: float  # time to fetch and decode
     taken: float = field(default_factory=time.time)
     cells: list | None = None  # the picture scaled for a widget (halfblock_rows)
+    digest: bytes = b""  # of the bytes received: an unchanged screen is not decoded again
+    unchanged: bool = False  # same bytes as the previous frame
 
 
-def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float = 10.0) -> Frame:
+def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float = 10.0,
+            previous: Frame | None = None) -> Frame:
     """Blocking: take a screenshot of the domain (virsh screenshot) and decode it.
 
     The stream is aborted after ``timeout`` seconds so a hung transfer never
-    keeps a worker thread forever.
+    keeps a worker thread forever.  When the bytes are those of ``previous``
+    its image is reused (``unchanged`` is set) instead of decoding again.
     """
     start = time.monotonic()
     dom = conn.lookupByUUIDString(uuid)
@@ -788,8 +793,12 @@ def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float
     finally:
         timer.cancel()
     payload = b"".join(chunks)
+    digest = hashlib.blake2b(payload, digest_size=16).digest()
+    if previous is not None and previous.digest == digest:
+        return Frame(image=previous.image, mime=mime, size=total, seconds=time.monotonic() - start,
+                     digest=digest, unchanged=True)
     image = decode_image(mime, payload)
-    return Frame(image=image, mime=mime, size=total, seconds=time.monotonic() - start)
+    return Frame(image=image, mime=mime, size=total, seconds=time.monotonic() - start, digest=digest)
 
 
 def _abort_quietly(stream) -> None:

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
@@ -63,6 +64,7 @@ class ScreenView(Widget):
         super().__init__(**kwargs)
         self.image: G.Image | None = None
         self.cells: list[list[G.Cell]] = []
+        self.scaled_for: tuple[int, int, bool] | None = None  # (cols, rows, keep_aspect) of cells
         self.keep_aspect = True
         self.message = ""
         self._strips: dict[int, Strip] = {}
@@ -77,6 +79,7 @@ class ScreenView(Widget):
         self.message = ""
         if cells and (len(cells), len(cells[0])) == (self.size.height, self.size.width):
             self.cells = cells
+            self.scaled_for = (self.size.width, self.size.height, self.keep_aspect)
             self._strips.clear()
             self.refresh()
         else:  # the widget changed size meanwhile
@@ -99,11 +102,15 @@ class ScreenView(Widget):
     def _rescale_worker(self) -> None:
         image, (cols, rows), keep = self.image, self.target(), self.keep_aspect
         cells = G.halfblock_rows(image, cols, rows, keep_aspect=keep)
-        self.app.call_from_thread(self._rescaled, image, cells)
+        try:
+            self.app.call_from_thread(self._rescaled, image, cells, (cols, rows, keep))
+        except RuntimeError:  # the app is closing
+            pass
 
-    def _rescaled(self, image: G.Image, cells: list[list[G.Cell]]) -> None:
+    def _rescaled(self, image: G.Image, cells: list[list[G.Cell]], scaled_for: tuple[int, int, bool]) -> None:
         if image is self.image:
             self.cells = cells
+            self.scaled_for = scaled_for
             self._strips.clear()
             self.refresh()
 
@@ -344,10 +351,15 @@ class GraphicsScreen(Screen):
                 return got if isinstance(got, G.Frame) else G.Frame(got, "image/x-sample", 0, 0.0)
             frame = await asyncio.wait_for(asyncio.to_thread(job), TIMEOUT)
         else:
-            frame = await self.service.call(lambda c: G.capture(c, self.uuid, 0, TIMEOUT - 1),
+            previous = self.last_frame
+            frame = await self.service.call(lambda c: G.capture(c, self.uuid, 0, TIMEOUT - 1, previous),
                                             timeout=TIMEOUT, action="take a screenshot of",
                                             obj=f"domain '{self.vm_name}'")
-        frame.cells = await asyncio.to_thread(G.halfblock_rows, frame.image, cols, rows, keep_aspect=keep)
+        view = self.view
+        if frame.image is view.image and view.cells and (cols, rows, keep) == view.scaled_for:
+            frame.cells = view.cells  # the same picture at the same size: nothing to redo
+        else:
+            frame.cells = await asyncio.to_thread(G.halfblock_rows, frame.image, cols, rows, keep_aspect=keep)
         return frame
 
     @work(exclusive=True, group="gfx-refresh")
@@ -374,21 +386,29 @@ class GraphicsScreen(Screen):
                                            f"no picture within {TIMEOUT:g} s"))
         except G.ImageError as err:
             return self._failed(VmtuiError("show the screen of", f"domain '{self.vm_name}'", str(err)))
+        except NoMatches:  # the screen is going away
+            return 3600.0
         except Exception as err:  # a bug: a message, never a traceback
             log.exception("screenshot failed")
             return self._failed(VmtuiError("show the screen of", f"domain '{self.vm_name}'",
                                            f"{type(err).__name__}: {err}"))
+        if not self.is_attached:  # closed while the picture was on its way
+            return 3600.0
         recovered = self.last_error is not None
         self.last_error = None
         self.last_frame = frame
         self.frames += 1
-        self.view.show(frame.image, frame.cells)
+        if frame.cells is not self.view.cells:
+            self.view.show(frame.image, frame.cells)
         self._show_state()
         if recovered and self.source is None:
             self.load_displays()  # ports change when a VM starts again
-        return self.interval
+        # a slow link or host: wait at least as long as the picture took
+        return max(self.interval, min(10.0, frame.seconds))
 
     def _failed(self, err: VmtuiError) -> float:
+        if not self.is_attached:
+            return 3600.0
         first = self.last_error != err.cause
         self.last_error = err.cause
         if _no_support(err):
