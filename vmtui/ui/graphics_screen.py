@@ -271,11 +271,11 @@ class GraphicsScreen(Screen):
         Binding("escape,q", "close", "Back"),
         Binding("space", "pause", "Pause"),
         Binding("r", "refresh_now", "Refresh"),
-        Binding("k", "send_keys", "Send keys"),
-        Binding("t", "type_text", "Type text"),
-        Binding("i", "toggle_info", "Info"),
-        Binding("f", "toggle_fit", "Fit/stretch"),
-        Binding("y", "copy", "Copy cmd", show=False),
+        Binding("k", "send_keys", "Keys", tooltip="Send Ctrl+Alt+Del, Ctrl+Alt+F1…F7, … (virsh send-key)"),
+        Binding("t", "type_text", "Type", tooltip="Type text into the VM as key presses"),
+        Binding("i", "toggle_info", "Info", tooltip="Show/hide the connection lines"),
+        Binding("f", "toggle_fit", "Fit", tooltip="Keep the aspect ratio / stretch"),
+        Binding("y", "copy", "Copy", tooltip="Copy the first command line (OSC 52)"),
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str, *, source: Source | None = None,
@@ -303,7 +303,7 @@ class GraphicsScreen(Screen):
         yield Static(" connecting…", id="gfx-status", classes="screen-title")
         with VerticalScroll(id="gfx-info"):
             yield Static("Loading the displays…", id="gfx-info-text")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def view(self) -> ScreenView:
