@@ -152,3 +152,35 @@ async def test_send_keys_menu_and_type_text(small_uri, monkeypatch):
             await pilot.press("enter")
             await wait_for(lambda: any("Typed 12 keys" in n.message for n in app._notifications), what="typed")
             assert sent == G.keycodes_for_text("ls -l /Root\n")
+
+
+def test_read_displays_on_a_read_only_connection(small_uri):
+    import libvirt
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    conn = libvirt.openReadOnly(small_uri)
+    try:
+        (d,) = G.read_displays(conn.lookupByUUIDString(ALPHA))
+    finally:
+        conn.close()
+    assert d.type == "vnc" and d.password_set is None  # the SECURE flag is refused: unknown
+    assert "password: unknown (read-only connection)" in d.describe()
+
+
+async def test_details_show_displays_with_connection_lines(small_uri):
+    from vmtui.ui.screens import DetailsScreen
+    app = make_app(small_uri)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        select(app, ALPHA)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, DetailsScreen)
+                       and "Loading" not in str(app.screen.query_one("#details").content), what="details")
+        await pilot.pause()
+        from io import StringIO
+
+        from rich.console import Console
+        out = StringIO()
+        Console(file=out, width=200, color_system=None).print(app.screen.query_one("#details").content)
+        text = out.getvalue()
+        assert "VNC" in text and "listen 127.0.0.1 (this host only)" in text and "no password" in text
+        assert f"virt-viewer --connect {small_uri} alpha" in text

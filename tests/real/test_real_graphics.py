@@ -95,7 +95,7 @@ async def test_screen_view_and_send_keys_through_the_app(tiny_guest, graphics_gu
         await wait_for(lambda: scr.frames >= frames + 2, timeout=30, what="refresh every second")
 
         # type text: shift, digits, punctuation; Enter ends the line
-        token = f"Hi-There_{os.urandom(2).hex()}:42!"
+        token = f"Hello-There_{os.urandom(2).hex()}:42!"  # shifted keys, a doubled letter
         await pilot.press("t")
         await wait_for(lambda: isinstance(app.screen, TypeTextDialog), what="type dialog")
         app.screen.query_one("#text", Input).value = token
