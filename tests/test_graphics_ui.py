@@ -184,3 +184,31 @@ async def test_details_show_displays_with_connection_lines(small_uri):
         text = out.getvalue()
         assert "VNC" in text and "listen 127.0.0.1 (this host only)" in text and "no password" in text
         assert f"virt-viewer --connect {small_uri} alpha" in text
+
+
+async def test_save_picture(small_uri, tmp_path):
+    from vmtui.ui.graphics_screen import SavePictureDialog
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        scr = GraphicsScreen(app.service, ALPHA, "alpha", source=_stripes)
+        await app.push_screen(scr)
+        await wait_for(lambda: scr.frames >= 1, what="picture")
+        await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SavePictureDialog), what="save dialog")
+        dlg = app.screen
+        assert dlg.query_one("#path", Input).value.endswith(".png")
+        dlg.query_one("#path", Input).value = str(tmp_path / "missing" / "x.png")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "No directory" in str(dlg.query_one("#path-error").content)
+        (tmp_path / "taken.png").write_bytes(b"")
+        dlg.query_one("#path", Input).value = str(tmp_path / "taken.png")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "exists" in str(dlg.query_one("#path-error").content)
+        dlg.query_one("#path", Input).value = str(tmp_path / "shot.png")
+        await pilot.press("enter")
+        await wait_for(lambda: (tmp_path / "shot.png").exists(), what="file")
+        assert G.decode_png((tmp_path / "shot.png").read_bytes()) == _stripes()
+        assert isinstance(app.screen, GraphicsScreen)

@@ -755,6 +755,15 @@ class Frame:
     cells: list | None = None  # the picture scaled for a widget (halfblock_rows)
     digest: bytes = b""  # of the bytes received: an unchanged screen is not decoded again
     unchanged: bool = False  # same bytes as the previous frame
+    payload: bytes = b""  # the bytes as QEMU sent them (PNG or PPM), for saving
+
+    @property
+    def extension(self) -> str:
+        return ".ppm" if self.payload.startswith(b"P6") else ".png"
+
+    def file_bytes(self) -> bytes:
+        """What to write to a file: QEMU's own bytes, or a PNG of the image."""
+        return self.payload or encode_png(self.image)
 
 
 def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float = 10.0,
@@ -796,9 +805,10 @@ def capture(conn: libvirt.virConnect, uuid: str, screen: int = 0, timeout: float
     digest = hashlib.blake2b(payload, digest_size=16).digest()
     if previous is not None and previous.digest == digest:
         return Frame(image=previous.image, mime=mime, size=total, seconds=time.monotonic() - start,
-                     digest=digest, unchanged=True)
+                     digest=digest, unchanged=True, payload=previous.payload)
     image = decode_image(mime, payload)
-    return Frame(image=image, mime=mime, size=total, seconds=time.monotonic() - start, digest=digest)
+    return Frame(image=image, mime=mime, size=total, seconds=time.monotonic() - start, digest=digest,
+                 payload=payload)
 
 
 def _abort_quietly(stream) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 from rich.markup import escape
@@ -264,6 +265,65 @@ class TypeTextDialog(ModalScreen["str | None"]):
         self.dismiss(None)
 
 
+class SavePictureDialog(ModalScreen["Path | None"]):
+    """Where to save the current picture; errors appear on the field."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, frame: G.Frame, default: Path) -> None:
+        super().__init__()
+        self.frame = frame
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="savepicture"):
+            yield Label("Save the picture", classes="dialog-title")
+            yield Input(str(self.default), id="path")
+            yield Static("", id="path-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()
+
+    def _save(self) -> None:
+        error = self.query_one("#path-error", Static)
+        raw = self.query_one("#path", Input).value.strip()
+        if not raw:
+            error.update("Give a file name.")
+            return
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            path = path / self.default.name
+        if path.exists():
+            error.update(f"{path} exists: choose another name.")
+            return
+        if not path.parent.is_dir():
+            error.update(f"No directory {path.parent}.")
+            return
+        try:
+            with open(path, "xb") as f:
+                f.write(self.frame.file_bytes())
+        except OSError as err:
+            error.update(f"Cannot write {path}: {err.strerror or err}")
+            return
+        self.dismiss(path)
+
+    @on(Input.Submitted, "#path")
+    def _entered(self) -> None:
+        self._save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._save()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class GraphicsScreen(Screen):
     """The VM's screen, refreshed every second while open; keys; connection lines."""
 
@@ -275,7 +335,8 @@ class GraphicsScreen(Screen):
         Binding("t", "type_text", "Type", tooltip="Type text into the VM as key presses"),
         Binding("i", "toggle_info", "Info", tooltip="Show/hide the connection lines"),
         Binding("f", "toggle_fit", "Fit", tooltip="Keep the aspect ratio / stretch"),
-        Binding("y", "copy", "Copy", tooltip="Copy the first command line (OSC 52)"),
+        Binding("y", "copy", "Copy", tooltip="Copy the first command line (OSC 52)", show=False),
+        Binding("s", "save", "Save", tooltip="Save the picture to a file (virsh screenshot)"),
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str, *, source: Source | None = None,
@@ -483,6 +544,21 @@ class GraphicsScreen(Screen):
                 self.notify(f"Copied ({what}):\n{cmd}", title="Copied", timeout=5)
                 return
         self.notify("No command to copy.", severity="warning", timeout=3)
+
+    def action_save(self) -> None:
+        frame = self.last_frame
+        if frame is None:
+            self.notify("No picture yet.", severity="warning", timeout=3)
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(frame.taken))
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.vm_name)
+        default = Path.cwd() / f"{safe}-{stamp}{frame.extension}"
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Saved {frame.image.width}×{frame.image.height} picture to {path}",
+                            title="Save", timeout=5)
+        self.app.push_screen(SavePictureDialog(frame, default), saved)
 
     def action_send_keys(self) -> None:
         def chosen(codes: list[int] | None) -> None:
