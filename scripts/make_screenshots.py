@@ -105,6 +105,19 @@ def _clone_planned(app) -> bool:
     return isinstance(app.screen, CloneScreen) and app.screen.plan is not None
 
 
+async def _graphics_sample(app) -> None:
+    """The graphical console of the selected VM with a sample picture (the
+    test driver has no real screens) and the lines for a remote host."""
+    from vmtui.core import graphics
+    from vmtui.ui.graphics_screen import GraphicsScreen
+    d = app.table.selected
+    app.service.display_uri = "qemu+ssh://admin@kvm1.example.org/system"
+    displays = [graphics.Display(type="vnc", listen_type="address", address="127.0.0.1", port=5901,
+                                 autoport=True, password_set=True)]
+    frame = graphics.Frame(graphics.sample_image(640, 400), "image/png", 41_000, 0.12)
+    await app.push_screen(GraphicsScreen(app.service, d.uuid, d.name, source=lambda: frame, displays=displays))
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -127,6 +140,7 @@ async def main() -> None:
         ("template-list", (100, 30), [_mark_template("debian12-tmpl")], None, "debian12-tmpl"),
         ("clone-dialog", (80, 24), [_mark_template("debian12-tmpl"), "l"], _clone_planned, "debian12-tmpl"),
         ("prepare-template", (100, 30), ["T"], None, "backup-nas"),
+        ("graphics", (100, 32), [_graphics_sample], lambda app: getattr(app.screen, "frames", 0) >= 1, "web-01"),
     ]
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),

@@ -360,6 +360,48 @@ echo "{banner}" > /dev/ttyS0
 """
 
 
+#: Lines the graphics init (:func:`graphics_init_script`) writes to ttyS0.
+TTY1_PREFIX = "VMTUI-TTY1:"  # + each line typed on the first virtual terminal
+CAD_MARK = "VMTUI-CTRL-ALT-DEL"  # Ctrl+Alt+Del pressed on the keyboard
+#: Text the graphics init draws on the VGA text screen (white on blue).
+SCREEN_TITLE = "VMTUI GRAPHICS TEST"
+
+
+def graphics_init_script(banner: str = READY_BANNER) -> str:
+    """/init for a guest with a VGA display (``domain_xml(graphics=True)``):
+    everything the stock init does, plus
+
+    * a coloured title on tty1 (the VGA text screen), so a screenshot shows
+      more than one colour;
+    * each line typed on the guest's keyboard (i8042/atkbd are built into the
+      cloud kernel) is echoed to ttyS0 as ``TTY1_PREFIX + line``;
+    * Ctrl+Alt+Del makes the kernel send SIGINT to init (``ctrl-alt-del`` = 0)
+      instead of rebooting; init then writes :data:`CAD_MARK` to ttyS0.
+
+    tty2..tty7 are allocated, so Ctrl+Alt+F1…F7 switch between them; the
+    active one is in ``/sys/class/tty/tty0/active``.
+    """
+    return f"""#!/bin/sh
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
+/sbin/vmtui-guest-setup
+echo 1 > /proc/sys/kernel/printk
+echo 0 > /proc/sys/kernel/ctrl-alt-del
+trap 'echo {CAD_MARK} > /dev/ttyS0' INT
+printf '\033[2J\033[H\033[1;37;44m  {SCREEN_TITLE}  \033[0m\n\n\033[30;42m green \033[30;41m red \033[0m\n\n' > /dev/tty1
+# the kernel switches only to allocated VTs (Ctrl+Alt+F2..F7): opening one allocates it
+for n in 2 3 4 5 6 7; do echo "vmtui-guest tty$n" > /dev/tty$n; done
+(
+    while true; do
+        if read -r line < /dev/tty1; then echo "{TTY1_PREFIX}$line" > /dev/ttyS0; else sleep 0.2; fi
+    done
+) &
+echo "{banner}" > /dev/ttyS0
+/sbin/vmtui-shell-loop &
+# pid 1 must never exit; the trap runs between the sleeps
+while true; do sleep 1; done
+"""
+
+
 # Mounts, module loading and acpid: shared by every init that wants them.
 _GUEST_SETUP = """#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
             "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics"}
 
 
 class ServiceMessage(Message):
@@ -285,6 +285,8 @@ class VmtuiApp(TemplateActions, App):
                 return True  # a shut-off VM gets the offer to start it
             case "export_ova":
                 return not d.is_active
+            case "graphics":
+                return d.is_active  # a screenshot needs a running (or paused) VM
         ours = template_action_enabled(action, d)
         return True if ours is None else ours
 
@@ -440,6 +442,31 @@ class VmtuiApp(TemplateActions, App):
             from .console_screen import ConsoleScreen
             self.push_screen(ConsoleScreen(self.consoles, d.uuid, d.name))
 
+    def action_graphics(self) -> None:
+        d = self.table.selected
+        if d is not None and not self.action_enabled("graphics") and self.service.state is ConnState.CONNECTED:
+            self.notify(f"'{d.name}' is {d.state}: its screen can be shown while it runs. Start it with s.",
+                        title="Screen", severity="warning", timeout=5)
+            return
+        if d := self._selected_or_none("graphics"):
+            self._open_graphics(d)
+
+    @work(group="graphics")
+    async def _open_graphics(self, d: DomainInfo) -> None:
+        from ..core import graphics
+        from .graphics_screen import GraphicsScreen
+        try:
+            displays = await self.service.call(lambda c: graphics.read_displays(c.lookupByUUIDString(d.uuid)),
+                                               action="read the displays of", obj=f"domain '{d.name}'")
+        except VmtuiError as err:
+            self.notify(err.message, title="Screen", severity="error", timeout=12)
+            return
+        if not displays:
+            self.notify(f"'{d.name}' has no VNC or SPICE display, so there is no screen to show. "
+                        "Its serial console is on c.", title="Screen", severity="warning", timeout=8)
+            return
+        self.push_screen(GraphicsScreen(self.service, d.uuid, d.name, displays=displays))
+
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
             self.push_screen(DetailsScreen(self.service, d.uuid, d.name))
@@ -473,6 +500,11 @@ class VmtuiApp(TemplateActions, App):
         self.table.focus()
 
     def on_key(self, event) -> None:
+        if event.key == "g" and self.screen is self.list_screen and not self.action_enabled("graphics"):
+            # the greyed binding does not run: say why here
+            self.action_graphics()
+            event.stop()
+            return
         if event.key == "escape":
             box = self.list_screen.query_one("#filter", Input)
             if box.display:

@@ -35,8 +35,11 @@ def _table(headers: list[str]) -> Table:
     return t
 
 
-def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage]) -> list:
-    """The details of a domain as Rich renderables (one per section)."""
+def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], connect: list | None = None) -> list:
+    """The details of a domain as Rich renderables (one per section).
+
+    ``connect``: the graphics displays with their connection lines
+    (``core.graphics.connect_info``); they replace the plain graphics rows."""
     general = [("Name", ov.name), ("UUID", ov.uuid or "-")]
     if ov.title:
         general.append(("Title", ov.title))
@@ -100,7 +103,13 @@ def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage]) -> l
 
     out.append(Text("\nGraphics and consoles", style="bold underline"))
     rows = []
-    for g in ov.graphics:
+    for info in connect or ():
+        rows.append((info.display.label, info.display.describe()))
+        for note in info.notes:
+            rows.append(("", note))
+        for what, cmd in info.commands:
+            rows.append(("", f"{cmd}   # {what}"))
+    for g in ov.graphics if connect is None else [g for g in ov.graphics if g.type not in ("vnc", "spice")]:
         port = str(g.port) if g.port else ("auto" if g.autoport else "-")
         rows.append((g.type.upper(), f"listen {g.listen or '-'}, port {port}"
                      + (f", TLS port {g.tls_port}" if g.tls_port else "")
@@ -148,8 +157,19 @@ class DetailsScreen(Screen):
             self.query_one("#details", Static).update(Text(str(err), style="red"))
             self.notify(str(err), title="Details", severity="error")
             return
+        connect = None
+        if any(g.type in ("vnc", "spice") for g in ov.graphics):
+            from ..core import graphics
+            try:  # read with the SECURE flag: tells whether a password is set
+                displays = await self.service.call(
+                    lambda c: graphics.read_displays(c.lookupByUUIDString(self.uuid)),
+                    action="read the displays of", obj=f"domain '{self.domain_name}'")
+                connect = [graphics.connect_info(d, self.service.display_uri, self.domain_name)
+                           for d in displays]
+            except VmtuiError:
+                connect = None  # the plain rows from the XML above
         from rich.console import Group
-        self.query_one("#details", Static).update(Group(*overview_renderables(ov, disks)))
+        self.query_one("#details", Static).update(Group(*overview_renderables(ov, disks, connect)))
 
     def action_reload(self) -> None:
         self.load()
