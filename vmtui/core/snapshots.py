@@ -130,11 +130,11 @@ def build_tree(snaps: list[SnapshotInfo]) -> list[tuple[int, SnapshotInfo]]:
     for s in snaps:
         parent = s.parent if s.parent in by_name else None
         kids.setdefault(parent, []).append(s)
-    for s in snaps:
-        s.children = [c.name for c in kids.get(s.name, [])]
-
     def key(s: SnapshotInfo):
         return (s.created or 0, s.name)
+
+    for s in snaps:
+        s.children = [c.name for c in sorted(kids.get(s.name, []), key=key)]
 
     out: list[tuple[int, SnapshotInfo]] = []
     seen: set[str] = set()

@@ -36,7 +36,7 @@ from .screens import DetailsScreen, HelpScreen, XmlScreen
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm"}) | {"details", "xml", "console", "disks", "snapshots"}
 
 
 class ServiceMessage(Message):
@@ -409,6 +409,16 @@ class VmtuiApp(App):
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
             self.push_screen(XmlScreen(self.service, d.uuid, d.name))
+
+    def action_disks(self) -> None:
+        if d := self._selected_or_none("disks"):
+            from .disks_screen import DisksScreen
+            self.push_screen(DisksScreen(self.service, d.uuid, d.name))
+
+    def action_snapshots(self) -> None:
+        if d := self._selected_or_none("snapshots"):
+            from .snapshots_screen import SnapshotsScreen
+            self.push_screen(SnapshotsScreen(self.service, d.uuid, d.name))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
