@@ -163,7 +163,7 @@ def test_parse_snapshot_and_names():
            "<memory snapshot='no'/><disks><disk name='vda' snapshot='external'/></disks></domainsnapshot>")
     s = snapshots.parse_snapshot(xml, current=True)
     assert (s.name, s.parent, s.created, s.external, s.kind, s.current) == (
-        "s", "p", 1700000000, True, "disk only (external)", True)
+        "s", "p", 1700000000, True, "disk-only", True)
     assert snapshots.validate_name("") and snapshots.validate_name("a/b")
     assert "already exists" in snapshots.validate_name("s", ["s"])
     assert snapshots.validate_name("ok-1") is None
@@ -224,7 +224,7 @@ def test_mode_needs_shut_off_vm(conn):
     with pytest.raises(VmtuiError, match="Shut the VM off first"):
         disks.set_mode(conn, ALPHA, "vda", persistent=False)
     disks.set_mode(conn, ECHO, "vda", persistent=False)
-    assert {r.disk.target: r.mode for r in disks.list_disks(conn, ECHO)}["vda"] == "non-persistent"
+    assert {r.disk.target: r.mode for r in disks.list_disks(conn, ECHO)}["vda"] == "nonpersistent"
     with pytest.raises(VmtuiError, match="shareable"):
         disks.set_mode(conn, BRAVO, "vdb", persistent=False)
     disks.set_mode(conn, ECHO, "vda", persistent=True)
@@ -306,12 +306,13 @@ async def test_disks_screen_lists_and_adds_a_disk():
         await pilot.pause()
         assert "overcommit" in str(dlg.query_one("#add-warning").content)
         dlg.query_one("#add-size", Input).value = "lots"
-        await pilot.click("#add")
+        dlg.query_one("#add-size", Input).focus()
+        await pilot.press("enter")
         await pilot.pause()
         assert "not a size" in str(dlg.query_one("#err-size").content)
         dlg.query_one("#add-size", Input).value = "3G"
         dlg.query_one("#add-name", Input).value = "bravo-data.qcow2"
-        await pilot.click("#add")
+        await pilot.press("enter")
         await wait_for(lambda: len(screen.rows) == 3, what="new disk listed")
         new = screen.rows[2]
         assert (new.disk.target, new.capacity, new.provisioning) == ("vdc", 3 * GiB, "thin")
@@ -323,8 +324,8 @@ async def test_disks_screen_mode_remove_and_errors():
         await _open(pilot, ECHO, "d", "DisksScreen")
         screen = app.screen
         await pilot.press("m")
-        await wait_for(lambda: screen.rows and screen.rows[0].mode == "non-persistent", what="mode")
-        assert screen.query_one("#disks-table").get_row_at(0)[7] == "non-persistent"
+        await wait_for(lambda: screen.rows and screen.rows[0].mode == "nonpersistent", what="mode")
+        assert screen.query_one("#disks-table").get_row_at(0)[6] == "nonpersistent"
         await pilot.press("m")
         await wait_for(lambda: screen.rows[0].mode == "persistent", what="mode back")
 
@@ -388,7 +389,7 @@ async def test_snapshots_screen_create_tree_revert_delete():
             await pilot.click("#create")
             await wait_for(lambda n=name: any(s.name == n for _, s in screen.snaps), what=name)
         assert [(d, s.name, s.current) for d, s in screen.snaps] == [(0, "base", False), (1, "child", True)]
-        assert "└ child" in str(screen.query_one("#snaps-table").get_row_at(1)[0])
+        assert "└ child" in str(screen.query_one("#snaps-table").get_row_at(1)[1])
         assert "current: child" in str(screen.query_one("#snaps-title").content)
 
         await pilot.press("up", "v")
@@ -400,3 +401,11 @@ async def test_snapshots_screen_create_tree_revert_delete():
         await wait_for(lambda: type(app.screen).__name__ == "DeleteSnapshotDialog", what="delete dialog")
         await pilot.click("#delete")
         await wait_for(lambda: [s.name for _, s in screen.snaps] == ["child"], what="deleted, child kept")
+
+
+def test_tree_prefixes_draw_branches():
+    tree = snapshots.build_tree([
+        _snap("a", None, 10), _snap("b", "a", 20), _snap("d", "b", 40), _snap("c", "a", 30),
+        _snap("e", "c", 50), _snap("r", None, 60)])
+    lines = [p + s.name for p, (_, s) in zip(snapshots.tree_prefixes(tree), tree)]
+    assert lines == ["a", "├ b", "│ └ d", "└ c", "  └ e", "r"]

@@ -110,9 +110,11 @@ class DiskRow:
 
     @property
     def mode(self) -> str:
+        """persistent / nonpersistent for disks (VMware's words for the
+        same modes); the device kind for CD-ROMs and floppies."""
         if self.disk.device != "disk":
-            return "-"
-        return "non-persistent" if self.disk.transient else "persistent"
+            return self.disk.device
+        return "nonpersistent" if self.disk.transient else "persistent"
 
     @property
     def flags(self) -> list[str]:

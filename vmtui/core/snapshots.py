@@ -43,6 +43,7 @@ __all__ = [
     "create_snapshot",
     "revert_snapshot",
     "delete_snapshot",
+    "redefine_snapshot",
     "EXTERNAL_REVERT_LIBVIRT",
 ]
 
@@ -64,9 +65,9 @@ class SnapshotInfo:
     @property
     def kind(self) -> str:
         if self.state == "disk-snapshot" or self.external:
-            return "disk only (external)"
+            return "disk-only"
         if self.memory in ("internal", "external"):
-            return "disks + memory"
+            return "disks+memory"
         return "disks"
 
     @property
@@ -74,6 +75,12 @@ class SnapshotInfo:
         if self.created is None:
             return "-"
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created))
+
+    @property
+    def created_full(self) -> str:
+        if self.created is None:
+            return "-"
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.created))
 
 
 # ---------------------------------------------------------------------------
@@ -152,6 +159,34 @@ def build_tree(snaps: list[SnapshotInfo]) -> list[tuple[int, SnapshotInfo]]:
         if s.name not in seen:
             seen.add(s.name)
             out.append((0, s))
+    return out
+
+
+def tree_prefixes(tree: list[tuple[int, SnapshotInfo]]) -> list[str]:
+    """The branch drawing before each name of :func:`build_tree`'s rows
+    ("├ ", "└ ", "│ " like ``virsh snapshot-list --tree``); roots get ""."""
+    depths = [d for d, _ in tree]
+
+    def is_last(i: int) -> bool:
+        for j in range(i + 1, len(depths)):
+            if depths[j] < depths[i]:
+                return True
+            if depths[j] == depths[i]:
+                return False
+        return True
+
+    last = [is_last(i) for i in range(len(depths))]
+    out = []
+    ancestors: list[int] = []  # index of the row at each depth on the current path
+    for i, d in enumerate(depths):
+        del ancestors[d:]
+        ancestors.append(i)
+        if d == 0:
+            out.append("")
+            continue
+        parts = ["  " if last[ancestors[level]] else "│ " for level in range(1, d)]
+        parts.append("└ " if last[i] else "├ ")
+        out.append("".join(parts))
     return out
 
 
@@ -299,3 +334,25 @@ def delete_snapshot(conn: libvirt.virConnect, uuid: str, name: str, *, children:
         snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN if children else 0)
     except libvirt.libvirtError as err:
         raise _fail(action, obj, err) from None
+
+
+def redefine_snapshot(dom: libvirt.virDomain, info: SnapshotInfo, *, current: bool = False) -> None:
+    """Define snapshot metadata without taking a snapshot (``virsh
+    snapshot-create --redefine``): restores metadata after a host move, and
+    lets the demo host and the tests show a tree with fixed times. The
+    domain's current XML is stored as the snapshot's domain."""
+    root = ET.Element("domainsnapshot")
+    ET.SubElement(root, "name").text = info.name
+    if info.description:
+        ET.SubElement(root, "description").text = info.description
+    ET.SubElement(root, "state").text = info.state or "shutoff"
+    if info.parent:
+        ET.SubElement(ET.SubElement(root, "parent"), "name").text = info.parent
+    if info.created is not None:
+        ET.SubElement(root, "creationTime").text = str(int(info.created))
+    ET.SubElement(root, "memory", snapshot=info.memory or "no")
+    root.append(ET.fromstring(dom.XMLDesc(0)))
+    flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+    if current:
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+    dom.snapshotCreateXML(ET.tostring(root, encoding="unicode"), flags)

@@ -38,10 +38,6 @@ class AddRequest:
     shareable: bool = False
 
 
-def _short(path: str, width: int = 44) -> str:
-    return path if len(path) <= width else "…" + path[-(width - 1):]
-
-
 class DisksScreen(Screen):
     """Every disk and CD-ROM of one VM, with what the host really holds."""
 
@@ -72,7 +68,7 @@ class DisksScreen(Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        t.add_columns("Target", "Bus", "Device", "Format", "Capacity", "Allocated", "Prov.", "Mode", "Source")
+        t.add_columns("Target", "Bus", "Format", "Capacity", "Held", "Prov", "Mode", "Source")
         t.focus()
         self.load()
 
@@ -105,9 +101,9 @@ class DisksScreen(Screen):
         t.clear()
         for r in rows:
             d = r.disk
-            t.add_row(d.target or "-", d.bus or "-", d.device, r.format or "-", fmt_bytes(r.capacity),
-                      fmt_bytes(r.allocation), r.provisioning, r.mode,
-                      _short(d.source) if d.source else "(empty)", key=d.target or None)
+            source = d.source.rstrip("/").rsplit("/", 1)[-1] if d.source else "(empty)"
+            t.add_row(d.target or "-", d.bus or "-", r.format or "-", fmt_bytes(r.capacity),
+                      fmt_bytes(r.allocation), r.provisioning, r.mode, source, key=d.target or None)
         if keep:
             for i, r in enumerate(rows):
                 if r.disk.target == keep:
@@ -128,9 +124,9 @@ class DisksScreen(Screen):
             w.update("No disks. a adds one.")
             return
         d = r.disk
-        lines = [Text.assemble((f"{d.target}: ", "bold"), d.source or "no medium")]
+        lines = [Text.assemble((f"{d.target} ({d.device}, {d.bus or '?'}): ", "bold"), d.source or "no medium")]
         if d.backing:
-            lines.append(Text(f"  backing file {d.backing}"))
+            lines.append(Text(f"backing file {d.backing}"))
         bits = []
         if r.volume is not None:
             bits.append(f"volume {r.volume.pool}/{r.volume.name}")
@@ -139,11 +135,11 @@ class DisksScreen(Screen):
             bits.append("not in a storage pool")
         bits += r.flags
         if d.device == "disk":
-            bits.append(r.mode + (" — writes discarded at power-off" if d.transient else ""))
+            bits.append("non-persistent: writes discarded at power-off" if d.transient else "persistent")
         if bits:
-            lines.append(Text("  " + ", ".join(bits), style="dim"))
+            lines.append(Text(", ".join(bits), style="dim"))
         if r.used_by:
-            lines.append(Text("  also used by " + ", ".join(r.used_by), style="bold yellow"))
+            lines.append(Text("also used by " + ", ".join(r.used_by), style="bold yellow"))
         w.update(Text("\n").join(lines))
 
     def action_reload(self) -> None:
@@ -344,32 +340,32 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
                 yield RadioButton("New volume", id="kind-new", value=True)
                 yield RadioButton("Existing volume or path", id="kind-existing")
             with Vertical(id="add-new-box"):
-                yield from labelled("Pool", Select(opts, id="add-pool", prompt="(no active pool)",
+                yield from labelled("Pool", Select(opts, id="add-pool", compact=True, prompt="(no active pool)",
                                                    value=opts[0][1] if opts else Select.BLANK), "pool")
                 with Horizontal(classes="row"):
                     with Vertical():
-                        yield from labelled("Size (e.g. 20G)", Input("10G", id="add-size"), "size")
+                        yield from labelled("Size (e.g. 20G)", Input("10G", id="add-size", compact=True), "size")
                     with Vertical():
-                        yield from labelled("Format", Select([("qcow2", "qcow2"), ("raw", "raw")], id="add-format",
+                        yield from labelled("Format", Select([("qcow2", "qcow2"), ("raw", "raw")], id="add-format", compact=True,
                                                              allow_blank=False, value="qcow2"))
                 with RadioSet(id="add-prov"):
                     yield RadioButton("Thin: allocate on write", id="prov-thin", value=True)
                     yield RadioButton("Thick: allocate all now", id="prov-thick")
                 yield Static("", id="add-plan")
                 yield Static("", id="add-warning", classes="warning")
-                yield from labelled("Volume name", Input(name, id="add-name"), "name")
+                yield from labelled("Volume name", Input(name, id="add-name", compact=True), "name")
             with Vertical(id="add-existing-box"):
                 names = sorted(f"{v.pool}/{v.name}" for v in self.volumes)
                 yield from labelled("Volume (pool/volume) or path", Input(
-                    id="add-path", suggester=SuggestFromList(names, case_sensitive=False) if names else None),
+                    id="add-path", compact=True, suggester=SuggestFromList(names, case_sensitive=False) if names else None),
                     "path")
                 yield Checkbox("Read-only", id="add-readonly")
                 yield Checkbox("Shareable (used by several VMs at once)", id="add-shareable")
-            yield from labelled("Bus", Select([(b, b) for b in disks.BUSES], id="add-bus", allow_blank=False,
+            yield from labelled("Bus", Select([(b, b) for b in disks.BUSES], id="add-bus", compact=True, allow_blank=False,
                                               value="virtio"))
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Add", id="add", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Add", id="add", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self._show()
@@ -511,8 +507,8 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
             if kept:
                 yield Static(f"Kept: {escape(kept)}", classes="dim")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Remove", id="remove", variant="error")
-                yield Button("Cancel", id="cancel")
+                yield Button("Remove", id="remove", variant="error", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -543,13 +539,13 @@ class ResizeDialog(ModalScreen["int | None"]):
         with Vertical(classes="dialog", id="resize-dialog"):
             yield Label(f"Grow {d.target}", classes="dialog-title")
             yield Static(f"{escape(d.source)}: {fmt_bytes(cap)} now. Disks only grow.", classes="dialog-body")
-            yield from labelled("New size (e.g. 40G, or +10G)", Input(id="new-size"), "size")
+            yield from labelled("New size (e.g. 40G, or +10G)", Input(id="new-size", compact=True), "size")
             how = ("QEMU grows it while the VM runs (virsh blockresize)" if self.running
                    else "the storage pool grows the volume (virsh vol-resize)")
             yield Static(f"How: {how}. The guest then grows its partition and file system.", classes="dim")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Grow", id="grow", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Grow", id="grow", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#new-size", Input).focus()
@@ -597,12 +593,12 @@ class MediaDialog(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="media-dialog"):
             yield Label(f"Insert media into {self.target}", classes="dialog-title")
-            yield from labelled("ISO volume", Select([(i, i) for i in self.isos], id="iso-volume",
+            yield from labelled("ISO volume", Select([(i, i) for i in self.isos], id="iso-volume", compact=True,
                                                      prompt="(no ISO volumes)" if not self.isos else "(choose)"))
-            yield from labelled("or a path / pool/volume", Input(id="iso-path"), "media")
+            yield from labelled("or a path / pool/volume", Input(id="iso-path", compact=True), "media")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Insert", id="insert", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Insert", id="insert", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#iso-volume" if self.isos else "#iso-path").focus()

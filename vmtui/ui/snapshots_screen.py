@@ -45,6 +45,7 @@ class SnapshotsScreen(Screen):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
+        t.add_column("", key="current", width=1)
         t.add_columns("Name", "Created", "State", "Kind", "Description")
         t.focus()
         self.load()
@@ -74,11 +75,11 @@ class SnapshotsScreen(Screen):
         self.snaps = tree
         t = self.query_one(DataTable)
         t.clear()
-        for depth, s in tree:
-            mark = "*" if s.current else " "
-            branch = ("  " * (depth - 1) + "└ ") if depth else ""
+        for (depth, s), branch in zip(tree, snapshots.tree_prefixes(tree)):
             first_line = s.description.splitlines()[0] if s.description else ""
-            t.add_row(Text(f"{mark} {branch}{s.name}", style="bold" if s.current else ""),
+            if len(first_line) > 28:
+                first_line = first_line[:27] + "…"
+            t.add_row("*" if s.current else "", Text(branch + s.name, style="bold" if s.current else ""),
                       s.created_text, s.state or "-", s.kind, first_line, key=s.name)
         index = next((i for i, (_, s) in enumerate(tree) if s.name == keep), None)
         if index is None:
@@ -101,14 +102,14 @@ class SnapshotsScreen(Screen):
         if s is None:
             w.update("No snapshots. n takes one.")
             return
-        lines = [Text.assemble((s.name, "bold"), f"  {s.created_text}, VM was {s.state or '?'}, {s.kind}"
-                               + ("  (current)" if s.current else ""))]
+        lines = [Text.assemble((s.name + (" (current): " if s.current else ": "), "bold"),
+                               f"taken {s.created_full}, the VM was {s.state or '?'}; {s.kind}")]
         if s.parent:
-            lines.append(Text(f"  parent {s.parent}", style="dim"))
+            lines.append(Text(f"parent {s.parent}", style="dim"))
         if s.children:
-            lines.append(Text(f"  children {', '.join(s.children)}", style="dim"))
+            lines.append(Text(f"children {', '.join(s.children)}", style="dim"))
         if s.description:
-            lines.append(Text("  " + s.description.replace("\n", "\n  ")))
+            lines.append(Text(s.description))
         w.update(Text("\n").join(lines))
 
     def action_reload(self) -> None:
@@ -191,8 +192,8 @@ class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
         default = time.strftime("snap-%Y%m%d-%H%M%S")
         with Vertical(classes="dialog", id="new-snapshot-dialog"):
             yield Label(f"New snapshot of '{escape(self.domain_name)}'", classes="dialog-title")
-            yield from labelled("Name", Input(default, id="snap-name"), "name")
-            yield from labelled("Description", Input(id="snap-description"))
+            yield from labelled("Name", Input(default, id="snap-name", compact=True), "name")
+            yield from labelled("Description", Input(id="snap-description", compact=True))
             if self.running:
                 with RadioSet(id="snap-memory"):
                     yield RadioButton("With memory: disks + RAM, revert resumes the guest (internal, qcow2)",
@@ -201,8 +202,8 @@ class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
             else:
                 yield Static("The VM is shut off: a disk snapshot stored inside its qcow2 images.", classes="dim")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Create", id="create", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="create", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#snap-name", Input).focus()
@@ -254,8 +255,8 @@ class RevertDialog(ModalScreen["str | None"]):
                 yield RadioButton("running", id="after-running")
                 yield RadioButton("paused", id="after-paused")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Revert", id="revert", variant="error")
-                yield Button("Cancel", id="cancel")
+                yield Button("Revert", id="revert", variant="error", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -293,8 +294,8 @@ class DeleteSnapshotDialog(ModalScreen["bool | None"]):
             else:
                 yield Static("The VM itself is not changed.", classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", id="delete", variant="error")
-                yield Button("Cancel", id="cancel")
+                yield Button("Delete", id="delete", variant="error", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
