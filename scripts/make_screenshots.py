@@ -75,6 +75,38 @@ def _type(selector: str, value: str):
     return step
 
 
+def _disks_loaded(app) -> bool:
+    try:
+        return "Loading" not in str(app.screen.query_one("#disk-detail").content)
+    except Exception:
+        return False
+
+
+def _snaps_loaded(app) -> bool:
+    try:
+        return "Loading" not in str(app.screen.query_one("#snap-detail").content)
+    except Exception:
+        return False
+
+
+async def _demo_snapshots(app) -> None:
+    """A snapshot tree on the selected VM, with fixed times (metadata only)."""
+    from vmtui.core import snapshots
+    S = snapshots.SnapshotInfo
+    uuid = app.table.selected.uuid
+
+    def make(conn) -> None:
+        dom = conn.lookupByUUIDString(uuid)
+        snapshots.redefine_snapshot(dom, S("installed", None, 1764000000, "shutoff", "Debian 12, PostgreSQL 16"))
+        snapshots.redefine_snapshot(dom, S("replica-set-up", "installed", 1764100000, "running",
+                                           "Streaming replication to db-replica", memory="internal"))
+        snapshots.redefine_snapshot(dom, S("before-16.4", "replica-set-up", 1764200000, "running",
+                                           "Before the 16.4 minor upgrade", memory="internal"), current=True)
+        snapshots.redefine_snapshot(dom, S("tuning-test", "installed", 1764150000, "shutoff",
+                                           "shared_buffers experiments"))
+    await app.service.call(make)
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -93,6 +125,9 @@ async def main() -> None:
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
+        # disks-snaps: disks (d) and snapshots (z) screens
+        ("disks", (100, 30), ["d", "down"], _disks_loaded, "k8s-worker-1"),
+        ("snapshots", (100, 30), [_demo_snapshots, "z"], _snaps_loaded, "db-primary"),
     ]
     for name, size, keys, wait_for, select in shots:
         print(await shoot(name, size, keys, wait_for, select))
