@@ -409,3 +409,32 @@ def test_tree_prefixes_draw_branches():
         _snap("e", "c", 50), _snap("r", None, 60)])
     lines = [p + s.name for p, (_, s) in zip(snapshots.tree_prefixes(tree), tree)]
     assert lines == ["a", "├ b", "│ └ d", "└ c", "  └ e", "r"]
+
+
+def test_overlay_metadata_and_repointing_round_trip():
+    e = disks.OverlayDisk("vda", "/i/x.qcow2", "qcow2", "/i/x.vda.nonpersistent.qcow2")
+    xml = disks.set_overlay_meta(disks.point_disk_xml(DOMAIN, "vda", e.overlay, "qcow2"), {"vda": e})
+    assert disks.overlay_disks(xml) == {"vda": e}
+    assert domxml.disk_sources(xml)[0].path == e.overlay
+    assert "qemu:commandline" in xml and "<!-- the system disk -->" in xml
+    assert "non-persistent" in snapshots.snapshot_problem(xml, running=False, memory=True)
+    back = disks.set_overlay_meta(disks.point_disk_xml(xml, "vda", e.base, "qcow2"), {})
+    assert disks.overlay_disks(back) == {} and "vmtui-disks" not in back
+    assert domxml.disk_sources(back)[0].path == e.base
+
+
+def test_overlay_mode_on_test_driver(conn):
+    assert disks.set_mode(conn, ECHO, "vda", persistent=False, mechanism="overlay") == "overlay"
+    xml = conn.lookupByUUIDString(ECHO).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    over = disks.overlay_disks(xml)["vda"]
+    assert over.base == "/var/lib/libvirt/images/echo.qcow2"
+    assert domxml.disk_sources(xml)[0].path == over.overlay
+    row = {r.disk.target: r for r in disks.list_disks(conn, ECHO)}["vda"]
+    assert row.mode == "nonpersistent" and row.overlay == over
+    assert disks.reset_nonpersistent(conn, ECHO) == ["vda"]
+    assert conn.storageVolLookupByPath(over.overlay)
+    assert disks.set_mode(conn, ECHO, "vda", persistent=True) == ""
+    xml = conn.lookupByUUIDString(ECHO).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert disks.overlay_disks(xml) == {} and domxml.disk_sources(xml)[0].path == over.base
+    with pytest.raises(libvirt.libvirtError):
+        conn.storageVolLookupByPath(over.overlay)

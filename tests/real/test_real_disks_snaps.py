@@ -237,3 +237,58 @@ def test_cdrom_insert_and_eject_on_running_guest(system_conn, tiny_guest, serial
     out = con.run("mount -t iso9660 -o ro /dev/sr0 /mnt/cd 2>&1; echo rc=$?")
     assert "rc=0" not in out
     con.close()
+
+
+async def test_overlay_non_persistent_disk_is_emptied_by_the_service_at_power_off(
+        system_conn, tiny_guest, serial_console, pool):
+    """The second mechanism (for hosts without <transient/>): a vmtui overlay
+    that the service recreates when it sees the VM stop."""
+    import asyncio
+
+    from vmtui.core.service import LibvirtService
+
+    name, path = pool
+    vol = storage.create_volume(system_conn, name, "base.img", 4 * MiB, "raw", "thin")
+    dom = tiny_guest(start=False, extra_devices_xml=_disk_xml(vol.path, "vda", "raw"))
+    uuid = dom.UUIDString()
+    assert disks.set_mode(system_conn, uuid, "vda", persistent=False, mechanism="overlay") == "overlay"
+    over = disks.overlay_disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["vda"]
+    assert over.base == vol.path and over.overlay == str(path / "base.vda.nonpersistent.qcow2")
+
+    service = LibvirtService("qemu:///system", stats_interval=3600, reconnect=False)
+    await service.connect()
+    try:
+        await service.start(uuid)
+        con = await asyncio.to_thread(_boot, dom, serial_console)
+        await asyncio.to_thread(_write_marker, con, "vda", "OVERLAY-WRITE")
+        assert b"OVERLAY-WRITE" in open(over.overlay, "rb").read()
+        assert b"OVERLAY-WRITE" not in open(vol.path, "rb").read()
+        con.close()
+        dom.destroy()  # a power-off the service sees as a "stopped" event
+
+        async def emptied() -> bool:
+            while True:
+                try:
+                    if b"OVERLAY-WRITE" not in open(over.overlay, "rb").read():
+                        return True
+                except FileNotFoundError:
+                    pass
+                await asyncio.sleep(0.1)
+        await asyncio.wait_for(emptied(), 20)
+        vol_now = storage.find_volume(system_conn, over.overlay)
+        assert vol_now is not None and vol_now.backing == vol.path
+
+        await service.start(uuid)
+        con = await asyncio.to_thread(_boot, dom, serial_console)
+        assert await asyncio.to_thread(_read_marker, con, "vda", 13) == ""
+        con.close()
+        dom.destroy()
+    finally:
+        await service.close()
+
+    # back to persistent: the overlay goes, the disk is the base again
+    await asyncio.sleep(0.5)
+    disks.set_mode(system_conn, uuid, "vda", persistent=True)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert domxml.disk_sources(xml)[0].path == vol.path and disks.overlay_disks(xml) == {}
+    assert not (path / "base.vda.nonpersistent.qcow2").exists()

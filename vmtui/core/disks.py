@@ -62,6 +62,8 @@ __all__ = [
     "resize_disk",
     "change_media",
     "set_mode",
+    "overlay_disks",
+    "reset_nonpersistent",
 ]
 
 #: target dev prefix per bus (libvirt / virt-manager naming)
@@ -89,6 +91,7 @@ class DiskRow:
     used_by: list[str] = field(default_factory=list)  # other domains using the same source
     live_only: bool = False  # hot-plugged, not in the persistent definition
     config_only: bool = False  # in the next-boot definition only
+    overlay: "OverlayDisk | None" = None  # non-persistent through a vmtui overlay
 
     @property
     def capacity(self) -> int | None:
@@ -114,7 +117,7 @@ class DiskRow:
         same modes); the device kind for CD-ROMs and floppies."""
         if self.disk.device != "disk":
             return self.disk.device
-        return "nonpersistent" if self.disk.transient else "persistent"
+        return "nonpersistent" if self.disk.transient or self.overlay else "persistent"
 
     @property
     def flags(self) -> list[str]:
@@ -443,6 +446,7 @@ def list_disks(conn: libvirt.virConnect, uuid: str) -> list[DiskRow]:
     live = domxml.disk_sources(live_xml)
     config = domxml.disk_sources(config_xml) if config_xml else live
     rows: list[DiskRow] = []
+    overlays = overlay_disks(config_xml or live_xml)
     users = storage.volume_users(conn, exclude_uuid=uuid)
     config_targets = {d.target for d in config}
     live_targets = {d.target for d in live}
@@ -459,8 +463,8 @@ def list_disks(conn: libvirt.virConnect, uuid: str) -> list[DiskRow]:
             if is_connection_lost(err):
                 raise
             vol = None
-        rows.append(DiskRow(disk=disk, volume=vol, used_by=sorted(names),
-                            live_only=live_only, config_only=config_only))
+        rows.append(DiskRow(disk=disk, volume=vol, used_by=sorted(names), live_only=live_only,
+                            config_only=config_only, overlay=overlays.get(disk.target)))
     return rows
 
 
@@ -566,6 +570,10 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
         if live_el is None and config_el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
         info = domxml._parse_disk(config_el if config_el is not None else live_el)
+        overlay = overlay_disks(config_xml).get(target) if config_xml else None
+        if overlay is not None:  # the real disk is the overlay's base
+            info = domxml.DiskInfo(**{**info.__dict__, "type": "file", "source": overlay.base,
+                                      "path": overlay.base, "driver_type": overlay.base_format})
         vol = None
         if delete_volume:
             if info.device in ("cdrom", "floppy"):
@@ -586,7 +594,16 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
         if live_el is not None:
             dom.detachDeviceFlags(element_xml(live_el), LIVE)
         if config_el is not None:
-            conn.defineXML(remove_disk_xml(config_xml, target)[0])
+            xml = remove_disk_xml(config_xml, target)[0]
+            if overlay is not None:
+                entries = overlay_disks(config_xml)
+                entries.pop(target, None)
+                xml = set_overlay_meta(xml, entries)
+            conn.defineXML(xml)
+            if overlay is not None:
+                over = storage.find_volume(conn, overlay.overlay)
+                if over is not None:
+                    _quiet(lambda: conn.storageVolLookupByKey(over.key).delete(0))
         if live_el is not None:
             # QEMU unplugs asynchronously; the guest has to let go of the device
             deadline = time.monotonic() + wait
@@ -674,28 +691,195 @@ def change_media(conn: libvirt.virConnect, uuid: str, target: str, source: str |
         raise _fail(action, obj, err) from None
 
 
-def set_mode(conn: libvirt.virConnect, uuid: str, target: str, persistent: bool) -> None:
-    """Make the disk at ``target`` persistent or non-persistent
-    (``<transient/>``). The domain must be shut off."""
+# ---------------------------------------------------------------------------
+# non-persistent mode, second mechanism: a vmtui-managed overlay
+# ---------------------------------------------------------------------------
+
+NS_DISKS = "https://vmtui.dev/xmlns/vmtui-disks/1"
+NS_DISKS_PREFIX = "vmtuidisks"
+MECHANISMS = ("transient", "overlay")
+
+
+@dataclass
+class OverlayDisk:
+    """A disk made non-persistent by vmtui: the domain runs on ``overlay``
+    (qcow2, backing file ``base``), which vmtui recreates empty at each
+    power-off."""
+    target: str
+    base: str
+    base_format: str
+    overlay: str
+
+
+def overlay_disks(domain_xml: str | bytes) -> dict[str, OverlayDisk]:
+    """The overlay-mode disks recorded in the domain's metadata, by target."""
+    el = domxml.get_metadata(domain_xml, NS_DISKS)
+    out: dict[str, OverlayDisk] = {}
+    if el is None:
+        return out
+    for d in el.iter(f"{{{NS_DISKS}}}overlay"):
+        t, base, over = d.get("target"), d.get("base"), d.get("overlay")
+        if t and base and over:
+            out[t] = OverlayDisk(t, base, d.get("base-format") or "raw", over)
+    return out
+
+
+def set_overlay_meta(domain_xml: str | bytes, entries: dict[str, OverlayDisk]) -> str:
+    """The domain XML with our metadata holding exactly ``entries``."""
+    if not entries:
+        return domxml.set_metadata_element(domain_xml, NS_DISKS, NS_DISKS_PREFIX, None)
+    root = ET.Element("nonpersistent")
+    for e in entries.values():
+        ET.SubElement(root, "overlay", {"target": e.target, "base": e.base, "base-format": e.base_format,
+                                        "overlay": e.overlay})
+    return domxml.set_metadata_element(domain_xml, NS_DISKS, NS_DISKS_PREFIX, root)
+
+
+def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) -> str:
+    """The disk at ``target`` reading ``path`` (a file) in format ``fmt``."""
+    root, namespaces = domxml._parse(domain_xml)
+    domxml._register_namespaces(namespaces)
+    el = find_disk_element(root, target)
+    if el is None:
+        raise domxml.DomainXMLError(f"the domain has no disk {target}")
+    el.set("type", "file")
+    src = el.find("source")
+    if src is None:
+        src = ET.SubElement(el, "source")
+    for k in list(src.attrib):
+        del src.attrib[k]
+    src.set("file", path)
+    for bs in el.findall("backingStore"):
+        domxml._remove(el, bs)
+    drv = el.find("driver")
+    if drv is None:
+        drv = ET.Element("driver", name="qemu")
+        el.insert(0, drv)
+    drv.set("type", fmt)
+    return domxml._serialize(root)
+
+
+def _overlay_name(vol: storage.VolumeInfo, target: str) -> str:
+    stem = vol.name.rsplit(".", 1)[0] if "." in vol.name else vol.name
+    return f"{stem}.{target}.nonpersistent.qcow2"
+
+
+def _recreate_overlay(conn: libvirt.virConnect, e: OverlayDisk) -> None:
+    """Delete the overlay (the guest's writes) and make it empty again."""
+    base = storage.find_volume(conn, e.base)
+    if base is None:
+        raise VmtuiError("reset non-persistent disk", e.target, f"'{e.base}' is not in any storage pool")
+    vol = storage.find_volume(conn, e.overlay)
+    if vol is not None:
+        conn.storageVolLookupByKey(vol.key).delete(0)
+        pool, name = vol.pool, vol.name
+    else:  # lost: make it again next to where it was
+        pool, name = base.pool, e.overlay.rsplit("/", 1)[-1]
+    storage.create_volume(conn, pool, name, base.capacity or None, "qcow2", "thin", backing=e.base,
+                          backing_format=e.base_format)
+
+
+def reset_nonpersistent(conn: libvirt.virConnect, uuid: str) -> list[str]:
+    """After a power-off: discard what the guest wrote to its overlay-mode
+    non-persistent disks (each overlay recreated empty). Returns the targets
+    reset; nothing happens while the domain runs."""
+    dom = conn.lookupByUUIDString(uuid)
+    if dom.isActive() or not dom.isPersistent():
+        return []
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    entries = overlay_disks(xml)
+    current = {d.target: d.path for d in domxml.disk_sources(xml)}
+    done = []
+    for e in entries.values():
+        if current.get(e.target) != e.overlay:
+            continue  # changed by hand meanwhile: not ours to reset
+
+        try:
+            _recreate_overlay(conn, e)
+            done.append(e.target)
+        except (libvirt.libvirtError, VmtuiError) as err:
+            if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
+                raise
+            raise from_libvirt(f"discard the writes to non-persistent disk {e.target} of",
+                               f"domain '{dom.name()}'", err) from None
+    return done
+
+
+def _make_overlay(conn, dom, config_xml: str, target: str, info: domxml.DiskInfo, action: str, obj: str) -> None:
+    base = storage.disk_volume(conn, info)
+    if base is None:
+        raise VmtuiError(action, obj, f"'{info.source}' is not in a storage pool: vmtui keeps the overlay "
+                         "of a non-persistent disk in the disk's own pool")
+    base_fmt = info.driver_type or base.format or "raw"
+    over = storage.create_volume(conn, base.pool, _overlay_name(base, target), base.capacity or None,
+                                 "qcow2", "thin", backing=base.path, backing_format=base_fmt)
+    try:
+        entries = overlay_disks(config_xml)
+        entries[target] = OverlayDisk(target, base.path, base_fmt, over.path)
+        xml = point_disk_xml(config_xml, target, over.path, "qcow2")
+        conn.defineXML(set_overlay_meta(xml, entries))
+    except BaseException:
+        _quiet(lambda: conn.storageVolLookupByKey(over.key).delete(0))
+        raise
+
+
+def _drop_overlay(conn, config_xml: str, e: OverlayDisk) -> None:
+    entries = overlay_disks(config_xml)
+    entries.pop(e.target, None)
+    xml = point_disk_xml(config_xml, e.target, e.base, e.base_format)
+    conn.defineXML(set_overlay_meta(xml, entries))
+    vol = storage.find_volume(conn, e.overlay)
+    if vol is not None:
+        _quiet(lambda: conn.storageVolLookupByKey(vol.key).delete(0))
+
+
+def set_mode(conn: libvirt.virConnect, uuid: str, target: str, persistent: bool,
+             mechanism: str | None = None) -> str:
+    """Make the disk at ``target`` persistent or non-persistent. The domain
+    must be shut off. Returns the mechanism used for non-persistent
+    ("transient" or "overlay"; "" for persistent).
+
+    ``mechanism`` None picks libvirt's ``<transient/>`` when the host has it
+    (see :func:`transient_support`), else "overlay": vmtui puts a qcow2
+    overlay (in the disk's pool, backing file = the disk) in front of the
+    disk and recreates it empty at each power-off it sees (the service
+    listens for the stopped event; vmtui's start does it too)."""
+    if mechanism not in (None, *MECHANISMS):
+        raise ValueError(f"mechanism must be one of {MECHANISMS}, not {mechanism!r}")
     action = f"make disk {target} {'persistent' if persistent else 'non-persistent'} on"
     dom, obj = _lookup(conn, uuid, action)
     try:
         if dom.isActive():
             raise VmtuiError(action, obj, "it is running",
-                             "Shut the VM off first: libvirt changes a disk's mode only while it is off.")
+                             "Shut the VM off first: a disk's mode changes only while the VM is off.")
         if not dom.isPersistent():
             raise VmtuiError(action, obj, "it is a transient domain (no persistent definition)")
         config_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        if not persistent:
-            problem = transient_problem(domxml._parse_disk(el))
-            if problem:
-                raise VmtuiError(action, obj, problem)
+        info = domxml._parse_disk(el)
+        overlays = overlay_disks(config_xml)
+        if persistent:
+            if target in overlays:
+                _drop_overlay(conn, config_xml, overlays[target])
+            else:
+                conn.defineXML(set_transient_xml(config_xml, target, False))
+            return ""
+        if info.transient or target in overlays:
+            return "overlay" if target in overlays else "transient"
+        problem = transient_problem(info)
+        if problem:
+            raise VmtuiError(action, obj, problem)
+        if mechanism is None:
+            mechanism = "transient" if transient_support(conn)[0] else "overlay"
+        if mechanism == "transient":
             ok, why = transient_support(conn)
             if not ok:
                 raise VmtuiError(action, obj, why)
-        conn.defineXML(set_transient_xml(config_xml, target, not persistent))
+            conn.defineXML(set_transient_xml(config_xml, target, True))
+        else:
+            _make_overlay(conn, dom, config_xml, target, info, action, obj)
+        return mechanism
     except (libvirt.libvirtError, domxml.DomainXMLError) as err:
         raise _fail(action, obj, err) from None

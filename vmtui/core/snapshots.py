@@ -219,6 +219,10 @@ def validate_name(name: str, existing: list[str] | set[str] = ()) -> str | None:
 def snapshot_problem(domain_xml: str, *, running: bool, memory: bool) -> str | None:
     """Why libvirt would refuse this snapshot, naming the disk; None if fine."""
     disks = domxml.disk_sources(domain_xml)
+    from .disks import overlay_disks
+    for target in overlay_disks(domain_xml):
+        return (f"disk {target} is non-persistent (a vmtui overlay that is emptied at each power-off): "
+                f"a snapshot of it would be lost. Make {target} persistent first.")
     for d in disks:
         if d.transient:
             return (f"disk {d.target} is non-persistent (<transient/>): libvirt takes no snapshots "

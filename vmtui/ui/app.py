@@ -157,6 +157,10 @@ class VmtuiApp(App):
         elif isinstance(p, DomainEvent):
             if p.event == "crashed":
                 self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
+            elif p.event == "non-persistent reset failed":
+                self.notify(f"Could not discard what '{p.name}' wrote to its non-persistent disks "
+                            "(see the log): they keep those writes until the next power-off.",
+                            severity="warning", timeout=15)
             return
         elif isinstance(p, HostChanged):
             # host CPU/memory figures: only the status line shows them; the

@@ -135,7 +135,11 @@ class DisksScreen(Screen):
             bits.append("not in a storage pool")
         bits += r.flags
         if d.device == "disk":
-            bits.append("non-persistent: writes discarded at power-off" if d.transient else "persistent")
+            if r.overlay is not None:
+                bits.append(f"non-persistent: vmtui overlay on {r.overlay.base}, emptied at power-off")
+            else:
+                bits.append("non-persistent: writes discarded at power-off (libvirt <transient/>)"
+                            if d.transient else "persistent")
         if bits:
             lines.append(Text(", ".join(bits), style="dim"))
         if r.used_by:
@@ -152,7 +156,8 @@ class DisksScreen(Screen):
             except VmtuiError as err:
                 self.notify(err.message, title=title, severity="error", timeout=15)
             else:
-                self.notify(done.format(result=result), title=title, timeout=6)
+                text = done.format(**result) if isinstance(result, dict) else done.format(result=result)
+                self.notify(text, title=title, timeout=8)
             self.load(select)
         self.run_worker(runner(), group="disks-actions")
 
@@ -239,21 +244,23 @@ class DisksScreen(Screen):
             self.notify(f"Shut '{self.domain_name}' off first: a disk's mode changes only while the VM is off.",
                         title="Disk mode", severity="warning", timeout=8)
             return
-        to_persistent = d.transient
+        to_persistent = d.transient or r.overlay is not None
         problem = None if to_persistent else disks.transient_problem(d)
         if problem:
             self.notify(problem, title="Disk mode", severity="error", timeout=10)
             return
         target = d.target
 
+        how_transient = escape(self.transient_how)
+
         async def job():
-            return await self.service.call(lambda c: disks.set_mode(c, self.uuid, target, to_persistent),
+            mech = await self.service.call(lambda c: disks.set_mode(c, self.uuid, target, to_persistent),
                                            action="change the mode of", obj=f"disk {target}")
+            return {"how": how_transient if mech == "transient" else "a vmtui overlay, emptied at each power-off"}
         if to_persistent:
             done = f"{target} is persistent: the guest's writes are kept"
         else:
-            done = (f"{target} is non-persistent: writes are discarded at each power-off "
-                    f"({escape(self.transient_how)})")
+            done = f"{target} is non-persistent: writes are discarded at each power-off ({{how}})"
         self._busy("Disk mode", job, done, target)
 
     # --- media --------------------------------------------------------------
