@@ -438,3 +438,26 @@ def test_overlay_mode_on_test_driver(conn):
     assert disks.overlay_disks(xml) == {} and domxml.disk_sources(xml)[0].path == over.base
     with pytest.raises(libvirt.libvirtError):
         conn.storageVolLookupByPath(over.overlay)
+
+
+async def test_disks_screen_adds_an_empty_cdrom_drive_then_inserts_an_iso():
+    from textual.widgets import RadioButton, Select
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, BRAVO, "d", "DisksScreen")
+        screen = app.screen
+        await pilot.press("a")
+        await wait_for(lambda: type(app.screen).__name__ == "AddDiskDialog", what="add dialog")
+        app.screen.query_one("#kind-cdrom", RadioButton).value = True
+        await pilot.pause()
+        app.screen.query_one("#add-path").focus()
+        await pilot.press("enter")
+        await wait_for(lambda: len(screen.rows) == 3, what="drive listed")
+        cd = screen.rows[2]
+        assert (cd.disk.target, cd.disk.bus, cd.disk.device, cd.disk.source, cd.mode) == (
+            "sda", "sata", "cdrom", "", "cdrom")  # q35: CD-ROMs on SATA
+        await pilot.press("down", "down", "i")
+        await wait_for(lambda: type(app.screen).__name__ == "MediaDialog", what="media dialog")
+        app.screen.query_one("#iso-volume", Select).value = "default/install.iso"
+        await pilot.click("#insert")
+        await wait_for(lambda: screen.rows[2].disk.source.endswith("install.iso"), what="inserted")

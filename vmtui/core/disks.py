@@ -486,7 +486,10 @@ def add_disk(conn: libvirt.virConnect, uuid: str, *, bus: str | None = None, dev
              fmt: str = "qcow2", provisioning: str = "thin", existing: str | None = None,
              readonly: bool = False, shareable: bool = False, progress=None) -> str:
     """Add a disk to the domain: a new volume (``pool``, ``name``, ``size``,
-    ``fmt``, ``provisioning``) or an ``existing`` volume / path. It goes into
+    ``fmt``, ``provisioning``) or an ``existing`` volume / path; a CD-ROM
+    without ``existing`` is an empty drive. ``bus`` None picks the bus the
+    domain's devices of that kind use (or virtio / the machine's CD-ROM bus).
+    It goes into
     the persistent definition and, when the domain runs, is hot-plugged.
     Returns the target dev. On failure nothing is left behind (a new volume
     is deleted again)."""
@@ -502,7 +505,9 @@ def add_disk(conn: libvirt.virConnect, uuid: str, *, bus: str | None = None, dev
             target = next_target(used_targets(live_xml, config_xml), bus)
         except ValueError as err:
             raise VmtuiError(action, obj, str(err)) from None
-        if existing:
+        if device in ("cdrom", "floppy") and not existing:
+            src_type, path, vol_fmt = "file", None, "raw"  # an empty drive
+        elif existing:
             existing = existing.strip()
             vol = storage.find_volume(conn, existing)
             if vol is not None:

@@ -32,7 +32,7 @@ class AddRequest:
     size: int | None = None
     fmt: str = "qcow2"
     provisioning: str = "thin"
-    bus: str = "virtio"
+    bus: str | None = None  # None: what the VM's devices of that kind use
     device: str = "disk"
     readonly: bool = False
     shareable: bool = False
@@ -174,7 +174,12 @@ class DisksScreen(Screen):
         req = await self.app.push_screen_wait(AddDiskDialog(self.domain_name, pools, vols))
         if req is None:
             return
-        what = f"'{req.existing}'" if req.existing else f"{req.name} ({fmt_bytes(req.size)}, {req.provisioning})"
+        if req.device == "cdrom":
+            what = f"a CD-ROM drive ({req.existing})" if req.existing else "an empty CD-ROM drive"
+        elif req.existing:
+            what = f"'{req.existing}'"
+        else:
+            what = f"{req.name} ({fmt_bytes(req.size)}, {req.provisioning})"
 
         async def job():
             return await self.service.call(
@@ -346,6 +351,7 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
             with RadioSet(id="add-kind"):
                 yield RadioButton("New volume", id="kind-new", value=True)
                 yield RadioButton("Existing volume or path", id="kind-existing")
+                yield RadioButton("CD-ROM drive (empty, or with an ISO given below)", id="kind-cdrom")
             with Vertical(id="add-new-box"):
                 yield from labelled("Pool", Select(opts, id="add-pool", compact=True, prompt="(no active pool)",
                                                    value=opts[0][1] if opts else Select.BLANK), "pool")
@@ -368,8 +374,10 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
                     "path")
                 yield Checkbox("Read-only", id="add-readonly")
                 yield Checkbox("Shareable (used by several VMs at once)", id="add-shareable")
-            yield from labelled("Bus", Select([(b, b) for b in disks.BUSES], id="add-bus", compact=True, allow_blank=False,
-                                              value="virtio"))
+            yield from labelled("Bus", Select([("auto: what the VM's other devices use", "auto")]
+                                              + [(b, b) for b in disks.BUSES], id="add-bus", compact=True,
+                                              allow_blank=False, value="auto"))
+
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Add", id="add", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -382,11 +390,13 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
     @property
     def kind(self) -> str:
         b = self.query_one("#add-kind", RadioSet).pressed_button
-        return "existing" if b is not None and b.id == "kind-existing" else "new"
+        return b.id.removeprefix("kind-") if b is not None and b.id else "new"
 
     def _show(self) -> None:
         self.query_one("#add-new-box").display = self.kind == "new"
-        self.query_one("#add-existing-box").display = self.kind == "existing"
+        self.query_one("#add-existing-box").display = self.kind in ("existing", "cdrom")
+        for box in self.query("#add-existing-box Checkbox"):
+            box.display = self.kind == "existing"
 
     @on(RadioSet.Changed)
     def _radio(self) -> None:
@@ -424,7 +434,11 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
     def _errors(self) -> tuple[dict[str, str], AddRequest]:
         errors: dict[str, str] = {}
         bus = str(self.query_one("#add-bus", Select).value)
-        req = AddRequest(bus=bus)
+        req = AddRequest(bus=None if bus == "auto" else bus)
+        if self.kind == "cdrom":
+            req.device = "cdrom"
+            req.existing = self.query_one("#add-path", Input).value.strip() or None
+            return errors, req
         if self.kind == "existing":
             req.existing = self.query_one("#add-path", Input).value.strip() or None
             req.readonly = self.query_one("#add-readonly", Checkbox).value
