@@ -96,3 +96,16 @@ def test_revert_dialog_80x24(snap_compare):
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_new_snapshot_dialog_running_80x24(snap_compare):
+    async def run_before(pilot):
+        from textual.widgets import Input
+        await _open(pilot, DELTA, "z", "SnapshotsScreen", "#snap-detail")
+        await pilot.press("n")
+        await wait_for(lambda: type(pilot.app.screen).__name__ == "NewSnapshotDialog", what="dialog")
+        pilot.app.screen.query_one("#snap-name", Input).value = "before-upgrade"
+        pilot.app.screen.query_one("#snap-description", Input).value = "PostgreSQL 16.3, before 16.4"
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)

@@ -198,6 +198,8 @@ def test_add_and_grow_disk_on_shut_off_vm_keeps_volume_on_remove(system_conn, ti
     assert target == "vda" and not vol.thin and vol.capacity == 4 * MiB
     disks.resize_disk(system_conn, uuid, "vda", 6 * MiB)
     assert os.path.getsize(path / "cold.img") == 6 * MiB
+    grown = storage.find_volume(system_conn, f"{name}/cold.img")
+    assert not grown.thin  # thick stays thick: the new part is allocated too
     assert disks.remove_disk(system_conn, uuid, "vda") is None
     assert storage.volume_exists(system_conn, name, "cold.img")
     assert domxml.disk_sources(dom.XMLDesc(0)) == []

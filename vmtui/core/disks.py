@@ -655,7 +655,9 @@ def resize_disk(conn: libvirt.virConnect, uuid: str, target: str, new_size: int)
         else:
             if vol is None:
                 raise VmtuiError(action, obj, f"'{info.source}' is not a storage volume")
-            conn.storageVolLookupByKey(vol.key).resize(new_size, 0)
+            # a thick raw volume stays thick: allocate the new part too
+            flags = libvirt.VIR_STORAGE_VOL_RESIZE_ALLOCATE if (vol.format == "raw" and not vol.thin) else 0
+            conn.storageVolLookupByKey(vol.key).resize(new_size, flags)
         return new_size
     except (libvirt.libvirtError, domxml.DomainXMLError) as err:
         raise _fail(action, obj, err) from None

@@ -196,9 +196,10 @@ class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
             yield from labelled("Description", Input(id="snap-description", compact=True))
             if self.running:
                 with RadioSet(id="snap-memory"):
-                    yield RadioButton("With memory: disks + RAM, revert resumes the guest (internal, qcow2)",
+                    yield RadioButton("With memory: disks + RAM; revert resumes the guest (internal)",
                                       id="mem-yes", value=True)
-                    yield RadioButton("Disk only: crash-consistent overlay, no RAM (external)", id="mem-no")
+                    yield RadioButton("Disk only: crash-consistent, no RAM (external overlay)", id="mem-no")
+                yield Static("libvirt before 9.7 cannot revert to external (disk-only) snapshots.", classes="dim")
             else:
                 yield Static("The VM is shut off: a disk snapshot stored inside its qcow2 images.", classes="dim")
             with Horizontal(classes="dialog-buttons"):
