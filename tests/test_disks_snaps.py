@@ -461,3 +461,31 @@ async def test_disks_screen_adds_an_empty_cdrom_drive_then_inserts_an_iso():
         app.screen.query_one("#iso-volume", Select).value = "default/install.iso"
         await pilot.click("#insert")
         await wait_for(lambda: screen.rows[2].disk.source.endswith("install.iso"), what="inserted")
+
+
+async def test_disks_screen_grow_validates_and_remove_keeps_shared_volume():
+    from textual.widgets import Checkbox, Input
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open(pilot, BRAVO, "d", "DisksScreen")
+        screen = app.screen
+        await pilot.press("g")
+        await wait_for(lambda: type(app.screen).__name__ == "ResizeDialog", what="resize dialog")
+        box = app.screen.query_one("#new-size", Input)
+        box.value = "2G"  # vda is 4 GiB
+        await pilot.press("enter")
+        assert "not larger than 4.0 GiB" in str(app.screen.query_one("#err-size").content)
+        box.value = "+1G"
+        await pilot.press("enter")
+        # the test driver cannot resize volumes: a readable error naming the disk and VM
+        await wait_for(lambda: any("Cannot resize disk vda of domain 'bravo'" in str(n.message)
+                                   for n in app._notifications), what="error")
+        assert type(app.screen).__name__ == "DisksScreen"
+
+        await pilot.press("down", "r")
+        await wait_for(lambda: type(app.screen).__name__ == "RemoveDiskDialog", what="remove dialog")
+        assert app.screen.query_one("#delete-volume", Checkbox).disabled
+        assert "also used by alpha" in str(app.screen.query_one("#remove-disk-dialog").query(".dim").first().content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert [r.disk.target for r in screen.rows] == ["vda", "vdb"]
