@@ -60,6 +60,7 @@ def test_add_disk_dialog_80x24(snap_compare):
         pilot.app.screen.query_one("#add-size", Input).value = "200G"
         await wait_for(lambda: "200.0 GiB" in str(pilot.app.screen.query_one("#add-plan").content)
                        and "overcommit" in str(pilot.app.screen.query_one("#add-warning").content), what="plan")
+        pilot.app.screen.query_one("#add-pool").focus()  # no text cursor in the picture
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)
@@ -108,7 +109,7 @@ def test_new_snapshot_dialog_running_80x24(snap_compare):
         await wait_for(lambda: type(pilot.app.screen).__name__ == "NewSnapshotDialog", what="dialog")
         pilot.app.screen.query_one("#snap-name", Input).value = "before-upgrade"
         pilot.app.screen.query_one("#snap-description", Input).value = "PostgreSQL 16.3, before 16.4"
-        await pilot.pause()
+        pilot.app.screen.query_one("#snap-memory").focus()  # no text cursor in the picture
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)
