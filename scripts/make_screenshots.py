@@ -118,6 +118,38 @@ async def _graphics_sample(app) -> None:
     await app.push_screen(GraphicsScreen(app.service, d.uuid, d.name, source=lambda: frame, displays=displays))
 
 
+def _disks_loaded(app) -> bool:
+    try:
+        return "Loading" not in str(app.screen.query_one("#disk-detail").content)
+    except Exception:
+        return False
+
+
+def _snaps_loaded(app) -> bool:
+    try:
+        return "Loading" not in str(app.screen.query_one("#snap-detail").content)
+    except Exception:
+        return False
+
+
+async def _demo_snapshots(app) -> None:
+    """A snapshot tree on the selected VM, with fixed times (metadata only)."""
+    from vmtui.core import snapshots
+    S = snapshots.SnapshotInfo
+    uuid = app.table.selected.uuid
+
+    def make(conn) -> None:
+        dom = conn.lookupByUUIDString(uuid)
+        snapshots.redefine_snapshot(dom, S("installed", None, 1764000000, "shutoff", "Debian 12, PostgreSQL 16"))
+        snapshots.redefine_snapshot(dom, S("replica-set-up", "installed", 1764100000, "running",
+                                           "Streaming replication to db-replica", memory="internal"))
+        snapshots.redefine_snapshot(dom, S("before-16.4", "replica-set-up", 1764200000, "running",
+                                           "Before the 16.4 minor upgrade", memory="internal"), current=True)
+        snapshots.redefine_snapshot(dom, S("tuning-test", "installed", 1764150000, "shutoff",
+                                           "shared_buffers experiments"))
+    await app.service.call(make)
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -141,6 +173,9 @@ async def main() -> None:
         ("clone-dialog", (80, 24), [_mark_template("debian12-tmpl"), "l"], _clone_planned, "debian12-tmpl"),
         ("prepare-template", (100, 30), ["T"], None, "backup-nas"),
         ("graphics", (100, 32), [_graphics_sample], lambda app: getattr(app.screen, "frames", 0) >= 1, "web-01"),
+        # disks-snaps: disks (d) and snapshots (z) screens
+        ("disks", (100, 30), ["d", "down"], _disks_loaded, "k8s-worker-1"),
+        ("snapshots", (100, 30), [_demo_snapshots, "z"], _snaps_loaded, "db-primary"),
     ]
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),

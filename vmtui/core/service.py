@@ -743,6 +743,23 @@ class LibvirtService:
         self._emit(DomainEvent(uuid, name, event, detail))
         if refresh:
             self._schedule_refresh(uuid)
+        if event == "stopped" and not self.readonly:
+            self._spawn(self._reset_nonpersistent(uuid, name))
+
+    async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
+        """A VM powered off: empty the overlays of its vmtui-managed
+        non-persistent disks (disks.py; libvirt's own <transient/> needs
+        nothing). Failures are logged and told, never raised."""
+        from . import disks
+        try:
+            done = await self.call(lambda c: disks.reset_nonpersistent(c, uuid),
+                                   action="discard the non-persistent writes of", obj=f"domain '{name}'")
+        except VmtuiError as err:
+            log.warning("%s", err.message)
+            self._emit(DomainEvent(uuid, name, "non-persistent reset failed", 0))
+            return
+        if done:
+            log.info("domain %s: discarded the writes to %s", name, ", ".join(done))
 
     def _on_lifecycle(self, conn, dom, event, detail, opaque) -> None:
         self._post(self._domain_event, opaque, dom.UUIDString(), dom.name(),
@@ -893,7 +910,15 @@ class LibvirtService:
         return result
 
     async def start(self, uuid: str) -> None:
-        await self._domain_op(uuid, "start", lambda d: d.create(), timeout=max(self.timeout, 120))
+        from . import disks
+
+        def start(d: libvirt.virDomain) -> None:
+            # a power-off vmtui did not see still leaves overlay writes: drop them
+            if not d.isActive() and d.isPersistent() and disks.overlay_disks(
+                    d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)):
+                disks.reset_nonpersistent(d.connect(), d.UUIDString())
+            d.create()
+        await self._domain_op(uuid, "start", start, timeout=max(self.timeout, 120))
 
     async def shutdown(self, uuid: str) -> None:
         await self._domain_op(uuid, "shut down", lambda d: d.shutdown())

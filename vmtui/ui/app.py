@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
             "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
-NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics"}
+NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
+                                                     "disks", "snapshots"}
 
 
 class ServiceMessage(Message):
@@ -159,6 +160,10 @@ class VmtuiApp(TemplateActions, App):
         elif isinstance(p, DomainEvent):
             if p.event == "crashed":
                 self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
+            elif p.event == "non-persistent reset failed":
+                self.notify(f"Could not discard what '{p.name}' wrote to its non-persistent disks "
+                            "(see the log): they keep those writes until the next power-off.",
+                            severity="warning", timeout=15)
             return
         elif isinstance(p, HostChanged):
             # host CPU/memory figures: only the status line shows them; the
@@ -474,6 +479,16 @@ class VmtuiApp(TemplateActions, App):
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
             self.push_screen(XmlScreen(self.service, d.uuid, d.name))
+
+    def action_disks(self) -> None:
+        if d := self._selected_or_none("disks"):
+            from .disks_screen import DisksScreen
+            self.push_screen(DisksScreen(self.service, d.uuid, d.name))
+
+    def action_snapshots(self) -> None:
+        if d := self._selected_or_none("snapshots"):
+            from .snapshots_screen import SnapshotsScreen
+            self.push_screen(SnapshotsScreen(self.service, d.uuid, d.name))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -21,6 +21,10 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
      "VNC/SPICE connection lines (virt-viewer)", False),
     ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
     ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
+    ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "
+     "(virsh attach-disk, blockresize, change-media)", False),
+    ("z", "snapshots", "Snapshots", "Snapshots of the VM as a tree: create, revert, delete (virsh snapshot-*)",
+     False),
     ("slash", "filter", "Filter", "Filter the list by name or title", True),
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused, templates", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
