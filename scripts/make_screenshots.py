@@ -93,8 +93,13 @@ async def main() -> None:
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
+        ("storage", (100, 30), ["S"], lambda app: getattr(app.screen, "loaded", False), None),
+        ("networks", (100, 30), ["N", "down"], lambda app: getattr(app.screen, "loaded", False), None),
     ]
+    only = set(sys.argv[1:])  # e.g. `make_screenshots.py storage networks`: just those
     for name, size, keys, wait_for, select in shots:
+        if only and name not in only:
+            continue
         print(await shoot(name, size, keys, wait_for, select))
 
 

@@ -374,8 +374,13 @@ class Lease:
         return f"{self.ip}/{self.prefix}" if self.prefix is not None else self.ip
 
 
-def leases_from(raw: list[dict], mac_owners: dict[str, str]) -> list[Lease]:
-    """virNetwork.DHCPLeases() records -> Lease, with the owning domain by MAC."""
+def leases_from(raw: list[dict], mac_owners: dict[str, str],
+                nics_on_network: dict[str, str] | None = None) -> list[Lease]:
+    """virNetwork.DHCPLeases() records -> Lease, with the owning domain by MAC.
+
+    ``nics_on_network`` (MAC -> domain) adds a row without an address for
+    each NIC on the network that holds no lease (a VM that is off, or that
+    uses a static address)."""
     out = []
     for r in raw:
         mac = (r.get("mac") or "").lower()
@@ -386,7 +391,15 @@ def leases_from(raw: list[dict], mac_owners: dict[str, str]) -> list[Lease]:
             expiry=int(expiry) if expiry else None,
             owner=mac_owners.get(mac),
         ))
-    return sorted(out, key=lambda lease: tuple(int(x) if x.isdigit() else 0 for x in lease.ip.split(".")))
+    leased = {lease.mac for lease in out}
+    for mac, dom in (nics_on_network or {}).items():
+        if mac.lower() not in leased:
+            out.append(Lease(mac=mac.lower(), ip="", prefix=None, hostname=None, expiry=None, owner=dom))
+
+    def order(lease: Lease):
+        ip = tuple(int(x) if x.isdigit() else 0 for x in lease.ip.split(".")) if lease.ip else (999,)
+        return (ip, lease.owner or "", lease.mac)
+    return sorted(out, key=order)
 
 
 def dhcp_leases(conn: libvirt.virConnect, name: str) -> list[Lease]:
@@ -397,3 +410,31 @@ def dhcp_leases(conn: libvirt.virConnect, name: str) -> list[Lease]:
         raise _owner_error("read DHCP leases of network", f"'{name}'", err) from None
     owners = {nic.mac.lower(): dom for dom, nic in _domain_nics(conn) if nic.mac}
     return leases_from(raw or [], owners)
+
+
+def network_clients(conn: libvirt.virConnect, name: str) -> tuple[list[Lease], str | None]:
+    """Who is on a network: its DHCP leases (with the VM owning each MAC)
+    plus every VM NIC on it without a lease. The second value says why
+    leases are missing (the network is inactive, the driver cannot tell),
+    or is None."""
+    nics = _domain_nics(conn)
+    owners = {nic.mac.lower(): dom for dom, nic in nics if nic.mac}
+    on_net = {nic.mac.lower(): dom for dom, nic in nics
+              if nic.mac and nic.type == "network" and nic.source == name}
+    note = None
+    raw: list[dict] = []
+    try:
+        net = conn.networkLookupByName(name)
+        if net.isActive():
+            raw = net.DHCPLeases() or []
+        else:
+            note = "the network is inactive"
+    except libvirt.libvirtError as err:
+        from .errors import is_connection_lost
+        if is_connection_lost(err):
+            raise
+        if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            note = "this libvirt driver does not report leases"
+        else:
+            raise _owner_error("read DHCP leases of network", f"'{name}'", err) from None
+    return leases_from(raw, owners, on_net), note

@@ -1083,13 +1083,23 @@ def delete_pool(conn: libvirt.virConnect, name: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def pool_warnings(pools: list[PoolInfo]) -> list[str]:
+def pool_warnings(pools: list[PoolInfo], short: bool = False) -> list[str]:
     """One line per problem: a pool over 85 % allocated, thin overcommit.
+    ``short``: one compact line per pool, for the status line.
 
     Pure; inactive pools are skipped (libvirt reports no sizes for them)."""
     out = []
     for p in pools:
         if not p.active or p.capacity <= 0:
+            continue
+        if short:
+            bits = []
+            if p.nearly_full:
+                bits.append(f"{p.used_fraction * 100:.0f}% full")
+            if p.overcommitted:
+                bits.append(f"{p.overcommit_ratio:.1f}x overcommitted")
+            if bits:
+                out.append(f"pool {p.name} " + ", ".join(bits))
             continue
         if p.nearly_full:
             out.append(f"pool '{p.name}' is {p.used_fraction * 100:.0f}% full "

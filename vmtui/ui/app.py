@@ -200,6 +200,8 @@ class VmtuiApp(App):
         if other:
             counts += f", {other} other"
         parts.append(Text(counts))
+        if self.storage_warnings:
+            parts.append(Text(" │ ! " + "; ".join(self.storage_warnings), style="bold yellow"))
         host_bits = []
         if host.cpu_percent is not None:
             host_bits.append(f"CPU {fmt_percent(host.cpu_percent)}")
@@ -222,8 +224,6 @@ class VmtuiApp(App):
             name = uri.rsplit("/", 1)[-1]
             uri = "demo (test driver)" if name == "demo-host.xml" else f"test driver: {name}"
         parts.append(Text(f" │ {uri}", style="dim"))
-        if self.storage_warnings:
-            parts.append(Text(" │ ! " + "; ".join(self.storage_warnings), style="bold yellow"))
         self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
 
     def update_selection(self) -> None:
@@ -459,7 +459,7 @@ class VmtuiApp(App):
         except VmtuiError as err:
             log.info("storage check failed: %s", err)
             return
-        self.set_storage_warnings(storage.pool_warnings(pools))
+        self.set_storage_warnings(storage.pool_warnings(pools, short=True))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

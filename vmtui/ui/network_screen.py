@@ -20,8 +20,6 @@ from ..core.service import LibvirtService
 from .storage_screen import FormDialog, KeyHelp, _bindings, _labelled
 from .wizard import FieldError
 
-NO_SUPPORT = 3  # libvirt.VIR_ERR_NO_SUPPORT
-
 NETWORK_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("s", "net_start", "Start", "Start the selected network (virsh net-start)", True),
     ("x", "net_stop", "Stop", "Stop the network; VMs on it lose their link (virsh net-destroy)", True),
@@ -29,7 +27,7 @@ NETWORK_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("n", "net_define", "New", "Define a NAT or isolated network (virsh net-define, net-start)", True),
     ("D", "net_undefine", "Undefine", "Stop and remove the network (virsh net-destroy, net-undefine)", True),
     ("r", "reload", "Reload", "Read networks and leases again (virsh net-list, net-dhcp-leases)", False),
-    ("question_mark", "net_help", "Help", "Show the keys of this screen", False),
+    ("question_mark", "net_help", "Help", "Show the keys of this screen", True),
     ("escape", "close", "Back", "Back to the domain list", True),
 ]
 
@@ -127,8 +125,8 @@ class NetworkScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(" Virtual networks", id="networks-title", classes="screen-title")
         table = DataTable(id="networks", cursor_type="row")
-        table.add_columns("Network", "Mode", "Bridge", "IPv4", "DHCP range", "State", "Autostart",
-                          "Persistent", "Used by")
+        table.add_columns("Network", "Mode", "State", "Auto", "IPv4", "DHCP range", "Bridge",
+                          "Persistent", "VMs")
         yield table
         yield Static("", id="leases-title")
         leases = DataTable(id="leases", cursor_type="row")
@@ -163,9 +161,9 @@ class NetworkScreen(Screen):
         table.clear()
         for n in nets:
             dhcp = dhcp_label(n.dhcp)
-            table.add_row(*map(Text, (n.name, n.mode_label, n.bridge or "-", n.ipv4 or "-", dhcp,
-                                      "active" if n.active else "inactive", "yes" if n.autostart else "no",
-                                      "yes" if n.persistent else "no", ", ".join(users.get(n.name, [])) or "-")),
+            table.add_row(*map(Text, (n.name, n.mode_label, "active" if n.active else "inactive",
+                                      "yes" if n.autostart else "no", n.ipv4 or "-", dhcp, n.bridge or "-",
+                                      "yes" if n.persistent else "no", str(len(users.get(n.name, []))))),
                           key=n.name)
         names = [n.name for n in nets]
         if current in names:
@@ -179,38 +177,40 @@ class NetworkScreen(Screen):
         title = self.query_one("#leases-title", Static)
         table = self.query_one("#leases", DataTable)
         self._leases_of = net.name if net else None
-        table.clear()
-        self.leases = []
         if net is None:
+            table.clear()
+            self.leases = []
             title.update(" No virtual networks: n defines one")
             return
-        if not net.active:
-            title.update(f" DHCP leases of '{escape(net.name)}': the network is inactive (s starts it)")
-            return
-        if not net.dhcp:
-            title.update(f" DHCP leases of '{escape(net.name)}': no DHCP on this network")
-            return
         try:
-            leases = await self.service.call(lambda c: networks.dhcp_leases(c, net.name),
-                                             action="read DHCP leases of network", obj=f"'{net.name}'")
+            leases, note = await self.service.call(lambda c: networks.network_clients(c, net.name),
+                                                   action="read DHCP leases of network", obj=f"'{net.name}'")
         except VmtuiError as err:
-            why = "this libvirt driver does not report leases" if err.code == NO_SUPPORT else err.message
-            title.update(f" DHCP leases of '{escape(net.name)}': {escape(why)}")
+            table.clear()
+            self.leases = []
+            title.update(f" DHCP leases of '{escape(net.name)}': {escape(err.message)}")
             return
         if self._leases_of != net.name:
             return
-        self.show_leases(net.name, leases)
+        if not net.dhcp and note is None:
+            note = "no DHCP on this network"
+        self.show_leases(net.name, leases, note)
 
-    def show_leases(self, name: str, leases: list[networks.Lease]) -> None:
+    def show_leases(self, name: str, leases: list[networks.Lease], note: str | None = None) -> None:
         table = self.query_one("#leases", DataTable)
         table.clear()
         self.leases = leases
         for lease in leases:
-            table.add_row(*map(Text, (lease.mac, lease.address, lease.hostname or "-", fmt_expiry(lease.expiry),
+            table.add_row(*map(Text, (lease.mac, lease.address or "-", lease.hostname or "-",
+                                      fmt_expiry(lease.expiry) if lease.ip else "no lease",
                                       lease.owner or "(not a VM here)")))
-        n = len(leases)
-        self.query_one("#leases-title", Static).update(
-            f" DHCP leases of '{escape(name)}' — {n} lease{'s' if n != 1 else ''}")
+        n = sum(1 for lease in leases if lease.ip)
+        vms = sum(1 for lease in leases if lease.owner)
+        text = (f" DHCP leases and VM NICs on '{escape(name)}' — {n} lease{'s' if n != 1 else ''}, "
+                f"{vms} VM NIC{'s' if vms != 1 else ''}")
+        if note:
+            text += f" ({escape(note)})"
+        self.query_one("#leases-title", Static).update(text)
 
     @on(DataTable.RowHighlighted, "#networks")
     def _highlighted(self) -> None:

@@ -29,7 +29,7 @@ from .wizard import FieldError
 BIG_TIMEOUT = 7 * 24 * 3600.0  # uploads/downloads take as long as they take; Cancel stops them
 
 
-def usage_bar(fraction: float, width: int = 10) -> str:
+def usage_bar(fraction: float, width: int = 8) -> str:
     """``[#####-----]  50%``: plain characters, so it reads the same with NO_COLOR."""
     fraction = max(0.0, min(1.0, fraction))
     filled = round(fraction * width)
@@ -51,7 +51,7 @@ STORAGE_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("u", "vol_upload", "Upload", "Upload a local file (an ISO) into a new volume (virsh vol-upload)", True),
     ("w", "vol_download", "Download", "Download the selected volume to a local file (virsh vol-download)", False),
     ("tab", "focus_next", "Pools/volumes", "Switch between the pools and the volumes", False),
-    ("question_mark", "storage_help", "Help", "Show the keys of this screen", False),
+    ("question_mark", "storage_help", "Help", "Show the keys of this screen", True),
     ("escape", "close", "Back", "Back to the domain list", True),
 ]
 
@@ -457,7 +457,7 @@ class StorageScreen(Screen):
         yield Static(" Storage pools", id="storage-title", classes="screen-title")
         yield Static("", id="storage-warnings")
         pools = DataTable(id="pools", cursor_type="row", zebra_stripes=False)
-        pools.add_columns("Pool", "Type", "State", "Autostart", "Capacity", "Allocation", "Available", "Usage")
+        pools.add_columns("Pool", "State", "Auto", "Usage", "Capacity", "Allocation", "Available", "Type")
         yield pools
         yield Static("", id="volumes-title")
         vols = DataTable(id="volumes", cursor_type="row")
@@ -513,9 +513,10 @@ class StorageScreen(Screen):
         for p in pools:
             active = p.active and p.capacity > 0
             table.add_row(*map(Text, (
-                p.name, p.type, "active" if p.active else "inactive", "yes" if p.autostart else "no",
+                p.name, "active" if p.active else "inactive", "yes" if p.autostart else "no",
+                usage_bar(p.used_fraction) if active else "-",
                 fmt_bytes(p.capacity) if active else "-", fmt_bytes(p.allocation) if active else "-",
-                fmt_bytes(p.available) if active else "-", usage_bar(p.used_fraction) if active else "")),
+                fmt_bytes(p.available) if active else "-", p.type)),
                 key=p.name)
         names = [p.name for p in pools]
         if current in names:
@@ -526,7 +527,7 @@ class StorageScreen(Screen):
         box.display = bool(self.warnings)
         set_warnings = getattr(self.app, "set_storage_warnings", None)
         if set_warnings is not None:
-            set_warnings(self.warnings)
+            set_warnings(storage.pool_warnings(pools, short=True))
         self.refresh_bindings()
 
     async def load_volumes(self) -> None:
