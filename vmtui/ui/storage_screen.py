@@ -132,10 +132,12 @@ class FormDialog(ModalScreen):
     def field(self, name: str) -> str:
         return self.query_one(f"#{name}", Input).value
 
-    def set_errors(self, errors: dict[str, str | None]) -> bool:
-        """Show each message under its field; True when there is none."""
+    def set_errors(self, errors: dict[str, str | None], partial: bool = False) -> bool:
+        """Show each message under its field (``partial``: only the fields
+        named in ``errors``, the others keep theirs); True when there is none."""
         for err in self.query(FieldError):
-            err.set(errors.get(err.field_name))
+            if not partial or err.field_name in errors:
+                err.set(errors.get(err.field_name))
         return not any(errors.values())
 
     def status(self, text: str | Text) -> None:
@@ -325,7 +327,7 @@ class CreateVolumeDialog(ProgressForm):
         if name and "." not in name:
             self.query_one("#name", Input).placeholder = f"disk1.{fmt}"
         errors, plan, _size = self.plan()
-        self.set_errors({"size": errors.get("size"), "plan": plan.warning if plan else None})
+        self.set_errors({"size": errors.get("size"), "plan": plan.warning if plan else None}, partial=True)
         if plan is not None and not plan.error:
             self.query_one("#plan", Static).update(
                 f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)} "
