@@ -231,7 +231,7 @@ def test_define_start_stop_delete_dir_pool_on_test_driver(conn, tmp_path):
 def test_network_users_and_clients_on_test_driver(conn):
     assert networks.network_users(conn) == {"default": ["alpha", "bravo", "charlie", "delta", "echo"]}
     clients, note = networks.network_clients(conn, "default")
-    assert note == "this libvirt driver does not report leases"
+    assert note == "this libvirt driver reports no leases"
     assert [(c.mac, c.owner, c.ip) for c in clients][:2] == [
         ("52:54:00:00:00:01", "alpha", ""), ("52:54:00:00:00:02", "bravo", "")]
 

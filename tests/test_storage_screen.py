@@ -237,7 +237,7 @@ async def test_networks_screen_lists_networks_and_vm_nics():
         leases = screen.query_one("#leases", DataTable)
         assert _cells(leases, 4) == ["alpha", "bravo", "charlie", "delta", "echo"]
         assert _cells(leases, 3) == ["no lease"] * 5
-        assert "this libvirt driver does not report leases" in str(screen.query_one("#leases-title").render())
+        assert "this libvirt driver reports no leases" in str(screen.query_one("#leases-title").render())
 
 
 async def test_define_network_form_validates_then_defines_and_starts():

@@ -305,7 +305,7 @@ async def test_define_isolated_network_through_the_form(system_conn, net_name):
             screen.query_one("#networks", DataTable).cursor_row)]
         assert row[:7] == [net_name, "isolated", "active", "yes", f"{base}.1/24", f"{base}.100–.199", bridge]
         await wait_for(lambda: screen._leases_of == net_name)
-        await wait_for(lambda: "0 leases" in str(screen.query_one("#leases-title").render()), timeout=20)
+        await wait_for(lambda: "0 DHCP leases" in str(screen.query_one("#leases-title").render()), timeout=20)
         # undefine through the screen
         await pilot.press("D")
         await wait_for(lambda: isinstance(app.screen, ConfirmDialog))

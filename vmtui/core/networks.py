@@ -434,7 +434,7 @@ def network_clients(conn: libvirt.virConnect, name: str) -> tuple[list[Lease], s
         if is_connection_lost(err):
             raise
         if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
-            note = "this libvirt driver does not report leases"
+            note = "this libvirt driver reports no leases"
         else:
             raise _owner_error("read DHCP leases of network", f"'{name}'", err) from None
     return leases_from(raw, owners, on_net), note

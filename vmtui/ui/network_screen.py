@@ -206,7 +206,7 @@ class NetworkScreen(Screen):
                                       lease.owner or "(not a VM here)")))
         n = sum(1 for lease in leases if lease.ip)
         vms = sum(1 for lease in leases if lease.owner)
-        text = (f" DHCP leases and VM NICs on '{escape(name)}' — {n} lease{'s' if n != 1 else ''}, "
+        text = (f" On '{escape(name)}': {n} DHCP lease{'s' if n != 1 else ''}, "
                 f"{vms} VM NIC{'s' if vms != 1 else ''}")
         if note:
             text += f" ({escape(note)})"

@@ -52,7 +52,7 @@ STORAGE_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("w", "vol_download", "Download", "Download the selected volume to a local file (virsh vol-download)", False),
     ("tab", "focus_next", "Pools/volumes", "Switch between the pools and the volumes", False),
     ("question_mark", "storage_help", "Help", "Show the keys of this screen", True),
-    ("escape", "close", "Back", "Back to the domain list", True),
+    ("escape", "close", "Back", "Back to the domain list", False),
 ]
 
 
