@@ -312,3 +312,39 @@ async def test_define_isolated_network_through_the_form(system_conn, net_name):
         await pilot.press("y")
         await wait_for(lambda: net_name not in [n.name for n in screen.networks], timeout=20, what="gone")
     assert not Path(f"/sys/class/net/{bridge}").exists()
+
+
+async def test_cancel_an_upload_from_the_dialog(system_conn, pool_name, tmp_path):
+    """A 768 MiB upload into a 1 GiB tmpfs pool, cancelled with the dialog's
+    Cancel button once progress shows: no volume is left, the dialog stays."""
+    name, path = pool_name
+    path.mkdir(mode=0o755)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g,mode=0755", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mount.stderr.strip()}")
+    storage.define_dir_pool(system_conn, name, str(path), autostart=False)
+    local = tmp_path / "big.iso"
+    with open(local, "wb") as fh:  # sparse: quick to make, still 768 MiB to send
+        fh.truncate(768 * MiB)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(pilot, "S", StorageScreen)
+        select_row(screen.query_one("#pools", DataTable), name)
+        await wait_for(lambda: screen._pool_for_volumes == name and screen.selected_pool.name == name)
+        await pilot.press("u")
+        await wait_for(lambda: isinstance(app.screen, UploadDialog))
+        dialog = app.screen
+        dialog.query_one("#local", Input).value = str(local)
+        await pilot.pause()
+        await pilot.click("#ok")
+        await wait_for(lambda: getattr(dialog, "progress", None) is not None and dialog.progress.done > 0,
+                       timeout=30, what="upload under way")
+        await pilot.click("#cancel")
+        await wait_for(lambda: not dialog.busy, timeout=30, what="upload stopped")
+        assert app.screen is dialog  # still open, saying why
+        assert "cancelled" in str(dialog.query_one("#form-status").render())
+        assert not storage.volume_exists(system_conn, name, "big.iso")
+        assert list(path.iterdir()) == []
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, StorageScreen))

@@ -1068,8 +1068,13 @@ def delete_pool(conn: libvirt.virConnect, name: str) -> str:
         persistent = pool.isPersistent()
         done = []
         if ptype == "dir" and persistent:
-            pool.delete(0)  # rmdir: fails, harmlessly, when something is left in it
-            done.append(f"removed {path}")
+            try:
+                pool.delete(0)  # rmdir: fails, harmlessly, when something is left in it
+                done.append(f"removed {path}")
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err) or "No such file" not in (err.get_error_message() or ""):
+                    raise
+                done.append(f"{path} was already gone")
         if persistent:
             pool.undefine()
         done.insert(0, f"deleted pool '{name}'")

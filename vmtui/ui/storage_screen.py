@@ -141,6 +141,8 @@ class FormDialog(ModalScreen):
         return not any(errors.values())
 
     def status(self, text: str | Text) -> None:
+        if not self.is_mounted:
+            return
         self.query_one("#form-status", Static).update(text if isinstance(text, Text) else escape(text))
 
     def changed(self) -> None:
@@ -180,6 +182,9 @@ class FormDialog(ModalScreen):
         return None
 
     @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
     def action_cancel(self) -> None:
         self.dismiss(None)
 
@@ -219,6 +224,8 @@ class ProgressForm(FormDialog):
         return self.progress
 
     def _tick(self) -> None:
+        if not self.is_mounted:
+            return
         p = self.progress
         bar = self.query_one("#form-progress", ProgressBar)
         if p.total:
@@ -230,10 +237,10 @@ class ProgressForm(FormDialog):
         if timer is not None:
             timer.stop()
             self._tick()
-        for inp in self.query(Input):
-            inp.disabled = False
+        if self.is_mounted:
+            for inp in self.query(Input):
+                inp.disabled = False
 
-    @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         if self.busy and getattr(self, "progress", None) is not None:
             self.progress.cancel.set()
