@@ -11,6 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
@@ -147,6 +148,12 @@ class NetworkScreen(Screen):
     @work(exclusive=True, group="networks-load")
     async def reload(self) -> None:
         try:
+            await self._reload()
+        except NoMatches:  # the screen closed meanwhile
+            pass
+
+    async def _reload(self) -> None:
+        try:
             nets = await self.service.call(networks.list_networks, action="list networks of",
                                            obj=self.service.display_uri)
             users = await self.service.call(networks.network_users, action="read the NICs of the VMs on",
@@ -212,6 +219,12 @@ class NetworkScreen(Screen):
             text += f" ({escape(note)})"
         self.query_one("#leases-title", Static).update(text)
 
+    @on(DataTable.RowHighlighted)
+    @on(DataTable.RowSelected)
+    def _keep_table_events_here(self, event) -> None:
+        """The app's handlers are for the domain list: they must not see these tables."""
+        event.stop()
+
     @on(DataTable.RowHighlighted, "#networks")
     def _highlighted(self) -> None:
         net = self.selected
@@ -221,7 +234,10 @@ class NetworkScreen(Screen):
 
     @work(exclusive=True, group="networks-leases")
     async def _leases_worker(self) -> None:
-        await self.load_leases()
+        try:
+            await self.load_leases()
+        except NoMatches:  # the screen closed meanwhile
+            pass
 
     def on_object_event(self, kind: str, name: str) -> None:
         if kind == "network":

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
@@ -502,6 +503,12 @@ class StorageScreen(Screen):
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
         try:
+            await self._reload(refresh)
+        except NoMatches:  # the screen closed meanwhile
+            pass
+
+    async def _reload(self, refresh: bool) -> None:
+        try:
             pools = await self.service.call(lambda c: storage.list_pools(c, refresh=refresh),
                                             action="list storage pools of", obj=self.service.display_uri)
             users = await self.service.call(storage.volume_users, action="read the disks of the VMs on",
@@ -592,6 +599,12 @@ class StorageScreen(Screen):
     def users_of(self, v: storage.VolumeInfo) -> list[str]:
         return sorted(set(self.users.get(v.path, [])) | set(self.users.get(f"{v.pool}/{v.name}", [])))
 
+    @on(DataTable.RowHighlighted)
+    @on(DataTable.RowSelected)
+    def _keep_table_events_here(self, event) -> None:
+        """The app's handlers are for the domain list: they must not see these tables."""
+        event.stop()
+
     @on(DataTable.RowHighlighted, "#pools")
     def _pool_highlighted(self) -> None:
         pool = self.selected_pool
@@ -605,7 +618,10 @@ class StorageScreen(Screen):
 
     @work(exclusive=True, group="storage-volumes")
     async def _load_volumes_worker(self) -> None:
-        await self.load_volumes()
+        try:
+            await self.load_volumes()
+        except NoMatches:  # the screen closed meanwhile
+            pass
 
     def on_object_event(self, kind: str, name: str) -> None:
         """The app forwards the service's ObjectEvent for pools here."""
