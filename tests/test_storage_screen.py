@@ -66,6 +66,10 @@ async def test_storage_screen_lists_pools_and_volumes_with_users():
         assert by_name["alpha.qcow2"][4:] == ["thin", "alpha"]
         assert by_name["install.iso"][5] == "echo"
         assert screen.warnings == [] and not screen.query_one("#storage-warnings").display
+        # Enter and the cursor keys stay on this screen (the list's Enter opens a VM's details)
+        await pilot.press("down", "enter", "tab", "down", "enter")
+        await pilot.pause()
+        assert app.screen is screen
         await pilot.press("escape")
         assert app.screen is app.list_screen
 
