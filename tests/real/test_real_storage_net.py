@@ -32,7 +32,7 @@ from vmtui.core.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen
-from vmtui.ui.storage_screen import DefinePoolDialog, DownloadDialog, StorageScreen, UploadDialog
+from vmtui.ui.storage_screen import CreateVolumeDialog, DefinePoolDialog, DownloadDialog, StorageScreen, UploadDialog
 
 pytestmark = pytest.mark.real
 
@@ -98,28 +98,39 @@ def tmpfs_pool(system_conn, pool_name):
 
 async def test_small_pool_shows_full_and_overcommit_warnings(system_conn, tmpfs_pool):
     name, path = tmpfs_pool
-    # thick: really allocated on the tmpfs (fallocate); thin: only promised
-    storage.create_volume(system_conn, name, "thick.img", 56 * MiB, fmt="raw", provisioning="thick")
+    # thin: only promised (100 MiB on a 64 MiB pool)
     storage.create_volume(system_conn, name, "thin.qcow2", 100 * MiB, fmt="qcow2", provisioning="thin")
-    info = storage.pool_info(system_conn, name)
-    assert info.capacity == 64 * MiB
-    assert info.used_fraction > 0.85, info
-    assert info.overcommitted and info.overcommit_ratio > 2.4
-
     app = make_app()
     async with app.run_test(size=(200, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         mine = [w for w in screen.warnings if f"'{name}'" in w]
-        assert len(mine) == 2, screen.warnings
+        assert len(mine) == 1 and "overcommitted" in mine[0], screen.warnings
+        select_row(screen.query_one("#pools", DataTable), name)
+        await wait_for(lambda: screen._pool_for_volumes == name and screen.selected_pool.name == name)
+        # thick through the form: really allocated on the tmpfs (fallocate)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, CreateVolumeDialog))
+        form = app.screen
+        form.query_one("#name", Input).value = "thick.img"
+        form.query_one("#size", Input).value = "56M"
+        form.query_one("#format").value = "raw"
+        form.query_one("#provisioning").value = "thick"
+        await pilot.pause()
+        assert "The host will hold 56.0 MiB now, at most 56.0 MiB" in str(form.query_one("#plan").render())
+        await pilot.click("#ok")
+        await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=30, what="created")
+        await wait_for(lambda: [v.name for v in screen.volumes] == ["thick.img", "thin.qcow2"], timeout=20)
+        assert os.stat(path / "thick.img").st_blocks * 512 >= 56 * MiB  # really allocated
+        info = storage.pool_info(system_conn, name)
+        assert info.capacity == 64 * MiB and info.used_fraction > 0.85, info
+        await wait_for(lambda: len([w for w in screen.warnings if f"'{name}'" in w]) == 2, timeout=20)
+        mine = [w for w in screen.warnings if f"'{name}'" in w]
         assert "% full" in mine[0] and "of 64.0 MiB" in mine[0]
         assert f"overcommitted {info.overcommit_ratio:.2f}x" in mine[1]
-        assert f"pool '{name}'" in str(screen.query_one("#storage-warnings").render())
-        select_row(screen.query_one("#pools", DataTable), name)
-        await pilot.pause()
+        assert f"pool '{name}' is " in str(screen.query_one("#storage-warnings").render())
         row = [str(c) for c in screen.query_one("#pools", DataTable).get_row_at(
             screen.query_one("#pools", DataTable).cursor_row)]
-        assert row[1] == "active" and row[3].startswith("[#######") and row[4] == "64.0 MiB"
-        await wait_for(lambda: [v.name for v in screen.volumes] == ["thick.img", "thin.qcow2"], timeout=20)
+        assert row[0] == name and row[1] == "active" and row[3].startswith("[#######") and row[4] == "64.0 MiB"
         vols = screen.query_one("#volumes", DataTable)
         assert [str(vols.get_row_at(i)[4]) for i in range(2)] == ["thick", "thin"]
         await pilot.press("escape")

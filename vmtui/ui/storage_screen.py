@@ -261,7 +261,8 @@ class DefinePoolDialog(FormDialog):
 
     def fields(self) -> ComposeResult:
         yield from _labelled("Name", Input(placeholder="isos", compact=True, id="name"), "name")
-        yield from _labelled("Directory", Input(placeholder="/var/lib/libvirt/images/<name>", compact=True, id="path"), "path",
+        path = Input(placeholder="/var/lib/libvirt/images/<name>", compact=True, id="path")
+        yield from _labelled("Directory", path, "path",
                              "libvirt creates it (pool-build); the pool is started and set to autostart")
 
     def changed(self) -> None:
@@ -304,7 +305,8 @@ class CreateVolumeDialog(ProgressForm):
         yield from _labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
         yield from _labelled("Size", Input("10G", compact=True, id="size"), "size")
         with Horizontal(classes="form-row"):
-            yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True, id="format")
+            yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True,
+                         id="format")
             yield Select([("thin (allocate on write)", "thin"), ("thick (allocate now)", "thick")],
                          value="thin", allow_blank=False, compact=True, id="provisioning")
         yield Static("", id="plan", classes="field-hint")
