@@ -176,6 +176,8 @@ async def main() -> None:
         # disks-snaps: disks (d) and snapshots (z) screens
         ("disks", (100, 30), ["d", "down"], _disks_loaded, "k8s-worker-1"),
         ("snapshots", (100, 30), [_demo_snapshots, "z"], _snaps_loaded, "db-primary"),
+        ("storage", (100, 30), ["S"], lambda app: getattr(app.screen, "loaded", False), None),
+        ("networks", (100, 30), ["N", "down"], lambda app: getattr(app.screen, "loaded", False), None),
     ]
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),

@@ -77,6 +77,16 @@ __all__ = [
     "disk_volume",
     "upload_file",
     "download_volume",
+    "dir_pool_xml",
+    "parse_pool_xml",
+    "validate_pool_name",
+    "define_dir_pool",
+    "start_pool",
+    "stop_pool",
+    "refresh_pool",
+    "set_pool_autostart",
+    "delete_pool",
+    "pool_warnings",
 ]
 
 Progress = Callable[[int, int], None]
@@ -782,7 +792,8 @@ def _abort(stream: libvirt.virStream) -> None:
 
 
 def upload_file(conn: libvirt.virConnect, pool: str, name: str, local_path: str | os.PathLike,
-                fmt: str = "raw", progress: Progress | None = None) -> VolumeInfo:
+                fmt: str = "raw", progress: Progress | None = None,
+                cancel: threading.Event | None = None) -> VolumeInfo:
     """Upload a local file into a new volume of ``pool`` (over the libvirt
     connection, so it works on remote hosts).
 
@@ -791,7 +802,8 @@ def upload_file(conn: libvirt.virConnect, pool: str, name: str, local_path: str 
     holds, so an ISO is listed as ``iso`` and a qcow2 image as ``qcow2``.
     ``fmt`` is the format the caller expects the file to be; a mismatch is
     only logged. ``progress(sent, total)`` is called at most every 0.2 s and
-    at the end. On failure the new volume is deleted.
+    at the end. On failure, or when ``cancel`` is set, the new volume is
+    deleted (a cancelled upload raises VmtuiError "cancelled").
     """
     action = "upload"
     obj = f"'{os.fspath(local_path)}' to {_vol_obj(pool, name)}"
@@ -821,6 +833,8 @@ def upload_file(conn: libvirt.virConnect, pool: str, name: str, local_path: str 
             vol.upload(stream, 0, size, 0)
             sent = 0
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise VmtuiError(action, obj, "cancelled")
                 chunk = fh.read(STREAM_CHUNK)
                 if not chunk:
                     break
@@ -869,12 +883,13 @@ def _refresh_after_upload(pool_obj: libvirt.virStoragePool, timeout: float = 5.0
 
 
 def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.PathLike,
-                    progress: Progress | None = None) -> int:
+                    progress: Progress | None = None, cancel: threading.Event | None = None) -> int:
     """Download a volume (key, path or ``pool/volume``) into a local file.
 
     Returns the number of bytes written. ``progress(received, total)`` is
     called at most every 0.2 s and at the end (``total`` is the volume's
-    file size). A partial local file is removed on failure.
+    file size). A partial local file is removed on failure or when
+    ``cancel`` is set (which raises VmtuiError "cancelled").
     """
     action = "download volume"
     obj = f"'{key}'"
@@ -895,6 +910,8 @@ def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.Pat
             stream = conn.newStream(0)
             vol.download(stream, 0, 0, 0)
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise VmtuiError(action, obj, "cancelled")
                 data = stream.recv(STREAM_CHUNK)
                 if isinstance(data, int):  # -2: would block (non-blocking streams only)
                     if data == -2:
@@ -921,3 +938,196 @@ def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.Pat
             raise _fail(action, obj, err) from None
         raise
 
+
+
+# ---------------------------------------------------------------------------
+# pools: define, start, stop, refresh, autostart, delete
+# ---------------------------------------------------------------------------
+
+
+def dir_pool_xml(name: str, path: str) -> str:
+    """``<pool type='dir'>`` XML for ``storagePoolDefineXML`` (virsh pool-define-as NAME dir --target PATH)."""
+    root = ET.Element("pool", type="dir")
+    ET.SubElement(root, "name").text = name
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "path").text = path
+    ET.indent(root, "  ")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def parse_pool_xml(xml: str) -> tuple[str, str, str | None]:
+    """(name, type, target path) of a pool's XML."""
+    root = ET.fromstring(xml)
+    return _text(root, "name") or "", root.get("type") or "", _text(root, "target/path")
+
+
+def validate_pool_name(name: str) -> str | None:
+    """None when ``name`` is a usable pool name, else the message for the field."""
+    if not name or not name.strip():
+        return "Enter a name for the pool"
+    if name != name.strip():
+        return "The name must not start or end with a space"
+    if "/" in name:
+        return "The name must not contain '/'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "The name must not contain control characters"
+    return None
+
+
+def validate_pool_path(path: str) -> str | None:
+    if not path or not path.strip():
+        return "Enter the directory for the pool, e.g. /var/lib/libvirt/images/isos"
+    if not path.startswith("/"):
+        return "The path must be absolute (start with /)"
+    if "\0" in path or any(ord(c) < 32 for c in path):
+        return "The path must not contain control characters"
+    if os.path.normpath(path) == "/":
+        return "The pool cannot be the root directory"
+    return None
+
+
+def define_dir_pool(conn: libvirt.virConnect, name: str, path: str, *, start: bool = True,
+                    autostart: bool = True) -> PoolInfo:
+    """Define a directory pool, build it (libvirt creates the directory),
+    start it and mark it autostart (virsh pool-define-as, pool-build,
+    pool-start, pool-autostart). Nothing is left defined on failure."""
+    action = "define pool"
+    obj = f"'{name}'"
+    for problem in (validate_pool_name(name), validate_pool_path(path)):
+        if problem:
+            raise VmtuiError(action, obj, problem)
+    path = os.path.normpath(path)
+    try:
+        for other in conn.listAllStoragePools(0):
+            o_name, _type, o_path = parse_pool_xml(other.XMLDesc(0))
+            if o_name == name:
+                raise VmtuiError(action, obj, f"a pool named '{name}' already exists")
+            if o_path and os.path.normpath(o_path) == path:
+                raise VmtuiError(action, obj, f"pool '{o_name}' already uses {path}")
+        pool = conn.storagePoolDefineXML(dir_pool_xml(name, path), 0)
+    except libvirt.libvirtError as err:
+        raise _fail(action, obj, err) from None
+    try:
+        pool.build(0)
+        if start:
+            pool.create(0)
+        if autostart:
+            pool.setAutostart(1)
+        return _pool_info(pool)
+    except libvirt.libvirtError as err:
+        try:
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+        except libvirt.libvirtError as err2:
+            log.warning("cannot undefine half-made pool %s: %s", name, err2)
+        raise _fail(action, obj, err) from None
+
+
+def _pool_op(conn: libvirt.virConnect, name: str, action: str, op: Callable[[libvirt.virStoragePool], object]) -> None:
+    try:
+        op(conn.storagePoolLookupByName(name))
+    except libvirt.libvirtError as err:
+        raise _fail(action, f"'{name}'", err) from None
+
+
+def start_pool(conn: libvirt.virConnect, name: str) -> None:
+    """virsh pool-start."""
+    _pool_op(conn, name, "start pool", lambda p: p.create(0))
+
+
+def stop_pool(conn: libvirt.virConnect, name: str) -> None:
+    """virsh pool-destroy: stops the pool; its volumes stay on disk."""
+    _pool_op(conn, name, "stop pool", lambda p: p.destroy())
+
+
+def refresh_pool(conn: libvirt.virConnect, name: str) -> None:
+    """virsh pool-refresh."""
+    _pool_op(conn, name, "refresh pool", lambda p: p.refresh(0))
+
+
+def set_pool_autostart(conn: libvirt.virConnect, name: str, on: bool) -> None:
+    """virsh pool-autostart [--disable]."""
+    _pool_op(conn, name, "set autostart of pool", lambda p: p.setAutostart(1 if on else 0))
+
+
+def delete_pool(conn: libvirt.virConnect, name: str) -> str:
+    """Delete an empty pool: stop it, remove its directory (dir pools only,
+    virsh pool-delete) and its definition (virsh pool-undefine).
+
+    A pool holding volumes is refused, naming them. Returns what was done,
+    for the notification.
+    """
+    action = "delete pool"
+    obj = f"'{name}'"
+    try:
+        pool = conn.storagePoolLookupByName(name)
+        _name, ptype, path = parse_pool_xml(pool.XMLDesc(0))
+        started_here = False
+        if not pool.isActive():
+            try:  # volumes can only be listed on an active pool
+                pool.create(0)
+                started_here = True
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err):
+                    raise
+                log.info("cannot start pool %s to list its volumes: %s", name, err)
+        if pool.isActive():
+            pool.refresh(0)
+            vols = sorted(v.name() for v in pool.listAllVolumes(0))
+            if vols:
+                if started_here:
+                    pool.destroy()
+                shown = ", ".join(vols[:5]) + (f" and {len(vols) - 5} more" if len(vols) > 5 else "")
+                raise VmtuiError(action, obj, f"it is not empty: it holds {len(vols)} volume"
+                                 f"{'s' if len(vols) != 1 else ''} ({shown}); delete them first")
+            pool.destroy()
+        persistent = pool.isPersistent()
+        done = []
+        if ptype == "dir" and persistent:
+            try:
+                pool.delete(0)  # rmdir: fails, harmlessly, when something is left in it
+                done.append(f"removed {path}")
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err) or "No such file" not in (err.get_error_message() or ""):
+                    raise
+                done.append(f"{path} was already gone")
+        if persistent:
+            pool.undefine()
+        done.insert(0, f"deleted pool '{name}'")
+        return ", ".join(done)
+    except libvirt.libvirtError as err:
+        raise _fail(action, obj, err) from None
+
+
+# ---------------------------------------------------------------------------
+# warnings
+# ---------------------------------------------------------------------------
+
+
+def pool_warnings(pools: list[PoolInfo], short: bool = False) -> list[str]:
+    """One line per problem: a pool over 85 % allocated, thin overcommit.
+    ``short``: one compact line per pool, for the status line.
+
+    Pure; inactive pools are skipped (libvirt reports no sizes for them)."""
+    out = []
+    for p in pools:
+        if not p.active or p.capacity <= 0:
+            continue
+        if short:
+            bits = []
+            if p.nearly_full:
+                bits.append(f"{p.used_fraction * 100:.0f}% full")
+            if p.overcommitted:
+                bits.append(f"{p.overcommit_ratio:.1f}x overcommitted")
+            if bits:
+                out.append(f"pool {p.name} " + ", ".join(bits))
+            continue
+        if p.nearly_full:
+            out.append(f"pool '{p.name}' is {p.used_fraction * 100:.0f}% full "
+                       f"({fmt_bytes(p.allocation)} of {fmt_bytes(p.capacity)}, "
+                       f"{fmt_bytes(p.available)} free)")
+        if p.overcommitted:
+            out.append(f"pool '{p.name}' is overcommitted {p.overcommit_ratio:.2f}x: its volumes can "
+                       f"grow to {fmt_bytes(p.volumes_capacity)} on {fmt_bytes(p.capacity)}")
+    return out

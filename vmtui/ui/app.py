@@ -26,6 +26,7 @@ from ..core.service import (
     DomainsReset,
     HostChanged,
     LibvirtService,
+    ObjectEvent,
 )
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
@@ -40,6 +41,7 @@ MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume"
             "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
                                                      "disks", "snapshots"}
+STORAGE_CHECK_INTERVAL = 120.0  # seconds between pool warning checks for the status line
 
 
 class ServiceMessage(Message):
@@ -92,6 +94,7 @@ class VmtuiApp(TemplateActions, App):
         self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
         self._was_disconnected = False
+        self.storage_warnings: list[str] = []  # pool nearly full / thin overcommit (status line)
 
     # --- layout ---------------------------------------------------------------
 
@@ -114,6 +117,7 @@ class VmtuiApp(TemplateActions, App):
         self._unsubscribe = self.service.subscribe(lambda payload: self.post_message(ServiceMessage(payload)))
         self.update_status()
         self.connect()
+        self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
 
     async def on_unmount(self) -> None:
         if self._unsubscribe:
@@ -141,9 +145,13 @@ class VmtuiApp(TemplateActions, App):
             table = self.table
         except NoMatches:  # shutting down: the list is already gone
             return
+        if isinstance(p, ObjectEvent):
+            self._object_event(p)
+            return
         if isinstance(p, DomainsReset):
             table.reset(p.domains)
             self.ready = True
+            self.check_storage()
         elif isinstance(p, DomainsChanged):
             table.upsert(p.domains)
         elif isinstance(p, DomainRemoved):
@@ -202,6 +210,8 @@ class VmtuiApp(TemplateActions, App):
         if templates_:
             counts += f" ({templates_} template{'s' if templates_ != 1 else ''})"
         parts.append(Text(counts))
+        if self.storage_warnings:
+            parts.append(Text(" │ ! " + "; ".join(self.storage_warnings), style="bold yellow"))
         host_bits = []
         if host.cpu_percent is not None:
             host_bits.append(f"CPU {fmt_percent(host.cpu_percent)}")
@@ -489,6 +499,47 @@ class VmtuiApp(TemplateActions, App):
         if d := self._selected_or_none("snapshots"):
             from .snapshots_screen import SnapshotsScreen
             self.push_screen(SnapshotsScreen(self.service, d.uuid, d.name))
+
+    # --- storage and networks screens (S, N) ----------------------------------------
+
+    def action_storage(self) -> None:
+        from .storage_screen import StorageScreen
+        if not isinstance(self.screen, StorageScreen):
+            self.push_screen(StorageScreen(self.service))
+
+    def action_networks(self) -> None:
+        from .network_screen import NetworkScreen
+        if not isinstance(self.screen, NetworkScreen):
+            self.push_screen(NetworkScreen(self.service))
+
+    def _object_event(self, event: ObjectEvent) -> None:
+        if event.kind == "pool":
+            self.check_storage()
+        for screen in self.screen_stack:
+            forward = getattr(screen, "on_object_event", None)
+            if forward is not None:
+                forward(event.kind, event.name)
+
+    def set_storage_warnings(self, warnings: list[str]) -> None:
+        if warnings != self.storage_warnings:
+            self.storage_warnings = list(warnings)
+            if self.list_screen.is_mounted:
+                self.update_status()
+
+    @work(exclusive=True, group="storage-check")
+    async def check_storage(self) -> None:
+        """Pool warnings for the status line: on connect, on pool events and
+        every few minutes (volumes fill up without events), never per stats tick."""
+        if self.service.state is not ConnState.CONNECTED:
+            return
+        from ..core import storage
+        try:
+            pools = await self.service.call(storage.list_pools, action="list storage pools of",
+                                            obj=self.service.display_uri)
+        except VmtuiError as err:
+            log.info("storage check failed: %s", err)
+            return
+        self.set_storage_warnings(storage.pool_warnings(pools, short=True))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

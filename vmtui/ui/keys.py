@@ -37,6 +37,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
      "Prepare as template: reset SSH host keys, machine-id, net rules... (virt-sysprep)", False),
     ("u", "from_template", "From template", "New VM from the selected template: clone, cloud-init, start", False),
     ("l", "clone", "Clone", "Clone a shut-off VM or template: full copy or linked overlay (virt-clone)", False),
+    ("S", "storage", "Storage", "Storage pools and volumes (virsh pool-list, vol-list)", False),
+    ("N", "networks", "Networks", "Virtual networks and DHCP leases (virsh net-list, net-dhcp-leases)", False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]

@@ -1,0 +1,808 @@
+"""The storage screen: pools and their volumes (virt-manager's Storage tab,
+virsh pool-* and vol-*).
+
+Everything libvirt is done through ``service.call`` (off the event loop);
+pool lifecycle events from the service reload the screen.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
+
+from ..core import storage
+from ..core.errors import VmtuiError
+from ..core.service import LibvirtService
+from ..core.sizes import fmt_bytes, parse_size
+from .wizard import FieldError
+
+BIG_TIMEOUT = 7 * 24 * 3600.0  # uploads/downloads take as long as they take; Cancel stops them
+
+
+def usage_bar(fraction: float, width: int = 8) -> str:
+    """``[#####-----]  50%``: plain characters, so it reads the same with NO_COLOR."""
+    fraction = max(0.0, min(1.0, fraction))
+    filled = round(fraction * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {fraction * 100:3.0f}%"
+
+
+# (key, action, footer label, virsh equivalent / description, shown in footer)
+STORAGE_KEYS: list[tuple[str, str, str, str, bool]] = [
+    ("s", "pool_start", "Start", "Start the selected pool (virsh pool-start)", True),
+    ("x", "pool_stop", "Stop", "Stop the selected pool; volumes stay on disk (virsh pool-destroy)", True),
+    ("r", "pool_refresh", "Refresh", "Rescan the pool for files copied in (virsh pool-refresh)", False),
+    ("a", "pool_autostart", "Autostart", "Toggle start at host boot (virsh pool-autostart)", False),
+    ("P", "pool_define", "New pool", "Define a directory pool: name, path (virsh pool-define-as --type dir, "
+                                     "pool-build, pool-start)", True),
+    ("X", "pool_delete", "Del pool", "Delete an empty pool and its directory (virsh pool-delete, pool-undefine)",
+     False),
+    ("n", "vol_create", "New vol", "Create a volume, thin or thick (virsh vol-create-as)", True),
+    ("d", "vol_delete", "Del vol", "Delete the selected volume, never one in use (virsh vol-delete)", True),
+    ("u", "vol_upload", "Upload", "Upload a local file (an ISO) into a new volume (virsh vol-upload)", True),
+    ("w", "vol_download", "Download", "Download the selected volume to a local file (virsh vol-download)", False),
+    ("tab", "focus_next", "Pools/volumes", "Switch between the pools and the volumes", False),
+    ("question_mark", "storage_help", "Help", "Show the keys of this screen", True),
+    ("escape", "close", "Back", "Back to the domain list", False),
+]
+
+
+def _bindings(table) -> list[Binding]:
+    out = []
+    for key, action, label, desc, show in table:
+        target = "app.focus_next" if action == "focus_next" else action
+        out.append(Binding(key, target, label, show=show, tooltip=desc))
+    return out
+
+
+class KeyHelp(ModalScreen[None]):
+    """The keys of a screen, with their virsh equivalents."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Back")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str, str, str, bool]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        from rich.table import Table
+        t = Table(box=None, padding=(0, 1), show_header=False)
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(overflow="fold")
+        names = {"question_mark": "?", "escape": "Esc", "tab": "Tab", "enter": "Enter"}
+        for key, _a, _l, desc, _s in self.keys:
+            t.add_row(names.get(key, key), desc)
+        with Vertical(classes="dialog", id="key-help"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll():
+                yield Static(t)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# ---------------------------------------------------------------------------
+# forms
+# ---------------------------------------------------------------------------
+
+
+class FormDialog(ModalScreen):
+    """A short form: labelled inputs with their error lines, a status line,
+    an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
+    implement :meth:`submit` (a coroutine; return a value to dismiss with)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    title_text = ""
+    ok_label = "OK"
+    with_progress = False
+
+    def fields(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="form-body"):
+                yield from self.fields()
+            yield Static("", id="form-status", classes="form-status")
+            if self.with_progress:
+                yield ProgressBar(total=100, show_eta=False, id="form-progress")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.ok_label, id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        if self.with_progress:
+            self.query_one("#form-progress").display = False
+        inputs = list(self.query(Input))
+        if inputs:
+            inputs[0].focus()
+        self.changed()
+
+    def field(self, name: str) -> str:
+        return self.query_one(f"#{name}", Input).value
+
+    def set_errors(self, errors: dict[str, str | None], partial: bool = False) -> bool:
+        """Show each message under its field (``partial``: only the fields
+        named in ``errors``, the others keep theirs); True when there is none."""
+        for err in self.query(FieldError):
+            if not partial or err.field_name in errors:
+                err.set(errors.get(err.field_name))
+        return not any(errors.values())
+
+    def status(self, text: str | Text) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#form-status", Static).update(text if isinstance(text, Text) else escape(text))
+
+    def changed(self) -> None:
+        """A field changed: update hints (override)."""
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.changed()
+
+    busy = False
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        if not self.busy:
+            self._submit()
+
+    @work(group="form", exclusive=True)
+    async def _submit(self) -> None:
+        self.busy = True
+        self.query_one("#ok", Button).disabled = True
+        try:
+            result = await self.submit()
+        except VmtuiError as err:
+            self.status(Text(err.message, style="bold red"))
+            self.notify(err.message, title=self.title_text, severity="error", timeout=12)
+            result = None
+        finally:
+            self.busy = False
+            if self.is_mounted:
+                self.query_one("#ok", Button).disabled = False
+        if result is not None:
+            self.dismiss(result)
+
+    async def submit(self):  # pragma: no cover - overridden
+        return None
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _labelled(label: str, widget, name: str, hint: str = "") -> list:
+    out = [Label(label, classes="field-label"), widget]
+    if hint:
+        out.append(Static(hint, classes="field-hint"))
+    out.append(FieldError(name))
+    return out
+
+
+class TransferProgress:
+    """Progress from a worker thread, read by a UI timer (no cross-thread UI calls)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total = 0
+        self.cancel = threading.Event()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
+class ProgressForm(FormDialog):
+    """A form whose OK starts a long job with a progress bar; Cancel stops it."""
+
+    with_progress = True
+
+    def start_progress(self, what: str) -> TransferProgress:
+        self.progress = TransferProgress()
+        self.what = what
+        self.query_one("#form-progress").display = True
+        for inp in self.query(Input):
+            inp.disabled = True
+        self._timer = self.set_interval(0.2, self._tick)
+        return self.progress
+
+    def _tick(self) -> None:
+        if not self.is_mounted:
+            return
+        p = self.progress
+        bar = self.query_one("#form-progress", ProgressBar)
+        if p.total:
+            bar.update(total=p.total, progress=p.done)
+            self.status(f"{self.what}: {fmt_bytes(p.done)} of {fmt_bytes(p.total)}")
+
+    def stop_progress(self) -> None:
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.stop()
+            self._tick()
+        if self.is_mounted:
+            for inp in self.query(Input):
+                inp.disabled = False
+
+    def action_cancel(self) -> None:
+        if self.busy and getattr(self, "progress", None) is not None:
+            self.progress.cancel.set()
+            self.status("Cancelling…")
+            return
+        self.dismiss(None)
+
+
+class DefinePoolDialog(FormDialog):
+    title_text = "New directory pool (virsh pool-define-as NAME dir --target PATH)"
+    ok_label = "Define"
+
+    def __init__(self, service: LibvirtService, existing: list[storage.PoolInfo]) -> None:
+        super().__init__()
+        self.service = service
+        self.existing = existing
+
+    def fields(self) -> ComposeResult:
+        yield from _labelled("Name", Input(placeholder="isos", compact=True, id="name"), "name")
+        path = Input(placeholder="/var/lib/libvirt/images/<name>", compact=True, id="path")
+        yield from _labelled("Directory", path, "path",
+                             "libvirt creates it (pool-build); the pool is started and set to autostart")
+
+    def changed(self) -> None:
+        name = self.field("name").strip()
+        self.query_one("#path", Input).placeholder = f"/var/lib/libvirt/images/{name or '<name>'}"
+
+    def check(self) -> tuple[str, str] | None:
+        name = self.field("name")
+        path = self.field("path").strip() or f"/var/lib/libvirt/images/{name.strip()}"
+        errors = {"name": storage.validate_pool_name(name), "path": storage.validate_pool_path(path)}
+        if not errors["name"] and any(p.name == name for p in self.existing):
+            errors["name"] = f"A pool named '{name}' already exists"
+        norm = os.path.normpath(path)
+        for p in self.existing:
+            if not errors["path"] and p.path and os.path.normpath(p.path) == norm:
+                errors["path"] = f"Pool '{p.name}' already uses {norm}"
+        return (name, norm) if self.set_errors(errors) else None
+
+    async def submit(self):
+        got = self.check()
+        if got is None:
+            return None
+        name, path = got
+        self.status(f"Defining pool '{name}'…")
+        info = await self.service.call(lambda c: storage.define_dir_pool(c, name, path),
+                                       action="define pool", obj=f"'{name}'")
+        return info
+
+
+class CreateVolumeDialog(ProgressForm):
+    ok_label = "Create"
+
+    def __init__(self, service: LibvirtService, pool: storage.PoolInfo) -> None:
+        super().__init__()
+        self.service = service
+        self.pool = pool
+        self.title_text = f"New volume in pool '{pool.name}' (virsh vol-create-as)"
+
+    def fields(self) -> ComposeResult:
+        yield from _labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
+        yield from _labelled("Size", Input("10G", compact=True, id="size"), "size")
+        with Horizontal(classes="form-row"):
+            yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True,
+                         id="format")
+            yield Select([("thin (allocate on write)", "thin"), ("thick (allocate now)", "thick")],
+                         value="thin", allow_blank=False, compact=True, id="provisioning")
+        yield Static("", id="plan", classes="field-hint")
+        yield FieldError("plan")
+
+    def _values(self) -> tuple[str, str, str]:
+        fmt = self.query_one("#format", Select).value
+        prov = self.query_one("#provisioning", Select).value
+        return self.field("name"), str(fmt), str(prov)
+
+    def plan(self) -> tuple[dict, storage.DiskPlan | None, int | None]:
+        name, fmt, prov = self._values()
+        errors: dict[str, str | None] = {}
+        size = None
+        try:
+            size = parse_size(self.field("size"), "G")
+        except ValueError as err:
+            errors["size"] = str(err)
+        plan = None
+        if size is not None:
+            plan = storage.plan_new_disk(self.pool, size, prov, fmt)
+            if plan.error:
+                errors["size"] = plan.error
+        return errors, plan, size
+
+    def changed(self) -> None:
+        name, fmt, prov = self._values()
+        if name and "." not in name:
+            self.query_one("#name", Input).placeholder = f"disk1.{fmt}"
+        errors, plan, _size = self.plan()
+        self.set_errors({"size": errors.get("size"), "plan": plan.warning if plan else None}, partial=True)
+        if plan is not None and not plan.error:
+            self.query_one("#plan", Static).update(
+                f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)} "
+                f"({fmt_bytes(self.pool.available)} free in '{escape(self.pool.name)}').")
+        else:
+            self.query_one("#plan", Static).update("")
+
+    async def submit(self):
+        name, fmt, prov = self._values()
+        errors, plan, size = self.plan()
+        errors["name"] = storage.validate_volume_name(name)
+        self.set_errors({**errors, "plan": plan.warning if plan else None})
+        if any(errors.get(k) for k in ("name", "size")):
+            return None
+        progress = self.start_progress(f"Allocating '{name}'") if prov == "thick" else None
+        pool = self.pool.name
+        try:
+            info = await self.service.call(
+                lambda c: storage.create_volume(c, pool, name, size, fmt, prov, progress=progress),
+                timeout=BIG_TIMEOUT, action="create volume", obj=f"'{name}' in pool '{pool}'")
+        finally:
+            if progress is not None:
+                self.stop_progress()
+        return info
+
+
+class UploadDialog(ProgressForm):
+    ok_label = "Upload"
+
+    def __init__(self, service: LibvirtService, pool: storage.PoolInfo, local_path: str = "") -> None:
+        super().__init__()
+        self.service = service
+        self.pool = pool
+        self.local_path = local_path
+        self.title_text = f"Upload a file to pool '{pool.name}' (virsh vol-upload)"
+
+    def fields(self) -> ComposeResult:
+        yield from _labelled("Local file", Input(self.local_path, placeholder="/path/to/installer.iso",
+                                                 compact=True, id="local"), "local",
+                             "Streamed over the libvirt connection: works on remote hosts")
+        yield from _labelled("Volume name", Input(compact=True, id="name"), "name")
+
+    def changed(self) -> None:
+        base = os.path.basename(self.field("local").strip())
+        self.query_one("#name", Input).placeholder = base or "name of the new volume"
+
+    async def submit(self):
+        local = os.path.expanduser(self.field("local").strip())
+        name = self.field("name").strip() or os.path.basename(local)
+        errors: dict[str, str | None] = {}
+        if not local:
+            errors["local"] = "Enter the path of a local file"
+        elif not os.path.isfile(local):
+            errors["local"] = f"{local}: no such file"
+        elif os.path.getsize(local) > self.pool.available:
+            errors["local"] = (f"{fmt_bytes(os.path.getsize(local))} is larger than the "
+                               f"{fmt_bytes(self.pool.available)} free in pool '{self.pool.name}'")
+        errors["name"] = storage.validate_volume_name(name) if local else None
+        if not self.set_errors(errors):
+            return None
+        progress = self.start_progress(f"Uploading '{name}'")
+        pool = self.pool.name
+        try:
+            return await self.service.call(
+                lambda c: storage.upload_file(c, pool, name, local, progress=progress, cancel=progress.cancel),
+                timeout=BIG_TIMEOUT, action="upload", obj=f"'{local}' to pool '{pool}'")
+        finally:
+            self.stop_progress()
+
+
+class DownloadDialog(ProgressForm):
+    ok_label = "Download"
+
+    def __init__(self, service: LibvirtService, volume: storage.VolumeInfo) -> None:
+        super().__init__()
+        self.service = service
+        self.volume = volume
+        self.title_text = f"Download '{volume.name}' (virsh vol-download)"
+
+    def fields(self) -> ComposeResult:
+        default = os.path.join(os.getcwd(), self.volume.name)
+        yield from _labelled("Save to local file", Input(default, compact=True, id="local"), "local")
+
+    async def submit(self):
+        local = os.path.expanduser(self.field("local").strip())
+        errors: dict[str, str | None] = {}
+        if not local:
+            errors["local"] = "Enter a local file name"
+        elif os.path.isdir(local):
+            errors["local"] = f"{local} is a directory: add a file name"
+        elif os.path.exists(local):
+            errors["local"] = f"{local} exists: choose another name (nothing is overwritten)"
+        elif not os.path.isdir(os.path.dirname(os.path.abspath(local))):
+            errors["local"] = f"{os.path.dirname(os.path.abspath(local))}: no such directory"
+        if not self.set_errors(errors):
+            return None
+        progress = self.start_progress(f"Downloading '{self.volume.name}'")
+        key = self.volume.key or self.volume.path
+        try:
+            n = await self.service.call(
+                lambda c: storage.download_volume(c, key, local, progress=progress, cancel=progress.cancel),
+                timeout=BIG_TIMEOUT, action="download volume", obj=f"'{self.volume.name}'")
+        finally:
+            self.stop_progress()
+        return (local, n)
+
+
+# ---------------------------------------------------------------------------
+# the screen
+# ---------------------------------------------------------------------------
+
+
+class StorageScreen(Screen):
+    """Pools (top) and the volumes of the highlighted pool (bottom)."""
+
+    BINDINGS = _bindings(STORAGE_KEYS)
+
+    def __init__(self, service: LibvirtService) -> None:
+        super().__init__()
+        self.service = service
+        self.pools: list[storage.PoolInfo] = []
+        self.volumes: list[storage.VolumeInfo] = []
+        self.users: dict[str, list[str]] = {}
+        self.warnings: list[str] = []
+        self.loaded = False
+        self._pool_for_volumes: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(" Storage pools", id="storage-title", classes="screen-title")
+        yield Static("", id="storage-warnings")
+        pools = DataTable(id="pools", cursor_type="row", zebra_stripes=False)
+        pools.add_columns("Pool", "State", "Auto", "Usage", "Capacity", "Allocation", "Available", "Type")
+        yield pools
+        yield Static("", id="volumes-title")
+        vols = DataTable(id="volumes", cursor_type="row")
+        vols.add_columns("Volume", "Format", "Capacity", "Allocation", "Provisioning", "Used by")
+        yield vols
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#storage-warnings").display = False
+        self.query_one("#pools", DataTable).focus()
+        self.reload()
+
+    # --- data -------------------------------------------------------------
+
+    @property
+    def selected_pool(self) -> storage.PoolInfo | None:
+        table = self.query_one("#pools", DataTable)
+        if not self.pools or table.row_count == 0:
+            return None
+        row = table.cursor_row
+        if 0 <= row < len(self.pools):
+            return self.pools[row]
+        return None
+
+    @property
+    def selected_volume(self) -> storage.VolumeInfo | None:
+        table = self.query_one("#volumes", DataTable)
+        if not self.volumes or table.row_count == 0:
+            return None
+        row = table.cursor_row
+        return self.volumes[row] if 0 <= row < len(self.volumes) else None
+
+    @work(exclusive=True, group="storage-load")
+    async def reload(self, refresh: bool = False) -> None:
+        try:
+            await self._reload(refresh)
+        except NoMatches:  # the screen closed meanwhile
+            pass
+
+    async def _reload(self, refresh: bool) -> None:
+        try:
+            pools = await self.service.call(lambda c: storage.list_pools(c, refresh=refresh),
+                                            action="list storage pools of", obj=self.service.display_uri)
+            users = await self.service.call(storage.volume_users, action="read the disks of the VMs on",
+                                            obj=self.service.display_uri)
+        except VmtuiError as err:
+            self.notify(err.message, title="Storage", severity="error", timeout=12)
+            return
+        self.users = users
+        self.show_pools(pools)
+        await self.load_volumes()
+        self.loaded = True
+
+    def show_pools(self, pools: list[storage.PoolInfo]) -> None:
+        table = self.query_one("#pools", DataTable)
+        current = self.selected_pool.name if self.selected_pool else self._pool_for_volumes
+        self.pools = pools
+        table.clear()
+        for p in pools:
+            active = p.active and p.capacity > 0
+            table.add_row(*map(Text, (
+                p.name, "active" if p.active else "inactive", "yes" if p.autostart else "no",
+                usage_bar(p.used_fraction) if active else "-",
+                fmt_bytes(p.capacity) if active else "-", fmt_bytes(p.allocation) if active else "-",
+                fmt_bytes(p.available) if active else "-", p.type)),
+                key=p.name)
+        names = [p.name for p in pools]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+        self.warnings = storage.pool_warnings(pools)
+        box = self.query_one("#storage-warnings", Static)
+        box.update(Text("\n".join(f" ! {w}" for w in self.warnings), style="bold yellow"))
+        box.display = bool(self.warnings)
+        set_warnings = getattr(self.app, "set_storage_warnings", None)
+        if set_warnings is not None:
+            set_warnings(storage.pool_warnings(pools, short=True))
+        self.refresh_bindings()
+
+    async def load_volumes(self) -> None:
+        pool = self.selected_pool
+        title = self.query_one("#volumes-title", Static)
+        table = self.query_one("#volumes", DataTable)
+        self._pool_for_volumes = pool.name if pool else None
+        if pool is None:
+            self.volumes = []
+            table.clear()
+            title.update(" No storage pools: P defines a directory pool")
+            return
+        if not pool.active:
+            self.volumes = []
+            table.clear()
+            title.update(f" Volumes of '{escape(pool.name)}': the pool is inactive (s starts it)")
+            return
+        try:
+            vols = await self.service.call(lambda c: storage.list_volumes(c, pool.name),
+                                           action="list volumes of pool", obj=f"'{pool.name}'")
+        except VmtuiError as err:
+            self.volumes = []
+            table.clear()
+            title.update(f" Volumes of '{escape(pool.name)}': {escape(err.message)}")
+            return
+        if self._pool_for_volumes != pool.name:
+            return  # the cursor moved meanwhile
+        current = self.selected_volume.name if self.selected_volume else None
+        self.volumes = vols
+        table.clear()
+        for v in vols:
+            table.add_row(*map(Text, (v.name, v.format or "-", fmt_bytes(v.capacity), fmt_bytes(v.allocation),
+                                      self._provisioning(v), ", ".join(self.users_of(v)) or "-")), key=v.name)
+        names = [v.name for v in vols]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+        summary = f"{len(vols)} volume{'s' if len(vols) != 1 else ''}"
+        if pool.capacity:
+            summary += f", {fmt_bytes(pool.volumes_capacity)} provisioned on {fmt_bytes(pool.capacity)}"
+            if pool.overcommitted:
+                summary += f" ({pool.overcommit_ratio:.2f}x overcommitted)"
+        title.update(f" Volumes of '{escape(pool.name)}' ({pool.path or pool.type}) — {summary}")
+        self.refresh_bindings()
+
+    @staticmethod
+    def _provisioning(v: storage.VolumeInfo) -> str:
+        if v.format == "iso":
+            return "-"
+        if v.backing:
+            return "thin (overlay)"
+        return "thin" if v.thin else "thick"
+
+    def users_of(self, v: storage.VolumeInfo) -> list[str]:
+        return sorted(set(self.users.get(v.path, [])) | set(self.users.get(f"{v.pool}/{v.name}", [])))
+
+    @on(DataTable.RowHighlighted)
+    @on(DataTable.RowSelected)
+    def _keep_table_events_here(self, event) -> None:
+        """The app's handlers are for the domain list: they must not see these tables."""
+        event.stop()
+
+    @on(DataTable.RowHighlighted, "#pools")
+    def _pool_highlighted(self) -> None:
+        pool = self.selected_pool
+        if pool is not None and pool.name != self._pool_for_volumes:
+            self._load_volumes_worker()
+        self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted, "#volumes")
+    def _volume_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    @work(exclusive=True, group="storage-volumes")
+    async def _load_volumes_worker(self) -> None:
+        try:
+            await self.load_volumes()
+        except NoMatches:  # the screen closed meanwhile
+            pass
+
+    def on_object_event(self, kind: str, name: str) -> None:
+        """The app forwards the service's ObjectEvent for pools here."""
+        if kind == "pool":
+            self.reload()
+
+    # --- which keys apply --------------------------------------------------
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        pool = self.selected_pool
+        vol = self.selected_volume
+        ro = self.service.readonly
+        match action:
+            case "pool_start":
+                return None if ro or pool is None or pool.active else True
+            case "pool_stop" | "pool_refresh":
+                return None if (ro and action == "pool_stop") or pool is None or not pool.active else True
+            case "pool_autostart":
+                return None if ro or pool is None or not pool.persistent else True
+            case "pool_define":
+                return None if ro else True
+            case "pool_delete":
+                return None if ro or pool is None else True
+            case "vol_create" | "vol_upload":
+                return None if ro or pool is None or not pool.active else True
+            case "vol_delete":
+                return None if ro or vol is None else True
+            case "vol_download":
+                return None if vol is None else True
+        return True
+
+    # --- actions -----------------------------------------------------------
+
+    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
+        async def job() -> None:
+            try:
+                await self.service.call(fn, action=title.lower(), obj=obj)
+            except VmtuiError as err:
+                self.notify(err.message, title=title, severity="error", timeout=12)
+                return
+            self.notify(done, title=title, timeout=4)
+            self.reload()
+        self.run_worker(job(), group="storage-actions")
+
+    def _pool_or_say(self, action: str) -> storage.PoolInfo | None:
+        pool = self.selected_pool
+        if pool is None:
+            self.notify("No pool selected.", severity="warning", timeout=4)
+            return None
+        if self.check_action(action, ()) is None:
+            state = "active" if pool.active else "inactive"
+            self.notify(f"Not possible for pool '{pool.name}' while it is {state}.", severity="warning", timeout=4)
+            return None
+        return pool
+
+    def action_pool_start(self) -> None:
+        if p := self._pool_or_say("pool_start"):
+            self._run("Start pool", lambda c: storage.start_pool(c, p.name), f"Started pool '{p.name}'", p.name)
+
+    def action_pool_stop(self) -> None:
+        if p := self._pool_or_say("pool_stop"):
+            self._run("Stop pool", lambda c: storage.stop_pool(c, p.name),
+                      f"Stopped pool '{p.name}' (its volumes stay on disk)", p.name)
+
+    def action_pool_refresh(self) -> None:
+        if p := self._pool_or_say("pool_refresh"):
+            self._run("Refresh pool", lambda c: storage.refresh_pool(c, p.name), f"Refreshed pool '{p.name}'",
+                      p.name)
+
+    def action_pool_autostart(self) -> None:
+        if p := self._pool_or_say("pool_autostart"):
+            on_ = not p.autostart
+            self._run("Pool autostart", lambda c: storage.set_pool_autostart(c, p.name, on_),
+                      f"Pool '{p.name}' will {'now' if on_ else 'no longer'} start at host boot", p.name)
+
+    def action_pool_define(self) -> None:
+        if self.check_action("pool_define", ()) is None:
+            return
+
+        def done(info) -> None:
+            if info is not None:
+                self.notify(f"Defined and started pool '{info.name}' at {info.path}", title="New pool", timeout=6)
+                self._pool_for_volumes = info.name
+                self.reload()
+
+        self.app.push_screen(DefinePoolDialog(self.service, self.pools), done)
+
+    def action_pool_delete(self) -> None:
+        p = self._pool_or_say("pool_delete")
+        if p is None:
+            return
+        if p.active and p.volume_count:
+            self.notify(f"Pool '{p.name}' is not empty: it holds {p.volume_count} volume"
+                        f"{'s' if p.volume_count != 1 else ''}. Delete them first.",
+                        title="Delete pool", severity="error", timeout=10)
+            return
+        from .dialogs import ConfirmDialog
+        what = f" and remove its directory {p.path}" if p.type == "dir" and p.path else ""
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+
+            async def job() -> None:
+                try:
+                    msg = await self.service.call(lambda c: storage.delete_pool(c, p.name),
+                                                  action="delete pool", obj=f"'{p.name}'")
+                except VmtuiError as err:
+                    self.notify(err.message, title="Delete pool", severity="error", timeout=12)
+                    return
+                self.notify(msg[0].upper() + msg[1:], title="Delete pool", timeout=6)
+                self.reload()
+            self.run_worker(job(), group="storage-actions")
+
+        self.app.push_screen(ConfirmDialog("Delete pool", f"Delete pool '{escape(p.name)}'{escape(what)}? "
+                                           "(virsh pool-destroy, pool-delete, pool-undefine)", yes="Delete"),
+                             answered)
+
+    def action_vol_create(self) -> None:
+        p = self._pool_or_say("vol_create")
+        if p is None:
+            return
+
+        def done(info) -> None:
+            if info is not None:
+                self.notify(f"Created volume '{info.name}' ({fmt_bytes(info.capacity)}, "
+                            f"{'thin' if info.thin else 'thick'})", title="New volume", timeout=6)
+                self.reload()
+
+        self.app.push_screen(CreateVolumeDialog(self.service, p), done)
+
+    def action_vol_delete(self) -> None:
+        v = self.selected_volume
+        if v is None or self.check_action("vol_delete", ()) is None:
+            return
+        users = self.users_of(v)
+        if users:
+            self.notify(f"Volume '{v.name}' is in use by {', '.join(users)}: it is kept.",
+                        title="Delete volume", severity="error", timeout=10)
+            return
+        from .dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                key = v.key or v.path
+                self._run("Delete volume", lambda c: storage.delete_volume(c, key),
+                          f"Deleted volume '{v.name}'", v.name)
+
+        self.app.push_screen(ConfirmDialog(
+            "Delete volume", f"Delete volume '{escape(v.name)}' ({fmt_bytes(v.capacity)}) from pool "
+            f"'{escape(v.pool)}'? Its data is lost. (virsh vol-delete)", yes="Delete"), answered)
+
+    def action_vol_upload(self) -> None:
+        p = self._pool_or_say("vol_upload")
+        if p is None:
+            return
+
+        def done(info) -> None:
+            if info is not None:
+                self.notify(f"Uploaded '{info.name}' ({fmt_bytes(info.capacity)}, {info.format or 'raw'})",
+                            title="Upload", timeout=6)
+                self.reload()
+
+        self.app.push_screen(UploadDialog(self.service, p), done)
+
+    def action_vol_download(self) -> None:
+        v = self.selected_volume
+        if v is None:
+            return
+
+        def done(result) -> None:
+            if result is not None:
+                local, n = result
+                self.notify(f"Saved '{v.name}' to {local} ({fmt_bytes(n)})", title="Download", timeout=6)
+
+        self.app.push_screen(DownloadDialog(self.service, v), done)
+
+    def action_storage_help(self) -> None:
+        self.app.push_screen(KeyHelp("Storage — keys", STORAGE_KEYS))
+
+    def action_close(self) -> None:
+        self.dismiss()
