@@ -260,7 +260,9 @@ class VmtuiApp(TemplateActions, App):
         bar.update(Text.assemble(*bits))
 
     @on(DataTable.RowHighlighted)
-    def _row_highlighted(self) -> None:
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not isinstance(event.data_table, DomainTable):
+            return  # a table on another screen (pools, disks, snapshots...)
         try:
             self.update_selection()
         except NoMatches:  # shutting down: the list is already gone
@@ -268,8 +270,9 @@ class VmtuiApp(TemplateActions, App):
         self.refresh_bindings()
 
     @on(DataTable.RowSelected)
-    def _row_selected(self) -> None:
-        self.action_details()
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, DomainTable):
+            self.action_details()
 
     # --- which actions apply ------------------------------------------------------
 
