@@ -157,6 +157,8 @@ class VmtuiApp(App):
         elif isinstance(p, DomainEvent):
             if p.event == "crashed":
                 self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
+            elif p.event == "stopped":
+                self._after_stop(p)
             return
         elif isinstance(p, HostChanged):
             # host CPU/memory figures: only the status line shows them; the
@@ -409,6 +411,26 @@ class VmtuiApp(App):
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
             self.push_screen(XmlScreen(self.service, d.uuid, d.name))
+
+    def action_cloudinit_library(self) -> None:
+        from .cloudinit_editor import CloudInitLibraryScreen
+        self.push_screen(CloudInitLibraryScreen(self.service))
+
+    def _after_stop(self, event: DomainEvent) -> None:
+        """A VM stopped: remove its cloud-init seed if it was to go after the
+        first successful boot (the guest shut itself down)."""
+        from ..core.provision import seed
+        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS or self.service.readonly:
+            return
+
+        async def job() -> None:
+            path = await self.service.call(lambda c: seed.cleanup_after_first_boot(c, event.uuid),
+                                           action="remove the cloud-init seed of", obj=f"domain '{event.name}'")
+            if path:
+                self.notify(f"First boot of '{event.name}' done: removed its cloud-init seed {path}",
+                            title="cloud-init", timeout=6)
+
+        self._run("cloud-init", job)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
