@@ -965,8 +965,8 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
               ("network_config", "network-config", cloudinit.validate_network_config))
     for key, label, validate in checks:
         text = ci.get(key)
-        if text is None or (key != "user_data" and not str(text).strip()):
-            continue  # meta-data is filled in (instance-id, local-hostname) when empty
+        if text is None or not str(text).strip():
+            continue  # filled in when empty: user-data with the hostname, meta-data's instance-id
         if not isinstance(text, str):
             err(f"{base}.{key}", f"{label} must be text")
             continue

@@ -78,6 +78,10 @@ def default_user_data(hostname: str) -> str:
 
 
 def default_docs(hostname: str) -> CloudInitDocs:
+    """Starter documents; without a hostname, meta-data holds the instance-id
+    only (:func:`complete_docs` adds ``local-hostname`` later)."""
+    if not hostname:
+        return CloudInitDocs(default_user_data(""), yaml.safe_dump({"instance-id": new_instance_id()}))
     return CloudInitDocs(default_user_data(hostname), default_meta_data(hostname))
 
 
