@@ -75,3 +75,30 @@ async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypa
     ((name, _pool, docs, detach),) = calls
     assert yaml.safe_load(docs.user_data) == {"hostname": "cloud-def"}
     assert yaml.safe_load(docs.meta_data)["local-hostname"] == "cloud-def"
+
+
+async def test_app_removes_the_seed_when_a_vm_shuts_down(small_uri, monkeypatch):
+    """The app reacts to the 'stopped' (guest shut down) event with the core
+    check; tests/real/test_real_cloudinit.py checks what the check does."""
+    from vmtui.core.provision import seed
+
+    checked = []
+
+    def cleanup(conn, uuid):
+        checked.append(uuid)
+        return "/var/lib/libvirt/images/alpha-cidata.iso"
+
+    monkeypatch.setattr(seed, "cleanup_after_first_boot", cleanup)
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
+        alpha = next(d for d in app.table.domains.values() if d.name == "alpha")
+        await app.service.shutdown(alpha.uuid)
+        await wait_for(lambda: checked == [alpha.uuid], timeout=10, what="seed check after the stop")
+        await wait_for(lambda: any("removed its cloud-init seed" in n.message for n in app._notifications),
+                       what="notification")
+        # a forced stop (destroy) is not a successful first boot
+        delta = next(d for d in app.table.domains.values() if d.name == "delta")
+        await app.service.force_off(delta.uuid)
+        await pilot.pause(0.5)
+        assert checked == [alpha.uuid]
