@@ -874,7 +874,7 @@ class CloudInitLibraryScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("n", "new", "New"),
         Binding("e", "edit", "Edit"),
-        Binding("c", "duplicate", "Duplicate"),
+        Binding("c", "duplicate", "Copy"),
         Binding("r", "rename", "Rename"),
         Binding("D,delete", "delete", "Delete"),
         Binding("I", "import_file", "Import"),
