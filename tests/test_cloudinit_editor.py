@@ -51,8 +51,14 @@ def editor_app(tmp_path, initial=None, hostname="web1"):
 
 
 async def settle(pilot, app) -> None:
-    await pilot.pause(0.45)
-    await app.workers.wait_for_complete()
+    """Until the debounce timer has fired and the validation has been shown."""
+    scr = app.screen
+    await pilot.pause(0.35)
+    for _ in range(100):
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        if scr._timer is None and not any(w.group == "ci-validate" and not w.is_finished for w in app.workers):
+            break
     await pilot.pause()
 
 

@@ -57,7 +57,13 @@ def editor(valid: bool = False) -> ScreenApp:
                                                    library=Library(LIBRARY)))
 
 
+def _no_blink(app) -> None:
+    for w in app.screen.query("Input, TextArea"):
+        w.cursor_blink = False
+
+
 async def _validated(pilot) -> None:
+    _no_blink(pilot.app)
     await pilot.pause(0.4)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -78,6 +84,7 @@ def test_editor_form_80x24(snap_compare):
         await pilot.press("f5")
         await pilot.pause()
         pilot.app.screen.query_one("#f-hostname", Input).focus()
+        _no_blink(pilot.app)
         await pilot.pause()
 
     assert snap_compare(editor(valid=True), terminal_size=(80, 24), run_before=run_before)
@@ -85,6 +92,8 @@ def test_editor_form_80x24(snap_compare):
 
 def test_library_80x24(snap_compare):
     async def run_before(pilot):
+        await pilot.pause()
+        _no_blink(pilot.app)
         await pilot.pause()
 
     app = ScreenApp(lambda: CloudInitLibraryScreen(None, Library(LIBRARY)))
