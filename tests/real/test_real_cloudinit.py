@@ -3,6 +3,7 @@ reads the ``cidata`` CD, and removal after the first boot."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -101,22 +102,49 @@ def _between(text: str, what: str) -> str:
     return m.group(1)
 
 
-def _docs(hostname: str) -> CloudInitDocs:
-    form = cloudinit.CloudConfigForm(
-        hostname=hostname, timezone="Europe/Berlin", packages=["nginx"], ssh_pwauth=False,
-        users=[cloudinit.UserForm(name="admin", groups=["sudo"], shell="/bin/bash",
-                                  ssh_keys=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample admin@x"],
-                                  password="s3cret")])
-    user_data = cloudinit.apply_form("#cloud-config\n# made by the test\nunknown_module: {keep: true}\n", form)
-    assert "s3cret" not in user_data
-    return seed.complete_docs(CloudInitDocs(user_data, ""), hostname)
+async def editor_docs(hostname: str, tmp_path) -> CloudInitDocs:
+    """What the cloud-init editor returns after typing into its form."""
+    from textual.app import App
+    from textual.widgets import Input, TextArea
+
+    from vmtui.core.provision.library import Library
+    from vmtui.ui.cloudinit_editor import CloudInitEditorScreen
+
+    result: list = []
+
+    class EditorApp(App):
+        CSS_PATH = str(Path(__file__).resolve().parents[2] / "vmtui" / "ui" / "vmtui.tcss")
+
+        def on_mount(self) -> None:
+            self.push_screen(CloudInitEditorScreen(None, hostname=hostname, library=Library(tmp_path)),
+                             result.append)
+
+    app = EditorApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        scr = app.screen
+        scr.ta("user-data").load_text("#cloud-config\n# made in the editor\nunknown_module: {keep: true}\n")
+        await pilot.press("f5")
+        await pilot.pause()
+        scr.query_one("#f-timezone", Input).value = "Europe/Berlin"
+        scr.query_one("#f-user-add").press()
+        await pilot.pause()
+        scr.query_one("#f-user-name", Input).value = "admin"
+        scr.query_one("#f-user-keys", TextArea).load_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample admin@x")
+        scr.query_one("#f-user-password", Input).value = "s3cret"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    (docs,) = result
+    assert docs is not None and "s3cret" not in docs.user_data
+    return docs
 
 
-def test_seed_is_read_by_the_guest_and_removed_after_first_boot(system_conn, tiny_guest, seed_guest_files,
-                                                                 serial_console, pool):
+async def test_seed_is_read_by_the_guest_and_removed_after_first_boot(system_conn, tiny_guest, seed_guest_files,
+                                                                       serial_console, pool, tmp_path):
+    from vmtui.core.service import DomainEvent, LibvirtService
+
     dom = tiny_guest(start=False, files=seed_guest_files)
     name = dom.name()
-    docs = _docs(name)
+    docs = await editor_docs(name, tmp_path)
     path = seed.attach_seed(system_conn, name, pool, docs, detach_after_first_boot=True)
 
     # the volume is in the pool, the CD-ROM is read-only on IDE (i440fx)
@@ -130,19 +158,33 @@ def test_seed_is_read_by_the_guest_and_removed_after_first_boot(system_conn, tin
     assert cds[0].find("readonly") is not None
     assert seed.seed_record(xml).detach_after_first_boot
 
-    dom.create()
-    con = serial_console(dom)
-    con.read_until(guest.READY_BANNER, timeout=120)
-    out = con.text().replace("\r\n", "\n")
-    assert "SEED-MISSING" not in out
-    files = re.search(r"SEED-FILES (.*)\n", out).group(1).split()
-    assert sorted(files) == ["meta-data", "user-data"]
-    # byte for byte what the form wrote (cat adds nothing; the doc ends in \n)
-    assert _between(out, "USER-DATA") == docs.user_data
-    assert _between(out, "META-DATA") == docs.meta_data
-    assert "$6$" in docs.user_data and "unknown_module" in docs.user_data
+    # watch the lifecycle events as the app does
+    svc = LibvirtService("qemu:///system", stats_interval=3600, reconnect=False)
+    await svc.connect()
+    events: list[DomainEvent] = []
+    svc.subscribe(lambda e: events.append(e) if isinstance(e, DomainEvent) and e.name == name else None)
+    try:
+        dom.create()
+        con = serial_console(dom)
+        await asyncio.to_thread(con.read_until, guest.READY_BANNER, 120)
+        out = con.text().replace("\r\n", "\n")
+        assert "SEED-MISSING" not in out
+        files = re.search(r"SEED-FILES (.*)\n", out).group(1).split()
+        assert sorted(files) == ["meta-data", "user-data"]
+        # byte for byte what the editor wrote (cat adds nothing; the doc ends in \n)
+        assert _between(out, "USER-DATA") == docs.user_data
+        assert _between(out, "META-DATA") == docs.meta_data
+        assert "$6$" in docs.user_data and "unknown_module" in docs.user_data
 
-    guest.wait_for_state(dom, libvirt.VIR_DOMAIN_SHUTOFF, timeout=60)
+        await asyncio.to_thread(guest.wait_for_state, dom, libvirt.VIR_DOMAIN_SHUTOFF, 60)
+        for _ in range(100):
+            if any(e.event == "stopped" for e in events):
+                break
+            await asyncio.sleep(0.05)
+        stop = next(e for e in events if e.event == "stopped")
+        assert stop.detail in seed.SUCCESSFUL_STOP_DETAILS  # the guest shut down: the app acts on it
+    finally:
+        await svc.close()
     removed = seed.cleanup_after_first_boot(system_conn, dom.UUIDString())
     assert removed == path
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
@@ -151,6 +193,59 @@ def test_seed_is_read_by_the_guest_and_removed_after_first_boot(system_conn, tin
     assert storage.find_volume(system_conn, path) is None
     # nothing more to do the next time
     assert seed.cleanup_after_first_boot(system_conn, dom.UUIDString()) is None
+
+
+def test_attach_to_a_running_vm(system_conn, tiny_guest, pool):
+    dom = tiny_guest(start=True)
+    name = dom.name()
+    path = seed.attach_seed(system_conn, name, pool, seed.default_docs(name))
+    # IDE cannot be hot-plugged: the definition has it (next boot)
+    assert len(seed.seed_disk_elements(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), path)) == 1
+    assert seed.detach_seed(system_conn, name) == path
+    assert seed.seed_disk_elements(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), path) == []
+    assert storage.find_volume(system_conn, path) is None
+
+
+async def test_create_vm_from_a_cloud_image_attaches_the_seed(system_conn, pool, monkeypatch):
+    from vmtui.core import installer
+    from vmtui.core.errors import VmtuiError
+    from vmtui.core.service import LibvirtService
+    from vmtui.core.vmspec import DiskSpec, InstallSource, VmSpec
+
+    storage.create_volume(system_conn, pool, "base.qcow2", 64 * 1024 ** 2, "qcow2", "thin")
+    svc = LibvirtService("qemu:///system", stats_interval=3600, reconnect=False)
+    await svc.connect()
+    names = [f"vmtui-test-{os.getpid()}-cloud{i}-{os.urandom(2).hex()}" for i in (1, 2)]
+    try:
+        def spec(name, **kw):
+            return VmSpec(name=name, virt_type="qemu", machine="q35", cpu_mode="host-model", memory_mib=128,
+                          vcpus=1, graphics="none", nics=[], start_install=False,
+                          install=InstallSource(kind="cloud", image=f"{pool}/base.qcow2",
+                                                cloud_init={"user_data": "#cloud-config\npackages: [nginx]\n"}),
+                          disks=[DiskSpec(pool=pool, size=64 * 1024 ** 2)], **kw)
+
+        await installer.create_vm(svc, spec(names[0]))
+        dom = system_conn.lookupByName(names[0])
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        seed_path = system_conn.storagePoolLookupByName(pool).storageVolLookupByName(
+            f"{names[0]}-cidata.iso").path()
+        (cd,) = seed.seed_disk_elements(xml, seed_path)
+        assert cd.find("target").get("bus") == "sata"  # q35
+        assert not seed.seed_record(xml).detach_after_first_boot
+
+        # a failure after the seed was attached removes it with everything else
+        def boom(dom):
+            raise libvirt.libvirtError("injected failure")
+
+        monkeypatch.setattr(installer, "_set_autostart", boom)
+        with pytest.raises(VmtuiError, match="Everything created so far was removed"):
+            await installer.create_vm(svc, spec(names[1], autostart=True))
+        vols = system_conn.storagePoolLookupByName(pool).listVolumes()
+        assert f"{names[1]}-cidata.iso" not in vols and f"{names[1]}.qcow2" not in vols
+    finally:
+        await svc.close()
+        for name in names:
+            guest.destroy_and_undefine(system_conn, name)
 
 
 def test_attach_replaces_and_detach_keeps_volume_on_request(system_conn, tiny_guest, pool):
