@@ -277,3 +277,31 @@ async def test_library_screen_new_duplicate_delete(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert len(lib.names()) == 1  # already exists: refused, with a notification
+
+
+async def test_escape_asks_before_discarding_changes(tmp_path):
+    app, _ = editor_app(tmp_path, CloudInitDocs("#cloud-config\n", "instance-id: x\n"))
+    async with app.run_test(size=SIZE) as pilot:
+        scr = app.screen
+        scr.ta("user-data").load_text("#cloud-config\nhostname: changed\n")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is not scr  # the question
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is scr and app.result == "not dismissed"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.result is None
+
+
+async def test_escape_without_changes_just_closes(tmp_path):
+    app, _ = editor_app(tmp_path, CloudInitDocs("#cloud-config\n", "instance-id: x\n"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.result is None

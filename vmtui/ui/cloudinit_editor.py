@@ -860,7 +860,19 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         self.dismiss(self.docs())
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.sync_form()
+        start = self.initial
+        if self.docs() == CloudInitDocs(start.user_data, start.meta_data, start.network_config or None):
+            self.dismiss(None)
+            return
+        from .dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog("Discard changes", "Discard your changes to the cloud-init documents?",
+                                           yes="Discard"), answered)
 
 
 # --- the library screen ----------------------------------------------------------
