@@ -305,3 +305,14 @@ async def test_escape_without_changes_just_closes(tmp_path):
         await pilot.press("escape")
         await pilot.pause()
     assert app.result is None
+
+
+async def test_closing_while_validating_is_harmless(tmp_path):
+    app, _ = editor_app(tmp_path, CloudInitDocs("#cloud-config\n", "instance-id: x\n"))
+    async with app.run_test(size=SIZE) as pilot:
+        scr = app.screen
+        await pilot.press("ctrl+s")  # dismiss at once; the first validation may still run
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        assert not scr.is_mounted
+    assert isinstance(app.result, CloudInitDocs)

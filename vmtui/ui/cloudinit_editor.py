@@ -395,11 +395,14 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         except Exception as err:  # a validator bug must not break typing
             log.exception("validation failed")
             found = [("user-data", Problem(0, 0, "", f"validation failed: {err}"))]
-        self.app.call_from_thread(self._show_problems, generation, found)
+        try:
+            self.app.call_from_thread(self._show_problems, generation, found)
+        except Exception:  # the editor closed meanwhile
+            log.debug("validation result dropped", exc_info=True)
 
     def _show_problems(self, generation: int, found: list[tuple[str, Problem]]) -> None:
-        if generation != self._generation:
-            return  # typed again meanwhile
+        if generation != self._generation or not self.is_mounted:
+            return  # typed again meanwhile, or closed
         self.problems = found
         self._problem_index = -1
         box = self.query_one("#ci-problems", OptionList)
