@@ -102,3 +102,20 @@ async def test_app_removes_the_seed_when_a_vm_shuts_down(small_uri, monkeypatch)
         await app.service.force_off(delta.uuid)
         await pilot.pause(0.5)
         assert checked == [alpha.uuid]
+
+
+async def test_i_opens_the_saved_configs(small_uri, monkeypatch, tmp_path):
+    from vmtui.core.provision.library import Library
+    from vmtui.core.provision.seed import CloudInitDocs
+    from vmtui.ui.cloudinit_editor import CloudInitLibraryScreen
+
+    monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
+    Library().save("base", CloudInitDocs("#cloud-config\nhostname: x\n", ""))
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
+        await pilot.press("i")
+        await wait_for(lambda: isinstance(app.screen, CloudInitLibraryScreen), what="library open")
+        assert [c.name for c in app.screen.configs] == ["base"]
+        await pilot.press("escape")
+        await wait_for(lambda: app.screen is app.list_screen, what="back on the list")
