@@ -121,8 +121,17 @@ def _ci_library():
     return step
 
 
+def _ci_cloud_source():
+    async def step(app) -> None:
+        from textual.widgets import Input, RadioButton
+        app.screen.query_one("#src-cloud", RadioButton).value = True
+        app.screen.query_one("#cloud-image", Input).value = "default/debian12-tmpl.qcow2"
+    return step
+
+
 def cloudinit_shots() -> list:
     return [
+        ("cloudinit-wizard", (100, 30), ["n", _wizard_ready, _ci_cloud_source()], None, None),
         ("cloudinit-editor", (100, 30), [_ci_editor(CI_USER)], None, None),
         ("cloudinit-form", (100, 30), [_ci_editor(CI_USER.replace("yes-please", "true"), "form")], None, None),
         ("cloudinit-library", (100, 30), [_ci_library()], None, None),

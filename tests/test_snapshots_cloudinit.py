@@ -98,3 +98,24 @@ def test_library_80x24(snap_compare):
 
     app = ScreenApp(lambda: CloudInitLibraryScreen(None, Library(LIBRARY)))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_wizard_cloud_source_80x24(snap_compare):
+    from textual.widgets import RadioButton
+
+    from .conftest import SMALL_HOST, host_uri
+    from .test_wizard import make_app, open_wizard
+
+    async def run_before(pilot):
+        wiz = await open_wizard(pilot.app, pilot)
+        wiz.query_one("#src-cloud", RadioButton).value = True
+        await pilot.pause()
+        wiz.query_one("#cloud-image", Input).value = "default/charlie.qcow2"
+        await pilot.pause()
+        wiz.query_one("#cloudinit-detach").focus()
+        await pilot.pause()
+        wiz.query_one("#cloudinit-detach").scroll_visible(animate=False)
+        _no_blink(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(make_app(host_uri(SMALL_HOST)), terminal_size=(80, 24), run_before=run_before)
