@@ -119,3 +119,45 @@ async def test_i_opens_the_saved_configs(small_uri, monkeypatch, tmp_path):
         assert [c.name for c in app.screen.configs] == ["base"]
         await pilot.press("escape")
         await wait_for(lambda: app.screen is app.list_screen, what="back on the list")
+
+
+async def test_attach_a_saved_config_to_the_selected_vm(small_uri, monkeypatch, tmp_path):
+    from textual.widgets import Checkbox
+
+    from vmtui.core.provision import seed
+    from vmtui.core.provision.library import Library
+    from vmtui.core.provision.seed import CloudInitDocs
+    from vmtui.ui.cloudinit_editor import AttachSeedDialog, CloudInitLibraryScreen
+
+    monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
+    Library().save("base", CloudInitDocs("#cloud-config\npackages: [git]\n", ""))
+    calls = []
+
+    def attach(conn, name, pool, docs, *, detach_after_first_boot=False, progress=None):
+        calls.append((name, pool, docs, detach_after_first_boot))
+        return f"/var/lib/libvirt/images/{name}-cidata.iso"
+
+    monkeypatch.setattr(seed, "attach_seed", attach)
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
+        bravo = next(d for d in app.table.domains.values() if d.name == "bravo")
+        app.table.select(bravo.uuid)
+        await pilot.pause()
+        await pilot.press("i")
+        await wait_for(lambda: isinstance(app.screen, CloudInitLibraryScreen), what="library open")
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, CloudInitEditorScreen), what="editor open")
+        ed = app.screen
+        meta = yaml.safe_load(ed.ta("meta-data").text)
+        assert meta["local-hostname"] == "bravo" and meta["instance-id"].startswith("iid-vmtui-")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, AttachSeedDialog), what="pool question")
+        app.screen.query_one("#attach-detach", Checkbox).value = True
+        app.screen.query_one("#ok").press()
+        await wait_for(lambda: bool(calls), what="attach called")
+        await wait_for(lambda: any("Attached" in n.message for n in app._notifications), what="notification")
+    ((name, pool, docs, detach),) = calls
+    assert (name, pool, detach) == ("bravo", "default", True)
+    assert yaml.safe_load(docs.user_data) == {"packages": ["git"]}

@@ -414,7 +414,8 @@ class VmtuiApp(App):
 
     def action_cloudinit_library(self) -> None:
         from .cloudinit_editor import CloudInitLibraryScreen
-        self.push_screen(CloudInitLibraryScreen(self.service))
+        d = self.table.selected if self.service.state is ConnState.CONNECTED else None
+        self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None))
 
     def _after_stop(self, event: DomainEvent) -> None:
         """A VM stopped: remove its cloud-init seed if it was to go after the

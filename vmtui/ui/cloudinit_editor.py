@@ -878,6 +878,64 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                                            yes="Discard"), answered)
 
 
+# --- attaching a seed to an existing VM -------------------------------------------
+
+
+class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
+    """Where the seed ISO goes (pool) and whether it goes again after the
+    first boot. Returns (pool, detach_after_first_boot) or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, domain_name: str, pools: list[str], default_pool: str | None) -> None:
+        super().__init__()
+        self.domain_name, self.pools, self.default_pool = domain_name, pools, default_pool
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Checkbox
+        with Vertical(classes="dialog", id="attach-seed"):
+            yield Label(f"Attach a cloud-init seed to '{escape(self.domain_name)}'", classes="dialog-title")
+            yield Static(f"The NoCloud ISO is uploaded as volume '{escape(self.domain_name)}-cidata.iso' and "
+                         "attached as a read-only CD-ROM (an earlier seed of this VM is replaced). A running VM "
+                         "sees it at its next boot if the bus cannot hot-plug.", classes="dialog-body")
+            yield Label("Storage pool", classes="field-label")
+            opts = [(p, p) for p in self.pools]
+            value = self.default_pool if self.default_pool in self.pools else (self.pools[0] if self.pools else None)
+            yield Select(opts, id="attach-pool", allow_blank=False, value=value) if opts else \
+                Static("No active storage pool: start one first.", classes="field-error")
+            yield Checkbox("Remove the seed CD-ROM after the first boot", id="attach-detach")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Attach", id="ok", variant="primary", disabled=not self.pools)
+                yield Button("Cancel", id="no")
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        from textual.widgets import Checkbox
+        self.dismiss((str(self.query_one("#attach-pool", Select).value),
+                      self.query_one("#attach-detach", Checkbox).value))
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _seed_pool_facts(conn, domain_name: str) -> tuple[list[str], str | None]:
+    """Blocking: active pools, and the pool of the VM's first disk volume."""
+    import libvirt
+
+    from ..core import domxml, storage
+    pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
+    first = None
+    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    for disk in domxml.disk_sources(xml):
+        if disk.device == "disk":
+            vol = storage.disk_volume(conn, disk)
+            if vol is not None:
+                first = vol.pool
+                break
+    return pools, first or ("default" if "default" in pools else None)
+
+
 # --- the library screen ----------------------------------------------------------
 
 
@@ -894,16 +952,27 @@ class CloudInitLibraryScreen(Screen[None]):
         Binding("D,delete", "delete", "Delete"),
         Binding("I", "import_file", "Import"),
         Binding("E", "export_file", "Export"),
+        Binding("a", "attach", "Attach to VM"),
     ]
 
-    def __init__(self, service: Any, library: Library | None = None) -> None:
+    def __init__(self, service: Any, library: Library | None = None, domain_name: str | None = None) -> None:
         super().__init__()
         self.service = service
         self.library = library if library is not None else Library()
+        self.domain_name = domain_name  # the VM selected on the list ('a' attaches to it)
         self.configs = []
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "attach":
+            if not self.domain_name:
+                return False  # no VM selected on the list: not offered
+            if self.selected is None or getattr(self.service, "readonly", False):
+                return None
+        return True
+
     def compose(self) -> ComposeResult:
-        yield Static("Saved cloud-init configs", id="lib-title", classes="screen-title")
+        target = f" — a attaches one to '{self.domain_name}'" if self.domain_name else ""
+        yield Static(escape(f"Saved cloud-init configs{target}"), id="lib-title", classes="screen-title")
         with Horizontal(id="lib-body"):
             yield OptionList(id="lib-list")
             yield TextArea("", id="lib-preview", read_only=True, language="yaml", show_line_numbers=False)
@@ -937,6 +1006,7 @@ class CloudInitLibraryScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#lib-list")
     def _preview(self) -> None:
+        self.refresh_bindings()
         cfg = self.selected
         text = ""
         if cfg is not None:
@@ -1037,6 +1107,45 @@ class CloudInitLibraryScreen(Screen[None]):
 
         self.app.push_screen(ConfirmDialog("Delete saved config", f"Delete '{escape(cfg.name)}' from the library?",
                                            yes="Delete"), answered)
+
+    def action_attach(self) -> None:
+        cfg = self.selected
+        name = self.domain_name
+        if cfg is None or not name:
+            return
+        editor = CloudInitEditorScreen(self.service, hostname=name, initial=CloudInitDocs(
+            cfg.docs.user_data, cfg.docs.meta_data, cfg.docs.network_config), library=self.library,
+            title=f"cloud-init for '{name}' (from '{cfg.name}')")
+
+        def edited(docs: CloudInitDocs | None) -> None:
+            if docs is not None:
+                self._ask_pool(name, docs)
+
+        self.app.push_screen(editor, edited)
+
+    @work(group="ci-attach")
+    async def _ask_pool(self, name: str, docs: CloudInitDocs) -> None:
+        try:
+            pools, default = await self.service.call(lambda c: _seed_pool_facts(c, name),
+                                                     action="read the storage pools for", obj=f"domain '{name}'")
+        except VmtuiError as err:
+            self._error(err)
+            return
+        answer = await self.app.push_screen_wait(AttachSeedDialog(name, pools, default))
+        if answer is None:
+            return
+        pool, detach = answer
+        from ..core.provision import seed
+        self.notify(f"Uploading the seed for '{name}' to pool '{pool}'…", timeout=3)
+        try:
+            path = await self.service.call(
+                lambda c: seed.attach_seed(c, name, pool, docs, detach_after_first_boot=detach),
+                action="attach the cloud-init seed to", obj=f"domain '{name}'", timeout=300)
+        except VmtuiError as err:
+            self._error(err)
+            return
+        then = " It goes again after the first boot." if detach else ""
+        self.notify(f"Attached {path} to '{name}'.{then}", title="cloud-init", timeout=6)
 
     def action_import_file(self) -> None:
         def path_given(path: str | None) -> None:

@@ -24,7 +24,7 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
     ("i", "cloudinit_library", "cloud-init", "Saved cloud-init configs: new, edit, duplicate, delete, "
-     "import/export (NoCloud seeds)", False),
+     "import/export; attach one as a NoCloud seed to the selected VM", False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]
