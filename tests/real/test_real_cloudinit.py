@@ -279,3 +279,42 @@ def test_attach_rolls_back_the_volume(system_conn, tiny_guest, pool, monkeypatch
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert seed.seed_disk_elements(xml, None, f"{name}-cidata.iso") == []
     assert not system_conn.storagePoolLookupByName(pool).listVolumes()
+
+
+async def test_attach_from_the_library_screen(system_conn, tiny_guest, pool, monkeypatch, tmp_path):
+    """i on the list, a on a saved config, Ctrl+S in the editor, choose the pool: the
+    real VM has the seed."""
+    from textual.widgets import Select
+
+    from tests.conftest import wait_for
+    from vmtui.core.config import Config
+    from vmtui.core.provision.library import Library
+    from vmtui.core.service import LibvirtService
+    from vmtui.ui.app import VmtuiApp
+    from vmtui.ui.cloudinit_editor import AttachSeedDialog, CloudInitEditorScreen, CloudInitLibraryScreen
+
+    monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
+    Library().save("base", CloudInitDocs("#cloud-config\npackages: [git]\n", ""))
+    dom = tiny_guest(start=False)
+    name, uuid = dom.name(), dom.UUIDString()
+    app = VmtuiApp(LibvirtService("qemu:///system", stats_interval=3600, reconnect=False), Config())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.ready and uuid in app.table.domains, timeout=20, what="list loaded")
+        app.table.select(uuid)
+        await pilot.pause()
+        await pilot.press("i")
+        await wait_for(lambda: isinstance(app.screen, CloudInitLibraryScreen), what="library")
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, CloudInitEditorScreen), what="editor")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: isinstance(app.screen, AttachSeedDialog), timeout=20, what="pool question")
+        app.screen.query_one("#attach-pool", Select).value = pool
+        app.screen.query_one("#ok").press()
+        await wait_for(lambda: any("Attached" in n.message or "Cannot" in n.message for n in app._notifications),
+                       timeout=60, what="attached")
+        assert not [n.message for n in app._notifications if "Cannot" in n.message]
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    rec = seed.seed_record(xml)
+    assert rec.pool == pool and rec.volume == f"{name}-cidata.iso"
+    assert len(seed.seed_disk_elements(xml, rec.path)) == 1
