@@ -265,24 +265,24 @@ def _detach_elements(dom: libvirt.virDomain, elements: list[ET.Element], live: b
 
 def _remove_from_domain(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> bool:
     """Detach matching seed CD-ROMs from the definition and (best effort) the
-    running VM. True when something was detached."""
-    found = False
+    running VM. True when the running VM still has one (IDE/SATA cannot be
+    unplugged: it goes at the next shutdown)."""
+    still_live = False
     inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     config = seed_disk_elements(inactive, path, volume_name)
     if config:
         _detach_elements(dom, config, live=False)
-        found = True
     if dom.isActive():
         live = seed_disk_elements(dom.XMLDesc(0), path, volume_name)
         if live:
             try:
                 _detach_elements(dom, live, live=True)
-                found = True
             except libvirt.libvirtError as err:  # IDE cannot be unplugged: gone at the next boot
                 if is_connection_lost(err):
                     raise
                 log.info("cannot detach the seed from running %s now: %s", dom.name(), err)
-    return found
+                still_live = True
+    return still_live
 
 
 def _volume_path(conn: libvirt.virConnect, pool: str, name: str) -> str | None:
@@ -378,8 +378,9 @@ def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: Clo
 def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool = True) -> str | None:
     """Detach the VM's seed CD-ROM (definition and, when possible, the
     running VM), forget our metadata, and delete the volume unless another VM
-    uses it or ``delete_volume`` is False. Returns the seed's path, or None
-    when the VM has no seed."""
+    uses it, the running VM could not let go of it (IDE/SATA: it is gone
+    from the definition, the volume stays), or ``delete_volume`` is False.
+    Returns the seed's path, or None when the VM has no seed."""
     action = "remove the cloud-init seed of"
     obj = f"domain '{domain_name}'"
     try:
@@ -394,13 +395,15 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
             path = src.get("file") if src is not None else None
         if path is None and rec is None:
             return None
-        _remove_from_domain(dom, path, vol_name)
+        still_live = _remove_from_domain(dom, path, vol_name)
         if rec is not None:
             _write_metadata(dom, None)
         if delete_volume and path:
             others = _users_besides(conn, path, dom.UUIDString())
             if others:
                 log.info("keeping %s: used by %s", path, ", ".join(others))
+            elif still_live:
+                log.info("keeping %s: the running %s still has it until it shuts down", path, domain_name)
             elif storage.find_volume(conn, path) is not None:
                 storage.delete_volume(conn, path, force=True)
         return path
