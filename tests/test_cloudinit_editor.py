@@ -316,3 +316,14 @@ async def test_closing_while_validating_is_harmless(tmp_path):
         await app.workers.wait_for_complete()
         assert app.screen is not scr
     assert isinstance(app.result, CloudInitDocs)
+
+
+async def test_password_state_is_explained(tmp_path):
+    user = "#cloud-config\nusers:\n  - name: a\n    lock_passwd: true\n    passwd: plain\n"
+    app, _ = editor_app(tmp_path, CloudInitDocs(user, "instance-id: x\n"))
+    async with app.run_test(size=SIZE) as pilot:
+        scr = app.screen
+        await pilot.press("f5")
+        await pilot.pause()
+        text = str(scr.query_one("#f-user-pwstate").render())
+        assert "plain-text password" in text and "lock_passwd is true" in text

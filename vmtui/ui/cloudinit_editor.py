@@ -581,13 +581,16 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         u = self._current_user()
         state = self.query_one("#f-user-pwstate", Static)
         if u is None:
-            state.update("")
+            text = ""
         elif u.password_hash and cloudinit.is_password_hash(u.password_hash):
-            state.update(f"A password is set ({u.password_hash[:3]}… hash, {u.password_key}).")
+            text = f"A password is set ({u.password_hash[:3]}… hash, {u.password_key})."
         elif u.password_hash:
-            state.update(f"Warning: {u.password_key} holds a plain-text password; type a new one to hash it.")
+            text = f"Warning: {u.password_key} holds a plain-text password; type a new one to hash it."
         else:
-            state.update("No password (SSH keys only).")
+            text = "No password (SSH keys only)."
+        if u is not None and u.extra.get("lock_passwd") is True:
+            text += " lock_passwd is true: the password cannot log in (set it to false in user-data)."
+        state.update(escape(text))
 
     def _collect_user(self) -> None:
         u = self._current_user()
