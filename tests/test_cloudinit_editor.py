@@ -327,3 +327,10 @@ async def test_password_state_is_explained(tmp_path):
         await pilot.pause()
         text = str(scr.query_one("#f-user-pwstate").render())
         assert "plain-text password" in text and "lock_passwd is true" in text
+
+
+def test_plain_passwords_are_problems():
+    from vmtui.ui.cloudinit_editor import validate_docs
+    text = "#cloud-config\nusers:\n  - name: a\n    passwd: hunter2\n  - name: b\n    passwd: $6$abc$def\n"
+    ((doc, p),) = validate_docs({"user-data": text})
+    assert (doc, p.line, p.column, p.path) == ("user-data", 4, 13, "users.0.passwd")

@@ -113,3 +113,9 @@ def test_yaml_round_trip_and_schema(tmp_path):
     bad = text.replace("detach_after_first_boot: true", "detach_after_first_boot: true\n    userdata: x")
     with pytest.raises(Exception, match="unknown key 'userdata' \\(did you mean 'user_data'\\?\\)"):
         parse_spec(bad)
+
+
+def test_plain_password_in_a_spec_is_an_error():
+    spec = cloud_spec(cloud_init={"user_data": "#cloud-config\nusers:\n  - name: a\n    passwd: hunter2\n"})
+    (err,) = [e for e in validate_spec(spec) if e.field == "install.cloud_init.user_data"]
+    assert "line 4" in err.message and "not a password hash" in err.message

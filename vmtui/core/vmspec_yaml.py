@@ -971,6 +971,9 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
             err(f"{base}.{key}", f"{label} must be text")
             continue
         problems = validate(text)
+        if key == "user_data":
+            from .provision.seed import plain_password_problems
+            problems = sorted(problems + plain_password_problems(text), key=lambda p: (p.line, p.column))
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             err(f"{base}.{key}", f"{label} {problems[0]}{more}")

@@ -47,7 +47,7 @@ from ..core.errors import VmtuiError
 from ..core.provision import cloudinit
 from ..core.provision.cloudinit import CloudConfigForm, Problem, UserForm, WriteFileForm
 from ..core.provision.library import Library, LibraryError, validate_name
-from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
+from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs, plain_password_problems
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,10 @@ def validate_docs(texts: dict[str, str]) -> list[tuple[str, Problem]]:
         text = texts.get(doc, "")
         if doc != "user-data" and not text.strip():
             continue
-        out += [(doc, p) for p in validate(text)]
+        found = validate(text)
+        if doc == "user-data":
+            found = sorted(found + plain_password_problems(text), key=lambda p: (p.line, p.column))
+        out += [(doc, p) for p in found]
     return out
 
 

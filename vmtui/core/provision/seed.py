@@ -32,7 +32,8 @@ import yaml
 
 from .. import domxml, storage
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
-from .cloudinit import CLOUD_CONFIG_HEADER, build_seed_iso, default_meta_data, new_instance_id
+from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
+                        new_instance_id)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,32 @@ def complete_docs(docs: CloudInitDocs | None, hostname: str) -> CloudInitDocs:
         meta_text = yaml.safe_dump(meta, sort_keys=False, default_flow_style=False)
     net = docs.network_config if docs.network_config and docs.network_config.strip() else None
     return CloudInitDocs(user_data, meta_text, net)
+
+
+def plain_password_problems(text: str) -> list[Problem]:
+    """``passwd``/``hashed_passwd`` of ``users`` entries that are not crypt
+    hashes: cloud-init would take them for hashes (no login), and plain text
+    must not sit in the documents. The form hashes typed passwords."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    out = []
+    for key, value in root.value:
+        if key.value != "users" or not isinstance(value, yaml.SequenceNode):
+            continue
+        for i, entry in enumerate(value.value):
+            if not isinstance(entry, yaml.MappingNode):
+                continue
+            for k, v in entry.value:
+                if k.value in ("passwd", "hashed_passwd") and isinstance(v, yaml.ScalarNode) \
+                        and v.value and not is_password_hash(v.value):
+                    out.append(Problem(v.start_mark.line + 1, v.start_mark.column + 1, f"users.{i}.{k.value}",
+                                       "not a password hash: type the password in the editor's form, "
+                                       "which stores its SHA-512 hash"))
+    return out
 
 
 def seed_volume_name(domain_name: str) -> str:
@@ -439,5 +466,5 @@ __all__: list[Any] = [
     "CloudInitDocs", "NS_SEED", "SeedRecord", "attach_seed", "detach_seed", "cleanup_after_first_boot",
     "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
     "first_boot_cleanup_due", "next_target", "seed_record", "seed_volume_name", "set_seed_metadata",
-    "used_targets", "SUCCESSFUL_STOP_DETAILS",
+    "used_targets", "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
 ]
