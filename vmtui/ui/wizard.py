@@ -1014,6 +1014,8 @@ class NewVmWizard(Screen):
         what = {"iso": f"ISO {src.iso}", "cdrom": f"CD-ROM {src.cdrom}", "url": f"network install {src.url}",
                 "import": f"import {src.image}", "pxe": f"PXE on network {src.network}",
                 "cloud": f"cloud image {src.image}"}.get(src.kind, src.kind)
+        if src.kind == "cloud":
+            what += f" + cloud-init seed ({cloudinit_summary(src.cloud_init)})"
         os_label = self.os_info.label if self.os_info is not None else s.os
         lines = [f"Install: {what}", f"OS: {os_label}",
                  f"Memory: {fmt_bytes(s.memory_mib * 1024 * 1024)}, CPUs: {s.vcpus}",
