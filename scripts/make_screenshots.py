@@ -150,6 +150,69 @@ async def _demo_snapshots(app) -> None:
     await app.service.call(make)
 
 
+# --- cloud-init editor and saved configs (cloudinit-ui) ---------------------
+
+CI_LIBRARY = ROOT / "tests" / "data" / "cloudinit-library"
+CI_USER = """#cloud-config
+hostname: web-03
+timezone: Europe/Berlin
+users:
+  - name: admin
+    groups: [sudo]
+    shell: /bin/bash
+    ssh_authorized_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKey admin@laptop
+packages: [nginx, git]
+package_update: yes-please
+runcmd:
+  - systemctl enable --now nginx
+"""
+
+
+def _ci_editor(user: str, tab: str | None = None):
+    async def step(app) -> None:
+        from vmtui.core.provision.library import Library
+        from vmtui.core.provision.seed import CloudInitDocs
+        from vmtui.ui.cloudinit_editor import CloudInitEditorScreen
+        docs = CloudInitDocs(user, "instance-id: iid-vmtui-0123456789ab\nlocal-hostname: web-03\n")
+        await app.push_screen(CloudInitEditorScreen(app.service, hostname="web-03", initial=docs,
+                                                    library=Library(CI_LIBRARY)))
+        await asyncio.sleep(0.5)
+        await app.workers.wait_for_complete()
+        if tab:
+            app.screen.action_show(tab)
+        else:
+            app.screen.action_next_error()
+    return step
+
+
+def _ci_library():
+    async def step(app) -> None:
+        from vmtui.core.provision.library import Library
+        from vmtui.ui.cloudinit_editor import CloudInitLibraryScreen
+        import os
+        os.chdir(ROOT)  # the screen shows the (relative) directory
+        await app.push_screen(CloudInitLibraryScreen(app.service, Library(CI_LIBRARY.relative_to(ROOT))))
+    return step
+
+
+def _ci_cloud_source():
+    async def step(app) -> None:
+        from textual.widgets import Input, RadioButton
+        app.screen.query_one("#src-cloud", RadioButton).value = True
+        app.screen.query_one("#cloud-image", Input).value = "default/debian12-tmpl.qcow2"
+    return step
+
+
+def cloudinit_shots() -> list:
+    return [
+        ("cloudinit-wizard", (100, 30), ["n", _wizard_ready, _ci_cloud_source()], None, None),
+        ("cloudinit-editor", (100, 30), [_ci_editor(CI_USER)], None, None),
+        ("cloudinit-form", (100, 30), [_ci_editor(CI_USER.replace("yes-please", "true"), "form")], None, None),
+        ("cloudinit-library", (100, 30), [_ci_library()], None, None),
+    ]
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -182,6 +245,7 @@ async def main() -> None:
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),
     ]
+    shots += cloudinit_shots()
     only = set(sys.argv[1:])  # names to make; none: all
     for name, size, keys, wait_for, select in shots:
         if not only or name in only:

@@ -9,7 +9,10 @@ on the event loop:
 4. ``url`` installs: fetch the installer's kernel and initrd from the tree
    (``.treeinfo``, osinfo-db, well-known layouts) and upload them into the
    pool as volumes, so remote hosts work too;
-5. define the final XML (``defineXML``) and set autostart;
+5. define the final XML (``defineXML``); with ``install.cloud_init`` build
+   the NoCloud seed ISO, upload it as ``<name>-cidata.iso`` into the first
+   new disk's pool and attach it as a read-only CD-ROM
+   (:func:`vmtui.core.provision.seed.attach_seed`); set autostart;
 6. start: the install XML with the same name and UUID as a transient run
    over the definition (``createXML``) for iso/cdrom/url/pxe sources, or the
    definition itself (``dom.create()``) for import/cloud/none; the uploaded
@@ -43,6 +46,7 @@ from . import builder, storage
 from .builder import ResolvedDisk
 from .domcaps import HostCaps, host_caps
 from .errors import VmtuiError, libvirt_message
+from .provision import seed
 from .vmspec import DiskSpec, VmSpec
 from .vmspec_yaml import FieldError, PoolFacts, local_path_checker, validate_spec
 
@@ -344,6 +348,10 @@ def _upload(conn: libvirt.virConnect, pool: str, name: str, path: str,
     return storage.upload_file(conn, pool, name, path, "raw", progress)
 
 
+def _attach_seed(conn: libvirt.virConnect, name: str, pool: str, docs: Any, detach: bool) -> str:
+    return seed.attach_seed(conn, name, pool, docs, detach_after_first_boot=detach)
+
+
 def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
     return conn.defineXML(xml)
 
@@ -469,6 +477,13 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                              networks=facts.networks, check_path=local_path_checker if facts.local else None,
                              osinfo=osinfo)
     errors = [e for e in problems if e.is_error]
+    seed_pool = boot_pool(spec, facts)
+    if spec.install.cloud_init:
+        seed_facts = facts.pools.get(seed_pool)
+        seed_name = seed.seed_volume_name(name)
+        if seed_facts is not None and seed_name in (getattr(seed_facts, "volumes", None) or ()):
+            errors.append(FieldError("install.cloud_init", f"Pool '{seed_pool}' already has a volume named "
+                                                           f"'{seed_name}' (the seed ISO's name): delete it first"))
     if errors:
         raise InvalidSpec(name, errors)
 
@@ -538,6 +553,15 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
         final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, uuid=dom_uuid)
         await call(lambda c: _define(c, final_xml))
         defined = True
+        # 5b. cloud-init: the NoCloud seed as a read-only CD-ROM
+        if spec.install.cloud_init:
+            step.name = f"attach the cloud-init seed (pool '{seed_pool}')"
+            report("Attaching the cloud-init seed", 0.9)
+            docs = seed.complete_docs(seed.CloudInitDocs.from_spec(spec.install.cloud_init), name)
+            detach = bool(spec.install.cloud_init.get("detach_after_first_boot"))
+            seed_path = await call(lambda c: _attach_seed(c, name, seed_pool, docs, detach),
+                                   timeout=max(getattr(service, "timeout", 30), 120))
+            created_keys.append(seed_path)
         if spec.autostart:
             step.name = "set autostart"
             await call(lambda c: _set_autostart(c.lookupByUUIDString(dom_uuid)))

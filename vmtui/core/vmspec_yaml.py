@@ -86,7 +86,17 @@ SPEC_SCHEMA: dict = {
                 "kernel_args": {"type": ["string", "null"]},
                 "image": _OPT_STR,
                 "network": _OPT_STR,
-                "cloud_init": {"type": ["object", "null"]},
+                "cloud_init": {
+                    "type": ["object", "null"],
+                    "additionalProperties": False,
+                    "required": ["user_data"],
+                    "properties": {
+                        "user_data": {"type": "string"},
+                        "meta_data": {"type": ["string", "null"]},
+                        "network_config": {"type": ["string", "null"]},
+                        "detach_after_first_boot": {"type": "boolean"},
+                    },
+                },
             },
         },
         "disks": {
@@ -817,6 +827,8 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
             err("install.image", "Choose the disk image" if kind == "import" else "Choose the cloud image")
         else:
             check_ref("install.image", src.image, "image")
+    if src.cloud_init is not None:
+        _check_cloud_init(src.cloud_init, kind, err, warn)
     if src.kernel_args and kind != "url":
         warn("install.kernel_args", "Kernel arguments are only used by URL (install tree) installs")
     if kind == "url" and not spec.start_install:
@@ -933,6 +945,41 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
             if addr.is_unspecified:
                 warn("graphics_listen", "The console is reachable from the network, without a password")
     return errs
+
+
+def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
+                      warn: Callable[[str, str], None]) -> None:
+    """install.cloud_init: the documents of the NoCloud seed (user-data,
+    meta-data, network-config), validated like the cloud-init editor does."""
+    from .provision import cloudinit
+
+    base = "install.cloud_init"
+    if not isinstance(ci, dict):
+        err(base, "cloud_init must be a mapping with user_data (and meta_data, network_config)")
+        return
+    if kind in ("iso", "cdrom", "url", "pxe"):
+        warn(base, "A cloud-init seed is for cloud images (install kind 'cloud' or 'import'); "
+                   "an installer ignores it")
+    checks = (("user_data", "user-data", cloudinit.validate_user_data),
+              ("meta_data", "meta-data", cloudinit.validate_meta_data),
+              ("network_config", "network-config", cloudinit.validate_network_config))
+    for key, label, validate in checks:
+        text = ci.get(key)
+        if text is None or not str(text).strip():
+            continue  # filled in when empty: user-data with the hostname, meta-data's instance-id
+        if not isinstance(text, str):
+            err(f"{base}.{key}", f"{label} must be text")
+            continue
+        problems = validate(text)
+        if key == "user_data":
+            from .provision.seed import plain_password_problems
+            problems = sorted(problems + plain_password_problems(text), key=lambda p: (p.line, p.column))
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            err(f"{base}.{key}", f"{label} {problems[0]}{more}")
+    detach = ci.get("detach_after_first_boot", False)
+    if not isinstance(detach, bool):
+        err(f"{base}.detach_after_first_boot", "detach_after_first_boot must be true or false")
 
 
 def errors_only(found: Iterable[FieldError]) -> list[FieldError]:

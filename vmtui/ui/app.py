@@ -172,6 +172,8 @@ class VmtuiApp(TemplateActions, App):
                 self.notify(f"Could not discard what '{p.name}' wrote to its non-persistent disks "
                             "(see the log): they keep those writes until the next power-off.",
                             severity="warning", timeout=15)
+            elif p.event == "stopped":
+                self._after_stop(p)
             return
         elif isinstance(p, HostChanged):
             # host CPU/memory figures: only the status line shows them; the
@@ -543,6 +545,27 @@ class VmtuiApp(TemplateActions, App):
             log.info("storage check failed: %s", err)
             return
         self.set_storage_warnings(storage.pool_warnings(pools, short=True))
+
+    def action_cloudinit_library(self) -> None:
+        from .cloudinit_editor import CloudInitLibraryScreen
+        d = self.table.selected if self.service.state is ConnState.CONNECTED else None
+        self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None))
+
+    def _after_stop(self, event: DomainEvent) -> None:
+        """A VM stopped: remove its cloud-init seed if it was to go after the
+        first successful boot (the guest shut itself down)."""
+        from ..core.provision import seed
+        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS or self.service.readonly:
+            return
+
+        async def job() -> None:
+            path = await self.service.call(lambda c: seed.cleanup_after_first_boot(c, event.uuid),
+                                           action="remove the cloud-init seed of", obj=f"domain '{event.name}'")
+            if path:
+                self.notify(f"First boot of '{event.name}' done: removed its cloud-init seed {path}",
+                            title="cloud-init", timeout=6)
+
+        self._run("cloud-init", job)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -39,6 +39,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("l", "clone", "Clone", "Clone a shut-off VM or template: full copy or linked overlay (virt-clone)", False),
     ("S", "storage", "Storage", "Storage pools and volumes (virsh pool-list, vol-list)", False),
     ("N", "networks", "Networks", "Virtual networks and DHCP leases (virsh net-list, net-dhcp-leases)", False),
+    ("i", "cloudinit_library", "cloud-init", "Saved cloud-init configs: new, edit, duplicate, delete, "
+     "import/export; attach one as a NoCloud seed to the selected VM", False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]

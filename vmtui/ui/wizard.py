@@ -213,9 +213,64 @@ SOURCES = [
 ]
 
 
+def cloudinit_widgets() -> list[Widget]:
+    """The cloud-init part of the cloud-image source (the seed the VM gets)."""
+    return [Label("cloud-init seed (NoCloud: users, SSH keys, hostname, packages…)", classes="field-label"),
+            Horizontal(Button("Edit cloud-init…", id="cloudinit-edit"),
+                       Static("default: the VM name as hostname", id="cloudinit-summary"), classes="row"),
+            Checkbox("Remove the seed CD-ROM after the first boot", id="cloudinit-detach"),
+            FieldError("install.cloud_init")]
+
+
+def cloudinit_summary(ci: dict | None) -> str:
+    if not ci:
+        return "default: the VM name as hostname"
+    import yaml
+    try:
+        data = yaml.safe_load(ci.get("user_data") or "") or {}
+    except yaml.YAMLError:
+        data = {}
+    if not isinstance(data, dict):
+        return "custom user-data (not cloud-config)"
+    bits = [f"hostname {data['hostname']}"] if data.get("hostname") else []
+    users = data.get("users") if isinstance(data.get("users"), list) else []
+    if users:
+        bits.append(f"{len(users)} user{'s' if len(users) != 1 else ''}")
+    if isinstance(data.get("packages"), list) and data["packages"]:
+        bits.append(f"{len(data['packages'])} packages")
+    if ci.get("network_config"):
+        bits.append("network-config")
+    return "custom: " + (", ".join(bits) or f"{len(data)} settings")
+
+
+def cloudinit_save(step: "Step") -> dict | None:
+    ci = getattr(step, "_cloud_init", None) or step.spec.install.cloud_init
+    detach = step.query_one("#cloudinit-detach", Checkbox).value
+    if ci is None and detach:  # default documents, filled in at creation
+        ci = {"user_data": "", "meta_data": "", "network_config": None}
+    return dict(ci, detach_after_first_boot=detach) if ci is not None else None
+
+
 class SourceStep(Step):
     title = "Install source"
     owns = ("install",)
+
+    @on(Button.Pressed, "#cloudinit-edit")
+    def _edit_cloudinit(self) -> None:
+        from ..core.provision.seed import CloudInitDocs
+        from .cloudinit_editor import CloudInitEditorScreen
+        current = cloudinit_save(self)
+
+        def done(docs: CloudInitDocs | None) -> None:
+            if docs is None:
+                return
+            self._cloud_init = docs.to_spec(self.query_one("#cloudinit-detach", Checkbox).value)
+            self.query_one("#cloudinit-summary", Static).update(escape(cloudinit_summary(self._cloud_init)))
+
+        # a name the user has not typed yet is filled in (meta-data local-hostname) at creation
+        hostname = self.spec.name if self.wizard._named_by_user else ""
+        self.app.push_screen(CloudInitEditorScreen(self.wizard.service, hostname=hostname,
+                                                   initial=CloudInitDocs.from_spec(current)), done)
 
     def compose(self) -> ComposeResult:
         yield Label("How will the operating system be installed?", classes="step-question")
@@ -239,8 +294,8 @@ class SourceStep(Step):
             yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True), "install.network")
         with Vertical(id="src-cloud-box", classes="src-box"):
             yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.cloud_image",
-                                "The new disk is a thin qcow2 overlay on this image (the image is not changed). "
-                                "The cloud-init seed (users, keys, hostname) is set in the bootstrapping step.")
+                                "The new disk is a thin qcow2 overlay on this image (the image is not changed).")
+            yield from cloudinit_widgets()
         yield self.compose_errors()
 
     def on_mount(self) -> None:
@@ -280,6 +335,10 @@ class SourceStep(Step):
         self.query_one("#kernel-args", Input).value = src.kernel_args or ""
         if src.kind == "cloud":
             self.query_one("#cloud-image", Input).value = src.image or ""
+            self._cloud_init = src.cloud_init
+            self.query_one("#cloudinit-detach", Checkbox).value = bool((src.cloud_init or {}).get(
+                "detach_after_first_boot"))
+            self.query_one("#cloudinit-summary", Static).update(escape(cloudinit_summary(src.cloud_init)))
         else:
             self.query_one("#image", Input).value = src.image or ""
         if src.network:
@@ -310,7 +369,7 @@ class SourceStep(Step):
             src.image = val("#cloud-image") or None
             if not src.image:
                 errors["install.cloud_image"] = "Give the cloud image to start from"
-        src.cloud_init = self.spec.install.cloud_init
+        src.cloud_init = cloudinit_save(self) if kind == "cloud" else None
         self.spec.install = src
         self.wizard.source_changed()
         return errors
@@ -955,6 +1014,8 @@ class NewVmWizard(Screen):
         what = {"iso": f"ISO {src.iso}", "cdrom": f"CD-ROM {src.cdrom}", "url": f"network install {src.url}",
                 "import": f"import {src.image}", "pxe": f"PXE on network {src.network}",
                 "cloud": f"cloud image {src.image}"}.get(src.kind, src.kind)
+        if src.kind == "cloud":
+            what += f" + cloud-init seed ({cloudinit_summary(src.cloud_init)})"
         os_label = self.os_info.label if self.os_info is not None else s.os
         lines = [f"Install: {what}", f"OS: {os_label}",
                  f"Memory: {fmt_bytes(s.memory_mib * 1024 * 1024)}, CPUs: {s.vcpus}",
@@ -1063,6 +1124,11 @@ class NewVmWizard(Screen):
     @work(exclusive=True, group="create")
     async def create(self) -> None:
         from ..core.installer import create_vm
+        ci = self.spec.install.cloud_init
+        if self.spec.install.kind == "cloud" and not (ci and ci.get("user_data")):
+            from ..core.provision.seed import default_docs  # cloud images always get a seed
+            self.spec.install.cloud_init = default_docs(self.spec.name).to_spec(
+                bool(ci and ci.get("detach_after_first_boot")))
         problems = self.validate_all()
         if problems:
             idx, name, msg = problems[0]

@@ -1,0 +1,470 @@
+"""A cloud-init NoCloud seed on a VM: build the ``cidata`` ISO, upload it into
+a storage pool, attach it as a read-only CD-ROM, and take it away again.
+
+Every function taking a ``conn`` is blocking; the app runs it through
+``service.call``. Device XML is built with ElementTree.
+
+* :func:`attach_seed` -- ISO built in memory, written to a temporary file,
+  uploaded as volume ``<domain>-cidata.iso`` with libvirt's stream upload
+  (works on remote hosts), attached as a read-only CD-ROM to the persistent
+  definition (and to the running VM when the bus allows hot-plug). The bus
+  matches the machine: ``scsi`` when the VM has a virtio-scsi controller,
+  else ``sata`` on q35 and ``ide`` on i440fx. On failure the volume is
+  deleted again and nothing stays attached.
+* :func:`detach_seed` -- the reverse (optionally keeping the volume).
+* "Remove after the first boot": :func:`attach_seed` records the wish in the
+  domain's ``<metadata>`` (namespace :data:`NS_SEED`); when the VM next stops
+  after running (a libvirt lifecycle event the app receives),
+  :func:`cleanup_after_first_boot` detaches the CD-ROM and deletes the volume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import libvirt
+import yaml
+
+from .. import domxml, storage
+from ..errors import VmtuiError, from_libvirt, is_connection_lost
+from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
+                        new_instance_id)
+
+log = logging.getLogger(__name__)
+
+#: Our namespace in the domain's <metadata> (separate from the builder's, so
+#: the two never replace each other's element).
+NS_SEED = "https://vmtui.dev/xmlns/cloudinit/1"
+NS_PREFIX = "vmtuici"
+SEED_SUFFIX = "-cidata.iso"
+
+#: Lifecycle "stopped" details that count as the end of a successful boot:
+#: the guest shut itself down (VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN).
+SUCCESSFUL_STOP_DETAILS = frozenset({0})
+
+_PREFIX = {"ide": "hd", "sata": "sd", "scsi": "sd", "virtio": "vd", "usb": "sd"}
+_MAX_UNITS = {"ide": 4}  # hda..hdd: two IDE channels, two units each
+
+
+@dataclass
+class CloudInitDocs:
+    """The three NoCloud documents (``network_config`` None = none)."""
+
+    user_data: str
+    meta_data: str
+    network_config: str | None = None
+
+    def to_spec(self, detach_after_first_boot: bool = False) -> dict:
+        """The ``InstallSource.cloud_init`` dict form."""
+        return {"user_data": self.user_data, "meta_data": self.meta_data,
+                "network_config": self.network_config, "detach_after_first_boot": bool(detach_after_first_boot)}
+
+    @classmethod
+    def from_spec(cls, data: dict | None) -> "CloudInitDocs | None":
+        if not data:
+            return None
+        return cls(user_data=data.get("user_data") or "", meta_data=data.get("meta_data") or "",
+                   network_config=data.get("network_config") or None)
+
+
+def default_user_data(hostname: str) -> str:
+    """A starter ``#cloud-config``: the hostname only."""
+    body = yaml.safe_dump({"hostname": hostname}, sort_keys=False) if hostname else ""
+    return f"{CLOUD_CONFIG_HEADER}\n{body}"
+
+
+def default_docs(hostname: str) -> CloudInitDocs:
+    """Starter documents; without a hostname, meta-data holds the instance-id
+    only (:func:`complete_docs` adds ``local-hostname`` later)."""
+    if not hostname:
+        return CloudInitDocs(default_user_data(""), yaml.safe_dump({"instance-id": new_instance_id()}))
+    return CloudInitDocs(default_user_data(hostname), default_meta_data(hostname))
+
+
+def complete_docs(docs: CloudInitDocs | None, hostname: str) -> CloudInitDocs:
+    """Fill what a seed must have: user-data (hostname only) when empty, and a
+    meta-data with an ``instance-id`` (a new unique one when missing) and
+    ``local-hostname`` (the VM name when missing). Other meta-data keys stay."""
+    if docs is None:
+        return default_docs(hostname)
+    user_data = docs.user_data if docs.user_data.strip() else default_user_data(hostname)
+    meta_text = docs.meta_data or ""
+    try:
+        meta = yaml.safe_load(meta_text) if meta_text.strip() else {}
+    except yaml.YAMLError:
+        meta = None  # invalid: left for validation to report
+    if isinstance(meta, dict) and (not meta.get("instance-id") or (hostname and not meta.get("local-hostname"))):
+        meta = dict(meta)
+        if not meta.get("instance-id"):
+            meta["instance-id"] = new_instance_id()
+        if hostname and not meta.get("local-hostname"):
+            meta["local-hostname"] = hostname
+        meta_text = yaml.safe_dump(meta, sort_keys=False, default_flow_style=False)
+    net = docs.network_config if docs.network_config and docs.network_config.strip() else None
+    return CloudInitDocs(user_data, meta_text, net)
+
+
+def plain_password_problems(text: str) -> list[Problem]:
+    """``passwd``/``hashed_passwd`` of ``users`` entries that are not crypt
+    hashes: cloud-init would take them for hashes (no login), and plain text
+    must not sit in the documents. The form hashes typed passwords."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    out = []
+    for key, value in root.value:
+        if key.value != "users" or not isinstance(value, yaml.SequenceNode):
+            continue
+        for i, entry in enumerate(value.value):
+            if not isinstance(entry, yaml.MappingNode):
+                continue
+            for k, v in entry.value:
+                if k.value in ("passwd", "hashed_passwd") and isinstance(v, yaml.ScalarNode) \
+                        and v.value and not is_password_hash(v.value):
+                    out.append(Problem(v.start_mark.line + 1, v.start_mark.column + 1, f"users.{i}.{k.value}",
+                                       "not a password hash: type the password in the editor's form, "
+                                       "which stores its SHA-512 hash"))
+    return out
+
+
+def seed_volume_name(domain_name: str) -> str:
+    return f"{domain_name}{SEED_SUFFIX}"
+
+
+# --------------------------------------------------------------------------
+# pure XML helpers
+
+
+def _root(xml: str | bytes) -> ET.Element:
+    try:
+        return ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise domxml.DomainXMLError(f"malformed domain XML: {err}") from None
+
+
+def cdrom_bus_for(xml: str | bytes) -> str:
+    """The CD-ROM bus that works on this machine: ``scsi`` if the VM has a
+    virtio-scsi controller, ``sata`` on q35, ``ide`` on i440fx ('pc')."""
+    root = _root(xml)
+    for ctl in root.iterfind("devices/controller"):
+        if ctl.get("type") == "scsi" and ctl.get("model") == "virtio-scsi":
+            return "scsi"
+    type_el = root.find("os/type")
+    machine = (type_el.get("machine") if type_el is not None else "") or ""
+    return "sata" if "q35" in machine else "ide"
+
+
+def used_targets(*xmls: str | bytes) -> set[str]:
+    out: set[str] = set()
+    for xml in xmls:
+        for target in _root(xml).iterfind("devices/disk/target"):
+            if target.get("dev"):
+                out.add(target.get("dev"))
+    return out
+
+
+def _dev_name(prefix: str, index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("a") + rem) + letters
+    return prefix + letters
+
+
+def next_target(bus: str, used: set[str]) -> str:
+    """The first free target dev on ``bus`` (hda.., sda.., vda..)."""
+    prefix = _PREFIX.get(bus, "sd")
+    limit = _MAX_UNITS.get(bus, 26 * 27)
+    for i in range(limit):
+        name = _dev_name(prefix, i)
+        if name not in used:
+            return name
+    raise VmtuiError("attach a CD-ROM", "", f"no free {bus.upper()} slot ({prefix}a..{_dev_name(prefix, limit - 1)} "
+                                            "are all taken)")
+
+
+def cdrom_element(path: str, bus: str, target: str) -> ET.Element:
+    """``<disk type='file' device='cdrom'>`` with a read-only raw source."""
+    disk = ET.Element("disk", type="file", device="cdrom")
+    ET.SubElement(disk, "driver", name="qemu", type="raw")
+    ET.SubElement(disk, "source", file=path)
+    ET.SubElement(disk, "target", dev=target, bus=bus)
+    ET.SubElement(disk, "readonly")
+    return disk
+
+
+def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
+    """The device XML of a seed CD-ROM for this domain (bus and free target
+    chosen from its XML; ``live_xml`` too when it runs)."""
+    bus = cdrom_bus_for(domain_xml)
+    used = used_targets(domain_xml, *([live_xml] if live_xml else []))
+    return ET.tostring(cdrom_element(path, bus, next_target(bus, used)), encoding="unicode")
+
+
+def seed_disk_elements(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[ET.Element]:
+    """The CD-ROM ``<disk>`` elements whose source is ``path`` (or whose file
+    name is ``volume_name``)."""
+    out = []
+    for disk in _root(xml).iterfind("devices/disk"):
+        if disk.get("device") != "cdrom":
+            continue
+        src = disk.find("source")
+        f = src.get("file") if src is not None else None
+        vol = src.get("volume") if src is not None else None
+        if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
+            out.append(disk)
+    return out
+
+
+@dataclass
+class SeedRecord:
+    """What our <metadata> element says about a VM's seed."""
+
+    path: str
+    pool: str
+    volume: str
+    detach_after_first_boot: bool
+
+
+def seed_metadata_element(rec: SeedRecord) -> ET.Element:
+    el = ET.Element("seed", path=rec.path, pool=rec.pool, volume=rec.volume,
+                    detach_after_first_boot="yes" if rec.detach_after_first_boot else "no")
+    return el
+
+
+def seed_record(xml: str | bytes) -> SeedRecord | None:
+    el = domxml.get_metadata(xml, NS_SEED)
+    if el is None:
+        return None
+    get = el.get
+    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "",
+                      get("detach_after_first_boot") == "yes")
+
+
+def set_seed_metadata(xml: str | bytes, rec: SeedRecord | None) -> str:
+    """The domain XML with our seed record set (None: removed)."""
+    return domxml.set_metadata_element(xml, NS_SEED, NS_PREFIX, None if rec is None else seed_metadata_element(rec))
+
+
+# --------------------------------------------------------------------------
+# libvirt
+
+
+def _flags(dom: libvirt.virDomain, live: bool) -> int:
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    if live:
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    return flags
+
+
+def _write_metadata(dom: libvirt.virDomain, rec: SeedRecord | None) -> None:
+    if rec is None:
+        xml_text = None
+    else:
+        xml_text = ET.tostring(seed_metadata_element(rec), encoding="unicode")
+    for live in ((True, False) if dom.isActive() else (False,)):
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml_text, NS_PREFIX if rec else None,
+                            NS_SEED, _flags(dom, live))
+            return
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err) or not live:
+                raise
+
+
+def _detach_elements(dom: libvirt.virDomain, elements: list[ET.Element], live: bool) -> None:
+    for el in elements:
+        dev = ET.tostring(el, encoding="unicode")
+        if live:
+            dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        else:
+            dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+
+
+def _remove_from_domain(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> bool:
+    """Detach matching seed CD-ROMs from the definition and (best effort) the
+    running VM. True when the running VM still has one (IDE/SATA cannot be
+    unplugged: it goes at the next shutdown)."""
+    still_live = False
+    inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    config = seed_disk_elements(inactive, path, volume_name)
+    if config:
+        _detach_elements(dom, config, live=False)
+    if dom.isActive():
+        live = seed_disk_elements(dom.XMLDesc(0), path, volume_name)
+        if live:
+            try:
+                _detach_elements(dom, live, live=True)
+            except libvirt.libvirtError as err:  # IDE cannot be unplugged: gone at the next boot
+                if is_connection_lost(err):
+                    raise
+                log.info("cannot detach the seed from running %s now: %s", dom.name(), err)
+                still_live = True
+    return still_live
+
+
+def _volume_path(conn: libvirt.virConnect, pool: str, name: str) -> str | None:
+    try:
+        return conn.storagePoolLookupByName(pool).storageVolLookupByName(name).path()
+    except libvirt.libvirtError as err:
+        if is_connection_lost(err):
+            raise
+        return None
+
+
+def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[str]:
+    users = storage.volume_users(conn, exclude_uuid=dom_uuid)
+    return users.get(path, [])
+
+
+def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
+                detach_after_first_boot: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> str:
+    """Build the NoCloud ISO from ``docs``, upload it as ``<domain>-cidata.iso``
+    into ``pool`` and attach it read-only to the domain (definition, and the
+    running VM when possible). An earlier seed of this VM is replaced.
+    Returns the volume's path. On failure nothing is left behind."""
+    action = "attach the cloud-init seed to"
+    obj = f"domain '{domain_name}'"
+    vol_name = seed_volume_name(domain_name)
+    try:
+        dom = conn.lookupByName(domain_name)
+        dom_uuid = dom.UUIDString()
+        if not dom.isPersistent():
+            raise VmtuiError(action, obj, "it is transient (a seed must stay attached to the definition)")
+        old = _volume_path(conn, pool, vol_name)
+        if old is not None:
+            others = _users_besides(conn, old, dom_uuid)
+            if others:
+                raise VmtuiError(action, obj, f"volume {pool}/{vol_name} already exists and is used by "
+                                 + ", ".join(others))
+            _remove_from_domain(dom, old, None)
+            storage.delete_volume(conn, old, force=True)
+    except libvirt.libvirtError as err:
+        raise from_libvirt(action, obj, err) from None
+
+    data = build_seed_iso(docs.user_data, docs.meta_data, docs.network_config)
+    fd, tmp = tempfile.mkstemp(prefix="vmtui-seed-", suffix=".iso")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        info = storage.upload_file(conn, pool, vol_name, tmp, "raw", progress)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+    path = info.path
+    attached = False
+    try:
+        inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        active = dom.isActive()
+        live_xml = dom.XMLDesc(0) if active else None
+        device = cdrom_device_xml(inactive, path, live_xml)
+        if active:
+            try:
+                dom.attachDeviceFlags(device, _flags(dom, True))
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err):
+                    raise
+                # e.g. IDE/SATA cannot be hot-plugged: the CD-ROM appears at the next boot
+                log.info("seed not hot-plugged into running %s: %s", domain_name, err)
+                dom.attachDeviceFlags(device, _flags(dom, False))
+        else:
+            dom.attachDeviceFlags(device, _flags(dom, False))
+        attached = True
+        _write_metadata(dom, SeedRecord(path, pool, vol_name, detach_after_first_boot))
+    except BaseException as err:
+        try:
+            if attached:
+                _remove_from_domain(dom, path, None)
+        except libvirt.libvirtError as err2:
+            log.warning("rollback: cannot detach %s from %s: %s", path, domain_name, err2)
+        try:
+            storage.delete_volume(conn, path, force=True)
+        except VmtuiError as err2:
+            log.warning("rollback: %s", err2)
+        if isinstance(err, libvirt.libvirtError):
+            raise from_libvirt(action, obj, err) from None
+        if isinstance(err, domxml.DomainXMLError):
+            raise VmtuiError(action, obj, str(err)) from None
+        raise
+    return path
+
+
+def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool = True) -> str | None:
+    """Detach the VM's seed CD-ROM (definition and, when possible, the
+    running VM), forget our metadata, and delete the volume unless another VM
+    uses it, the running VM could not let go of it (IDE/SATA: it is gone
+    from the definition, the volume stays), or ``delete_volume`` is False.
+    Returns the seed's path, or None when the VM has no seed."""
+    action = "remove the cloud-init seed of"
+    obj = f"domain '{domain_name}'"
+    try:
+        dom = conn.lookupByName(domain_name)
+        inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        rec = seed_record(inactive)
+        path = rec.path if rec else None
+        vol_name = rec.volume if rec else seed_volume_name(domain_name)
+        if path is None:
+            disks = seed_disk_elements(inactive, None, vol_name)
+            src = disks[0].find("source") if disks else None
+            path = src.get("file") if src is not None else None
+        if path is None and rec is None:
+            return None
+        still_live = _remove_from_domain(dom, path, vol_name)
+        if rec is not None:
+            _write_metadata(dom, None)
+        if delete_volume and path:
+            others = _users_besides(conn, path, dom.UUIDString())
+            if others:
+                log.info("keeping %s: used by %s", path, ", ".join(others))
+            elif still_live:
+                log.info("keeping %s: the running %s still has it until it shuts down", path, domain_name)
+            elif storage.find_volume(conn, path) is not None:
+                storage.delete_volume(conn, path, force=True)
+        return path
+    except libvirt.libvirtError as err:
+        raise from_libvirt(action, obj, err) from None
+
+
+def first_boot_cleanup_due(xml: str | bytes) -> bool:
+    rec = seed_record(xml)
+    return bool(rec and rec.detach_after_first_boot)
+
+
+def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
+    """Called when domain ``uuid`` stopped after running: if its seed was
+    asked to go after the first boot, and the VM is shut off now, detach and
+    delete it. Returns the removed seed's path, or None (nothing to do)."""
+    try:
+        dom = conn.lookupByUUIDString(uuid)
+        if dom.isActive() or not dom.isPersistent():
+            return None
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        name = dom.name()
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
+    if not first_boot_cleanup_due(xml):
+        return None
+    return detach_seed(conn, name, delete_volume=True)
+
+
+__all__: list[Any] = [
+    "CloudInitDocs", "NS_SEED", "SeedRecord", "attach_seed", "detach_seed", "cleanup_after_first_boot",
+    "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
+    "first_boot_cleanup_due", "next_target", "seed_record", "seed_volume_name", "set_seed_metadata",
+    "used_targets", "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
+]
