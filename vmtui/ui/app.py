@@ -410,6 +410,12 @@ class VmtuiApp(App):
         if d := self._selected_or_none("xml"):
             self.push_screen(XmlScreen(self.service, d.uuid, d.name))
 
+    def action_kickstart(self) -> None:
+        from .kickstart_editor import KickstartEditorScreen
+
+        if not isinstance(self.screen, KickstartEditorScreen):
+            self.push_screen(KickstartEditorScreen())
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -23,6 +23,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
+    ("k", "kickstart", "Kickstart", "Kickstart editor: write and check an Anaconda kickstart file (pykickstart)",
+     False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]
