@@ -209,3 +209,109 @@ async def test_leaving_with_unsaved_changes_asks(small_uri):
         await pilot.press("y")
         await pilot.pause()
         assert not isinstance(app.screen, (ConfirmDialog, KickstartEditorScreen))
+
+
+# --- the wizard's kickstart step -----------------------------------------------------
+
+
+async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
+    """ISO install of Fedora: the optional step appears, the editor's starter goes
+    into the spec, the summary and the F2 preview show it, and the created VM's
+    install run has the OEMDRV CD-ROM."""
+    import asyncio
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from vmtui.core import installer, storage
+    from vmtui.ui.wizard import FinishStep, KickstartStep, PreviewScreen
+
+    from .test_kickstart_delivery import read_oemdrv
+    from .test_wizard import choose_os, next_step, open_wizard, set_input
+
+    uploaded = {}
+
+    def fake_upload(conn, pool, name, path, progress):  # the test driver cannot upload volumes
+        uploaded[name] = Path(path).read_bytes()
+        return storage.create_volume(conn, pool, name, len(uploaded[name]), "raw", "thin")
+
+    monkeypatch.setattr(installer, "_upload", fake_upload)
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        wiz = await open_wizard(app, pilot)
+        await set_input(wiz, pilot, "#iso", "default/install.iso")
+        await next_step(wiz, pilot)
+        fedora = next(o.short_id for o in wiz.ctx.osdb.search("fedora") if o.is_anaconda and o.short_id[6:].isdigit())
+        await choose_os(wiz, pilot, "fedora", fedora)
+        await next_step(wiz, pilot)
+        await set_input(wiz, pilot, "#memory", "2G")
+        await set_input(wiz, pilot, "#vcpus", "1")
+        await next_step(wiz, pilot)
+        if wiz.index == 2:  # below the OS's recommendation: Next again accepts the warning
+            await next_step(wiz, pilot)
+        await set_input(wiz, pilot, "#size", "10G")
+        await next_step(wiz, pilot)
+        step = wiz.steps[wiz.index]
+        assert isinstance(step, KickstartStep)
+        assert "step 5 of 6" in str(wiz.query_one("#wizard-title").content)
+        assert "No kickstart" in str(step.query_one("#wizard-ks-status").content)
+        step.query_one("#ks-edit").press()
+        await wait_for(lambda: isinstance(app.screen, KickstartEditorScreen), what="editor")
+        editor = app.screen
+        assert editor.version == f"F{fedora[6:]}" or editor.version.startswith("F")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.screen.query_one("#ks-rootpw", Input).value = "hunter2"
+        await pilot.press("f10")
+        await pilot.pause()
+        await checked(editor)
+        await pilot.press("f10")
+        await wait_for(lambda: app.screen is wiz, what="back in the wizard")
+        ks = wiz.spec.install.kickstart
+        assert ks["delivery"] == "oemdrv" and ks["version"] == editor.version and "hunter2" not in ks["text"]
+        status = str(step.query_one("#wizard-ks-status").content)
+        assert "valid" in status and "OEMDRV" in status
+        await next_step(wiz, pilot)
+        assert isinstance(wiz.steps[wiz.index], FinishStep)
+        await set_input(wiz, pilot, "#name", "ksvm")
+        assert "Kickstart: syntax F" in str(wiz.query_one("#summary").content)
+        await pilot.press("f2")
+        await wait_for(lambda: isinstance(app.screen, PreviewScreen), what="preview")
+        prev = app.screen
+        await wait_for(lambda: prev.texts is not None, timeout=15, what="preview built")
+        assert "ks-oemdrv.iso,device=cdrom" in prev.query_one("#virt-install").text
+        await pilot.press("escape")
+        await pilot.pause()
+        await next_step(wiz, pilot)  # Finish
+        await wait_for(lambda: any(d.name == "ksvm" for d in app.table.domains.values()), timeout=30,
+                       what=f"created {[n.message for n in app._notifications]}")
+        (name, data), = uploaded.items()
+        assert read_oemdrv(data) == ("OEMDRV", ks["text"].encode())
+        dom = await asyncio.to_thread(app.service.conn.lookupByName, "ksvm")
+        live = ET.fromstring(await asyncio.to_thread(dom.XMLDesc, 0))
+        assert [d.find("source").get("file").rsplit("/", 1)[1] for d in live.iter("disk")
+                if d.get("device") == "cdrom"] == ["install.iso", name]
+
+
+async def test_wizard_skips_the_kickstart_step_and_drops_it_for_other_sources(small_uri):
+    from vmtui.ui.wizard import KickstartStep
+
+    from .test_wizard import choose_os, choose_source, next_step, open_wizard, set_input
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        wiz = await open_wizard(app, pilot)
+        await set_input(wiz, pilot, "#iso", "default/install.iso")
+        await next_step(wiz, pilot)
+        rocky = next(o.short_id for o in wiz.ctx.osdb.search("rocky") if o.is_anaconda)
+        await choose_os(wiz, pilot, "rocky", rocky)
+        step = next(s for s in wiz.steps if isinstance(s, KickstartStep))
+        assert step.applies()
+        wiz.spec.install.kickstart = {"text": "text\n", "version": "RHEL9", "delivery": "oemdrv"}
+        # back to the source step: a cloud image takes no kickstart
+        await pilot.press("alt+b")
+        await pilot.pause()
+        await choose_source(wiz, pilot, "import")
+        await set_input(wiz, pilot, "#image", "default/charlie.qcow2")
+        await next_step(wiz, pilot)
+        assert wiz.spec.install.kickstart is None and not step.applies()
+        assert any("kickstart was dropped" in str(n.message) for n in app._notifications)

@@ -166,6 +166,10 @@ class Step(VerticalScroll):
     def ctx(self) -> HostContext:
         return self.wizard.ctx
 
+    def applies(self) -> bool:
+        """Whether this step is shown for the answers so far (optional steps)."""
+        return True
+
     def load(self) -> None:
         """Show what the spec holds."""
 
@@ -216,6 +220,9 @@ SOURCES = [
 class SourceStep(Step):
     title = "Install source"
     owns = ("install",)
+
+    def owns_field(self, name: str) -> bool:
+        return not name.startswith("install.kickstart") and super().owns_field(name)
 
     def compose(self) -> ComposeResult:
         yield Label("How will the operating system be installed?", classes="step-question")
@@ -311,6 +318,7 @@ class SourceStep(Step):
             if not src.image:
                 errors["install.cloud_image"] = "Give the cloud image to start from"
         src.cloud_init = self.spec.install.cloud_init
+        src.kickstart = self.spec.install.kickstart
         self.spec.install = src
         self.wizard.source_changed()
         return errors
@@ -797,7 +805,70 @@ class FinishStep(Step):
         self.query_one("#summary", Static).update(escape(self.wizard.summary_text()))
 
 
-STEP_CLASSES = [SourceStep, OsStep, ResourcesStep, StorageStep, FinishStep]
+class KickstartStep(Step):
+    """Optional, for ISO/CD-ROM/network installs of Anaconda-based OSes: the
+    kickstart editor (vmtui.ui.kickstart_editor) on the spec's kickstart."""
+
+    title = "Kickstart (optional)"
+    owns = ("install.kickstart",)
+
+    def compose(self) -> ComposeResult:
+        yield Label("Install unattended with a kickstart?", classes="step-question")
+        yield Static("Anaconda reads a kickstart and installs without asking. Skip this step to answer "
+                     "the installer's questions on the console yourself.", classes="field-hint")
+        with Horizontal(classes="row"):
+            yield Button("Edit kickstart…", id="ks-edit", variant="primary")
+            yield Button("No kickstart", id="ks-none")
+        yield Static("", id="wizard-ks-status")
+        yield FieldError("install.kickstart")
+        yield self.compose_errors()
+
+    def applies(self) -> bool:
+        return kickstart_applies(self.spec, self.wizard.os_info)
+
+    def load(self) -> None:
+        from ..core.provision.kickstart import ERROR, validate_kickstart
+        from .kickstart_editor import delivery_text
+        ks = self.spec.install.kickstart
+        if not ks:
+            text = "No kickstart: the installer runs interactively."
+        else:
+            found = validate_kickstart(ks["text"], ks["version"])
+            errors = sum(p.severity == ERROR for p in found)
+            state = f"{errors} error(s)" if errors else ("valid" + (f", {len(found)} warning(s)" if found else ""))
+            text = (f"Kickstart: {len(ks['text'].splitlines())} lines, syntax {ks['version']}, {state}.\n"
+                    + delivery_text(self.spec.install.kind))
+        self.query_one("#wizard-ks-status", Static).update(escape(text))
+
+    @on(Button.Pressed, "#ks-edit")
+    def edit(self) -> None:
+        from .kickstart_editor import KickstartEditorScreen
+        ks = self.spec.install.kickstart or {}
+
+        def done(result: dict | None) -> None:
+            if result is not None:
+                self.spec.install.kickstart = result
+                self.show_errors({})
+            self.load()
+
+        self.app.push_screen(KickstartEditorScreen(
+            text=ks.get("text", ""), version=ks.get("version"), install_kind=self.spec.install.kind,
+            spec=self.spec, os_info=self.wizard.os_info, title=f"VM '{self.spec.name}'"), done)
+
+    @on(Button.Pressed, "#ks-none")
+    def skip(self) -> None:
+        self.spec.install.kickstart = None
+        self.show_errors({})
+        self.load()
+
+
+def kickstart_applies(spec: VmSpec, os_info: Any) -> bool:
+    """ISO, CD-ROM and network installs of an OS whose installer is Anaconda."""
+    from ..core.provision.kickstart import DELIVERY_FOR_KIND
+    return spec.install.kind in DELIVERY_FOR_KIND and bool(getattr(os_info, "is_anaconda", False))
+
+
+STEP_CLASSES = [SourceStep, OsStep, ResourcesStep, StorageStep, KickstartStep, FinishStep]
 
 
 # --- the wizard screen -----------------------------------------------------
@@ -884,8 +955,9 @@ class NewVmWizard(Screen):
 
     def _update_title(self) -> None:
         step = self.steps[self.index]
+        shown = [i for i, st in enumerate(self.steps) if st.applies() or i == self.index]
         self.query_one("#wizard-title", Static).update(
-            f" New VM — step {self.index + 1} of {len(self.steps)}: {step.title}")
+            f" New VM — step {shown.index(self.index) + 1} of {len(shown)}: {step.title}")
         self.query_one("#back", Button).disabled = self.index == 0
         self.query_one("#next", Button).label = "Finish" if self.index == len(self.steps) - 1 else "Next"
 
@@ -899,6 +971,7 @@ class NewVmWizard(Screen):
         self.spec.os = os_.short_id
         if not changed:
             return
+        self.kickstart_changed()
         rec = recommended_defaults(os_, self.ctx.host_memory_mib or 4096, self.ctx.host_cpus or 2)
         if rec.ram_mib:
             self.spec.memory_mib = rec.ram_mib
@@ -917,7 +990,21 @@ class NewVmWizard(Screen):
         if not self._named_by_user:
             self.spec.name = self.unique_name(os_.short_id or "vm")
 
+    def kickstart_changed(self) -> None:
+        """The source or OS changed: a kickstart follows the delivery, or goes."""
+        ks = self.spec.install.kickstart
+        if not ks:
+            return
+        if not kickstart_applies(self.spec, self.os_info):
+            self.spec.install.kickstart = None
+            self.notify("The kickstart was dropped: it is only used by ISO, CD-ROM and network installs "
+                        "of Anaconda-based OSes.", title="New VM", severity="warning", timeout=6)
+            return
+        from ..core.provision.kickstart import delivery_for
+        ks["delivery"] = delivery_for(self.spec.install.kind)[0]
+
     def source_changed(self) -> None:
+        self.kickstart_changed()
         kind = self.spec.install.kind
         if kind == "import" and self.spec.install.image:
             self.spec.disks = [DiskSpec(mode="existing", path=self.spec.install.image,
@@ -973,6 +1060,9 @@ class NewVmWizard(Screen):
                          + f", {n.model}" + (f", MAC {n.mac}" if n.mac else ""))
         if not s.nics:
             lines.append("Network: none")
+        if src.kickstart:
+            how = {"oemdrv": "OEMDRV CD-ROM", "initrd": "in the initrd"}.get(src.kickstart.get("delivery"), "?")
+            lines.append(f"Kickstart: syntax {src.kickstart.get('version')}, delivered {how}")
         return "\n".join(lines)
 
     # --- moving between steps -------------------------------------------
@@ -1011,6 +1101,8 @@ class NewVmWizard(Screen):
             self.finish()
             return
         self.index += 1
+        while not self.steps[self.index].applies():
+            self.index += 1
         self.query_one("#steps", ContentSwitcher).current = f"step-{self.index}"
         self.steps[self.index].load()
         self._update_title()
@@ -1021,6 +1113,8 @@ class NewVmWizard(Screen):
             return
         self.steps[self.index].save()
         self.index -= 1
+        while self.index > 0 and not self.steps[self.index].applies():
+            self.index -= 1
         self.query_one("#steps", ContentSwitcher).current = f"step-{self.index}"
         self.steps[self.index].load()
         self._update_title()
