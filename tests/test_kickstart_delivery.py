@@ -269,3 +269,23 @@ async def test_preview_shows_the_kickstart(service):
     assert "vmtui-newvm-ks-oemdrv.iso" in install and "vmtui-newvm-ks-oemdrv.iso" not in final
     assert "device=cdrom,bus=sata,readonly=on" in cmd
     assert set(await volumes(service)) == POOL_VOLUMES
+
+
+def test_cli_reports_kickstart_errors_as_file_line_and_dry_run_shows_it(small_uri, tmp_path):
+    from tests.test_installer import _cli
+
+    (tmp_path / "web.ks").write_text("text\nbogus\nautostep\n")
+    spec = tmp_path / "vm.yaml"
+    spec.write_text("name: cli-ks\nvirt_type: qemu\nos: rocky9\nmemory: 2G\n"
+                    "install: {kind: iso, iso: default/install.iso, kickstart_file: web.ks}\ndisks: [{size: 2G}]\n")
+    out = _cli("create", "--from", str(spec), "-c", small_uri)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"{tmp_path / 'web.ks'}:2: install.kickstart: Unknown command: bogus",
+        f"{tmp_path / 'web.ks'}:3: warning: install.kickstart: Ignoring deprecated command on line 3: The autostep "
+        "command has been deprecated and no longer has any effect. It may be removed from future releases, which "
+        "will result in a fatal error from kickstart. Please modify your kickstart file to remove this command."]
+    (tmp_path / "web.ks").write_text(KS)
+    out = _cli("create", "--from", str(spec), "-c", small_uri, "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "vmtui-cli-ks-ks-oemdrv.iso" in out.stdout and "device=cdrom,bus=sata,readonly=on" in out.stdout
