@@ -94,8 +94,33 @@ async def main() -> None:
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
     ]
+    shots += kickstart_shots()
+    only = set(sys.argv[1:])  # e.g. make_screenshots.py kickstart-editor
     for name, size, keys, wait_for, select in shots:
-        print(await shoot(name, size, keys, wait_for, select))
+        if not only or name in only:
+            print(await shoot(name, size, keys, wait_for, select))
+
+
+def kickstart_shots() -> list:
+    """The kickstart editor (k): a starter kickstart with two mistakes, F8 on the first."""
+    from vmtui.core.provision.kickstart import starter_kickstart
+
+    text = starter_kickstart("en_US.UTF-8", "us", "Europe/Berlin",
+                             "$6$vmtuidemo$N2XwQgq1pvpW7yTVhQ3AqzRk6Bm0yVd9x0c4Jm0lD6XH5uO1m3k9C8vO0cYv9o7V0eX2aQf4bE1Hn6"
+                             "s5r3tB0", "admin", disk="vda", packages=("@^server-product-environment", "vim-enhanced"),
+                             post="systemctl enable --now cockpit.socket")
+    text = text.replace("firstboot --disable\n", "firstboot --disable\nautostep\nselinux --permissve\n")
+
+    async def load(app) -> None:
+        from textual.widgets import TextArea
+        screen = app.screen
+        screen.path = "/root/web.ks"
+        screen.query_one("#ks-text", TextArea).load_text(text)
+        screen.saved_text = text
+        screen.check_now()
+        await _wait(lambda: screen.checked == (screen.text, screen.version))
+
+    return [("kickstart-editor", (100, 30), ["k", load, "f8"], None, None)]
 
 
 if __name__ == "__main__":

@@ -289,3 +289,15 @@ def test_cli_reports_kickstart_errors_as_file_line_and_dry_run_shows_it(small_ur
     out = _cli("create", "--from", str(spec), "-c", small_uri, "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "vmtui-cli-ks-ks-oemdrv.iso" in out.stdout and "device=cdrom,bus=sata,readonly=on" in out.stdout
+
+
+def test_concurrent_validations_keep_their_warnings():
+    """The editor validates in worker threads; two at once must both see their warnings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = "text\nautostep\nselinux --permissve\n" + "network --bootproto=dhcp\n" * 300
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: kickstart.validate_kickstart(text, "RHEL9"), range(18)))
+    alone = kickstart.validate_kickstart(text, "RHEL9")
+    assert [(p.line, p.severity) for p in alone[:2]] == [(2, "warning"), (3, "error")]
+    assert all(r == alone for r in results)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
@@ -62,6 +63,7 @@ def available_versions() -> list[str]:
 
 
 _LINE_RE = re.compile(r"\bline (\d+)")
+_WARNINGS_LOCK = threading.Lock()
 
 
 def _clean(msg: str) -> str:
@@ -119,7 +121,10 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
         problems.append(Problem(index + 1, f"cannot split the line: {message}"))
         lines[index] = "\n"
 
-    with warnings.catch_warnings():
+    # warnings.catch_warnings swaps process-wide state: one parse at a time
+    # (the editor checks in a worker thread, and a newer check may start
+    # before an older one has finished)
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = showwarning
         try:
