@@ -102,41 +102,30 @@ class StarterDialog(ModalScreen["StarterAnswers | None"]):
 
     def compose(self) -> ComposeResult:
         d = self.defaults
+
+        def field(label: str, widget: Input) -> Horizontal:
+            return Horizontal(Label(label, classes="ks-starter-label"), widget, classes="ks-starter-row")
+
         with Vertical(classes="dialog", id="ks-starter"):
             yield Label("Starter kickstart (replaces the text; Ctrl+Z undoes)", classes="dialog-title")
             with VerticalScroll(id="ks-starter-fields"):
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Language", classes="field-label")
-                        yield Input(d.lang, id="ks-lang")
-                    with Vertical():
-                        yield Label("Keyboard", classes="field-label")
-                        yield Input(d.keyboard, id="ks-keyboard")
-                    with Vertical():
-                        yield Label("Time zone", classes="field-label")
-                        yield Input(d.timezone, id="ks-timezone")
-                yield Label("Root password (blank: root locked; stored as a SHA-512 hash)", classes="field-label")
-                yield Input(id="ks-rootpw", password=True)
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("User (in wheel)", classes="field-label")
-                        yield Input(d.user or "", id="ks-user", placeholder="admin")
-                    with Vertical():
-                        yield Label("User password", classes="field-label")
-                        yield Input(id="ks-userpw", password=True)
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Install disk", classes="field-label")
-                        yield Input(d.disk, id="ks-disk")
-                    with Vertical():
-                        yield Label("%packages (comma separated)", classes="field-label")
-                        yield Input(", ".join(d.packages), id="ks-packages")
-                yield Label("%post commands (optional; ';' separates lines)", classes="field-label")
-                yield Input(d.post or "", id="ks-post", placeholder="dnf -y update; systemctl enable sshd")
+                yield field("Language", Input(d.lang, id="ks-lang", compact=True))
+                yield field("Keyboard", Input(d.keyboard, id="ks-keyboard", compact=True))
+                yield field("Time zone", Input(d.timezone, id="ks-timezone", compact=True))
+                yield field("Root password", Input(id="ks-rootpw", password=True, compact=True,
+                                                   placeholder="blank: root locked"))
+                yield field("User (wheel)", Input(d.user or "", id="ks-user", placeholder="none", compact=True))
+                yield field("User password", Input(id="ks-userpw", password=True, compact=True))
+                yield field("Install disk", Input(d.disk, id="ks-disk", compact=True))
+                yield field("%packages", Input(", ".join(d.packages), id="ks-packages", compact=True,
+                                               placeholder="comma separated"))
+                yield field("%post", Input(d.post or "", id="ks-post", compact=True,
+                                           placeholder="commands; ';' separates lines"))
+                yield Static("Passwords are stored as SHA-512 crypt hashes, never as typed.", classes="field-hint")
                 yield Static("", id="ks-starter-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Insert", id="ks-starter-ok", variant="primary")
-                yield Button("Cancel", id="ks-starter-cancel")
+                yield Button("Insert", id="ks-starter-ok", variant="primary", compact=True)
+                yield Button("Cancel", id="ks-starter-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ks-starter-error").display = False
@@ -212,13 +201,19 @@ class PathDialog(ModalScreen["str | None"]):
 
 
 def delivery_text(kind: str | None) -> str:
-    """The "how it reaches the installer" line for an install source kind (None: standalone)."""
+    """How the kickstart reaches the installer, and why, for an install source
+    kind (None: opened on its own); at most two lines of 80 columns."""
     if kind is None:
-        return ("Delivery follows the install source: ISO/CD-ROM → a second CD-ROM labelled OEMDRV; "
+        return ("Delivery follows the install source: ISO/CD-ROM → a 2nd CD-ROM labelled OEMDRV; "
                 f"network install → ks.cfg in the initrd + {ks.KICKSTART_INITRD_ARG}")
     method, why = ks.delivery_for(kind)
-    head = {"oemdrv": "OEMDRV CD-ROM", "initrd": "injected into the initrd"}.get(method or "", "not used")
-    return f"Delivery: {head}. {why}"
+    if method == ks.OEMDRV:
+        return ("Delivery: OEMDRV CD-ROM, as this is an ISO/CD-ROM install: a 2nd CD-ROM labelled "
+                "OEMDRV holds ks.cfg, Anaconda reads it by itself")
+    if method == ks.INITRD:
+        return ("Delivery: initrd, as this is a network install: ks.cfg is appended to the installer's "
+                f"initrd, the kernel gets {ks.KICKSTART_INITRD_ARG}")
+    return f"Delivery: none. {why}"
 
 
 class KickstartEditorScreen(Screen["dict | None"]):
@@ -229,10 +224,10 @@ class KickstartEditorScreen(Screen["dict | None"]):
         Binding("f8", "next_problem", "Next problem"),
         Binding("shift+f8", "previous_problem", "Previous", show=False),
         Binding("ctrl+t", "starter", "Starter"),
-        Binding("f4", "version", "Syntax"),
+        Binding("f4", "version", "Syntax", show=False),
         Binding("ctrl+o", "open", "Open"),
         Binding("ctrl+s", "save", "Save"),
-        Binding("f10", "use", "Use for VM"),
+        Binding("f10", "use", "Use"),
     ]
 
     def __init__(self, *, text: str = "", version: str | None = None, install_kind: str | None = None,

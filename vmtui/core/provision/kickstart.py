@@ -70,6 +70,18 @@ def _clean(msg: str) -> str:
     return " ".join(str(msg).split())
 
 
+_DEPRECATED_RE = re.compile(r"Ignoring deprecated (command|option) on line \d+: The (\S+) (?:command|option) has "
+                            r"been deprecated and no longer has any effect\..*", re.S)
+
+
+def _short_warning(msg: str) -> str:
+    """pykickstart's four-sentence deprecation text, in one line."""
+    m = _DEPRECATED_RE.fullmatch(msg)
+    if m:
+        return f"deprecated {m.group(1)} {m.group(2)}: it has no effect and may become an error later; remove it"
+    return msg
+
+
 def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Problem]:
     """Parse ``text`` as kickstart syntax ``version``; collect every error
     (parsing continues after one) and deprecation/parse warnings.
@@ -111,7 +123,7 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
         m = _LINE_RE.search(text_)
         where = int(m.group(1)) if m else parser.current
         if issubclass(category, KickstartParseWarning):
-            problems.append(Problem(where, text_, WARNING))
+            problems.append(Problem(where, _short_warning(text_), WARNING))
 
     # pykickstart stops at the first line shlex cannot split (an unbalanced
     # quote raises a bare ValueError): report such lines and blank them out
