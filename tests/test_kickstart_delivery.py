@@ -300,3 +300,14 @@ def test_concurrent_validations_keep_their_warnings():
     alone = kickstart.validate_kickstart(text, "RHEL9")
     assert [(p.line, p.severity) for p in alone[:2]] == [(2, "warning"), (3, "error")]
     assert all(r == alone for r in results)
+
+
+def test_kickstart_disk_names_must_match_the_vm():
+    from vmtui.core.vmspec import DiskSpec
+
+    spec = iso_spec(install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks()))  # KS uses vda
+    assert not [e for e in validate_spec(spec) if "no disk" in e.message]
+    spec.disks = [DiskSpec(bus="sata", size=2 ** 30)]
+    found = [e for e in validate_spec(spec) if "no disk" in e.message]
+    assert {e.message.split(":", 1)[0] for e in found} == {"line 9", "line 11", "line 13"}
+    assert found[0].message.endswith("the VM has no disk 'vda' (its disks: sda)") and not found[0].is_error

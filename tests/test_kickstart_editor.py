@@ -315,3 +315,12 @@ async def test_wizard_skips_the_kickstart_step_and_drops_it_for_other_sources(sm
         await next_step(wiz, pilot)
         assert wiz.spec.install.kickstart is None and not step.applies()
         assert any("kickstart was dropped" in str(n.message) for n in app._notifications)
+
+
+async def test_editor_warns_about_disks_the_vm_does_not_have(small_uri):
+    app = make_app(small_uri)
+    spec = VmSpec(name="f", os="fedora39", disks=[DiskSpec(bus="sata")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_editor(app, pilot, spec=spec, install_kind="iso",
+                                   text="text\nrootpw --lock\nignoredisk --only-use=vda\n")
+        assert problem_lines(screen) == ["line   3  warning  the VM has no disk 'vda' (its disks: sda)"]

@@ -31,7 +31,7 @@ from vmtui.core.vmspec import InstallSource
 
 pytestmark = pytest.mark.real
 
-KS = starter_kickstart("en_US.UTF-8", "de", "Europe/Berlin", "$6$vmtuitest$abc", "admin", disk="hda",
+KS = starter_kickstart("en_US.UTF-8", "de", "Europe/Berlin", "$6$vmtuitest$abc", "admin", disk="vda",
                        post="echo from-vmtui")
 
 

@@ -1066,6 +1066,36 @@ def kickstart_problems(spec: VmSpec) -> list[FieldError]:
         where = f"line {p.line}: " if p.line else ""
         out.append(FieldError("install.kickstart", f"{where}{p.message}",
                               "error" if p.severity == "error" else "warning", line=p.line or None))
+    out.extend(kickstart_disk_warnings(spec, text))
+    return out
+
+
+_KS_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]\s*['\"]?([^\s'\"]+)")
+
+
+def kickstart_disk_warnings(spec: VmSpec, text: str) -> list[FieldError]:
+    """A kickstart naming disks the VM will not have (``ignoredisk
+    --only-use=vda`` on a VM whose disk is SATA, ``sda``) stops the install."""
+    from .builder import _BUS_PREFIX, disk_target, plan_disks
+
+    names: list[str] = []
+    counts: dict[str, int] = {}
+    for d in plan_disks(spec) if spec.name else spec.disks:
+        prefix = _BUS_PREFIX.get(d.bus, "sd")
+        names.append(disk_target(prefix, counts.get(prefix, 0)))
+        counts[prefix] = counts.get(prefix, 0) + 1
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in _KS_DISK_OPTS.finditer(line):
+            for disk in m.group(1).split(","):
+                disk = disk.removeprefix("/dev/")
+                if not disk or "/" in disk or "*" in disk or "?" in disk or disk in names:
+                    continue
+                have = ", ".join(names) if names else "none"
+                out.append(FieldError("install.kickstart", f"line {n}: the VM has no disk '{disk}' "
+                                                            f"(its disks: {have})", "warning", line=n))
     return out
 
 

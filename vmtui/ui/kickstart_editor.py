@@ -316,6 +316,12 @@ class KickstartEditorScreen(Screen["dict | None"]):
     @work(exclusive=True, group="ks-check")
     async def _check(self, text: str, version: str) -> None:
         found = await asyncio.to_thread(ks.validate_kickstart, text, version) if text.strip() else []
+        if self.spec is not None and text.strip():
+            # the VM's own facts: disks the kickstart names must exist
+            from ..core.vmspec_yaml import kickstart_disk_warnings
+            found = sorted(found + [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
+                                    for fe in kickstart_disk_warnings(self.spec, text)],
+                           key=lambda p: (p.line, p.severity != ks.ERROR))
         if (text, version) != (self.text, self.version):
             return  # stale: a newer check follows
         self.problems = found
