@@ -352,6 +352,14 @@ def _upload(conn: libvirt.virConnect, pool: str, name: str, path: str,
     return storage.upload_file(conn, pool, name, path, "raw", progress)
 
 
+def _write_oemdrv(path: str, ks_text: str) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(kickstart.build_oemdrv_iso(ks_text))
+    except OSError as err:
+        raise VmtuiError("write", f"the kickstart ISO {path}", err.strerror or str(err)) from None
+
+
 def append_kickstart(initrd_path: str, ks_text: str) -> None:
     """Append a newc cpio holding ``/ks.cfg`` to the initrd file in place
     (on a 4-byte boundary), as :func:`kickstart.inject_into_initrd` does."""
@@ -565,8 +573,7 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
             report("Uploading the kickstart (OEMDRV ISO)", 0.86)
             tmpdir = tmpdir or tempfile.mkdtemp(prefix="vmtui-tree-")
             local = os.path.join(tmpdir, "oemdrv.iso")
-            with open(local, "wb") as fh:
-                fh.write(kickstart.build_oemdrv_iso(spec.install.kickstart["text"]))
+            await asyncio.to_thread(_write_oemdrv, local, spec.install.kickstart["text"])
             info = await call(lambda c, n=vol_name, p=local: _upload(c, pool, n, p, None),
                               timeout=max(getattr(service, "timeout", 30), LONG_CALL))
             (boot_keys if spec.start_install else created_keys).append(info.key)

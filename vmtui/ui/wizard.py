@@ -827,14 +827,14 @@ class KickstartStep(Step):
         return kickstart_applies(self.spec, self.wizard.os_info)
 
     def load(self) -> None:
-        from ..core.provision.kickstart import ERROR, validate_kickstart
+        from ..core.vmspec_yaml import kickstart_problems
         from .kickstart_editor import delivery_text
         ks = self.spec.install.kickstart
         if not ks:
             text = "No kickstart: the installer runs interactively."
         else:
-            found = validate_kickstart(ks["text"], ks["version"])
-            errors = sum(p.severity == ERROR for p in found)
+            found = kickstart_problems(self.spec)  # cached pykickstart run + the VM's disks
+            errors = sum(p.is_error for p in found)
             state = f"{errors} error(s)" if errors else ("valid" + (f", {len(found)} warning(s)" if found else ""))
             text = (f"Kickstart: {len(ks['text'].splitlines())} lines, syntax {ks['version']}, {state}.\n"
                     + delivery_text(self.spec.install.kind))
