@@ -120,7 +120,29 @@ def kickstart_shots() -> list:
         screen.check_now()
         await _wait(lambda: screen.checked == (screen.text, screen.version))
 
-    return [("kickstart-editor", (100, 30), ["k", load, "f8"], None, None)]
+    async def wizard_kickstart(app) -> None:
+        from vmtui.ui.wizard import KickstartStep
+        wiz = app.screen
+        step = wiz.steps[wiz.index]
+        if not isinstance(step, KickstartStep):
+            raise SystemExit(f"expected the kickstart step, got {step.title!r} ({wiz.spec.os}, {wiz.os_info})")
+        good = text.replace("autostep\n", "").replace("selinux --permissve\n", "")
+        from vmtui.core.provision.kickstart import version_for_os
+        wiz.spec.install.kickstart = {"text": good, "version": version_for_os(wiz.os_info), "delivery": "oemdrv"}
+        step.load()
+
+    async def choose_fedora(app) -> None:
+        # the newest Fedora this machine's osinfo-db knows
+        db = app.screen.ctx.osdb
+        newest = next(o for o in db.search("fedora") if o.short_id.startswith("fedora") and o.is_anaconda)
+        app.screen.steps[1].choose(newest.short_id)
+
+    fedora = "default/Fedora-Workstation-Live-x86_64-41-1.4.iso"
+    return [("kickstart-editor", (100, 30), ["k", load, "f8"], None, None),
+            ("wizard-kickstart", (100, 30), ["n", _wizard_ready, _type("#iso", fedora), "ctrl+n",
+                                             _type("#os-search", "fedora"), choose_fedora, "ctrl+n", "ctrl+n",
+                                             "ctrl+n",
+                                             wizard_kickstart], None, None)]
 
 
 if __name__ == "__main__":

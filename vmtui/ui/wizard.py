@@ -828,7 +828,7 @@ class KickstartStep(Step):
 
     def load(self) -> None:
         from ..core.vmspec_yaml import kickstart_problems
-        from .kickstart_editor import delivery_text
+        from .kickstart_editor import KickstartEditorScreen, delivery_text
         ks = self.spec.install.kickstart
         if not ks:
             text = "No kickstart: the installer runs interactively."
@@ -836,7 +836,8 @@ class KickstartStep(Step):
             found = kickstart_problems(self.spec)  # cached pykickstart run + the VM's disks
             errors = sum(p.is_error for p in found)
             state = f"{errors} error(s)" if errors else ("valid" + (f", {len(found)} warning(s)" if found else ""))
-            text = (f"Kickstart: {len(ks['text'].splitlines())} lines, syntax {ks['version']}, {state}.\n"
+            syntax = KickstartEditorScreen.version_label(ks["version"])
+            text = (f"Kickstart: {len(ks['text'].splitlines())} lines, syntax {syntax}, {state}.\n"
                     + delivery_text(self.spec.install.kind))
         self.query_one("#wizard-ks-status", Static).update(escape(text))
 
