@@ -209,6 +209,22 @@ async def test_leaving_with_unsaved_changes_asks(small_uri):
         await pilot.press("y")
         await pilot.pause()
         assert not isinstance(app.screen, (ConfirmDialog, KickstartEditorScreen))
+        # for a VM: unchanged, Esc just goes back; changed, it asks, and "no" keeps editing
+        results = []
+        screen = KickstartEditorScreen(text="text\n", install_kind="iso")
+        app.push_screen(screen, results.append)
+        await pilot.pause()
+        screen.query_one("#ks-text", TextArea).load_text("text\nrootpw --lock\n")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and results == []
+        screen.query_one("#ks-text", TextArea).load_text("text\n")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert results == [None]
 
 
 # --- the wizard's kickstart step -----------------------------------------------------

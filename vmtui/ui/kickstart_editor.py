@@ -480,7 +480,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
         self.dismiss({"text": text, "version": self.version, "delivery": method})
 
     def action_close(self) -> None:
-        if self.for_vm or self.text == self.saved_text:
+        if self.text == self.saved_text:
             self.dismiss(None)
             return
         from .dialogs import ConfirmDialog
@@ -489,8 +489,11 @@ class KickstartEditorScreen(Screen["dict | None"]):
             if discard:
                 self.dismiss(None)
 
-        self.app.push_screen(ConfirmDialog("Unsaved kickstart", "Leave without saving the changes?",
-                                           yes="Discard"), answer)
+        if self.for_vm:
+            question = "Leave without using the changes? (F10 uses them; the VM keeps what it had.)"
+        else:
+            question = "Leave without saving the changes? (Ctrl+S saves them.)"
+        self.app.push_screen(ConfirmDialog("Kickstart changed", question, yes="Discard"), answer)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "use" and not self.for_vm:
