@@ -340,3 +340,30 @@ async def test_editor_warns_about_disks_the_vm_does_not_have(small_uri):
         screen = await open_editor(app, pilot, spec=spec, install_kind="iso",
                                    text="text\nrootpw --lock\nignoredisk --only-use=vda\n")
         assert problem_lines(screen) == ["line   3  warning  the VM has no disk 'vda' (its disks: sda)"]
+
+
+async def test_browsing_the_os_list_keeps_the_kickstart_until_the_step_is_left(small_uri):
+    from vmtui.ui.wizard import KickstartStep
+
+    from .test_wizard import choose_os, next_step, open_wizard, set_input
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        wiz = await open_wizard(app, pilot)
+        await set_input(wiz, pilot, "#iso", "default/install.iso")
+        await next_step(wiz, pilot)
+        rocky = next(o.short_id for o in wiz.ctx.osdb.search("rocky") if o.is_anaconda)
+        await choose_os(wiz, pilot, "rocky", rocky)
+        wiz.spec.install.kickstart = {"text": "text\n", "version": "RHEL9", "delivery": "oemdrv"}
+        debian = next(o.short_id for o in wiz.ctx.osdb.search("debian") if not o.is_anaconda)
+        await choose_os(wiz, pilot, "debian", debian)  # passing over it in the list
+        assert wiz.spec.install.kickstart is not None
+        await choose_os(wiz, pilot, "rocky", rocky)
+        await next_step(wiz, pilot)
+        assert wiz.spec.install.kickstart is not None
+        await pilot.press("alt+b")
+        await pilot.pause()
+        await choose_os(wiz, pilot, "debian", debian)
+        await next_step(wiz, pilot)  # leaving the step with Debian: the kickstart goes
+        assert wiz.spec.install.kickstart is None
+        assert not next(s for s in wiz.steps if isinstance(s, KickstartStep)).applies()

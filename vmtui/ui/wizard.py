@@ -446,6 +446,7 @@ class OsStep(Step):
     def save(self) -> dict[str, str]:
         if not self.spec.os:
             return {"os": "Choose an operating system (or 'generic')"}
+        self.wizard.kickstart_changed()  # on leaving the step, not while browsing the list
         return {}
 
 
@@ -972,7 +973,6 @@ class NewVmWizard(Screen):
         self.spec.os = os_.short_id
         if not changed:
             return
-        self.kickstart_changed()
         rec = recommended_defaults(os_, self.ctx.host_memory_mib or 4096, self.ctx.host_cpus or 2)
         if rec.ram_mib:
             self.spec.memory_mib = rec.ram_mib
