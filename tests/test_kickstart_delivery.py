@@ -311,3 +311,13 @@ def test_kickstart_disk_names_must_match_the_vm():
     found = [e for e in validate_spec(spec) if "no disk" in e.message]
     assert {e.message.split(":", 1)[0] for e in found} == {"line 9", "line 11", "line 13"}
     assert found[0].message.endswith("the VM has no disk 'vda' (its disks: sda)") and not found[0].is_error
+
+
+def test_plaintext_passwords_are_warned_about():
+    text = ("rootpw secret\nrootpw --plaintext secret\nrootpw --iscrypted $6$a$b\nrootpw --lock\n"
+            "user --name=a --password=x\nuser --name=b --iscrypted --password=$6$a$b\nuser --name=c\n")
+    assert [p.line for p in kickstart.plaintext_password_warnings(text)] == [1, 2, 5]
+    spec = iso_spec(install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks(KS.replace(
+        "rootpw --iscrypted '$6$salt$hash'", "rootpw hunter2"))))
+    found = [e for e in validate_spec(spec) if "plain text" in e.message]
+    assert len(found) == 1 and not found[0].is_error and found[0].line == 7

@@ -1062,7 +1062,9 @@ def kickstart_problems(spec: VmSpec) -> list[FieldError]:
     if not text.strip():
         out.append(FieldError("install.kickstart", "The kickstart is empty"))
         return out
-    for p in _kickstart_findings(text, version):
+    from .provision.kickstart import plaintext_password_warnings
+
+    for p in _kickstart_findings(text, version) + tuple(plaintext_password_warnings(text)):
         where = f"line {p.line}: " if p.line else ""
         out.append(FieldError("install.kickstart", f"{where}{p.message}",
                               "error" if p.severity == "error" else "warning", line=p.line or None))

@@ -316,6 +316,8 @@ class KickstartEditorScreen(Screen["dict | None"]):
     @work(exclusive=True, group="ks-check")
     async def _check(self, text: str, version: str) -> None:
         found = await asyncio.to_thread(ks.validate_kickstart, text, version) if text.strip() else []
+        if text.strip():
+            found = sorted(found + ks.plaintext_password_warnings(text), key=lambda p: (p.line, p.severity != ks.ERROR))
         if self.spec is not None and text.strip():
             # the VM's own facts: disks the kickstart names must exist
             from ..core.vmspec_yaml import kickstart_disk_warnings

@@ -350,3 +350,30 @@ def oemdrv_volume_name(vm_name: str, tag: str = "") -> str:
     """Name of the OEMDRV volume uploaded for a VM's install."""
     safe = re.sub(r"[^A-Za-z0-9._+-]", "-", vm_name).strip("-.") or "vm"
     return f"vmtui-{safe}{'-' + tag if tag else ''}-ks-oemdrv.iso"
+
+
+def plaintext_password_warnings(text: str) -> list[Problem]:
+    """``rootpw`` / ``user --password`` given in plain text (not
+    ``--iscrypted``, not ``--lock``): valid kickstart, but the password then
+    sits readable in the file and on the OEMDRV volume or initrd."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            args = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if not args:
+            continue
+        cmd, opts = args[0], args[1:]
+        crypted = "--iscrypted" in opts
+        if cmd == "rootpw":
+            plain = not crypted and "--lock" not in opts and (
+                "--plaintext" in opts or any(not o.startswith("--") for o in opts))
+        elif cmd == "user":
+            plain = not crypted and any(o.startswith("--password") for o in opts)
+        else:
+            continue
+        if plain:
+            out.append(Problem(n, f"{cmd}: the password is in plain text here (and on the VM's install media); "
+                                  "use --iscrypted with a hash (the starter template makes one)", WARNING))
+    return out
