@@ -261,8 +261,11 @@ class KickstartEditorScreen(Screen["dict | None"]):
                          allow_blank=False, id="ks-version", compact=True)
             yield Static("", id="ks-status")
         yield Static(escape(delivery_text(self.install_kind)), id="ks-delivery")
-        # Tab moves the focus (to the problem list), Esc closes the screen
-        yield TextArea(self.initial_text, id="ks-text", show_line_numbers=True, soft_wrap=False)
+        # Tab moves the focus (to the problem list), Esc closes the screen; no
+        # blinking cursor: it would repaint twice a second over slow SSH links
+        editor = TextArea(self.initial_text, id="ks-text", show_line_numbers=True, soft_wrap=False)
+        editor.cursor_blink = False
+        yield editor
         yield OptionList(id="ks-problems")
         yield Footer(compact=True)
 
@@ -298,6 +301,8 @@ class KickstartEditorScreen(Screen["dict | None"]):
     @on(TextArea.Changed, "#ks-text")
     def _text_changed(self) -> None:
         self._update_title()
+        if self.checked == (self.text, self.version) and self._timer is None:
+            return  # nothing new to check (e.g. the text set when the screen opened)
         self.query_one("#ks-status", Static).update("checking…")
         if self._timer is not None:
             self._timer.stop()
