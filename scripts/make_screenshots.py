@@ -246,10 +246,55 @@ async def main() -> None:
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),
     ]
     shots += cloudinit_shots()
+    shots += kickstart_shots()
     only = set(sys.argv[1:])  # names to make; none: all
     for name, size, keys, wait_for, select in shots:
         if not only or name in only:
             print(await shoot(name, size, keys, wait_for, select))
+
+
+def kickstart_shots() -> list:
+    """The kickstart editor (k): a starter kickstart with two mistakes, F8 on the first."""
+    from vmtui.core.provision.kickstart import starter_kickstart
+
+    text = starter_kickstart("en_US.UTF-8", "us", "Europe/Berlin",
+                             "$6$vmtuidemo$N2XwQgq1pvpW7yTVhQ3AqzRk6Bm0yVd9x0c4Jm0lD6XH5uO1m3k9C8vO0cYv9o7V0eX2aQf4bE1Hn6"
+                             "s5r3tB0", "admin", disk="vda", packages=("@^server-product-environment", "vim-enhanced"),
+                             post="systemctl enable --now cockpit.socket")
+    text = text.replace("firstboot --disable\n", "firstboot --disable\nautostep\nselinux --permissve\n")
+
+    async def load(app) -> None:
+        from textual.widgets import TextArea
+        screen = app.screen
+        screen.path = "/root/web.ks"
+        screen.query_one("#ks-text", TextArea).load_text(text)
+        screen.saved_text = text
+        screen.check_now()
+        await _wait(lambda: screen.checked == (screen.text, screen.version))
+
+    async def wizard_kickstart(app) -> None:
+        from vmtui.ui.wizard import KickstartStep
+        wiz = app.screen
+        step = wiz.steps[wiz.index]
+        if not isinstance(step, KickstartStep):
+            raise SystemExit(f"expected the kickstart step, got {step.title!r} ({wiz.spec.os}, {wiz.os_info})")
+        good = text.replace("autostep\n", "").replace("selinux --permissve\n", "")
+        from vmtui.core.provision.kickstart import version_for_os
+        wiz.spec.install.kickstart = {"text": good, "version": version_for_os(wiz.os_info), "delivery": "oemdrv"}
+        step.load()
+
+    async def choose_fedora(app) -> None:
+        # the newest Fedora this machine's osinfo-db knows
+        db = app.screen.ctx.osdb
+        newest = next(o for o in db.search("fedora") if o.short_id.startswith("fedora") and o.is_anaconda)
+        app.screen.steps[1].choose(newest.short_id)
+
+    fedora = "default/Fedora-Workstation-Live-x86_64-41-1.4.iso"
+    return [("kickstart-editor", (100, 30), ["k", load, "f8"], None, None),
+            ("wizard-kickstart", (100, 30), ["n", _wizard_ready, _type("#iso", fedora), "ctrl+n",
+                                             _type("#os-search", "fedora"), choose_fedora, "ctrl+n", "ctrl+n",
+                                             "ctrl+n",
+                                             wizard_kickstart], None, None)]
 
 
 if __name__ == "__main__":

@@ -272,7 +272,9 @@ def kernel_url_arg(spec: VmSpec, os: Any = None) -> str | None:
 
 def install_kernel_args(spec: VmSpec, os: Any = None) -> str:
     """The installer's kernel command line for a ``url`` install: the tree
-    argument (unless the user gave one), then ``spec.install.kernel_args``."""
+    argument (unless the user gave one), then ``spec.install.kernel_args``,
+    then ``inst.ks=file:/ks.cfg`` when a kickstart is injected into the
+    initrd (unless the user gave an ``inst.ks``)."""
     args = spec.install.kernel_args.strip()
     parts = []
     name = kernel_url_arg(spec, os)
@@ -280,7 +282,33 @@ def install_kernel_args(spec: VmSpec, os: Any = None) -> str:
         parts.append(f"{name}={spec.install.url}")
     if args:
         parts.append(args)
+    ks_arg = kickstart_kernel_arg(spec)
+    if ks_arg and not re.search(r"(^|\s)(inst\.)?ks=", args):
+        parts.append(ks_arg)
     return " ".join(parts)
+
+
+def kickstart_delivery(spec: VmSpec) -> str | None:
+    """``"oemdrv"`` / ``"initrd"`` when the spec has a kickstart its source can take."""
+    from .provision.kickstart import DELIVERY_FOR_KIND
+
+    if not spec.install.kickstart:
+        return None
+    return DELIVERY_FOR_KIND.get(spec.install.kind)
+
+
+def kickstart_kernel_arg(spec: VmSpec) -> str | None:
+    from .provision.kickstart import INITRD, KICKSTART_INITRD_ARG
+
+    return KICKSTART_INITRD_ARG if kickstart_delivery(spec) == INITRD else None
+
+
+def default_oemdrv_path(spec: VmSpec, pool_dir: str | None = None) -> str:
+    """Where the OEMDRV volume would be, for previews (the installer knows the real path)."""
+    from .provision.kickstart import oemdrv_volume_name
+
+    base = (pool_dir or DEFAULT_POOL_PATHS["default"]).rstrip("/")
+    return f"{base}/{oemdrv_volume_name(spec.name)}"
 
 
 # ---------------------------------------------------------------------------
@@ -446,7 +474,7 @@ def define_only(spec: VmSpec) -> bool:
 def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, phase: Phase = "final",
                      os: Any = None, install_kernel: str | None = None, install_initrd: str | None = None,
                      install_cmdline: str | None = None, uuid: str | None = None,
-                     pretty: bool = True) -> str:
+                     pretty: bool = True, install_oemdrv: str | None = None) -> str:
     """The domain XML of ``spec`` for one phase.
 
     ``caps`` is a :class:`vmtui.core.domcaps.HostCaps` (or None: emulator
@@ -455,7 +483,11 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     :class:`vmtui.core.osinfo.OsInfo` of ``spec.os`` (None: generic).
     ``install_kernel``/``install_initrd`` are the host paths of the
     installer's kernel and initrd (``url`` installs); ``install_cmdline``
-    overrides :func:`install_kernel_args`.
+    overrides :func:`install_kernel_args`. ``install_oemdrv`` is the host
+    path of the OEMDRV ISO holding the kickstart (iso/cdrom installs with
+    ``spec.install.kickstart``): a second read-only CD-ROM in the install
+    XML only -- or in the definition when it is defined only, to install on
+    its first start. Without it a preview path is used.
     """
     if phase not in ("install", "final"):
         raise BuildError(f"phase must be 'install' or 'final', not {phase!r}")
@@ -531,6 +563,9 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
         _disk_el(devices, media, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus),
                  with_media=keep_media)
         scsi = scsi or spec.cdrom_bus == "scsi"
+        if kickstart_delivery(spec) == "oemdrv" and (installing or later):
+            oemdrv = ResolvedDisk(install_oemdrv or default_oemdrv_path(spec), "raw", device="cdrom")
+            _disk_el(devices, oemdrv, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus))
     if scsi:
         _sub(devices, "controller", type="scsi", index="0", model="virtio-scsi")
         pcie_devices += 1
@@ -606,8 +641,13 @@ def _kv(key: str, value: str) -> str:
 
 
 def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = None, *, os: Any = None,
-                         uri: str | None = None) -> list[str]:
-    """The equivalent ``virt-install`` command as an argument list."""
+                         uri: str | None = None, oemdrv: str | None = None) -> list[str]:
+    """The equivalent ``virt-install`` command as an argument list.
+
+    A kickstart shows as ``--initrd-inject ks.cfg`` plus ``inst.ks=file:/ks.cfg``
+    in ``--extra-args`` (url installs; the kickstart saved as ks.cfg), or as a
+    second CD-ROM ``--disk <oemdrv>,device=cdrom`` (iso/cdrom installs;
+    ``oemdrv`` is its path)."""
     src = spec.install
     argv = ["virt-install"]
     if uri:
@@ -667,6 +707,11 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--location", src.url or ""]
         extra = install_kernel_args(spec, os)
         user = src.kernel_args.strip()
+        ks_arg = kickstart_kernel_arg(spec)
+        if ks_arg:
+            argv += ["--initrd-inject", "ks.cfg"]
+            if not re.search(r"(^|\s)(inst\.)?ks=", user):
+                user = f"{user} {ks_arg}".strip()
         if user:
             argv += ["--extra-args", user]
         elif extra and kernel_url_arg(spec, os) is None:
@@ -706,6 +751,9 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--disk", ",".join(opts)]
     if later and src.kind in ("iso", "cdrom") and media is not None and media.path:
         argv += ["--disk", f"{_kv('path', media.path)},device=cdrom,bus={spec.cdrom_bus}"]
+    if kickstart_delivery(spec) == "oemdrv":
+        argv += ["--disk", f"{_kv('path', oemdrv or default_oemdrv_path(spec))},device=cdrom,"
+                           f"bus={spec.cdrom_bus},readonly=on"]
     if not planned and not later:
         argv += ["--disk", "none"]
 
@@ -744,9 +792,9 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
 
 
 def virt_install_cmdline(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = None, *, os: Any = None,
-                         uri: str | None = None) -> str:
+                         uri: str | None = None, oemdrv: str | None = None) -> str:
     """The same, shell-quoted on one line."""
-    return shlex.join(virt_install_command(spec, disks, os=os, uri=uri))
+    return shlex.join(virt_install_command(spec, disks, os=os, uri=uri, oemdrv=oemdrv))
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,12 @@ on the event loop:
 3. create each new volume (thin/thick; a qcow2 overlay for cloud images);
 4. ``url`` installs: fetch the installer's kernel and initrd from the tree
    (``.treeinfo``, osinfo-db, well-known layouts) and upload them into the
-   pool as volumes, so remote hosts work too;
+   pool as volumes, so remote hosts work too; a kickstart is appended to
+   the initrd (a newc cpio holding ``/ks.cfg``) and the kernel gets
+   ``inst.ks=file:/ks.cfg``;
+4b. iso/cdrom installs with a kickstart: a small ISO labelled ``OEMDRV``
+   holding ``ks.cfg`` is uploaded into the pool and attached as a second
+   CD-ROM of the install run (Anaconda reads it by itself);
 5. define the final XML (``defineXML``); with ``install.cloud_init`` build
    the NoCloud seed ISO, upload it as ``<name>-cidata.iso`` into the first
    new disk's pool and attach it as a read-only CD-ROM
@@ -16,7 +21,9 @@ on the event loop:
 6. start: the install XML with the same name and UUID as a transient run
    over the definition (``createXML``) for iso/cdrom/url/pxe sources, or the
    definition itself (``dom.create()``) for import/cloud/none; the uploaded
-   kernel/initrd volumes are deleted once QEMU has loaded them.
+   kernel/initrd volumes and the OEMDRV volume are deleted once QEMU has
+   opened them (a VM defined only keeps its OEMDRV CD-ROM and volume for
+   its first start).
 
 If any step fails, everything made so far is removed again (the domain
 destroyed and undefined, the volumes deleted) and a :class:`VmtuiError`
@@ -43,6 +50,7 @@ from typing import Any, Callable
 import libvirt
 
 from . import builder, storage
+from .provision import kickstart
 from .builder import ResolvedDisk
 from .domcaps import HostCaps, host_caps
 from .errors import VmtuiError, libvirt_message
@@ -352,6 +360,26 @@ def _attach_seed(conn: libvirt.virConnect, name: str, pool: str, docs: Any, deta
     return seed.attach_seed(conn, name, pool, docs, detach_after_first_boot=detach)
 
 
+def _write_oemdrv(path: str, ks_text: str) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(kickstart.build_oemdrv_iso(ks_text))
+    except OSError as err:
+        raise VmtuiError("write", f"the kickstart ISO {path}", err.strerror or str(err)) from None
+
+
+def append_kickstart(initrd_path: str, ks_text: str) -> None:
+    """Append a newc cpio holding ``/ks.cfg`` to the initrd file in place
+    (on a 4-byte boundary), as :func:`kickstart.inject_into_initrd` does."""
+    try:
+        with open(initrd_path, "r+b") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\0" * (-fh.tell() % 4))
+            fh.write(kickstart.newc_archive({"ks.cfg": ks_text.encode("utf-8")}))
+    except OSError as err:
+        raise VmtuiError("add the kickstart to", f"the initrd {initrd_path}", err.strerror or str(err)) from None
+
+
 def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
     return conn.defineXML(xml)
 
@@ -538,6 +566,10 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                 report(f"Downloading the installer {what}", frac)
                 local = os.path.join(tmpdir, what)
                 await loop.run_in_executor(None, lambda u=_tree_url(url, rel), p=local: download(u, p))
+                if what == "initrd" and builder.kickstart_delivery(spec) == "initrd":
+                    step.name = "add the kickstart to the installer initrd"
+                    await loop.run_in_executor(None, lambda p=local: append_kickstart(
+                        p, spec.install.kickstart["text"]))
                 step.name = f"upload the installer {what} to pool '{pool}'"
                 report(f"Uploading the installer {what}", frac + 0.03)
                 vol_name = f"vmtui-{name}-{tag}-{what}"
@@ -547,10 +579,26 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                 uploaded.append(info.path)
             kernel_path, initrd_path = uploaded
 
+        # 4b. the kickstart on an OEMDRV CD-ROM
+        oemdrv_path = None
+        if builder.kickstart_delivery(spec) == "oemdrv":
+            pool = boot_pool(spec, facts)
+            vol_name = kickstart.oemdrv_volume_name(name, dom_uuid.split("-")[0])
+            step.name = f"upload the kickstart ISO (OEMDRV) to pool '{pool}'"
+            report("Uploading the kickstart (OEMDRV ISO)", 0.86)
+            tmpdir = tmpdir or tempfile.mkdtemp(prefix="vmtui-tree-")
+            local = os.path.join(tmpdir, "oemdrv.iso")
+            await asyncio.to_thread(_write_oemdrv, local, spec.install.kickstart["text"])
+            info = await call(lambda c, n=vol_name, p=local: _upload(c, pool, n, p, None),
+                              timeout=max(getattr(service, "timeout", 30), LONG_CALL))
+            (boot_keys if spec.start_install else created_keys).append(info.key)
+            oemdrv_path = info.path
+
         # 5. define
         step.name = "define the domain"
         report("Defining the VM", 0.88)
-        final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, uuid=dom_uuid)
+        final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, uuid=dom_uuid,
+                                             install_oemdrv=oemdrv_path)
         await call(lambda c: _define(c, final_xml))
         defined = True
         # 5b. cloud-init: the NoCloud seed as a read-only CD-ROM
@@ -573,7 +621,7 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                 report("Starting the installation", 0.94)
                 install_xml = builder.build_domain_xml(
                     spec, caps, resolved, phase="install", os=osinfo, uuid=dom_uuid,
-                    install_kernel=kernel_path, install_initrd=initrd_path)
+                    install_kernel=kernel_path, install_initrd=initrd_path, install_oemdrv=oemdrv_path)
                 await call(lambda c: _start_install(c, install_xml), timeout=max(getattr(service, "timeout", 30),
                                                                                  120))
             else:
@@ -595,7 +643,8 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
         raise VmtuiError("create", obj, f"{step.name} failed: {cause}.{tail}", hint,
                          getattr(err, "code", None)) from None
 
-    # the installer has loaded its kernel/initrd: the uploaded copies can go
+    # the installer has loaded its kernel/initrd (and opened the OEMDRV ISO):
+    # the uploaded copies can go
     if tmpdir:
         shutil.rmtree(tmpdir, ignore_errors=True)
     for key in boot_keys:
@@ -651,7 +700,8 @@ async def preview(service: Any, spec: VmSpec, *, osdb: Any = None,
                                       obj=boot_pool(spec))
     except VmtuiError:
         resolved, pool_dir = builder.offline_disks(spec), None
-    final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo)
+    oemdrv = builder.default_oemdrv_path(spec, pool_dir) if builder.kickstart_delivery(spec) == "oemdrv" else None
+    final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, install_oemdrv=oemdrv)
     install_xml = final_xml
     if builder.has_install_phase(spec):
         kernel = initrd = None
@@ -659,9 +709,9 @@ async def preview(service: Any, spec: VmSpec, *, osdb: Any = None,
             base = (pool_dir or builder.DEFAULT_POOL_PATHS["default"]).rstrip("/")
             kernel, initrd = f"{base}/vmtui-{spec.name}-kernel", f"{base}/vmtui-{spec.name}-initrd"
         install_xml = builder.build_domain_xml(spec, caps, resolved, phase="install", os=osinfo,
-                                               install_kernel=kernel, install_initrd=initrd)
+                                               install_kernel=kernel, install_initrd=initrd, install_oemdrv=oemdrv)
     uri = getattr(service, "display_uri", None)
-    cmdline = builder.virt_install_cmdline(spec, resolved, os=osinfo, uri=uri)
+    cmdline = builder.virt_install_cmdline(spec, resolved, os=osinfo, uri=uri, oemdrv=oemdrv)
     return final_xml, install_xml, cmdline
 
 

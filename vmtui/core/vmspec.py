@@ -28,6 +28,11 @@ class InstallSource:
       pxe     -- ``network``: boot from the network, on this libvirt network
       cloud   -- ``image``: a qcow2/raw cloud image used as a backing file of a new
                  overlay disk; ``cloud_init`` is left for the bootstrapping step
+    kickstart -- for iso/cdrom/url installs of Anaconda-based OSes: None or
+                 ``{"text": str, "version": str, "delivery": "oemdrv" | "initrd"}``
+                 (pykickstart syntax version, e.g. ``RHEL9``; ``oemdrv`` for
+                 iso/cdrom -- a second CD-ROM labelled OEMDRV --, ``initrd`` for
+                 url -- ks.cfg appended to the installer's initrd)
       none    -- no install media: define the VM as it is and boot it from its disks
                  (``vmtui export`` of a domain vmtui did not create, blank VMs)
     """
@@ -40,6 +45,7 @@ class InstallSource:
     image: str | None = None
     network: str | None = None
     cloud_init: dict | None = None  # filled by the bootstrapping feature
+    kickstart: dict | None = None  # {"text", "version", "delivery"}: see above
 
 
 @dataclass

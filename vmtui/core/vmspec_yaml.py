@@ -18,6 +18,7 @@ Nothing here talks to libvirt or imports Textual.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -97,6 +98,14 @@ SPEC_SCHEMA: dict = {
                         "detach_after_first_boot": {"type": "boolean"},
                     },
                 },
+                "kickstart": {"anyOf": [
+                    {"type": ["string", "null"]},
+                    {"type": "object", "additionalProperties": False,
+                     "properties": {"text": {"type": "string"}, "file": {"type": "string", "minLength": 1},
+                                    "version": {"type": "string", "minLength": 1},
+                                    "delivery": {"enum": ["oemdrv", "initrd"]}}},
+                ]},
+                "kickstart_file": {"type": ["string", "null"]},
             },
         },
         "disks": {
@@ -156,6 +165,7 @@ class FieldError:
     field: str
     message: str
     severity: str = "error"  # "error" blocks creation, "warning" does not
+    line: int | None = None  # a line inside the field's text (kickstart), 1-based
 
     @property
     def is_error(self) -> bool:
@@ -174,9 +184,10 @@ class SpecIssue:
     message: str
     line: int | None = None
     severity: str = "error"
+    source: str | None = None  # another file than the spec (a kickstart file)
 
     def format(self, source: str | None = None) -> str:
-        where = source or "<spec>"
+        where = self.source or source or "<spec>"
         if self.line is not None:
             where += f":{self.line}"
         head = f"{where}: " + ("" if self.severity == "error" else "warning: ")
@@ -310,6 +321,9 @@ def _schema_issue(err: jsonschema.ValidationError, lines: LineMap) -> SpecIssue:
         msg = f"must be one of: {choices} (not {err.instance!r})"
     elif kind == "type":
         msg = f"must be {_describe_type(err.validator_value)}, not {err.instance!r}"
+    elif kind == "anyOf" and path[-1:] == ("kickstart",):
+        msg = ("must be the kickstart text, or a mapping of text (or file), version (e.g. RHEL9) and "
+               "delivery (oemdrv or initrd)")
     elif kind == "anyOf":
         msg = f"must be a size such as 20G or 512M, or a whole number, not {err.instance!r}"
     elif kind == "minimum":
@@ -357,8 +371,16 @@ class SpecDocument:
     lines: LineMap
     source: str | None = None
     data: dict = field(default_factory=dict)
+    #: where the kickstart text is: (its file, 0) or (None, YAML line before its first line)
+    kickstart_origin: tuple[str | None, int] | None = None
 
     def issue(self, fe: FieldError) -> SpecIssue:
+        if fe.line and fe.field == "install.kickstart" and self.kickstart_origin is not None:
+            ks_file, offset = self.kickstart_origin
+            message = re.sub(r"^line \d+: ", "", fe.message)
+            if ks_file:
+                return SpecIssue(fe.field, message, fe.line, fe.severity, source=ks_file)
+            return SpecIssue(fe.field, message, offset + fe.line, fe.severity)
         return SpecIssue(fe.field, fe.message, self.lines.line(fe.field), fe.severity)
 
     def issues(self, errors: Iterable[FieldError]) -> list[SpecIssue]:
@@ -407,9 +429,70 @@ def parse_spec(text_or_path: str | os.PathLike, *, source: str | None = None) ->
     if issues:
         raise SpecError("", "", errors=issues, source=source)
     spec, conv = _to_spec(data, lines)
+    origin = _read_kickstart(spec, data, root, lines, source, conv)
     if conv:
         raise SpecError("", "", errors=conv, source=source)
-    return SpecDocument(spec, lines, source, data)
+    return SpecDocument(spec, lines, source, data, kickstart_origin=origin)
+
+
+def _node_at(root: yaml.Node | None, path: tuple) -> yaml.Node | None:
+    node = root
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+    return node
+
+
+def _read_kickstart(spec: VmSpec, data: dict, root: yaml.Node | None, lines: LineMap, source: str | None,
+                    issues: list[SpecIssue]) -> tuple[str | None, int] | None:
+    """Fill ``spec.install.kickstart`` from ``install.kickstart`` (text, or a
+    mapping with ``text``/``file``, ``version``, ``delivery``) or
+    ``install.kickstart_file``; return where its lines are. Relative files
+    are relative to the spec file's directory."""
+    from .provision.kickstart import delivery_for, version_for_os
+
+    inst = data.get("install") or {}
+    ks = inst.get("kickstart")
+    ks_file = inst.get("kickstart_file")
+    if ks is None and not ks_file:
+        spec.install.kickstart = None
+        return None
+    opts = ks if isinstance(ks, dict) else {}
+    text_path: tuple = ("install", "kickstart") if isinstance(ks, str) else ("install", "kickstart", "text")
+    file_key: tuple = ("install", "kickstart", "file") if opts.get("file") else ("install", "kickstart_file")
+    file_name = opts.get("file") or ks_file
+    origin: tuple[str | None, int] | None = None
+    text = ks if isinstance(ks, str) else opts.get("text")
+    if file_name and text is not None:
+        issues.append(SpecIssue(format_path(file_key), "give the kickstart text or a file, not both",
+                                lines.line(file_key)))
+        return None
+    if file_name:
+        path = Path(file_name).expanduser()
+        if not path.is_absolute() and source and os.path.exists(source):
+            path = Path(source).resolve().parent / path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.reason if isinstance(err, UnicodeDecodeError) else (err.strerror or str(err))
+            issues.append(SpecIssue(format_path(file_key), f"cannot read the kickstart file {path}: {why}",
+                                    lines.line(file_key)))
+            return None
+        origin = (str(path), 0)
+    elif text is not None:
+        node = _node_at(root, text_path)
+        start = lines.line(text_path) or 0
+        # block scalars (| or >) start on the line after the indicator
+        origin = (None, start if node is not None and node.style in ("|", ">") else start - 1)
+    else:
+        issues.append(SpecIssue(format_path(("install", "kickstart")), "give the kickstart text or a file",
+                                lines.line(("install", "kickstart"))))
+        return None
+    delivery = opts.get("delivery") or delivery_for(spec.install.kind)[0]
+    spec.install.kickstart = {"text": text, "version": opts.get("version") or version_for_os(short_id=spec.os),
+                              "delivery": delivery}
+    return origin
 
 
 def _to_spec(data: dict, lines: LineMap) -> tuple[VmSpec, list[SpecIssue]]:
@@ -438,7 +521,8 @@ def _to_spec(data: dict, lines: LineMap) -> tuple[VmSpec, list[SpecIssue]]:
     if data.get("max_memory") is not None:
         spec.max_memory_mib = convert(("max_memory",), lambda: _mib_from(data["max_memory"], "max_memory"))
     inst = data.get("install") or {}
-    spec.install = InstallSource(**{k: v for k, v in inst.items() if v is not None or k == "cloud_init"})
+    spec.install = InstallSource(**{k: v for k, v in inst.items()
+                                    if (v is not None or k == "cloud_init") and k not in ("kickstart", "kickstart_file")})
     if spec.install.kernel_args is None:
         spec.install.kernel_args = ""
     if "disks" in data:
@@ -513,6 +597,9 @@ def spec_to_dict(spec: VmSpec) -> dict:
         value = getattr(src, key)
         if value:
             inst[key] = value
+    if src.kickstart:
+        ks = src.kickstart
+        inst["kickstart"] = {k: ks[k] for k in ("version", "delivery", "text") if ks.get(k) is not None}
     out["install"] = inst
     disks = []
     for d in spec.disks:
@@ -834,6 +921,8 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     if kind == "url" and not spec.start_install:
         warn("start_install", "A URL install boots the installer only when it starts now; "
                               "defined only, the VM boots from its (empty) disk")
+    if src.kickstart is not None:
+        errs.extend(kickstart_problems(spec))
     nic_sources = [n.source for n in spec.nics if n.kind == "network"]
     if kind == "pxe":
         if not spec.nics and not src.network:
@@ -910,6 +999,8 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     has_cdrom = kind in ("iso", "cdrom")
     if has_cdrom and spec.cdrom_bus == "ide":
         ide_count += 1
+        if src.kickstart is not None:
+            ide_count += 1  # the OEMDRV CD-ROM
         if q35:
             err("cdrom_bus", "The q35 machine has no IDE bus: use sata or scsi for the CD-ROM")
     if ide_count > MAX_IDE_DEVICES:
@@ -980,6 +1071,81 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
     detach = ci.get("detach_after_first_boot", False)
     if not isinstance(detach, bool):
         err(f"{base}.detach_after_first_boot", "detach_after_first_boot must be true or false")
+
+
+@functools.lru_cache(maxsize=16)
+def _kickstart_findings(text: str, version: str) -> tuple:
+    from .provision.kickstart import validate_kickstart
+
+    return tuple(validate_kickstart(text, version))
+
+
+def kickstart_problems(spec: VmSpec) -> list[FieldError]:
+    """``install.kickstart``: it must fit the install source, name a known
+    syntax version, and parse (pykickstart) -- errors and deprecation
+    warnings with their line in the kickstart text (FieldError.line)."""
+    from .provision.kickstart import available_versions, delivery_for
+
+    out: list[FieldError] = []
+    ks = spec.install.kickstart
+    if not isinstance(ks, dict):
+        return [FieldError("install.kickstart", "The kickstart must be a mapping with text, version, delivery")]
+    method, why = delivery_for(spec.install.kind)
+    if method is None:
+        out.append(FieldError("install.kickstart", f"No kickstart here: {why}"))
+    elif ks.get("delivery") not in (None, method):
+        out.append(FieldError("install.kickstart.delivery",
+                              f"A '{spec.install.kind}' install gets its kickstart by {method}, "
+                              f"not {ks.get('delivery')}"))
+    version = ks.get("version") or ""
+    text = ks.get("text") or ""
+    if version not in available_versions():
+        from pykickstart.version import versionMap
+
+        if version not in versionMap:
+            out.append(FieldError("install.kickstart.version",
+                                  f"Unknown kickstart syntax version '{version}' (e.g. RHEL9, F40)"))
+            return out
+    if not text.strip():
+        out.append(FieldError("install.kickstart", "The kickstart is empty"))
+        return out
+    from .provision.kickstart import plaintext_password_warnings
+
+    for p in _kickstart_findings(text, version) + tuple(plaintext_password_warnings(text)):
+        where = f"line {p.line}: " if p.line else ""
+        out.append(FieldError("install.kickstart", f"{where}{p.message}",
+                              "error" if p.severity == "error" else "warning", line=p.line or None))
+    out.extend(kickstart_disk_warnings(spec, text))
+    return out
+
+
+_KS_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]\s*['\"]?([^\s'\"]+)")
+
+
+def kickstart_disk_warnings(spec: VmSpec, text: str) -> list[FieldError]:
+    """A kickstart naming disks the VM will not have (``ignoredisk
+    --only-use=vda`` on a VM whose disk is SATA, ``sda``) stops the install."""
+    from .builder import _BUS_PREFIX, disk_target, plan_disks
+
+    names: list[str] = []
+    counts: dict[str, int] = {}
+    for d in plan_disks(spec) if spec.name else spec.disks:
+        prefix = _BUS_PREFIX.get(d.bus, "sd")
+        names.append(disk_target(prefix, counts.get(prefix, 0)))
+        counts[prefix] = counts.get(prefix, 0) + 1
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in _KS_DISK_OPTS.finditer(line):
+            for disk in m.group(1).split(","):
+                disk = disk.removeprefix("/dev/")
+                if not disk or "/" in disk or "*" in disk or "?" in disk or disk in names:
+                    continue
+                have = ", ".join(names) if names else "none"
+                out.append(FieldError("install.kickstart", f"line {n}: the VM has no disk '{disk}' "
+                                                            f"(its disks: {have})", "warning", line=n))
+    return out
 
 
 def errors_only(found: Iterable[FieldError]) -> list[FieldError]:

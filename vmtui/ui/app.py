@@ -567,6 +567,12 @@ class VmtuiApp(TemplateActions, App):
 
         self._run("cloud-init", job)
 
+    def action_kickstart(self) -> None:
+        from .kickstart_editor import KickstartEditorScreen
+
+        if not isinstance(self.screen, KickstartEditorScreen):
+            self.push_screen(KickstartEditorScreen())
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

@@ -41,6 +41,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("N", "networks", "Networks", "Virtual networks and DHCP leases (virsh net-list, net-dhcp-leases)", False),
     ("i", "cloudinit_library", "cloud-init", "Saved cloud-init configs: new, edit, duplicate, delete, "
      "import/export; attach one as a NoCloud seed to the selected VM", False),
+    ("k", "kickstart", "Kickstart", "Kickstart editor: write and check an Anaconda kickstart file (pykickstart)",
+     False),
     ("question_mark", "help", "Help", "Show all keys", True),
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]

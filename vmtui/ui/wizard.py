@@ -166,6 +166,10 @@ class Step(VerticalScroll):
     def ctx(self) -> HostContext:
         return self.wizard.ctx
 
+    def applies(self) -> bool:
+        """Whether this step is shown for the answers so far (optional steps)."""
+        return True
+
     def load(self) -> None:
         """Show what the spec holds."""
 
@@ -272,6 +276,9 @@ class SourceStep(Step):
         self.app.push_screen(CloudInitEditorScreen(self.wizard.service, hostname=hostname,
                                                    initial=CloudInitDocs.from_spec(current)), done)
 
+    def owns_field(self, name: str) -> bool:
+        return not name.startswith("install.kickstart") and super().owns_field(name)
+
     def compose(self) -> ComposeResult:
         yield Label("How will the operating system be installed?", classes="step-question")
         with RadioSet(id="source-kind"):
@@ -370,6 +377,7 @@ class SourceStep(Step):
             if not src.image:
                 errors["install.cloud_image"] = "Give the cloud image to start from"
         src.cloud_init = cloudinit_save(self) if kind == "cloud" else None
+        src.kickstart = self.spec.install.kickstart
         self.spec.install = src
         self.wizard.source_changed()
         return errors
@@ -497,6 +505,7 @@ class OsStep(Step):
     def save(self) -> dict[str, str]:
         if not self.spec.os:
             return {"os": "Choose an operating system (or 'generic')"}
+        self.wizard.kickstart_changed()  # on leaving the step, not while browsing the list
         return {}
 
 
@@ -856,7 +865,71 @@ class FinishStep(Step):
         self.query_one("#summary", Static).update(escape(self.wizard.summary_text()))
 
 
-STEP_CLASSES = [SourceStep, OsStep, ResourcesStep, StorageStep, FinishStep]
+class KickstartStep(Step):
+    """Optional, for ISO/CD-ROM/network installs of Anaconda-based OSes: the
+    kickstart editor (vmtui.ui.kickstart_editor) on the spec's kickstart."""
+
+    title = "Kickstart (optional)"
+    owns = ("install.kickstart",)
+
+    def compose(self) -> ComposeResult:
+        yield Label("Install unattended with a kickstart?", classes="step-question")
+        yield Static("Anaconda reads a kickstart and installs without asking. Skip this step to answer "
+                     "the installer's questions on the console yourself.", classes="field-hint")
+        with Horizontal(classes="row"):
+            yield Button("Edit kickstart…", id="ks-edit", variant="primary")
+            yield Button("No kickstart", id="ks-none")
+        yield Static("", id="wizard-ks-status")
+        yield FieldError("install.kickstart")
+        yield self.compose_errors()
+
+    def applies(self) -> bool:
+        return kickstart_applies(self.spec, self.wizard.os_info)
+
+    def load(self) -> None:
+        from ..core.vmspec_yaml import kickstart_problems
+        from .kickstart_editor import KickstartEditorScreen, delivery_text
+        ks = self.spec.install.kickstart
+        if not ks:
+            text = "No kickstart: the installer runs interactively."
+        else:
+            found = kickstart_problems(self.spec)  # cached pykickstart run + the VM's disks
+            errors = sum(p.is_error for p in found)
+            state = f"{errors} error(s)" if errors else ("valid" + (f", {len(found)} warning(s)" if found else ""))
+            syntax = KickstartEditorScreen.version_label(ks["version"])
+            text = (f"Kickstart: {len(ks['text'].splitlines())} lines, syntax {syntax}, {state}.\n"
+                    + delivery_text(self.spec.install.kind))
+        self.query_one("#wizard-ks-status", Static).update(escape(text))
+
+    @on(Button.Pressed, "#ks-edit")
+    def edit(self) -> None:
+        from .kickstart_editor import KickstartEditorScreen
+        ks = self.spec.install.kickstart or {}
+
+        def done(result: dict | None) -> None:
+            if result is not None:
+                self.spec.install.kickstart = result
+                self.show_errors({})
+            self.load()
+
+        self.app.push_screen(KickstartEditorScreen(
+            text=ks.get("text", ""), version=ks.get("version"), install_kind=self.spec.install.kind,
+            spec=self.spec, os_info=self.wizard.os_info, title=f"VM '{self.spec.name}'"), done)
+
+    @on(Button.Pressed, "#ks-none")
+    def skip(self) -> None:
+        self.spec.install.kickstart = None
+        self.show_errors({})
+        self.load()
+
+
+def kickstart_applies(spec: VmSpec, os_info: Any) -> bool:
+    """ISO, CD-ROM and network installs of an OS whose installer is Anaconda."""
+    from ..core.provision.kickstart import DELIVERY_FOR_KIND
+    return spec.install.kind in DELIVERY_FOR_KIND and bool(getattr(os_info, "is_anaconda", False))
+
+
+STEP_CLASSES = [SourceStep, OsStep, ResourcesStep, StorageStep, KickstartStep, FinishStep]
 
 
 # --- the wizard screen -----------------------------------------------------
@@ -943,8 +1016,9 @@ class NewVmWizard(Screen):
 
     def _update_title(self) -> None:
         step = self.steps[self.index]
+        shown = [i for i, st in enumerate(self.steps) if st.applies() or i == self.index]
         self.query_one("#wizard-title", Static).update(
-            f" New VM — step {self.index + 1} of {len(self.steps)}: {step.title}")
+            f" New VM — step {shown.index(self.index) + 1} of {len(shown)}: {step.title}")
         self.query_one("#back", Button).disabled = self.index == 0
         self.query_one("#next", Button).label = "Finish" if self.index == len(self.steps) - 1 else "Next"
 
@@ -976,7 +1050,21 @@ class NewVmWizard(Screen):
         if not self._named_by_user:
             self.spec.name = self.unique_name(os_.short_id or "vm")
 
+    def kickstart_changed(self) -> None:
+        """The source or OS changed: a kickstart follows the delivery, or goes."""
+        ks = self.spec.install.kickstart
+        if not ks:
+            return
+        if not kickstart_applies(self.spec, self.os_info):
+            self.spec.install.kickstart = None
+            self.notify("The kickstart was dropped: it is only used by ISO, CD-ROM and network installs "
+                        "of Anaconda-based OSes.", title="New VM", severity="warning", timeout=6)
+            return
+        from ..core.provision.kickstart import delivery_for
+        ks["delivery"] = delivery_for(self.spec.install.kind)[0]
+
     def source_changed(self) -> None:
+        self.kickstart_changed()
         kind = self.spec.install.kind
         if kind == "import" and self.spec.install.image:
             self.spec.disks = [DiskSpec(mode="existing", path=self.spec.install.image,
@@ -1034,6 +1122,9 @@ class NewVmWizard(Screen):
                          + f", {n.model}" + (f", MAC {n.mac}" if n.mac else ""))
         if not s.nics:
             lines.append("Network: none")
+        if src.kickstart:
+            how = {"oemdrv": "OEMDRV CD-ROM", "initrd": "in the initrd"}.get(src.kickstart.get("delivery"), "?")
+            lines.append(f"Kickstart: syntax {src.kickstart.get('version')}, delivered {how}")
         return "\n".join(lines)
 
     # --- moving between steps -------------------------------------------
@@ -1072,6 +1163,8 @@ class NewVmWizard(Screen):
             self.finish()
             return
         self.index += 1
+        while not self.steps[self.index].applies():
+            self.index += 1
         self.query_one("#steps", ContentSwitcher).current = f"step-{self.index}"
         self.steps[self.index].load()
         self._update_title()
@@ -1082,6 +1175,8 @@ class NewVmWizard(Screen):
             return
         self.steps[self.index].save()
         self.index -= 1
+        while self.index > 0 and not self.steps[self.index].applies():
+            self.index -= 1
         self.query_one("#steps", ContentSwitcher).current = f"step-{self.index}"
         self.steps[self.index].load()
         self._update_title()

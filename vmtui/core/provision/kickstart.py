@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import shlex
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Iterator
@@ -62,10 +63,23 @@ def available_versions() -> list[str]:
 
 
 _LINE_RE = re.compile(r"\bline (\d+)")
+_WARNINGS_LOCK = threading.Lock()
 
 
 def _clean(msg: str) -> str:
     return " ".join(str(msg).split())
+
+
+_DEPRECATED_RE = re.compile(r"Ignoring deprecated (command|option) on line \d+: The (\S+) (?:command|option) has "
+                            r"been deprecated and no longer has any effect\..*", re.S)
+
+
+def _short_warning(msg: str) -> str:
+    """pykickstart's four-sentence deprecation text, in one line."""
+    m = _DEPRECATED_RE.fullmatch(msg)
+    if m:
+        return f"deprecated {m.group(1)} {m.group(2)}: it has no effect and may become an error later; remove it"
+    return msg
 
 
 def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Problem]:
@@ -85,9 +99,11 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
 
     class _Parser(KickstartParser):
         current = 0
+        command = ""
 
         def handleCommand(self, lineno, args):  # noqa: N802 (pykickstart API)
             self.current = lineno
+            self.command = args[0] if args else ""
             return super().handleCommand(lineno, args)
 
         def _tryFunc(self, fn):  # noqa: N802 -- record instead of print/raise
@@ -96,6 +112,9 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
             except KickstartError as err:
                 self.errorsCount += 1
                 problems.append(Problem(err.lineno or self.current, _clean(err.message) or _clean(err)))
+            except Exception as err:  # noqa: BLE001 -- pykickstart has commands it cannot parse
+                self.errorsCount += 1
+                problems.append(Problem(self.current, _unparsable(self.command, version, err)))
 
     parser = _Parser(handler, followIncludes=False, errorsAreFatal=False, unknownSectionIsFatal=True)
 
@@ -104,7 +123,7 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
         m = _LINE_RE.search(text_)
         where = int(m.group(1)) if m else parser.current
         if issubclass(category, KickstartParseWarning):
-            problems.append(Problem(where, text_, WARNING))
+            problems.append(Problem(where, _short_warning(text_), WARNING))
 
     # pykickstart stops at the first line shlex cannot split (an unbalanced
     # quote raises a bare ValueError): report such lines and blank them out
@@ -114,15 +133,26 @@ def validate_kickstart(text: str, version: str = DEFAULT_VERSION) -> list[Proble
         problems.append(Problem(index + 1, f"cannot split the line: {message}"))
         lines[index] = "\n"
 
-    with warnings.catch_warnings():
+    # warnings.catch_warnings swaps process-wide state: one parse at a time
+    # (the editor checks in a worker thread, and a newer check may start
+    # before an older one has finished)
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = showwarning
         try:
             parser.readKickstartFromString("".join(lines))
         except KickstartError as err:  # section-level errors stop the parser
             problems.append(Problem(err.lineno or parser.current, _clean(err.message) or _clean(err)))
+        except Exception as err:  # noqa: BLE001 -- never let the editor crash on odd input
+            problems.append(Problem(parser.current, _unparsable(parser.command, version, err)))
     problems.sort(key=lambda p: (p.line, p.severity != ERROR))
     return problems
+
+
+def _unparsable(command: str, version: str, err: Exception) -> str:
+    if isinstance(err, TypeError) and "not implemented" in str(err):
+        return f"{command} is not supported in {version} (it was removed)"
+    return f"{command or 'this line'} cannot be checked: {_clean(err)}"
 
 
 def _unsplittable_lines(lines: list[str], is_section) -> Iterator[tuple[int, str]]:
@@ -258,3 +288,92 @@ def inject_into_initrd(initrd: bytes, ks_text: str | bytes, name: str = "ks.cfg"
     data = ks_text.encode("utf-8") if isinstance(ks_text, str) else ks_text
     padding = b"\0" * (-len(initrd) % 4)
     return bytes(initrd) + padding + newc_archive({name: data})
+
+
+# --------------------------------------------------------------------------
+# which syntax version, which delivery
+
+OEMDRV = "oemdrv"
+INITRD = "initrd"
+#: Install source kinds a kickstart can be delivered to, and how.
+DELIVERY_FOR_KIND = {"iso": OEMDRV, "cdrom": OEMDRV, "url": INITRD}
+
+
+def version_for_os(os_info=None, short_id: str | None = None) -> str:
+    """The pykickstart syntax version for an OS: ``fedora39`` -> ``F39``,
+    ``rhel9.4`` / ``rocky9`` / ``centos-stream9`` -> ``RHEL9``. Releases
+    newer than pykickstart knows get its newest of that line; anything else
+    :data:`DEFAULT_VERSION`. ``os_info`` is an osinfo OsInfo (its
+    ``distro`` and ``version`` are used) or None."""
+    versions = available_versions()
+    distro = (getattr(os_info, "distro", None) or "") if os_info is not None else ""
+    version = (getattr(os_info, "version", None) or "") if os_info is not None else ""
+    sid = short_id or (getattr(os_info, "short_id", None) if os_info is not None else None) or ""
+    if not distro or not version:
+        m = re.match(r"([a-z][a-z-]*?)-?(\d+)", sid)
+        if m:
+            distro = distro or m.group(1).rstrip("-")
+            version = version or m.group(2)
+    m = re.match(r"(\d+)", version or "")
+    if not m:
+        return DEFAULT_VERSION
+    major = int(m.group(1))
+    if distro == "fedora":
+        prefix = "F"
+    elif distro in ("rhel", "centos", "centos-stream", "rocky", "almalinux", "alma", "ol", "oel",
+                    "circle", "eurolinux", "navy", "miraclelinux", "scientificlinux"):
+        prefix = "RHEL"
+    else:
+        return DEFAULT_VERSION
+    line = sorted((int(v[len(prefix):]) for v in versions
+                   if v.startswith(prefix) and v[len(prefix):].isdigit()), reverse=True)
+    if not line:
+        return DEFAULT_VERSION
+    best = next((n for n in line if n <= major), None)
+    return f"{prefix}{best if best is not None else line[-1]}"
+
+
+def delivery_for(kind: str) -> tuple[str | None, str]:
+    """(``"oemdrv"`` / ``"initrd"`` / None, why) for an install source kind."""
+    method = DELIVERY_FOR_KIND.get(kind)
+    if method == OEMDRV:
+        return method, ("ISO/CD-ROM install: a second small CD-ROM labelled OEMDRV holds ks.cfg; "
+                        "Anaconda finds and reads it by itself (no web server, no boot arguments)")
+    if method == INITRD:
+        return method, ("network install: ks.cfg is appended to the installer's initrd (a cpio "
+                        f"archive) and the kernel boots with {KICKSTART_INITRD_ARG}")
+    return None, (f"a '{kind}' source runs no Anaconda installer: a kickstart is only used by ISO, "
+                  "CD-ROM and network (install tree) installs")
+
+
+def oemdrv_volume_name(vm_name: str, tag: str = "") -> str:
+    """Name of the OEMDRV volume uploaded for a VM's install."""
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "-", vm_name).strip("-.") or "vm"
+    return f"vmtui-{safe}{'-' + tag if tag else ''}-ks-oemdrv.iso"
+
+
+def plaintext_password_warnings(text: str) -> list[Problem]:
+    """``rootpw`` / ``user --password`` given in plain text (not
+    ``--iscrypted``, not ``--lock``): valid kickstart, but the password then
+    sits readable in the file and on the OEMDRV volume or initrd."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            args = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if not args:
+            continue
+        cmd, opts = args[0], args[1:]
+        crypted = "--iscrypted" in opts
+        if cmd == "rootpw":
+            plain = not crypted and "--lock" not in opts and (
+                "--plaintext" in opts or any(not o.startswith("--") for o in opts))
+        elif cmd == "user":
+            plain = not crypted and any(o.startswith("--password") for o in opts)
+        else:
+            continue
+        if plain:
+            out.append(Problem(n, f"{cmd}: the password is in plain text here (and on the VM's install media); "
+                                  "use --iscrypted with a hash (the starter template makes one)", WARNING))
+    return out
