@@ -36,6 +36,14 @@ async def service(small_uri):
     await svc.close()
 
 
+async def press_button(pilot, selector: str) -> None:
+    """Press a button of the active screen the way Enter/click does, without
+    aiming the mouse at it: a notification toast may cover the button's cell
+    and swallow a simulated click."""
+    pilot.app.screen.query_one(selector).press()
+    await pilot.pause()
+
+
 async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02, what: str = "condition"):
     """Poll ``predicate`` on the loop (events arrive meanwhile) until it is true."""
     loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ from vmtui.core.errors import VmtuiError
 from vmtui.core.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
-from .conftest import ALPHA, BRAVO, ECHO, SMALL_HOST, host_uri, wait_for
+from .conftest import ALPHA, BRAVO, ECHO, SMALL_HOST, host_uri, press_button, wait_for
 
 GiB = 1024 ** 3
 
@@ -337,18 +337,18 @@ async def test_disks_screen_mode_remove_and_errors():
         await wait_for(lambda: len(screen.rows) == 2 and screen.rows[1].disk.source == "", what="ejected")
         await pilot.press("i")
         await wait_for(lambda: type(app.screen).__name__ == "MediaDialog", what="media dialog")
-        await pilot.click("#insert")
+        await press_button(pilot, "#insert")
         await pilot.pause()
         assert "Choose an ISO" in str(app.screen.query_one("#err-media").content)
         from textual.widgets import Select
         app.screen.query_one("#iso-volume", Select).value = "default/install.iso"
-        await pilot.click("#insert")
+        await press_button(pilot, "#insert")
         await wait_for(lambda: screen.rows[1].disk.source.endswith("install.iso"), what="inserted")
 
         await pilot.press("up", "r")
         await wait_for(lambda: type(app.screen).__name__ == "RemoveDiskDialog", what="remove dialog")
         app.screen.query_one("#delete-volume").value = True
-        await pilot.click("#remove")
+        await press_button(pilot, "#remove")
         await wait_for(lambda: [r.disk.target for r in screen.rows] == ["sda"], what="removed")
         assert not app.service.conn.lookupByName("echo").XMLDesc(0).count("echo.qcow2")
 
@@ -373,7 +373,7 @@ async def test_snapshots_screen_create_tree_revert_delete():
         await pilot.press("n")
         await wait_for(lambda: type(app.screen).__name__ == "NewSnapshotDialog", what="dialog")
         app.screen.query_one("#snap-name", Input).value = "s1"
-        await pilot.click("#create")
+        await press_button(pilot, "#create")
         await wait_for(lambda: any("vdb" in str(n.message) and "qcow2" in str(n.message)
                                    for n in app._notifications), what="raw error")
 
@@ -386,7 +386,7 @@ async def test_snapshots_screen_create_tree_revert_delete():
             await wait_for(lambda: type(app.screen).__name__ == "NewSnapshotDialog", what="dialog")
             app.screen.query_one("#snap-name", Input).value = name
             app.screen.query_one("#snap-description", Input).value = f"about {name}"
-            await pilot.click("#create")
+            await press_button(pilot, "#create")
             await wait_for(lambda n=name: any(s.name == n for _, s in screen.snaps), what=name)
         assert [(d, s.name, s.current) for d, s in screen.snaps] == [(0, "base", False), (1, "child", True)]
         assert "└ child" in str(screen.query_one("#snaps-table").get_row_at(1)[1])
@@ -394,12 +394,12 @@ async def test_snapshots_screen_create_tree_revert_delete():
 
         await pilot.press("up", "v")
         await wait_for(lambda: type(app.screen).__name__ == "RevertDialog", what="revert dialog")
-        await pilot.click("#revert")
+        await press_button(pilot, "#revert")
         await wait_for(lambda: screen.snaps and screen.snaps[0][1].current, what="reverted")
 
         await pilot.press("D")
         await wait_for(lambda: type(app.screen).__name__ == "DeleteSnapshotDialog", what="delete dialog")
-        await pilot.click("#delete")
+        await press_button(pilot, "#delete")
         await wait_for(lambda: [s.name for _, s in screen.snaps] == ["child"], what="deleted, child kept")
 
 
@@ -459,7 +459,7 @@ async def test_disks_screen_adds_an_empty_cdrom_drive_then_inserts_an_iso():
         await pilot.press("down", "down", "i")
         await wait_for(lambda: type(app.screen).__name__ == "MediaDialog", what="media dialog")
         app.screen.query_one("#iso-volume", Select).value = "default/install.iso"
-        await pilot.click("#insert")
+        await press_button(pilot, "#insert")
         await wait_for(lambda: screen.rows[2].disk.source.endswith("install.iso"), what="inserted")
 
 

@@ -11,7 +11,7 @@ from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen
 from vmtui.ui.storage_screen import CreateVolumeDialog, DefinePoolDialog, StorageScreen
 
-from .conftest import DATA, SMALL_HOST, host_uri, wait_for
+from .conftest import DATA, SMALL_HOST, host_uri, press_button, wait_for
 
 WARN_HOST = DATA / "host-storage-warn.xml"
 
@@ -174,12 +174,12 @@ async def test_create_volume_form_shows_plan_and_errors_on_the_fields():
         form.query_one("#size", Input).value = "2G"
         form.query_one("#name", Input).value = "a/b"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: "must not contain '/'" in _field_error(form, "name"))
         assert isinstance(app.screen, CreateVolumeDialog)
         form.query_one("#name", Input).value = "new.qcow2"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), what="dialog closed")
         await wait_for(lambda: "new.qcow2" in [v.name for v in screen.volumes], what="volume")
         v = next(v for v in screen.volumes if v.name == "new.qcow2")
@@ -196,17 +196,17 @@ async def test_define_dir_pool_form_and_delete_empty_pool(tmp_path):
         form.query_one("#name", Input).value = "default"
         form.query_one("#path", Input).value = "relative/dir"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: "already exists" in _field_error(form, "name"))
         assert "must be absolute" in _field_error(form, "path")
         form.query_one("#name", Input).value = "isos"
         form.query_one("#path", Input).value = "/var/lib/libvirt/images/"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: "Pool 'default' already uses /var/lib/libvirt/images" in _field_error(form, "path"))
         form.query_one("#path", Input).value = str(tmp_path / "isos")
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen))
         await wait_for(lambda: "isos" in [p.name for p in screen.pools], what="new pool")
         pool = next(p for p in screen.pools if p.name == "isos")
@@ -255,11 +255,11 @@ async def test_define_network_form_validates_then_defines_and_starts():
         form.query_one("#name", Input).value = "lab"
         form.query_one("#cidr", Input).value = "192.168.122.0/25"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: "overlaps network 'default'" in _field_error(form, "cidr"))
         form.query_one("#cidr", Input).value = "10.50.0.0/33"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: "not an IPv4 network" in _field_error(form, "cidr"))
         form.query_one("#cidr", Input).value = "10.50.0.0/24"
         form.query_one("#mode").value = "isolated"
@@ -267,7 +267,7 @@ async def test_define_network_form_validates_then_defines_and_starts():
         await pilot.pause()
         assert form.query_one("#dhcp_end", Input).placeholder == "10.50.0.254"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, NetworkScreen))
         await wait_for(lambda: "lab" in [n.name for n in screen.networks], what="network")
         net = next(n for n in screen.networks if n.name == "lab")

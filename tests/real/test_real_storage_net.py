@@ -23,7 +23,7 @@ import libvirt
 import pytest
 from textual.widgets import DataTable, Input
 
-from tests.conftest import wait_for
+from tests.conftest import press_button, wait_for
 from tests.real.test_real_storage import IMAGES, POOL_PREFIX, _mounts_under, _remove_pool, _remove_stale_pools
 from vmtui.core import networks, storage
 from vmtui.core.config import Config
@@ -117,7 +117,7 @@ async def test_small_pool_shows_full_and_overcommit_warnings(system_conn, tmpfs_
         form.query_one("#provisioning").value = "thick"
         await pilot.pause()
         assert "The host will hold 56.0 MiB now, at most 56.0 MiB" in str(form.query_one("#plan").render())
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=30, what="created")
         await wait_for(lambda: [v.name for v in screen.volumes] == ["thick.img", "thin.qcow2"], timeout=20)
         assert os.stat(path / "thick.img").st_blocks * 512 >= 56 * MiB  # really allocated
@@ -154,7 +154,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
         app.screen.query_one("#name", Input).value = name
         app.screen.query_one("#path", Input).value = str(path)
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=30, what="pool defined")
         await wait_for(lambda: name in [p.name for p in screen.pools], timeout=20)
         pool = system_conn.storagePoolLookupByName(name)
@@ -168,7 +168,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
         await wait_for(lambda: isinstance(app.screen, UploadDialog))
         app.screen.query_one("#local", Input).value = str(local)
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=60, what="upload done")
         await wait_for(lambda: "small.iso" in [v.name for v in screen.volumes], timeout=20)
         assert (path / "small.iso").read_bytes() == data
@@ -181,7 +181,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
         await wait_for(lambda: isinstance(app.screen, DownloadDialog))
         app.screen.query_one("#local", Input).value = str(back)
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=60, what="download done")
         assert back.read_bytes() == data
 
@@ -299,7 +299,7 @@ async def test_define_isolated_network_through_the_form(system_conn, net_name):
         form.query_one("#dhcp_start", Input).value = f"{base}.100"
         form.query_one("#dhcp_end", Input).value = f"{base}.199"
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, NetworkScreen), timeout=30, what="network defined")
         await wait_for(lambda: net_name in [n.name for n in screen.networks], timeout=20)
         net = system_conn.networkLookupByName(net_name)
@@ -348,10 +348,10 @@ async def test_cancel_an_upload_from_the_dialog(system_conn, pool_name, tmp_path
         dialog = app.screen
         dialog.query_one("#local", Input).value = str(local)
         await pilot.pause()
-        await pilot.click("#ok")
+        await press_button(pilot, "#ok")
         await wait_for(lambda: getattr(dialog, "progress", None) is not None and dialog.progress.done > 0,
                        timeout=30, what="upload under way")
-        await pilot.click("#cancel")
+        await press_button(pilot, "#cancel")
         await wait_for(lambda: not dialog.busy, timeout=30, what="upload stopped")
         assert app.screen is dialog  # still open, saying why
         assert "cancelled" in str(dialog.query_one("#form-status").render())
