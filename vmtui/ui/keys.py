@@ -17,6 +17,7 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("D", "delete", "Delete", "Delete the VM, optionally with its storage (virsh undefine)", True),
     ("a", "autostart", "Autostart", "Toggle start at host boot (virsh autostart)", False),
     ("c", "console", "Console", "Serial console inside vmtui; Ctrl+] leaves it (virsh console)", True),
+    ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
     ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
     ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
     ("slash", "filter", "Filter", "Filter the list by name or title", True),

@@ -222,6 +222,53 @@ class _Screen(pyte.Screen):
             i += len(part)
         self.dirty.add(cursor.y)
 
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """Resize like xterm, not like pyte: fewer lines first drop blank
+        lines below the cursor, then move the top lines into the history
+        (nothing is lost, the cursor line stays on screen); more lines pull
+        lines back from the history. Fewer columns cut the lines (the guest
+        redraws at its own width; no reflow: a serial guest never learns
+        the new width, see :meth:`TerminalView.resize_screen`)."""
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if (lines, columns) == (self.lines, self.columns):
+            return
+        old = self.lines
+        buf = self.buffer
+        cy = self.cursor.y
+        if lines < old:
+            excess = old - lines
+            blank_below = 0
+            for y in range(old - 1, cy, -1):
+                if y in buf and any(ch.data.strip() for ch in buf[y].values()):
+                    break
+                blank_below += 1
+            push = excess - min(excess, blank_below)
+            for y in range(push):
+                self.history.append(buf[y])
+                self.history_added += 1
+            rows = {y - push: buf[y] for y in range(push, push + lines) if y in buf}
+            buf.clear()
+            buf.update(rows)
+            self.cursor.y = max(0, cy - push)
+        elif lines > old and self.history:
+            pull = min(lines - old, len(self.history))
+            rows = {y + pull: line for y, line in buf.items() if y < old}
+            for i in range(pull):
+                rows[pull - 1 - i] = self.history.pop()
+            buf.clear()
+            buf.update(rows)
+            self.cursor.y = cy + pull
+        if columns < self.columns:
+            for line in buf.values():
+                for x in range(columns, self.columns):
+                    line.pop(x, None)
+        self.lines, self.columns = lines, columns
+        self.set_margins()
+        self.cursor.x = min(self.cursor.x, columns - 1)
+        self.cursor.y = min(self.cursor.y, lines - 1)
+        self.dirty.update(range(lines))
+
     def erase_in_display(self, how: int = 0, *args, **kwargs) -> None:
         super().erase_in_display(how, *args, **kwargs)
         if how == 3:
@@ -271,6 +318,9 @@ class TerminalView(Widget, can_focus=True):
         self._pending: list[bytes] = []
         self._pending_lock = threading.Lock()
         self.bytes_fed = 0
+        #: False: keys are not for a guest (nothing connected); they bubble
+        #: up to the screen's bindings instead (Ctrl+] and scrolling still work).
+        self.input_enabled = True
         self.on_resize_terminal: Callable[[int, int], None] | None = None
         self._feed_loop: asyncio.AbstractEventLoop | None = None
         self._ctx: contextvars.Context | None = None
@@ -506,9 +556,11 @@ class TerminalView(Widget, can_focus=True):
 
     async def _on_key(self, event: events.Key) -> None:
         # Everything goes to the guest, including Tab (no focus change here).
+        key = event.key
+        if not self.input_enabled and key != DETACH_KEY and key not in SCROLL_KEYS:
+            return  # nobody to type to: let the screen's bindings have it
         event.stop()
         event.prevent_default()
-        key = event.key
         if key == DETACH_KEY:
             self.post_message(self.Detach(self))
             return
