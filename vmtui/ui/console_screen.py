@@ -106,11 +106,11 @@ class ConsolePane(Vertical):
         if loop is None:
             return
         try:
-            loop.call_soon_threadsafe(self._closed, reason, context=self._ctx)
+            loop.call_soon_threadsafe(self._session_closed, reason, context=self._ctx)
         except RuntimeError:  # the app is gone
             pass
 
-    def _closed(self, reason: str) -> None:
+    def _session_closed(self, reason: str) -> None:
         if reason == C.CLOSED_BY_USER or not self.is_mounted:
             return
         self._closed_at = time.monotonic()
@@ -174,7 +174,7 @@ class ConsolePane(Vertical):
         if session.is_open:
             self.set_state(CONNECTED)
         else:
-            self._closed(session.close_reason or C.VM_SHUT_DOWN)
+            self._session_closed(session.close_reason or C.VM_SHUT_DOWN)
 
     def detach(self) -> None:
         if self.session is not None:
