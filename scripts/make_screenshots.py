@@ -75,6 +75,30 @@ def _type(selector: str, value: str):
     return step
 
 
+async def _replay_consoles(app) -> None:
+    """The test driver has no console stream: replay a recorded boot of the tiny
+    test guest (tests/data/console/boot.log) as db-primary's serial console."""
+    from tests.console_fakes import BOOT_LOG, replay_manager
+    by_name = {d.name: u for u, d in app.table.domains.items()}
+    app.consoles = replay_manager(app.service, {
+        by_name["db-primary"]: BOOT_LOG.read_bytes(),
+        by_name["web-01"]: b"\r\nDebian GNU/Linux 12 web-01 ttyS0\r\n\r\nweb-01 login: "})
+
+
+def _select(name: str):
+    async def step(app) -> None:
+        app.table.select(next(u for u, d in app.table.domains.items() if d.name == name))
+    return step
+
+
+def _console_shown(app) -> bool:
+    cur = getattr(app.screen, "current", None)
+    if cur is None or cur.state != "connected":
+        return False
+    cur.terminal.flush()
+    return True
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -93,6 +117,8 @@ async def main() -> None:
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),
+        ("console", (100, 30), [_replay_consoles, _select("web-01"), "c", "ctrl+right_square_bracket",
+                                _select("db-primary"), "c"], _console_shown, None),
     ]
     for name, size, keys, wait_for, select in shots:
         print(await shoot(name, size, keys, wait_for, select))

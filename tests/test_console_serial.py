@@ -25,6 +25,7 @@ from vmtui.ui.screens import DetailsScreen
 from vmtui.ui.terminal import TerminalView
 
 from .conftest import ALPHA, BRAVO, DELTA, wait_for
+from .console_fakes import FakeManager
 
 # --------------------------------------------------------------------------
 # adding a serial console to a definition
@@ -143,94 +144,6 @@ def test_default_log_path():
     import datetime
     p = C.default_log_path("web 01/x", datetime.datetime(2026, 11, 27, 15, 4, 5), "/tmp")
     assert p == "/tmp/web_01_x-console-20261127-150405.log"
-
-
-# --------------------------------------------------------------------------
-# a fake console manager (the test driver has no console streams)
-
-
-class FakeSession:
-    def __init__(self, uuid: str, name: str, scrollback: C.ScrollBack) -> None:
-        self.uuid, self.name, self.scrollback = uuid, name, scrollback
-        self.state = "open"
-        self.close_reason: str | None = None
-        self.sent: list[bytes] = []
-        self._on_data = self._on_closed = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.state == "open"
-
-    def attach_from(self, pos, on_data, on_closed=None):
-        self._on_data, self._on_closed = on_data, on_closed
-        return self.scrollback.since(pos), self.scrollback.total
-
-    def detach(self) -> None:
-        self._on_data = self._on_closed = None
-
-    def send(self, data: bytes) -> None:
-        if self.is_open:
-            self.sent.append(data)
-
-    def emit(self, data: bytes) -> None:
-        """Guest output (as the libvirt-events thread would deliver it)."""
-        self.scrollback.append(data)
-        if self._on_data:
-            self._on_data(data)
-
-    def finish(self, reason: str) -> None:
-        if not self.is_open:
-            return
-        self.state, self.close_reason = "closed", reason
-        if self._on_closed:
-            self._on_closed(reason)
-
-    def close(self) -> None:
-        self.finish(C.CLOSED_BY_USER)
-
-
-class FakeManager:
-    """ConsoleManager's interface; ``fail[uuid]`` is raised by open() (once per entry)."""
-
-    def __init__(self, service) -> None:
-        self.service = service
-        self.sessions: dict[str, FakeSession] = {}
-        self.scrollbacks: dict[str, C.ScrollBack] = {}
-        self.fail: dict[str, list[Exception]] = {}
-        self.opens: list[tuple[str, bool]] = []
-
-    def scrollback(self, uuid):
-        return self.scrollbacks.setdefault(uuid, C.ScrollBack())
-
-    def session(self, uuid):
-        return self.sessions.get(uuid)
-
-    async def open(self, uuid, *, force=False, dev_name=None):
-        self.opens.append((uuid, force))
-        errors = self.fail.get(uuid)
-        if errors:
-            raise errors.pop(0)
-        s = self.sessions.get(uuid)
-        if s is not None and s.is_open and not force:
-            return s
-        if s is not None:
-            s.close()
-        d = self.service.domains.get(uuid)
-        s = self.sessions[uuid] = FakeSession(uuid, d.name if d else uuid, self.scrollback(uuid))
-        return s
-
-    def close(self, uuid):
-        s = self.sessions.pop(uuid, None)
-        if s is not None:
-            s.close()
-
-    def forget(self, uuid):
-        self.close(uuid)
-        self.scrollbacks.pop(uuid, None)
-
-    def close_all(self):
-        for u in list(self.sessions):
-            self.close(u)
 
 
 def make_app(uri: str, fake: bool = True) -> VmtuiApp:

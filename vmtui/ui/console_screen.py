@@ -73,6 +73,7 @@ class ConsolePane(Vertical):
         self.serial_added = False
         self.ever_connected = False
         self.resized_since_connect = False
+        self._laid_out = False
         self._pos = 0  # scroll-back position already fed to the terminal
         self._closed_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -284,8 +285,11 @@ class ConsolePane(Vertical):
     # -- actions --------------------------------------------------------------------
 
     def _terminal_resized(self, columns: int, lines: int) -> None:
-        if self.state == CONNECTED and self.ever_connected:
+        # the first layout is not a change the user made; later ones
+        # (the user's terminal window changed) are worth a hint
+        if self._laid_out and self.state == CONNECTED:
             self.resized_since_connect = True
+        self._laid_out = True
         screen = self.screen if self.is_attached else None
         if isinstance(screen, ConsoleScreen):
             screen.pane_changed(self)
@@ -454,10 +458,8 @@ class ConsoleScreen(Screen):
             status.append(f" {cur.vm_name}: {cur.label}")
             status.append(f" │ {scr.columns}×{scr.lines}")
             if cur.resized_since_connect:
-                status.append(" (the guest is not told: C, t sends stty)", style="dim")
+                status.append(" (new size: ^] C t tells the guest)", style="bold")
             status.append(f" │ scroll-back {_fmt_size(sb)}")
-            if len(self.panes) > 1:
-                status.append(" │ Ctrl+PgDn/PgUp switch", style="dim")
         self.query_one("#console-status", Static).update(status)
 
     # -- keys --------------------------------------------------------------------

@@ -321,6 +321,8 @@ class TerminalView(Widget, can_focus=True):
         #: False: keys are not for a guest (nothing connected); they bubble
         #: up to the screen's bindings instead (Ctrl+] and scrolling still work).
         self.input_enabled = True
+        self._sized = False
+        self._unsized: list[bytes] = []
         self.on_resize_terminal: Callable[[int, int], None] | None = None
         self._feed_loop: asyncio.AbstractEventLoop | None = None
         self._ctx: contextvars.Context | None = None
@@ -337,8 +339,13 @@ class TerminalView(Widget, can_focus=True):
             self.on_input(data.encode())
 
     def feed(self, data: bytes) -> None:
-        """Run guest output through the emulator (UI thread); repaint soon."""
+        """Run guest output through the emulator (UI thread); repaint soon.
+        In an app, output that arrives before the widget has its size waits
+        for it, so history is laid out at the real width (no reflow later)."""
         if not data:
+            return
+        if not self._sized and self.follow_size and self.is_attached:
+            self._unsized.append(data)
             return
         self._stream.feed(data)
         self.bytes_fed += len(data)
@@ -508,6 +515,12 @@ class TerminalView(Widget, can_focus=True):
         if cols <= 0 or rows <= 0:
             return
         self.resize_screen(cols, rows)
+        if not self._sized:
+            self._sized = True
+            if self._unsized:
+                data = b"".join(self._unsized)
+                self._unsized.clear()
+                self.feed(data)
 
     def resize_screen(self, columns: int, lines: int) -> None:
         scr = self.screen_buffer
