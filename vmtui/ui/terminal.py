@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextvars
 import threading
+import time
 from typing import Callable
 
 import pyte
@@ -28,6 +29,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 REFRESH_INTERVAL = 1 / 30
+FEED_SLICE = 4096  # bytes per pyte feed call
+FEED_BUDGET = 0.003  # seconds of emulation before yielding to the event loop
 HISTORY_LINES = 5000
 DEFAULT_SIZE = (80, 24)
 
@@ -363,11 +366,31 @@ class TerminalView(Widget, can_focus=True):
             # run in the app's context (Textual's active_app/active_message_pump)
             loop.call_soon_threadsafe(self._feed_pending, context=self._ctx)
 
-    def _feed_pending(self) -> None:
+    def _feed_pending(self, everything: bool = False) -> None:
+        """Feed queued output in slices of at most ~FEED_BUDGET seconds, then
+        yield to the event loop (typed keys, repaints) and carry on: a
+        guest flooding its console never starves the keyboard."""
         with self._pending_lock:
             chunks, self._pending = self._pending, []
-        if chunks:
-            self.feed(b"".join(chunks))
+        if not chunks:
+            return
+        data = b"".join(chunks)
+        if everything:
+            self.feed(data)
+            return
+        start = time.perf_counter()
+        pos = 0
+        while pos < len(data):
+            self.feed(data[pos:pos + FEED_SLICE])
+            pos += FEED_SLICE
+            if time.perf_counter() - start > FEED_BUDGET:
+                break
+        if pos < len(data):
+            with self._pending_lock:
+                self._pending.insert(0, data[pos:])
+            loop = self._feed_loop
+            if loop is not None:  # the rest on a later turn of the loop
+                loop.call_soon(self._feed_pending, context=self._ctx)
 
     def _schedule_refresh(self) -> None:
         if not self._refresh_pending:
@@ -411,7 +434,7 @@ class TerminalView(Widget, can_focus=True):
 
     def flush(self) -> None:
         """Apply pending repaints now (tests, benchmarks)."""
-        self._feed_pending()
+        self._feed_pending(everything=True)
         self._apply_dirty()
 
     # -- inspection ----------------------------------------------------------
