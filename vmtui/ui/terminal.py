@@ -30,7 +30,7 @@ from textual.widget import Widget
 
 REFRESH_INTERVAL = 1 / 30
 FEED_SLICE = 4096  # bytes per pyte feed call
-FEED_BUDGET = 0.003  # seconds of emulation before yielding to the event loop
+FEED_BUDGET = 0.015  # seconds of emulation before yielding to the event loop (keys, repaints)
 HISTORY_LINES = 5000
 DEFAULT_SIZE = (80, 24)
 
