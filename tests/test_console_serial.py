@@ -22,7 +22,6 @@ from vmtui.ui.console_screen import (
     SaveScrollbackDialog,
 )
 from vmtui.ui.screens import DetailsScreen
-from vmtui.ui.terminal import TerminalView
 
 from .conftest import ALPHA, BRAVO, DELTA, wait_for
 from .console_fakes import FakeManager
