@@ -286,3 +286,29 @@ def test_fewer_columns_cut_no_reflow():
     t.resize_screen(12, 3)
     assert t.display_lines[0].rstrip() == "012345"  # cut, as xterm does
 
+
+
+async def test_keys_are_not_starved_by_a_flood():
+    """Queued output is emulated in slices: a key typed behind a big backlog
+    reaches the guest before the backlog is done, and nothing is lost."""
+    import asyncio
+
+    from textual import events
+
+    app = TermApp(size=(80, 24))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        term = app.query_one(TerminalView)
+        flood = b"".join(b"flood line %06d\r\n" % i for i in range(150_000))  # ~2.6 MB
+        term.feed_threadsafe(flood)
+        await asyncio.sleep(0)
+        app.post_message(events.Key("a", "a"))
+        for _ in range(500):
+            if app.sent:
+                break
+            await asyncio.sleep(0.01)
+        assert app.sent == [b"a"]
+        assert term.bytes_fed < len(flood)  # the key did not wait for the whole backlog
+        term.flush()
+        assert term.bytes_fed == len(flood)
+        assert term.display_lines[-2].startswith("flood line 149999")
