@@ -213,6 +213,30 @@ def cloudinit_shots() -> list:
     ]
 
 
+async def _replay_consoles(app) -> None:
+    """The test driver has no console stream: replay a recorded boot of the tiny
+    test guest (tests/data/console/boot.log) as db-primary's serial console."""
+    from tests.console_fakes import BOOT_LOG, replay_manager
+    by_name = {d.name: u for u, d in app.table.domains.items()}
+    app.consoles = replay_manager(app.service, {
+        by_name["db-primary"]: BOOT_LOG.read_bytes(),
+        by_name["web-01"]: b"\r\nDebian GNU/Linux 12 web-01 ttyS0\r\n\r\nweb-01 login: "})
+
+
+def _select(name: str):
+    async def step(app) -> None:
+        app.table.select(next(u for u, d in app.table.domains.items() if d.name == name))
+    return step
+
+
+def _console_shown(app) -> bool:
+    cur = getattr(app.screen, "current", None)
+    if cur is None or cur.state != "connected":
+        return False
+    cur.terminal.flush()
+    return True
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     shots = [
@@ -241,6 +265,8 @@ async def main() -> None:
         ("snapshots", (100, 30), [_demo_snapshots, "z"], _snaps_loaded, "db-primary"),
         ("storage", (100, 30), ["S"], lambda app: getattr(app.screen, "loaded", False), None),
         ("networks", (100, 30), ["N", "down"], lambda app: getattr(app.screen, "loaded", False), None),
+        ("console", (100, 30), [_replay_consoles, _select("web-01"), "c", "ctrl+right_square_bracket",
+                                _select("db-primary"), "c"], _console_shown, None),
     ]
     shots += [  # OVF / OVA import
         ("ovf-import", (100, 32), ["I", _ovf_read], None, None),

@@ -244,3 +244,71 @@ async def test_feed_threadsafe_coalesces():
         await pilot.pause(0.1)
         assert term.bytes_fed == 100
         assert "x" * 20 in term.display_lines[0]
+
+
+# --- resize like xterm ----------------------------------------------------------
+
+def test_fewer_lines_move_top_lines_into_history():
+    t, _ = make(columns=10, lines=5)
+    t.feed(b"l1\r\nl2\r\nl3\r\nl4\r\nl5")
+    t.resize_screen(10, 3)
+    assert [l.rstrip() for l in t.display_lines] == ["l3", "l4", "l5"]
+    assert ["".join(c.data for c in line.values()).rstrip() for line in t.screen_buffer.history] == ["l1", "l2"]
+    assert t.screen_buffer.cursor.y == 2  # still on the last line
+    t.feed(b"!")
+    assert t.display_lines[2].rstrip() == "l5!"
+
+
+def test_fewer_lines_drop_blank_lines_below_the_cursor_first():
+    t, _ = make(columns=10, lines=6)
+    t.feed(b"top\r\nprompt$ ")
+    t.resize_screen(10, 3)
+    assert [l.rstrip() for l in t.display_lines] == ["top", "prompt$", ""]
+    assert len(t.screen_buffer.history) == 0
+
+
+def test_more_lines_pull_lines_back_from_history():
+    t, _ = make(columns=10, lines=3)
+    t.feed(b"".join(b"r%d\r\n" % i for i in range(6)) + b"$ ")
+    assert [l.rstrip() for l in t.display_lines] == ["r4", "r5", "$"]
+    t.resize_screen(10, 5)
+    assert [l.rstrip() for l in t.display_lines] == ["r2", "r3", "r4", "r5", "$"]
+    assert t.screen_buffer.cursor.y == 4
+    assert "r0" in t.text() and t.text().count("r2") == 1
+
+
+def test_fewer_columns_cut_no_reflow():
+    t, _ = make(columns=12, lines=3)
+    t.feed(b"0123456789AB\r\nshort")
+    t.resize_screen(6, 3)
+    assert t.display_lines[0] == "012345"
+    assert t.display_lines[1].rstrip() == "short"
+    t.resize_screen(12, 3)
+    assert t.display_lines[0].rstrip() == "012345"  # cut, as xterm does
+
+
+
+async def test_keys_are_not_starved_by_a_flood():
+    """Queued output is emulated in slices: a key typed behind a big backlog
+    reaches the guest before the backlog is done, and nothing is lost."""
+    import asyncio
+
+    from textual import events
+
+    app = TermApp(size=(80, 24))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        term = app.query_one(TerminalView)
+        flood = b"".join(b"flood line %06d\r\n" % i for i in range(150_000))  # ~2.6 MB
+        term.feed_threadsafe(flood)
+        await asyncio.sleep(0)
+        app.post_message(events.Key("a", "a"))
+        for _ in range(500):
+            if app.sent:
+                break
+            await asyncio.sleep(0.01)
+        assert app.sent == [b"a"]
+        assert term.bytes_fed < len(flood)  # the key did not wait for the whole backlog
+        term.flush()
+        assert term.bytes_fed == len(flood)
+        assert term.display_lines[-2].startswith("flood line 149999")

@@ -343,14 +343,16 @@ async def test_no_color_still_readable(small_uri, monkeypatch):
 
 async def test_console_errors_are_notifications(small_uri):
     """The test driver has no consoles: the key still behaves (offer, message, back to the list)."""
+    from vmtui.core import console as C
     from vmtui.ui.console_screen import ConsoleScreen
     app = make_app(small_uri)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)  # shut off: offered to start it first
         await pilot.press("c")
-        await wait_for(lambda: isinstance(app.screen, ConfirmDialog), what="start offer")
-        await pilot.press("y")
+        await wait_for(lambda: isinstance(app.screen, ConsoleScreen) and app.screen.current is not None
+                       and app.screen.current.state == C.VM_NOT_RUNNING, what="start offer")
+        await pilot.press("s")
         await wait_for(lambda: app.table.domains[BRAVO].state == "running", what="started from the offer")
         await wait_for(lambda: any("console" in n.message.lower() for n in app._notifications),
                        what="console error notification")

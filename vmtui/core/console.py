@@ -20,8 +20,12 @@ Nothing here imports Textual.
 from __future__ import annotations
 
 import collections
+import datetime
 import logging
+import os
+import re
 import threading
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -114,6 +118,14 @@ class ScrollBack:
     def snapshot(self) -> bytes:
         with self.lock:
             return b"".join(self._chunks)
+
+    def since(self, pos: int) -> bytes:
+        """The bytes appended after ``pos`` (a value of :attr:`total`); all
+        that is kept when some of them were already dropped."""
+        with self.lock:
+            start = self.total - self._size
+            data = b"".join(self._chunks)
+            return data[max(0, pos - start):] if pos >= start else data
 
     def clear(self) -> None:
         with self.lock:
@@ -260,6 +272,16 @@ class ConsoleSession:
         with self._lock:
             self._on_data, self._on_closed = on_data, on_closed
             return self.scrollback.snapshot()
+
+    def attach_from(self, pos: int, on_data: DataCallback | None,
+                    on_closed: ClosedCallback | None = None) -> tuple[bytes, int]:
+        """Like :meth:`attach`, for a consumer that already saw the scroll-back
+        up to ``pos`` (a :attr:`ScrollBack.total`): returns only the bytes after
+        it, and the new position (count ``len(data)`` of each ``on_data`` on top)."""
+        with self._lock:
+            self._on_data, self._on_closed = on_data, on_closed
+            with self.scrollback.lock:
+                return self.scrollback.since(pos), self.scrollback.total
 
     def detach(self) -> None:
         """Stop delivering to the consumer; the session keeps reading into the scroll-back."""
@@ -477,3 +499,180 @@ class ConsoleManager:
     def close_all(self) -> None:
         for uuid in list(self._sessions):
             self.close(uuid)
+
+
+# --------------------------------------------------------------------------
+# adding a serial console to a definition
+
+
+class SerialAlreadyPresent(VmtuiError):
+    pass
+
+
+_SERIAL_AFTER = ("disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial", "parallel",
+                 "console", "channel")
+
+
+def has_serial_console(xml: str | bytes) -> bool:
+    """True when the domain XML has a <serial> or a <console> device."""
+    root, _ = domxml._parse(xml)
+    devices = root.find("devices")
+    return devices is not None and (devices.find("serial") is not None or devices.find("console") is not None)
+
+
+def add_serial_console_xml(xml: str | bytes) -> str:
+    """``xml`` with ``<serial type='pty'><target port='0'/></serial>`` and
+    ``<console type='pty'><target type='serial' port='0'/></console>`` added
+    to ``<devices>`` (what ``virt-install --serial pty`` gives). Everything
+    else is kept as it was, including elements vmtui does not model,
+    comments and namespaced metadata. Raises :class:`domxml.DomainXMLError`
+    when the domain already has a serial or console device."""
+    root, namespaces = domxml._parse(xml)
+    domxml._register_namespaces(namespaces)
+    devices = root.find("devices")
+    if devices is None:
+        devices = ET.SubElement(root, "devices")
+    if devices.find("serial") is not None or devices.find("console") is not None:
+        raise domxml.DomainXMLError("the domain already has a serial or console device")
+    serial = ET.Element("serial", type="pty")
+    ET.SubElement(serial, "target", port="0")
+    console = ET.Element("console", type="pty")
+    ET.SubElement(console, "target", type="serial", port="0")
+
+    kids = list(devices)
+    pos = len(kids)
+    for i, child in enumerate(kids):
+        if isinstance(child.tag, str) and child.tag in _SERIAL_AFTER:
+            pos = i + 1
+    # indentation like the neighbours (libvirt's own output is indented)
+    indent = domxml._indent_of(devices, kids[0]) if kids else None
+    if indent is not None:
+        for new in (serial, console):
+            new.text = indent + "  "
+            new[0].tail = indent
+    if not kids:
+        devices.extend([serial, console])
+    else:
+        prev = kids[pos - 1]
+        console.tail = prev.tail
+        if indent is not None:
+            prev.tail = serial.tail = indent
+        devices.insert(pos, console)
+        devices.insert(pos, serial)
+    return domxml._serialize(root)
+
+
+@dataclass(slots=True)
+class SerialAdded:
+    name: str
+    running: bool  # True: takes effect at the next boot (shut down + start)
+
+
+def add_serial_console_blocking(conn: libvirt.virConnect, uuid: str) -> SerialAdded:
+    """Add a serial console to the persistent definition of domain ``uuid``
+    (blocking; run it through :meth:`LibvirtService.call`)."""
+    dom = conn.lookupByUUIDString(uuid)
+    name = dom.name()
+    obj = f"domain '{name}'"
+    if not dom.isPersistent():
+        raise VmtuiError("add a serial console to", obj, "it is a transient VM: it has no persistent definition",
+                         "Define it first (virsh dumpxml NAME > f.xml; virsh define f.xml).")
+    # SECURE: keep VNC/SPICE passwords in the definition we write back
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    try:
+        new = add_serial_console_xml(xml)
+    except domxml.DomainXMLError as err:
+        raise SerialAlreadyPresent("add a serial console to", obj, str(err)) from None
+    conn.defineXML(new)
+    return SerialAdded(name, bool(dom.isActive()))
+
+
+async def add_serial_console(service: "LibvirtService", uuid: str) -> SerialAdded:
+    d = service.domains.get(uuid)
+    obj = f"domain '{d.name}'" if d else f"domain {uuid}"
+    return await service.call(lambda conn: add_serial_console_blocking(conn, uuid),
+                              action="add a serial console to", obj=obj)
+
+
+async def definition_has_serial(service: "LibvirtService", uuid: str) -> bool | None:
+    """Whether the persistent definition has a serial/console device (None: unknown)."""
+    def work(conn: libvirt.virConnect) -> bool | None:
+        dom = conn.lookupByUUIDString(uuid)
+        if not dom.isPersistent():
+            return None
+        return has_serial_console(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    try:
+        return await service.call(work, action="read the definition of", obj=f"domain {uuid}")
+    except (VmtuiError, domxml.DomainXMLError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# saving the scroll-back
+
+_ESCAPES = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]"          # CSI ... final
+    rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL/ST
+    rb"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"     # DCS/SOS/PM/APC ... ST
+    rb"|\x1b[()*+][0-9A-Za-z]"             # charset designation
+    rb"|\x1b[#%][0-9A-Za-z@]"
+    rb"|\x1b[ -~]"                         # any other 2-byte escape
+    rb"|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def scrollback_text(data: bytes) -> str:
+    """Console bytes as plain text: escape sequences removed, CR LF -> LF, a
+    lone CR overwrites its line (progress bars), backspaces applied."""
+    text = _ESCAPES.sub(b"", data).decode("utf-8", "replace")
+    out = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if "\r" in line:
+            parts = [p for p in line.split("\r")]
+            cur = ""
+            for p in parts:  # CR returns to column 0: later text overwrites
+                cur = p + cur[len(p):]
+            line = cur
+        if "\b" in line:
+            buf: list[str] = []
+            for ch in line:
+                if ch == "\b":
+                    if buf:
+                        buf.pop()
+                else:
+                    buf.append(ch)
+            line = "".join(buf)
+        out.append(_CONTROL.sub("", line).rstrip())
+    return "\n".join(out)
+
+
+def default_log_path(vm_name: str, when: datetime.datetime | None = None, directory: str | None = None) -> str:
+    """``<cwd>/<vm>-console-YYYYmmdd-HHMMSS.log``."""
+    when = when or datetime.datetime.now()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", vm_name).strip("._") or "vm"
+    return os.path.join(directory or os.getcwd(), f"{safe}-console-{when:%Y%m%d-%H%M%S}.log")
+
+
+def write_scrollback(path: str, data: bytes, *, raw: bool = False, overwrite: bool = False) -> int:
+    """Write the scroll-back to ``path`` (plain text, or the raw bytes with
+    their escape sequences for ``less -R``). Returns the bytes written.
+    Raises :class:`VmtuiError` naming the path and the cause."""
+    path = os.path.expanduser(path.strip())
+    obj = f"file '{path}'"
+    if not path:
+        raise VmtuiError("save the console to", "a file", "no file name given")
+    if os.path.isdir(path):
+        raise VmtuiError("save the console to", obj, "it is a directory", "Give a file name.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise VmtuiError("save the console to", obj, f"the directory {parent} does not exist")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(path)
+    payload = data if raw else (scrollback_text(data) + "\n").encode("utf-8")
+    try:
+        with open(path, "wb") as f:
+            f.write(payload)
+    except OSError as err:
+        raise VmtuiError("save the console to", obj, err.strerror or str(err),
+                         "Choose a directory you can write to.") from None
+    return len(payload)

@@ -141,6 +141,9 @@ class VmtuiApp(TemplateActions, App):
 
     def on_service_message(self, message: ServiceMessage) -> None:
         p = message.payload
+        if isinstance(p, (ConnectionChanged, DomainEvent)):
+            from .console_screen import forward_service_message
+            forward_service_message(self, p)  # open consoles reconnect / say so
         try:
             table = self.table
         except NoMatches:  # shutting down: the list is already gone
@@ -311,6 +314,8 @@ class VmtuiApp(TemplateActions, App):
         return True if ours is None else ours
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("command_palette", "quit") and getattr(self.screen, "captures_keys", lambda: False)():
+            return False  # Ctrl+P / Ctrl+Q typed in a console are for the guest
         return True if self.action_enabled(action) else None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -459,8 +464,12 @@ class VmtuiApp(TemplateActions, App):
 
     def action_console(self) -> None:
         if d := self._selected_or_none("console"):
-            from .console_screen import ConsoleScreen
-            self.push_screen(ConsoleScreen(self.consoles, d.uuid, d.name))
+            from .console_screen import show_console
+            show_console(self, d.uuid, d.name)
+
+    def action_consoles(self) -> None:
+        from .console_screen import show_console_list
+        show_console_list(self)
 
     def action_graphics(self) -> None:
         d = self.table.selected

@@ -19,6 +19,7 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("c", "console", "Console", "Serial console inside vmtui; Ctrl+] leaves it (virsh console)", True),
     ("g", "graphics", "Screen", "Graphical console: the VM's screen in the terminal, send keys, "
      "VNC/SPICE connection lines (virt-viewer)", False),
+    ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
     ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
     ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
     ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "

@@ -130,6 +130,7 @@ class DetailsScreen(Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("x", "xml", "XML"),
+        Binding("c", "console", "Console"),
         Binding("r", "reload", "Reload"),
     ]
 
@@ -176,6 +177,10 @@ class DetailsScreen(Screen):
 
     def action_xml(self) -> None:
         self.app.push_screen(XmlScreen(self.service, self.uuid, self.domain_name))
+
+    def action_console(self) -> None:
+        from .console_screen import show_console
+        show_console(self.app, self.uuid, self.domain_name)
 
 
 class XmlScreen(Screen):

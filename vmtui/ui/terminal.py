@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextvars
 import threading
+import time
 from typing import Callable
 
 import pyte
@@ -28,6 +29,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 REFRESH_INTERVAL = 1 / 30
+FEED_SLICE = 4096  # bytes per pyte feed call
+FEED_BUDGET = 0.015  # seconds of emulation before yielding to the event loop (keys, repaints)
 HISTORY_LINES = 5000
 DEFAULT_SIZE = (80, 24)
 
@@ -222,6 +225,53 @@ class _Screen(pyte.Screen):
             i += len(part)
         self.dirty.add(cursor.y)
 
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """Resize like xterm, not like pyte: fewer lines first drop blank
+        lines below the cursor, then move the top lines into the history
+        (nothing is lost, the cursor line stays on screen); more lines pull
+        lines back from the history. Fewer columns cut the lines (the guest
+        redraws at its own width; no reflow: a serial guest never learns
+        the new width, see :meth:`TerminalView.resize_screen`)."""
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if (lines, columns) == (self.lines, self.columns):
+            return
+        old = self.lines
+        buf = self.buffer
+        cy = self.cursor.y
+        if lines < old:
+            excess = old - lines
+            blank_below = 0
+            for y in range(old - 1, cy, -1):
+                if y in buf and any(ch.data.strip() for ch in buf[y].values()):
+                    break
+                blank_below += 1
+            push = excess - min(excess, blank_below)
+            for y in range(push):
+                self.history.append(buf[y])
+                self.history_added += 1
+            rows = {y - push: buf[y] for y in range(push, push + lines) if y in buf}
+            buf.clear()
+            buf.update(rows)
+            self.cursor.y = max(0, cy - push)
+        elif lines > old and self.history:
+            pull = min(lines - old, len(self.history))
+            rows = {y + pull: line for y, line in buf.items() if y < old}
+            for i in range(pull):
+                rows[pull - 1 - i] = self.history.pop()
+            buf.clear()
+            buf.update(rows)
+            self.cursor.y = cy + pull
+        if columns < self.columns:
+            for line in buf.values():
+                for x in range(columns, self.columns):
+                    line.pop(x, None)
+        self.lines, self.columns = lines, columns
+        self.set_margins()
+        self.cursor.x = min(self.cursor.x, columns - 1)
+        self.cursor.y = min(self.cursor.y, lines - 1)
+        self.dirty.update(range(lines))
+
     def erase_in_display(self, how: int = 0, *args, **kwargs) -> None:
         super().erase_in_display(how, *args, **kwargs)
         if how == 3:
@@ -271,6 +321,11 @@ class TerminalView(Widget, can_focus=True):
         self._pending: list[bytes] = []
         self._pending_lock = threading.Lock()
         self.bytes_fed = 0
+        #: False: keys are not for a guest (nothing connected); they bubble
+        #: up to the screen's bindings instead (Ctrl+] and scrolling still work).
+        self.input_enabled = True
+        self._sized = False
+        self._unsized: list[bytes] = []
         self.on_resize_terminal: Callable[[int, int], None] | None = None
         self._feed_loop: asyncio.AbstractEventLoop | None = None
         self._ctx: contextvars.Context | None = None
@@ -287,8 +342,13 @@ class TerminalView(Widget, can_focus=True):
             self.on_input(data.encode())
 
     def feed(self, data: bytes) -> None:
-        """Run guest output through the emulator (UI thread); repaint soon."""
+        """Run guest output through the emulator (UI thread); repaint soon.
+        In an app, output that arrives before the widget has its size waits
+        for it, so history is laid out at the real width (no reflow later)."""
         if not data:
+            return
+        if not self._sized and self.follow_size and self.is_attached:
+            self._unsized.append(data)
             return
         self._stream.feed(data)
         self.bytes_fed += len(data)
@@ -306,11 +366,31 @@ class TerminalView(Widget, can_focus=True):
             # run in the app's context (Textual's active_app/active_message_pump)
             loop.call_soon_threadsafe(self._feed_pending, context=self._ctx)
 
-    def _feed_pending(self) -> None:
+    def _feed_pending(self, everything: bool = False) -> None:
+        """Feed queued output in slices of at most ~FEED_BUDGET seconds, then
+        yield to the event loop (typed keys, repaints) and carry on: a
+        guest flooding its console never starves the keyboard."""
         with self._pending_lock:
             chunks, self._pending = self._pending, []
-        if chunks:
-            self.feed(b"".join(chunks))
+        if not chunks:
+            return
+        data = b"".join(chunks)
+        if everything:
+            self.feed(data)
+            return
+        start = time.perf_counter()
+        pos = 0
+        while pos < len(data):
+            self.feed(data[pos:pos + FEED_SLICE])
+            pos += FEED_SLICE
+            if time.perf_counter() - start > FEED_BUDGET:
+                break
+        if pos < len(data):
+            with self._pending_lock:
+                self._pending.insert(0, data[pos:])
+            loop = self._feed_loop
+            if loop is not None:  # the rest on a later turn of the loop
+                loop.call_soon(self._feed_pending, context=self._ctx)
 
     def _schedule_refresh(self) -> None:
         if not self._refresh_pending:
@@ -354,7 +434,7 @@ class TerminalView(Widget, can_focus=True):
 
     def flush(self) -> None:
         """Apply pending repaints now (tests, benchmarks)."""
-        self._feed_pending()
+        self._feed_pending(everything=True)
         self._apply_dirty()
 
     # -- inspection ----------------------------------------------------------
@@ -458,6 +538,12 @@ class TerminalView(Widget, can_focus=True):
         if cols <= 0 or rows <= 0:
             return
         self.resize_screen(cols, rows)
+        if not self._sized:
+            self._sized = True
+            if self._unsized:
+                data = b"".join(self._unsized)
+                self._unsized.clear()
+                self.feed(data)
 
     def resize_screen(self, columns: int, lines: int) -> None:
         scr = self.screen_buffer
@@ -506,9 +592,11 @@ class TerminalView(Widget, can_focus=True):
 
     async def _on_key(self, event: events.Key) -> None:
         # Everything goes to the guest, including Tab (no focus change here).
+        key = event.key
+        if not self.input_enabled and key != DETACH_KEY and key not in SCROLL_KEYS:
+            return  # nobody to type to: let the screen's bindings have it
         event.stop()
         event.prevent_default()
-        key = event.key
         if key == DETACH_KEY:
             self.post_message(self.Detach(self))
             return
