@@ -256,8 +256,9 @@ async def test_console_inside_the_app(tiny_guest):
     async with app.run_test(size=(100, 30)) as pilot:
         await loaded(app, pilot, uuid)
         await pilot.press("c")
-        await wait_for(lambda: isinstance(app.screen, ConsoleScreen), what="console screen")
-        term = app.screen.terminal
+        await wait_for(lambda: isinstance(app.screen, ConsoleScreen) and app.screen.current is not None,
+                       what="console screen")
+        term = app.screen.current.terminal
         await wait_for(lambda: "vmtui-guest#" in term.text(), timeout=180, what="guest prompt on the console")
         assert READY_BANNER in "".join(app.consoles.scrollback(uuid).snapshot().decode(errors="replace"))
         word = f"hello-{random.randint(1000, 9999)}"
@@ -268,5 +269,6 @@ async def test_console_inside_the_app(tiny_guest):
         await pilot.press("ctrl+right_square_bracket")
         await wait_for(lambda: app.screen is app.list_screen, what="left the console")
         await pilot.press("c")
-        await wait_for(lambda: isinstance(app.screen, ConsoleScreen), what="console again")
-        await wait_for(lambda: word in app.screen.terminal.text(), timeout=10, what="scroll-back shown again")
+        await wait_for(lambda: isinstance(app.screen, ConsoleScreen) and app.screen.current is not None,
+                       what="console again")
+        await wait_for(lambda: word in app.screen.current.terminal.text(), timeout=10, what="scroll-back shown again")

@@ -615,6 +615,8 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
             _sub(devices, "controller", type="pci", index=str(first), model="pcie-root-port")
     if pretty:
         ET.indent(root, "  ")
+    # ElementTree's prefix table is global: make sure ours is still "vmtui"
+    ET.register_namespace("vmtui", NS_VMTUI)
     return ET.tostring(root, encoding="unicode") + ("\n" if pretty else "")
 
 

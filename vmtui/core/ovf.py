@@ -1436,7 +1436,7 @@ def build_envelope(plan: ExportPlan, files: list[tuple[str, int, int, int | None
     ET.register_namespace("rasd", RASD_NS)
     ET.register_namespace("vssd", VSSD_NS)
     ET.register_namespace("vmw", VMW_NS)
-    ET.register_namespace("vmtui", VMTUI_NS)
+    ET.register_namespace("vmtuiovf", VMTUI_NS)  # not "vmtui": that prefix is the domain metadata's
     ET.register_namespace("xsi", XSI_NS)
     ET.register_namespace("cim", CIM_NS)
     O = f"{{{OVF1_NS}}}"

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import WorkerCancelled
 from textual.widgets import (
@@ -621,9 +622,13 @@ class TemplateActions:
         """Select the new VM once its row is there (the defined event brings it)."""
         async def wait() -> None:
             for _ in range(100):
+                try:
+                    listed = self.list_screen.is_mounted and uuid in self.table.domains
+                except NoMatches:  # the app is shutting down
+                    return
                 if not self.list_screen.is_mounted:
                     return
-                if uuid in self.table.domains:
+                if listed:
                     try:
                         self.table.select(uuid)
                     except Exception:
