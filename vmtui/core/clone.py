@@ -35,6 +35,7 @@ from . import domxml, storage
 from .sizes import fmt_bytes
 from .templates import NS_TEMPLATE, PREFIX as TEMPLATE_PREFIX
 from .errors import VmtuiError, is_connection_lost, libvirt_message
+from .names import name_problem
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +113,7 @@ class CloneResult:
 
 def validate_name(name: str) -> str | None:
     """None when ``name`` can name a libvirt domain, else the field message."""
-    if name is None or not name.strip():
-        return "Enter a name for the new VM"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name:
-        return "The name must not contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    if len(name) > MAX_NAME:
-        return f"The name is too long (at most {MAX_NAME} characters)"
-    return None
+    return name_problem(name, empty="Enter a name for the new VM", max_len=MAX_NAME)
 
 
 def name_taken(conn: libvirt.virConnect, name: str) -> bool:

@@ -51,6 +51,7 @@ import libvirt
 
 from . import domxml
 from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .names import name_problem
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -963,15 +964,7 @@ def parse_pool_xml(xml: str) -> tuple[str, str, str | None]:
 
 def validate_pool_name(name: str) -> str | None:
     """None when ``name`` is a usable pool name, else the message for the field."""
-    if not name or not name.strip():
-        return "Enter a name for the pool"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name:
-        return "The name must not contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    return None
+    return name_problem(name, empty="Enter a name for the pool")
 
 
 def validate_pool_path(path: str) -> str | None:

@@ -31,6 +31,7 @@ import platformdirs
 import yaml
 
 from ..errors import VmtuiError
+from ..names import name_problem
 from .seed import CloudInitDocs
 
 APP_NAME = "vmtui"
@@ -55,19 +56,7 @@ def default_dir() -> Path:
 
 def validate_name(name: str) -> str | None:
     """A problem with ``name`` as a config name, or None."""
-    if not name or not name.strip():
-        return "Enter a name"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name or "\\" in name:
-        return "The name must not contain '/' or '\\'"
-    if name.startswith("."):
-        return "The name must not start with '.'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    if len(name) > MAX_NAME:
-        return f"The name is too long (at most {MAX_NAME} characters)"
-    return None
+    return name_problem(name, empty="Enter a name", forbidden="/\\", no_leading_dot=True, max_len=MAX_NAME)
 
 
 def strip_per_vm(meta_data: str) -> str:
