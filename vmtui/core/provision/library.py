@@ -32,6 +32,7 @@ import yaml
 
 from ..errors import VmtuiError
 from ..names import name_problem
+from ..yamlout import dump_block
 from .seed import CloudInitDocs
 
 APP_NAME = "vmtui"
@@ -87,20 +88,8 @@ def _to_dict(cfg: SavedConfig) -> dict:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def _dump(cfg: SavedConfig) -> str:
-    return yaml.dump(_to_dict(cfg), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
+    return dump_block(_to_dict(cfg))
 
 
 def _from_text(text: str, source: str, fallback_name: str) -> SavedConfig:
