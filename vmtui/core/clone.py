@@ -639,7 +639,7 @@ def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
     template with linked clones must not change)."""
     out: list[str] = []
     for p in paths:
-        out += storage._overlays_of(conn, p)
+        out += storage.overlays_of(conn, p)
     return sorted(set(out))
 
 

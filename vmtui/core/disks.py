@@ -588,11 +588,11 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
                 raise VmtuiError(action, obj, f"'{info.source or '(empty)'}' is not a storage volume",
                                  "Remove the disk and keep the file, or delete it on the host.")
             users = storage.volume_users(conn, exclude_uuid=uuid)
-            names = sorted(set(users.get(vol.path, [])) | set(users.get(f"{vol.pool}/{vol.name}", [])))
+            names = storage.users_of_volume(users, vol)
             if names:
                 raise VmtuiError(action, obj, f"its volume '{vol.path}' is in use by {', '.join(names)}",
                                  "Remove the disk and keep the volume.")
-            dependents = storage._overlays_of(conn, vol.path)
+            dependents = storage.overlays_of(conn, vol.path)
             if dependents:
                 raise VmtuiError(action, obj, f"its volume '{vol.path}' is the backing file of "
                                  + ", ".join(dependents), "Remove the disk and keep the volume.")

@@ -74,6 +74,9 @@ __all__ = [
     "create_volume",
     "delete_volume",
     "volume_users",
+    "users_of_volume",
+    "overlays_of",
+    "backing_map",
     "source_keys",
     "disk_volume",
     "upload_file",
@@ -327,6 +330,19 @@ def _lookup(conn: libvirt.virConnect, text: str) -> libvirt.virStorageVol | None
         raise
 
 
+def _lookup_or_fail(conn: libvirt.virConnect, text: str, action: str) -> tuple[libvirt.virStorageVol, VolumeInfo]:
+    """The volume ``text`` names (see :func:`find_volume`) and its info, or a
+    VmtuiError for ``action`` naming ``text``."""
+    obj = f"'{text}'"
+    try:
+        vol = _lookup(conn, text)
+        if vol is None:
+            raise VmtuiError(action, obj, "no storage pool has this volume")
+        return vol, _volume_info(vol)
+    except libvirt.libvirtError as err:
+        raise _fail(action, obj, err) from None
+
+
 def find_volume(conn: libvirt.virConnect, text: str) -> VolumeInfo | None:
     """The volume at a path (``/var/lib/libvirt/images/x.qcow2``), named
     ``pool/volume``, or with that key; None when no pool has it."""
@@ -390,6 +406,12 @@ def volume_users(conn: libvirt.virConnect, exclude_uuid: str | None = None) -> d
                 for key in keys:
                     users.setdefault(key, set()).add(name)
     return {key: sorted(names) for key, names in users.items()}
+
+
+def users_of_volume(users: dict[str, list[str]], vol: VolumeInfo) -> list[str]:
+    """The domains in ``users`` (from :func:`volume_users`) that use ``vol``
+    by its path or as ``pool/volume``."""
+    return sorted(set(users.get(vol.path, [])) | set(users.get(f"{vol.pool}/{vol.name}", [])))
 
 
 def disk_volume(conn: libvirt.virConnect, disk: domxml.DiskInfo) -> VolumeInfo | None:
@@ -712,19 +734,14 @@ def delete_volume(conn: libvirt.virConnect, key_or_path: str, *, force: bool = F
     any pool has as its backing file, is kept and a VmtuiError says why.
     """
     action = "delete volume"
-    obj = f"'{key_or_path}'"
+    vol, info = _lookup_or_fail(conn, key_or_path, action)
+    obj = _vol_obj(info.pool, info.name)
     try:
-        vol = _lookup(conn, key_or_path)
-        if vol is None:
-            raise VmtuiError(action, obj, "no storage pool has this volume")
-        info = _volume_info(vol)
-        obj = _vol_obj(info.pool, info.name)
         if not force:
-            users = volume_users(conn)
-            names = sorted(set(users.get(info.path, [])) | set(users.get(f"{info.pool}/{info.name}", [])))
+            names = users_of_volume(volume_users(conn), info)
             if names:
                 raise VmtuiError(action, obj, "it is in use by " + ", ".join(names))
-            dependents = _overlays_of(conn, info.path)
+            dependents = overlays_of(conn, info.path)
             if dependents:
                 raise VmtuiError(action, obj, "it is the backing file of " + ", ".join(dependents))
         vol.delete(0)
@@ -732,18 +749,9 @@ def delete_volume(conn: libvirt.virConnect, key_or_path: str, *, force: bool = F
         raise _fail(action, obj, err) from None
 
 
-def _overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
+def overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
     """``pool/volume`` of every volume in an active pool backed by ``path``."""
-    out = []
-    for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        try:
-            vols = list_volumes(conn, pool)
-        except libvirt.libvirtError as err:
-            if is_connection_lost(err):
-                raise
-            continue
-        out.extend(f"{v.pool}/{v.name}" for v in vols if v.backing == path)
-    return sorted(out)
+    return backing_map(conn).get(path, [])
 
 
 # ---------------------------------------------------------------------------
@@ -893,14 +901,7 @@ def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.Pat
     ``cancel`` is set (which raises VmtuiError "cancelled").
     """
     action = "download volume"
-    obj = f"'{key}'"
-    try:
-        vol = _lookup(conn, key)
-        if vol is None:
-            raise VmtuiError(action, obj, "no storage pool has this volume")
-        info = _volume_info(vol)
-    except libvirt.libvirtError as err:
-        raise _fail(action, obj, err) from None
+    vol, info = _lookup_or_fail(conn, key, action)
     obj = f"{_vol_obj(info.pool, info.name)} to '{os.fspath(local_path)}'"
     total = info.physical if info.physical is not None else info.capacity
     throttle = _Throttle(progress, total)
