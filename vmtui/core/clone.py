@@ -214,13 +214,13 @@ def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: 
             raise CloneError("pool", obj, f"pool '{pool}' is not active: start it first")
 
     xml = _inactive_xml(dom)
-    root, _ = domxml._parse(xml)
+    root = domxml.parse_xml(xml)
     plan = ClonePlan(source_uuid=source_uuid, source_name=src_name, new_name=new_name, mode=mode,
                      pool=pool or None, source_xml=xml)
     chosen: dict[str, set[str]] = {}  # pool -> names planned
 
     for el in _disk_elements(root):
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         d = DiskClone(target=info.target, device=info.device, type=info.type, source=info.source,
                       action="copy" if mode == "full" else "link", src_format=info.driver_type)
         plan.disks.append(d)
@@ -353,13 +353,12 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
     """
     if not keep_template:
         xml = domxml.set_metadata_element(xml, NS_TEMPLATE, TEMPLATE_PREFIX, None)
-    root, namespaces = domxml._parse(xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(xml)
     root.find("name").text = new_name
     uuid_el = root.find("uuid")
     if uuid_el is None:
         uuid_el = ET.Element("uuid")
-        domxml._insert_head(root, uuid_el)
+        domxml.insert_head(root, uuid_el)
     uuid_el.text = new_uuid
     genid = root.find("genid")
     if genid is not None:
@@ -371,7 +370,7 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
     # security labels: generated ones go (libvirt makes new), static ones go entirely
     for sec in list(root.findall("seclabel")):
         if sec.get("type") == "static":
-            domxml._remove(root, sec)
+            domxml.remove_child(root, sec)
             continue
         for child in list(sec):
             if child.tag in ("label", "imagelabel"):
@@ -437,7 +436,7 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
             nv.text = nvram
         else:
             nv.text = None  # libvirt makes a fresh one from the template
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 # ---------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def element_xml(el: ET.Element) -> str:
 def _root(xml: str | bytes | ET.Element) -> ET.Element:
     if isinstance(xml, ET.Element):
         return xml
-    root, _ = domxml._parse(xml)
+    root = domxml.parse_xml(xml)
     return root
 
 
@@ -286,8 +286,7 @@ def add_device_xml(domain_xml: str | bytes, device: ET.Element) -> str:
     """The domain XML with ``device`` added after its last ``<disk>`` (or
     first in ``<devices>``), indented like its neighbours; everything else
     is kept."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     devices = root.find("devices")
     if devices is None:
         devices = ET.SubElement(root, "devices")
@@ -307,29 +306,27 @@ def add_device_xml(domain_xml: str | bytes, device: ET.Element) -> str:
     if indent:
         ET.indent(new, "  ", level=max(0, (len(indent.lstrip("\r\n")) // 2)))
     devices.insert(pos, new)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def remove_disk_xml(domain_xml: str | bytes, target: str) -> tuple[str, ET.Element]:
     """The domain XML without the disk at ``target``, and the removed element."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    domxml._remove(root.find("devices"), el)
-    return domxml._serialize(root), el
+    domxml.remove_child(root.find("devices"), el)
+    return domxml.serialize(root), el
 
 
 def set_transient_xml(domain_xml: str | bytes, target: str, transient: bool) -> str:
     """Add or remove ``<transient/>`` on the disk at ``target``."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
     for t in el.findall("transient"):
-        domxml._remove(el, t)
+        domxml.remove_child(el, t)
     if transient:
         new = ET.Element("transient")
         kids = list(el)
@@ -337,13 +334,13 @@ def set_transient_xml(domain_xml: str | bytes, target: str, transient: bool) -> 
             new.tail = kids[-1].tail
             kids[-1].tail = el.text
         el.append(new)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def _set_media(el: ET.Element, source: str | None) -> None:
     """Point a CD-ROM element at ``source`` (a path) or empty it."""
     for s in el.findall("source"):
-        domxml._remove(el, s)
+        domxml.remove_child(el, s)
     if source:
         el.set("type", "file")
         new = ET.Element("source", file=source)
@@ -362,15 +359,14 @@ def _set_media(el: ET.Element, source: str | None) -> None:
 
 def set_media_xml(domain_xml: str | bytes, target: str, source: str | None) -> str:
     """Insert (``source`` = ISO path) or eject (None) the media of a CD-ROM."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
     if (el.get("device") or "disk") not in ("cdrom", "floppy"):
         raise domxml.DomainXMLError(f"{target} is a {el.get('device') or 'disk'}, not a CD-ROM")
     _set_media(el, source)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 # ---------------------------------------------------------------------------
@@ -574,7 +570,7 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
         config_el = find_disk_element(_root(config_xml), target) if config_xml else None
         if live_el is None and config_el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(config_el if config_el is not None else live_el)
+        info = domxml.parse_disk(config_el if config_el is not None else live_el)
         overlay = overlay_disks(config_xml).get(target) if config_xml else None
         if overlay is not None:  # the real disk is the overlay's base
             info = domxml.DiskInfo(**{**info.__dict__, "type": "file", "source": overlay.base,
@@ -642,7 +638,7 @@ def resize_disk(conn: libvirt.virConnect, uuid: str, target: str, new_size: int)
             el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         if info.device != "disk":
             raise VmtuiError(action, obj, f"{target} is a {info.device}: only disks can grow")
         vol = storage.disk_volume(conn, info)
@@ -744,8 +740,7 @@ def set_overlay_meta(domain_xml: str | bytes, entries: dict[str, OverlayDisk]) -
 
 def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) -> str:
     """The disk at ``target`` reading ``path`` (a file) in format ``fmt``."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
@@ -757,13 +752,13 @@ def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) ->
         del src.attrib[k]
     src.set("file", path)
     for bs in el.findall("backingStore"):
-        domxml._remove(el, bs)
+        domxml.remove_child(el, bs)
     drv = el.find("driver")
     if drv is None:
         drv = ET.Element("driver", name="qemu")
         el.insert(0, drv)
     drv.set("type", fmt)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def _overlay_name(vol: storage.VolumeInfo, target: str) -> str:
@@ -865,7 +860,7 @@ def set_mode(conn: libvirt.virConnect, uuid: str, target: str, persistent: bool,
         el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         overlays = overlay_disks(config_xml)
         if persistent:
             if target in overlays:
