@@ -229,23 +229,27 @@ def _letters(i: int) -> str:
     return s
 
 
+def target_names(bus: str) -> list[str]:
+    """Every target dev name ``bus`` can take, in order (hda..hdd on IDE,
+    vda..vdzz on virtio). ValueError for an unknown bus."""
+    if bus not in _PREFIX:
+        raise ValueError(f"unknown disk bus {bus!r}")
+    return [_PREFIX[bus] + _letters(i) for i in range(_LIMIT.get(bus, 26 * 27))]
+
+
 def next_target(used: set[str] | str | bytes, bus: str) -> str:
     """The first free target dev name for ``bus`` (vdX, sdX, hdX...).
 
     ``used`` is a set of names or a domain XML. Raises ValueError when the
     bus is full (IDE takes 4 devices).
     """
-    if bus not in _PREFIX:
-        raise ValueError(f"unknown disk bus {bus!r}")
+    names = target_names(bus)
     if not isinstance(used, set):
         used = used_targets(used)
-    prefix = _PREFIX[bus]
-    limit = _LIMIT.get(bus, 26 * 27)
-    for i in range(limit):
-        name = prefix + _letters(i)
+    for name in names:
         if name not in used:
             return name
-    raise ValueError(f"no free {bus} slot: the bus takes {limit} devices")
+    raise ValueError(f"no free {bus} slot: the bus takes {len(names)} devices")
 
 
 def default_bus(xml: str | bytes | ET.Element, device: str = "disk") -> str:
