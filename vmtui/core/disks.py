@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import domxml, storage
+from .builder import disk_target
 from .errors import VmtuiError, from_libvirt, is_connection_lost
 from .sizes import fmt_bytes
 
@@ -219,22 +220,12 @@ def used_targets(*xmls: str | bytes | ET.Element) -> set[str]:
     return out
 
 
-def _letters(i: int) -> str:
-    """0 -> a, 25 -> z, 26 -> aa (like the kernel's sd naming)."""
-    s = ""
-    i += 1
-    while i > 0:
-        i, r = divmod(i - 1, 26)
-        s = chr(ord("a") + r) + s
-    return s
-
-
 def target_names(bus: str) -> list[str]:
     """Every target dev name ``bus`` can take, in order (hda..hdd on IDE,
     vda..vdzz on virtio). ValueError for an unknown bus."""
     if bus not in _PREFIX:
         raise ValueError(f"unknown disk bus {bus!r}")
-    return [_PREFIX[bus] + _letters(i) for i in range(_LIMIT.get(bus, 26 * 27))]
+    return [disk_target(_PREFIX[bus], i) for i in range(_LIMIT.get(bus, 26 * 27))]
 
 
 def next_target(used: set[str] | str | bytes, bus: str) -> str:
