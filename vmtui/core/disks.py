@@ -36,7 +36,7 @@ import libvirt
 
 from . import domxml, storage
 from .builder import disk_target
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -413,12 +413,6 @@ def transient_problem(disk: domxml.DiskInfo) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
-
-
 def _xmls(dom: libvirt.virDomain) -> tuple[str, str | None]:
     """(live or only XML, persistent definition or None for a transient domain)."""
     live = dom.XMLDesc(0)
@@ -457,14 +451,6 @@ def list_disks(conn: libvirt.virConnect, uuid: str) -> list[DiskRow]:
         rows.append(DiskRow(disk=disk, volume=vol, used_by=sorted(names), live_only=live_only,
                             config_only=config_only, overlay=overlays.get(disk.target)))
     return rows
-
-
-def _lookup(conn: libvirt.virConnect, uuid: str, action: str) -> tuple[libvirt.virDomain, str]:
-    try:
-        dom = conn.lookupByUUIDString(uuid)
-        return dom, f"domain '{dom.name()}'"
-    except libvirt.libvirtError as err:
-        raise _fail(action, f"domain {uuid}", err) from None
 
 
 def _volume_source(vol: storage.VolumeInfo) -> tuple[str, str]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import domxml
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .errors import VmtuiError, failure as _fail, is_connection_lost, lookup_domain as _dom
 from .names import name_problem
 
 __all__ = [
@@ -246,20 +246,6 @@ def _skip_disks(domain_xml: str) -> list[str]:
 # ---------------------------------------------------------------------------
 # blocking operations
 # ---------------------------------------------------------------------------
-
-
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
-
-
-def _dom(conn: libvirt.virConnect, uuid: str, action: str) -> tuple[libvirt.virDomain, str]:
-    try:
-        dom = conn.lookupByUUIDString(uuid)
-        return dom, f"domain '{dom.name()}'"
-    except libvirt.libvirtError as err:
-        raise _fail(action, f"domain {uuid}", err) from None
 
 
 def list_snapshots(conn: libvirt.virConnect, uuid: str) -> list[tuple[int, SnapshotInfo]]:

@@ -50,7 +50,7 @@ from typing import Callable
 import libvirt
 
 from . import domxml
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .errors import VmtuiError, failure as _fail, is_connection_lost
 from .names import name_problem
 from .sizes import fmt_bytes
 
@@ -570,14 +570,6 @@ def _is_test_driver(conn: libvirt.virConnect) -> bool:
 # ---------------------------------------------------------------------------
 # changing things
 # ---------------------------------------------------------------------------
-
-
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    """What to raise for a libvirt failure: a lost connection stays a
-    libvirtError (the service reconnects); anything else becomes a VmtuiError."""
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
 
 
 def _call_progress(progress: Progress | None, done: int, total: int) -> None:
