@@ -55,14 +55,14 @@ DOMAIN = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qem
 
 def test_disk_element_round_trips_through_domxml():
     el = disks.disk_element("/images/d.qcow2", "vdb", fmt="qcow2", shareable=True, transient=False)
-    info = domxml._parse_disk(ET.fromstring(disks.element_xml(el)))
+    info = domxml.parse_disk(ET.fromstring(disks.element_xml(el)))
     assert (info.device, info.type, info.path, info.target, info.bus, info.driver_type, info.shareable) == (
         "disk", "file", "/images/d.qcow2", "vdb", "virtio", "qcow2", True)
-    block = domxml._parse_disk(disks.disk_element("/dev/sdz", "sda", bus="scsi", source_type="block", fmt="raw"))
+    block = domxml.parse_disk(disks.disk_element("/dev/sdz", "sda", bus="scsi", source_type="block", fmt="raw"))
     assert (block.type, block.path, block.bus) == ("block", "/dev/sdz", "scsi")
-    vol = domxml._parse_disk(disks.disk_element(None, "vdc", source_type="volume", pool="p", volume="v"))
+    vol = domxml.parse_disk(disks.disk_element(None, "vdc", source_type="volume", pool="p", volume="v"))
     assert (vol.pool, vol.volume, vol.source) == ("p", "v", "p/v")
-    cd = domxml._parse_disk(disks.cdrom_element("hdc"))
+    cd = domxml.parse_disk(disks.cdrom_element("hdc"))
     assert (cd.device, cd.source, cd.readonly, cd.bus) == ("cdrom", "", True, "ide")
     with pytest.raises(ValueError):
         disks.disk_element("/x", "vda", bus="nvme-typo")
@@ -118,13 +118,13 @@ def test_transient_toggle_and_media():
 
 
 def test_transient_problem_names_the_disk():
-    ok = domxml._parse_disk(disks.disk_element("/i/a.qcow2", "vda", fmt="qcow2"))
+    ok = domxml.parse_disk(disks.disk_element("/i/a.qcow2", "vda", fmt="qcow2"))
     assert disks.transient_problem(ok) is None
-    shared = domxml._parse_disk(disks.disk_element("/i/a.img", "vdb", fmt="raw", shareable=True))
+    shared = domxml.parse_disk(disks.disk_element("/i/a.img", "vdb", fmt="raw", shareable=True))
     assert "vdb is shareable" in disks.transient_problem(shared)
-    vmdk = domxml._parse_disk(disks.disk_element("/i/a.vmdk", "vdc", fmt="vmdk"))
+    vmdk = domxml.parse_disk(disks.disk_element("/i/a.vmdk", "vdc", fmt="vmdk"))
     assert "vdc is vmdk" in disks.transient_problem(vmdk)
-    cd = domxml._parse_disk(disks.cdrom_element("hdc"))
+    cd = domxml.parse_disk(disks.cdrom_element("hdc"))
     assert "cdrom" in disks.transient_problem(cd)
 
 

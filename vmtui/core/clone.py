@@ -35,6 +35,7 @@ from . import domxml, storage
 from .sizes import fmt_bytes
 from .templates import NS_TEMPLATE, PREFIX as TEMPLATE_PREFIX
 from .errors import VmtuiError, is_connection_lost, libvirt_message
+from .names import name_problem
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +113,7 @@ class CloneResult:
 
 def validate_name(name: str) -> str | None:
     """None when ``name`` can name a libvirt domain, else the field message."""
-    if name is None or not name.strip():
-        return "Enter a name for the new VM"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name:
-        return "The name must not contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    if len(name) > MAX_NAME:
-        return f"The name is too long (at most {MAX_NAME} characters)"
-    return None
+    return name_problem(name, empty="Enter a name for the new VM", max_len=MAX_NAME)
 
 
 def name_taken(conn: libvirt.virConnect, name: str) -> bool:
@@ -223,13 +214,13 @@ def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: 
             raise CloneError("pool", obj, f"pool '{pool}' is not active: start it first")
 
     xml = _inactive_xml(dom)
-    root, _ = domxml._parse(xml)
+    root = domxml.parse_xml(xml)
     plan = ClonePlan(source_uuid=source_uuid, source_name=src_name, new_name=new_name, mode=mode,
                      pool=pool or None, source_xml=xml)
     chosen: dict[str, set[str]] = {}  # pool -> names planned
 
     for el in _disk_elements(root):
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         d = DiskClone(target=info.target, device=info.device, type=info.type, source=info.source,
                       action="copy" if mode == "full" else "link", src_format=info.driver_type)
         plan.disks.append(d)
@@ -362,13 +353,12 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
     """
     if not keep_template:
         xml = domxml.set_metadata_element(xml, NS_TEMPLATE, TEMPLATE_PREFIX, None)
-    root, namespaces = domxml._parse(xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(xml)
     root.find("name").text = new_name
     uuid_el = root.find("uuid")
     if uuid_el is None:
         uuid_el = ET.Element("uuid")
-        domxml._insert_head(root, uuid_el)
+        domxml.insert_head(root, uuid_el)
     uuid_el.text = new_uuid
     genid = root.find("genid")
     if genid is not None:
@@ -380,7 +370,7 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
     # security labels: generated ones go (libvirt makes new), static ones go entirely
     for sec in list(root.findall("seclabel")):
         if sec.get("type") == "static":
-            domxml._remove(root, sec)
+            domxml.remove_child(root, sec)
             continue
         for child in list(sec):
             if child.tag in ("label", "imagelabel"):
@@ -446,7 +436,7 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
             nv.text = nvram
         else:
             nv.text = None  # libvirt makes a fresh one from the template
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 # ---------------------------------------------------------------------------
@@ -648,7 +638,7 @@ def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
     template with linked clones must not change)."""
     out: list[str] = []
     for p in paths:
-        out += storage._overlays_of(conn, p)
+        out += storage.overlays_of(conn, p)
     return sorted(set(out))
 
 

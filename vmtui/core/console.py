@@ -515,7 +515,7 @@ _SERIAL_AFTER = ("disk", "controller", "lease", "filesystem", "interface", "smar
 
 def has_serial_console(xml: str | bytes) -> bool:
     """True when the domain XML has a <serial> or a <console> device."""
-    root, _ = domxml._parse(xml)
+    root = domxml.parse_xml(xml)
     devices = root.find("devices")
     return devices is not None and (devices.find("serial") is not None or devices.find("console") is not None)
 
@@ -527,8 +527,7 @@ def add_serial_console_xml(xml: str | bytes) -> str:
     else is kept as it was, including elements vmtui does not model,
     comments and namespaced metadata. Raises :class:`domxml.DomainXMLError`
     when the domain already has a serial or console device."""
-    root, namespaces = domxml._parse(xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(xml)
     devices = root.find("devices")
     if devices is None:
         devices = ET.SubElement(root, "devices")
@@ -545,7 +544,7 @@ def add_serial_console_xml(xml: str | bytes) -> str:
         if isinstance(child.tag, str) and child.tag in _SERIAL_AFTER:
             pos = i + 1
     # indentation like the neighbours (libvirt's own output is indented)
-    indent = domxml._indent_of(devices, kids[0]) if kids else None
+    indent = domxml.indent_of(devices, kids[0]) if kids else None
     if indent is not None:
         for new in (serial, console):
             new.text = indent + "  "
@@ -559,7 +558,7 @@ def add_serial_console_xml(xml: str | bytes) -> str:
             prev.tail = serial.tail = indent
         devices.insert(pos, console)
         devices.insert(pos, serial)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 @dataclass(slots=True)

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import domxml, storage
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .builder import disk_target
+from .errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def element_xml(el: ET.Element) -> str:
 def _root(xml: str | bytes | ET.Element) -> ET.Element:
     if isinstance(xml, ET.Element):
         return xml
-    root, _ = domxml._parse(xml)
+    root = domxml.parse_xml(xml)
     return root
 
 
@@ -219,14 +220,12 @@ def used_targets(*xmls: str | bytes | ET.Element) -> set[str]:
     return out
 
 
-def _letters(i: int) -> str:
-    """0 -> a, 25 -> z, 26 -> aa (like the kernel's sd naming)."""
-    s = ""
-    i += 1
-    while i > 0:
-        i, r = divmod(i - 1, 26)
-        s = chr(ord("a") + r) + s
-    return s
+def target_names(bus: str) -> list[str]:
+    """Every target dev name ``bus`` can take, in order (hda..hdd on IDE,
+    vda..vdzz on virtio). ValueError for an unknown bus."""
+    if bus not in _PREFIX:
+        raise ValueError(f"unknown disk bus {bus!r}")
+    return [disk_target(_PREFIX[bus], i) for i in range(_LIMIT.get(bus, 26 * 27))]
 
 
 def next_target(used: set[str] | str | bytes, bus: str) -> str:
@@ -235,17 +234,13 @@ def next_target(used: set[str] | str | bytes, bus: str) -> str:
     ``used`` is a set of names or a domain XML. Raises ValueError when the
     bus is full (IDE takes 4 devices).
     """
-    if bus not in _PREFIX:
-        raise ValueError(f"unknown disk bus {bus!r}")
+    names = target_names(bus)
     if not isinstance(used, set):
         used = used_targets(used)
-    prefix = _PREFIX[bus]
-    limit = _LIMIT.get(bus, 26 * 27)
-    for i in range(limit):
-        name = prefix + _letters(i)
+    for name in names:
         if name not in used:
             return name
-    raise ValueError(f"no free {bus} slot: the bus takes {limit} devices")
+    raise ValueError(f"no free {bus} slot: the bus takes {len(names)} devices")
 
 
 def default_bus(xml: str | bytes | ET.Element, device: str = "disk") -> str:
@@ -286,8 +281,7 @@ def add_device_xml(domain_xml: str | bytes, device: ET.Element) -> str:
     """The domain XML with ``device`` added after its last ``<disk>`` (or
     first in ``<devices>``), indented like its neighbours; everything else
     is kept."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     devices = root.find("devices")
     if devices is None:
         devices = ET.SubElement(root, "devices")
@@ -307,29 +301,27 @@ def add_device_xml(domain_xml: str | bytes, device: ET.Element) -> str:
     if indent:
         ET.indent(new, "  ", level=max(0, (len(indent.lstrip("\r\n")) // 2)))
     devices.insert(pos, new)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def remove_disk_xml(domain_xml: str | bytes, target: str) -> tuple[str, ET.Element]:
     """The domain XML without the disk at ``target``, and the removed element."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    domxml._remove(root.find("devices"), el)
-    return domxml._serialize(root), el
+    domxml.remove_child(root.find("devices"), el)
+    return domxml.serialize(root), el
 
 
 def set_transient_xml(domain_xml: str | bytes, target: str, transient: bool) -> str:
     """Add or remove ``<transient/>`` on the disk at ``target``."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
     for t in el.findall("transient"):
-        domxml._remove(el, t)
+        domxml.remove_child(el, t)
     if transient:
         new = ET.Element("transient")
         kids = list(el)
@@ -337,13 +329,13 @@ def set_transient_xml(domain_xml: str | bytes, target: str, transient: bool) -> 
             new.tail = kids[-1].tail
             kids[-1].tail = el.text
         el.append(new)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def _set_media(el: ET.Element, source: str | None) -> None:
     """Point a CD-ROM element at ``source`` (a path) or empty it."""
     for s in el.findall("source"):
-        domxml._remove(el, s)
+        domxml.remove_child(el, s)
     if source:
         el.set("type", "file")
         new = ET.Element("source", file=source)
@@ -362,15 +354,14 @@ def _set_media(el: ET.Element, source: str | None) -> None:
 
 def set_media_xml(domain_xml: str | bytes, target: str, source: str | None) -> str:
     """Insert (``source`` = ISO path) or eject (None) the media of a CD-ROM."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
     if (el.get("device") or "disk") not in ("cdrom", "floppy"):
         raise domxml.DomainXMLError(f"{target} is a {el.get('device') or 'disk'}, not a CD-ROM")
     _set_media(el, source)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 # ---------------------------------------------------------------------------
@@ -422,12 +413,6 @@ def transient_problem(disk: domxml.DiskInfo) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
-
-
 def _xmls(dom: libvirt.virDomain) -> tuple[str, str | None]:
     """(live or only XML, persistent definition or None for a transient domain)."""
     live = dom.XMLDesc(0)
@@ -466,14 +451,6 @@ def list_disks(conn: libvirt.virConnect, uuid: str) -> list[DiskRow]:
         rows.append(DiskRow(disk=disk, volume=vol, used_by=sorted(names), live_only=live_only,
                             config_only=config_only, overlay=overlays.get(disk.target)))
     return rows
-
-
-def _lookup(conn: libvirt.virConnect, uuid: str, action: str) -> tuple[libvirt.virDomain, str]:
-    try:
-        dom = conn.lookupByUUIDString(uuid)
-        return dom, f"domain '{dom.name()}'"
-    except libvirt.libvirtError as err:
-        raise _fail(action, f"domain {uuid}", err) from None
 
 
 def _volume_source(vol: storage.VolumeInfo) -> tuple[str, str]:
@@ -574,7 +551,7 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
         config_el = find_disk_element(_root(config_xml), target) if config_xml else None
         if live_el is None and config_el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(config_el if config_el is not None else live_el)
+        info = domxml.parse_disk(config_el if config_el is not None else live_el)
         overlay = overlay_disks(config_xml).get(target) if config_xml else None
         if overlay is not None:  # the real disk is the overlay's base
             info = domxml.DiskInfo(**{**info.__dict__, "type": "file", "source": overlay.base,
@@ -588,11 +565,11 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
                 raise VmtuiError(action, obj, f"'{info.source or '(empty)'}' is not a storage volume",
                                  "Remove the disk and keep the file, or delete it on the host.")
             users = storage.volume_users(conn, exclude_uuid=uuid)
-            names = sorted(set(users.get(vol.path, [])) | set(users.get(f"{vol.pool}/{vol.name}", [])))
+            names = storage.users_of_volume(users, vol)
             if names:
                 raise VmtuiError(action, obj, f"its volume '{vol.path}' is in use by {', '.join(names)}",
                                  "Remove the disk and keep the volume.")
-            dependents = storage._overlays_of(conn, vol.path)
+            dependents = storage.overlays_of(conn, vol.path)
             if dependents:
                 raise VmtuiError(action, obj, f"its volume '{vol.path}' is the backing file of "
                                  + ", ".join(dependents), "Remove the disk and keep the volume.")
@@ -642,7 +619,7 @@ def resize_disk(conn: libvirt.virConnect, uuid: str, target: str, new_size: int)
             el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         if info.device != "disk":
             raise VmtuiError(action, obj, f"{target} is a {info.device}: only disks can grow")
         vol = storage.disk_volume(conn, info)
@@ -744,8 +721,7 @@ def set_overlay_meta(domain_xml: str | bytes, entries: dict[str, OverlayDisk]) -
 
 def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) -> str:
     """The disk at ``target`` reading ``path`` (a file) in format ``fmt``."""
-    root, namespaces = domxml._parse(domain_xml)
-    domxml._register_namespaces(namespaces)
+    root = domxml.parse_for_edit(domain_xml)
     el = find_disk_element(root, target)
     if el is None:
         raise domxml.DomainXMLError(f"the domain has no disk {target}")
@@ -757,13 +733,13 @@ def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) ->
         del src.attrib[k]
     src.set("file", path)
     for bs in el.findall("backingStore"):
-        domxml._remove(el, bs)
+        domxml.remove_child(el, bs)
     drv = el.find("driver")
     if drv is None:
         drv = ET.Element("driver", name="qemu")
         el.insert(0, drv)
     drv.set("type", fmt)
-    return domxml._serialize(root)
+    return domxml.serialize(root)
 
 
 def _overlay_name(vol: storage.VolumeInfo, target: str) -> str:
@@ -865,7 +841,7 @@ def set_mode(conn: libvirt.virConnect, uuid: str, target: str, persistent: bool,
         el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")
-        info = domxml._parse_disk(el)
+        info = domxml.parse_disk(el)
         overlays = overlay_disks(config_xml)
         if persistent:
             if target in overlays:

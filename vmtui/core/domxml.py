@@ -35,6 +35,15 @@ __all__ = [
     "set_description",
     "get_metadata",
     "set_metadata_element",
+    # for the modules that edit domain XML (disks, console, clone, ...)
+    "parse_xml",
+    "parse_for_edit",
+    "register_namespaces",
+    "serialize",
+    "parse_disk",
+    "insert_head",
+    "remove_child",
+    "indent_of",
 ]
 
 
@@ -199,6 +208,19 @@ def _parse(xml: str | bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
     return root, builder.namespaces
 
 
+def parse_xml(xml: str | bytes) -> ET.Element:
+    """The root <domain> of ``xml``, for reading; DomainXMLError when it is not domain XML."""
+    return _parse(xml)[0]
+
+
+def parse_for_edit(xml: str | bytes) -> ET.Element:
+    """Like :func:`parse_xml`, and the document's namespace prefixes are
+    registered so that :func:`serialize` writes them back as they were."""
+    root, namespaces = _parse(xml)
+    register_namespaces(namespaces)
+    return root
+
+
 def _pretty_tag(tag: str) -> str:
     if tag.startswith("{"):
         uri, _, local = tag[1:].partition("}")
@@ -209,7 +231,7 @@ def _pretty_tag(tag: str) -> str:
 _GENERATED_PREFIX = re.compile(r"ns\d+$")
 
 
-def _register_namespaces(namespaces: list[tuple[str, str]]) -> None:
+def register_namespaces(namespaces: list[tuple[str, str]]) -> None:
     """Make ElementTree serialize the document's own prefixes (e.g. ``qemu:``).
 
     ElementTree's prefix map is process-global; registering a prefix only affects how
@@ -224,7 +246,7 @@ def _register_namespaces(namespaces: list[tuple[str, str]]) -> None:
             pass
 
 
-def _serialize(root: ET.Element) -> str:
+def serialize(root: ET.Element) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
@@ -329,7 +351,7 @@ def _network_source(src: ET.Element) -> str:
     return uri + query
 
 
-def _parse_disk(el: ET.Element) -> DiskInfo:
+def parse_disk(el: ET.Element) -> DiskInfo:
     dtype = el.get("type") or "file"
     device = el.get("device") or "disk"
     src = el.find("source")
@@ -543,7 +565,7 @@ def _parse_cpu(root: ET.Element, ov: DomainOverview) -> None:
 
 def parse_domain(xml: str | bytes) -> DomainOverview:
     """Parse a libvirt domain XML document into a :class:`DomainOverview`."""
-    root, _ = _parse(xml)
+    root = parse_xml(xml)
     name = _stripped(root.find("name"))
     if not name:
         raise DomainXMLError("domain XML has no <name>")
@@ -569,7 +591,7 @@ def parse_domain(xml: str | bytes) -> DomainOverview:
         for dev in devices:
             tag = dev.tag
             if tag == "disk":
-                ov.disks.append(_parse_disk(dev))
+                ov.disks.append(parse_disk(dev))
             elif tag == "interface":
                 ov.nics.append(_parse_nic(dev))
             elif tag == "graphics":
@@ -592,11 +614,11 @@ def parse_domain(xml: str | bytes) -> DomainOverview:
 
 def disk_sources(xml: str | bytes) -> list[DiskInfo]:
     """The domain's disks (all devices: disk, cdrom, floppy, lun), in XML order."""
-    root, _ = _parse(xml)
+    root = parse_xml(xml)
     devices = root.find("devices")
     if devices is None:
         return []
-    return [_parse_disk(d) for d in devices.findall("disk")]
+    return [parse_disk(d) for d in devices.findall("disk")]
 
 
 # ---------------------------------------------------------------------------
@@ -614,7 +636,7 @@ def _ns_of(el: ET.Element) -> str | None:
     return None
 
 
-def _insert_head(root: ET.Element, new: ET.Element) -> None:
+def insert_head(root: ET.Element, new: ET.Element) -> None:
     """Insert a top-level element at libvirt's usual place, matching indentation."""
     wanted = _HEAD_ORDER.index(new.tag)
     children = list(root)
@@ -633,7 +655,7 @@ def _insert_head(root: ET.Element, new: ET.Element) -> None:
             new.tail = None
 
 
-def _remove(parent: ET.Element, child: ET.Element) -> None:
+def remove_child(parent: ET.Element, child: ET.Element) -> None:
     """Remove ``child`` keeping the surrounding indentation tidy."""
     children = list(parent)
     i = children.index(child)
@@ -645,24 +667,23 @@ def _remove(parent: ET.Element, child: ET.Element) -> None:
 
 
 def _set_simple(xml: str | bytes, tag: str, text: str) -> str:
-    root, namespaces = _parse(xml)
-    _register_namespaces(namespaces)
+    root = parse_for_edit(xml)
     existing = root.findall(tag)
     if not text:
         for el in existing:
-            _remove(root, el)
+            remove_child(root, el)
     elif existing:
         el = existing[0]
         el.text = text
         for sub in list(el):
             el.remove(sub)
         for extra in existing[1:]:
-            _remove(root, extra)
+            remove_child(root, extra)
     else:
         el = ET.Element(tag)
         el.text = text
-        _insert_head(root, el)
-    return _serialize(root)
+        insert_head(root, el)
+    return serialize(root)
 
 
 def set_title(xml: str | bytes, title: str) -> str:
@@ -682,7 +703,7 @@ def set_description(xml: str | bytes, text: str) -> str:
 
 def get_metadata(xml: str | bytes, namespace_uri: str) -> ET.Element | None:
     """The first element under <metadata> in ``namespace_uri``, or None."""
-    root, _ = _parse(xml)
+    root = parse_xml(xml)
     meta = root.find("metadata")
     if meta is None:
         return None
@@ -729,21 +750,21 @@ def set_metadata_element(
         _qualify(new, namespace_uri)
 
     root, namespaces = _parse(xml)
-    _register_namespaces([(p, u) for p, u in namespaces if u != namespace_uri])
+    register_namespaces([(p, u) for p, u in namespaces if u != namespace_uri])
     ET.register_namespace(prefix, namespace_uri)
 
     meta = root.find("metadata")
     ours = [c for c in meta if _ns_of(c) == namespace_uri] if meta is not None else []
     if new is None:
         for el in ours:
-            _remove(meta, el)
+            remove_child(meta, el)
         if meta is not None and len(meta) == 0 and not (meta.text or "").strip():
-            _remove(root, meta)
-        return _serialize(root)
+            remove_child(root, meta)
+        return serialize(root)
 
     if meta is None:
         meta = ET.Element("metadata")
-        _insert_head(root, meta)
+        insert_head(root, meta)
     if ours:
         first = ours[0]
         idx = list(meta).index(first)
@@ -751,7 +772,7 @@ def set_metadata_element(
         meta.remove(first)
         meta.insert(idx, new)
         for extra in ours[1:]:
-            _remove(meta, extra)
+            remove_child(meta, extra)
     else:
         kids = list(meta)
         if kids:
@@ -760,15 +781,15 @@ def set_metadata_element(
             last.tail = meta.text
         else:
             # indent one level deeper than <metadata> itself
-            indent = _indent_of(root, meta)
+            indent = indent_of(root, meta)
             if indent is not None:
                 meta.text = indent + "  "
                 new.tail = indent
         meta.append(new)
-    return _serialize(root)
+    return serialize(root)
 
 
-def _indent_of(parent: ET.Element, child: ET.Element) -> str | None:
+def indent_of(parent: ET.Element, child: ET.Element) -> str | None:
     """The newline+indent preceding ``child`` inside ``parent`` (None if unformatted)."""
     children = list(parent)
     i = children.index(child)

@@ -83,5 +83,23 @@ def is_connection_lost(err: BaseException) -> bool:
         or "end of file" in msg or "cannot recv data" in msg or "cannot write data" in msg)
 
 
+def failure(action: str, obj: str, err: BaseException) -> BaseException:
+    """What to raise for a libvirt failure: a lost connection stays a
+    libvirtError (the service reconnects); anything else becomes a VmtuiError."""
+    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
+        return err
+    return from_libvirt(action, obj, err)
+
+
+def lookup_domain(conn: libvirt.virConnect, uuid: str, action: str) -> tuple[libvirt.virDomain, str]:
+    """The domain with ``uuid`` and how messages name it (``domain 'web'``);
+    a libvirt failure is raised as :func:`failure` says, naming the UUID."""
+    try:
+        dom = conn.lookupByUUIDString(uuid)
+        return dom, f"domain '{dom.name()}'"
+    except libvirt.libvirtError as err:
+        raise failure(action, f"domain {uuid}", err) from None
+
+
 def is_no_domain(err: BaseException) -> bool:
     return isinstance(err, libvirt.libvirtError) and err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN

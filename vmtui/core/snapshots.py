@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import domxml
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .errors import VmtuiError, failure as _fail, is_connection_lost, lookup_domain as _dom
+from .names import name_problem
 
 __all__ = [
     "SnapshotInfo",
@@ -203,14 +204,9 @@ def descendants(tree: list[tuple[int, SnapshotInfo]], name: str) -> list[str]:
 
 def validate_name(name: str, existing: list[str] | set[str] = ()) -> str | None:
     """None when ``name`` is a usable snapshot name, else the field's message."""
-    if not name or not name.strip():
-        return "Enter a name for the snapshot"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name:
-        return "The name must not contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
+    problem = name_problem(name, empty="Enter a name for the snapshot")
+    if problem:
+        return problem
     if name in existing:
         return f"A snapshot named '{name}' already exists"
     return None
@@ -250,20 +246,6 @@ def _skip_disks(domain_xml: str) -> list[str]:
 # ---------------------------------------------------------------------------
 # blocking operations
 # ---------------------------------------------------------------------------
-
-
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
-
-
-def _dom(conn: libvirt.virConnect, uuid: str, action: str) -> tuple[libvirt.virDomain, str]:
-    try:
-        dom = conn.lookupByUUIDString(uuid)
-        return dom, f"domain '{dom.name()}'"
-    except libvirt.libvirtError as err:
-        raise _fail(action, f"domain {uuid}", err) from None
 
 
 def list_snapshots(conn: libvirt.virConnect, uuid: str) -> list[tuple[int, SnapshotInfo]]:

@@ -50,7 +50,8 @@ from typing import Callable
 import libvirt
 
 from . import domxml
-from .errors import VmtuiError, from_libvirt, is_connection_lost
+from .errors import VmtuiError, failure as _fail, is_connection_lost
+from .names import name_problem
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ __all__ = [
     "create_volume",
     "delete_volume",
     "volume_users",
+    "users_of_volume",
+    "overlays_of",
+    "backing_map",
     "source_keys",
     "disk_volume",
     "upload_file",
@@ -326,6 +330,19 @@ def _lookup(conn: libvirt.virConnect, text: str) -> libvirt.virStorageVol | None
         raise
 
 
+def _lookup_or_fail(conn: libvirt.virConnect, text: str, action: str) -> tuple[libvirt.virStorageVol, VolumeInfo]:
+    """The volume ``text`` names (see :func:`find_volume`) and its info, or a
+    VmtuiError for ``action`` naming ``text``."""
+    obj = f"'{text}'"
+    try:
+        vol = _lookup(conn, text)
+        if vol is None:
+            raise VmtuiError(action, obj, "no storage pool has this volume")
+        return vol, _volume_info(vol)
+    except libvirt.libvirtError as err:
+        raise _fail(action, obj, err) from None
+
+
 def find_volume(conn: libvirt.virConnect, text: str) -> VolumeInfo | None:
     """The volume at a path (``/var/lib/libvirt/images/x.qcow2``), named
     ``pool/volume``, or with that key; None when no pool has it."""
@@ -389,6 +406,12 @@ def volume_users(conn: libvirt.virConnect, exclude_uuid: str | None = None) -> d
                 for key in keys:
                     users.setdefault(key, set()).add(name)
     return {key: sorted(names) for key, names in users.items()}
+
+
+def users_of_volume(users: dict[str, list[str]], vol: VolumeInfo) -> list[str]:
+    """The domains in ``users`` (from :func:`volume_users`) that use ``vol``
+    by its path or as ``pool/volume``."""
+    return sorted(set(users.get(vol.path, [])) | set(users.get(f"{vol.pool}/{vol.name}", [])))
 
 
 def disk_volume(conn: libvirt.virConnect, disk: domxml.DiskInfo) -> VolumeInfo | None:
@@ -549,14 +572,6 @@ def _is_test_driver(conn: libvirt.virConnect) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def _fail(action: str, obj: str, err: BaseException) -> BaseException:
-    """What to raise for a libvirt failure: a lost connection stays a
-    libvirtError (the service reconnects); anything else becomes a VmtuiError."""
-    if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
-        return err
-    return from_libvirt(action, obj, err)
-
-
 def _call_progress(progress: Progress | None, done: int, total: int) -> None:
     if progress is None:
         return
@@ -711,19 +726,14 @@ def delete_volume(conn: libvirt.virConnect, key_or_path: str, *, force: bool = F
     any pool has as its backing file, is kept and a VmtuiError says why.
     """
     action = "delete volume"
-    obj = f"'{key_or_path}'"
+    vol, info = _lookup_or_fail(conn, key_or_path, action)
+    obj = _vol_obj(info.pool, info.name)
     try:
-        vol = _lookup(conn, key_or_path)
-        if vol is None:
-            raise VmtuiError(action, obj, "no storage pool has this volume")
-        info = _volume_info(vol)
-        obj = _vol_obj(info.pool, info.name)
         if not force:
-            users = volume_users(conn)
-            names = sorted(set(users.get(info.path, [])) | set(users.get(f"{info.pool}/{info.name}", [])))
+            names = users_of_volume(volume_users(conn), info)
             if names:
                 raise VmtuiError(action, obj, "it is in use by " + ", ".join(names))
-            dependents = _overlays_of(conn, info.path)
+            dependents = overlays_of(conn, info.path)
             if dependents:
                 raise VmtuiError(action, obj, "it is the backing file of " + ", ".join(dependents))
         vol.delete(0)
@@ -731,18 +741,9 @@ def delete_volume(conn: libvirt.virConnect, key_or_path: str, *, force: bool = F
         raise _fail(action, obj, err) from None
 
 
-def _overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
+def overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
     """``pool/volume`` of every volume in an active pool backed by ``path``."""
-    out = []
-    for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        try:
-            vols = list_volumes(conn, pool)
-        except libvirt.libvirtError as err:
-            if is_connection_lost(err):
-                raise
-            continue
-        out.extend(f"{v.pool}/{v.name}" for v in vols if v.backing == path)
-    return sorted(out)
+    return backing_map(conn).get(path, [])
 
 
 # ---------------------------------------------------------------------------
@@ -892,14 +893,7 @@ def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.Pat
     ``cancel`` is set (which raises VmtuiError "cancelled").
     """
     action = "download volume"
-    obj = f"'{key}'"
-    try:
-        vol = _lookup(conn, key)
-        if vol is None:
-            raise VmtuiError(action, obj, "no storage pool has this volume")
-        info = _volume_info(vol)
-    except libvirt.libvirtError as err:
-        raise _fail(action, obj, err) from None
+    vol, info = _lookup_or_fail(conn, key, action)
     obj = f"{_vol_obj(info.pool, info.name)} to '{os.fspath(local_path)}'"
     total = info.physical if info.physical is not None else info.capacity
     throttle = _Throttle(progress, total)
@@ -963,15 +957,7 @@ def parse_pool_xml(xml: str) -> tuple[str, str, str | None]:
 
 def validate_pool_name(name: str) -> str | None:
     """None when ``name`` is a usable pool name, else the message for the field."""
-    if not name or not name.strip():
-        return "Enter a name for the pool"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name:
-        return "The name must not contain '/'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    return None
+    return name_problem(name, empty="Enter a name for the pool")
 
 
 def validate_pool_path(path: str) -> str | None:

@@ -34,6 +34,7 @@ import yaml
 
 from .sizes import parse_size
 from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .yamlout import dump_block
 
 MIB = 1024 ** 2
 GIB = 1024 ** 3
@@ -639,22 +640,9 @@ def spec_to_dict(spec: VmSpec) -> dict:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
-
-
 def dump_spec(spec: VmSpec) -> str:
     """YAML text for ``spec``; ``load_spec(dump_spec(s))`` gives an equal spec."""
-    return yaml.dump(spec_to_dict(spec), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    return dump_block(spec_to_dict(spec), width=100)
 
 
 # ---------------------------------------------------------------------------

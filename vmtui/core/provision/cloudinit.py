@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator
 import jsonschema
 import yaml
 
+from ..yamlout import dump_block
 from .iso import small_iso
 
 CLOUD_CONFIG_HEADER = "#cloud-config"
@@ -683,21 +684,8 @@ def _form_values(form: CloudConfigForm, old: CloudConfigForm, data: dict) -> dic
     return changes
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style; multi-line strings as ``|`` literals."""
-
-
-def _repr_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _repr_str)
-
-
 def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+    return dump_block(data)
 
 
 def _is_blank_or_comment(line: str) -> bool:

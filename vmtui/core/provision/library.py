@@ -31,6 +31,8 @@ import platformdirs
 import yaml
 
 from ..errors import VmtuiError
+from ..names import name_problem
+from ..yamlout import dump_block
 from .seed import CloudInitDocs
 
 APP_NAME = "vmtui"
@@ -55,19 +57,7 @@ def default_dir() -> Path:
 
 def validate_name(name: str) -> str | None:
     """A problem with ``name`` as a config name, or None."""
-    if not name or not name.strip():
-        return "Enter a name"
-    if name != name.strip():
-        return "The name must not start or end with a space"
-    if "/" in name or "\\" in name:
-        return "The name must not contain '/' or '\\'"
-    if name.startswith("."):
-        return "The name must not start with '.'"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "The name must not contain control characters"
-    if len(name) > MAX_NAME:
-        return f"The name is too long (at most {MAX_NAME} characters)"
-    return None
+    return name_problem(name, empty="Enter a name", forbidden="/\\", no_leading_dot=True, max_len=MAX_NAME)
 
 
 def strip_per_vm(meta_data: str) -> str:
@@ -98,20 +88,8 @@ def _to_dict(cfg: SavedConfig) -> dict:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def _dump(cfg: SavedConfig) -> str:
-    return yaml.dump(_to_dict(cfg), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
+    return dump_block(_to_dict(cfg))
 
 
 def _from_text(text: str, source: str, fallback_name: str) -> SavedConfig:

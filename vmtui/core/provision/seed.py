@@ -30,7 +30,7 @@ from typing import Any, Callable
 import libvirt
 import yaml
 
-from .. import domxml, storage
+from .. import disks, domxml, storage
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
@@ -46,9 +46,6 @@ SEED_SUFFIX = "-cidata.iso"
 #: Lifecycle "stopped" details that count as the end of a successful boot:
 #: the guest shut itself down (VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN).
 SUCCESSFUL_STOP_DETAILS = frozenset({0})
-
-_PREFIX = {"ide": "hd", "sata": "sd", "scsi": "sd", "virtio": "vd", "usb": "sd"}
-_MAX_UNITS = {"ide": 4}  # hda..hdd: two IDE channels, two units each
 
 
 @dataclass
@@ -162,44 +159,17 @@ def cdrom_bus_for(xml: str | bytes) -> str:
     return "sata" if "q35" in machine else "ide"
 
 
-def used_targets(*xmls: str | bytes) -> set[str]:
-    out: set[str] = set()
-    for xml in xmls:
-        for target in _root(xml).iterfind("devices/disk/target"):
-            if target.get("dev"):
-                out.add(target.get("dev"))
-    return out
-
-
-def _dev_name(prefix: str, index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return prefix + letters
+used_targets = disks.used_targets
 
 
 def next_target(bus: str, used: set[str]) -> str:
-    """The first free target dev on ``bus`` (hda.., sda.., vda..)."""
-    prefix = _PREFIX.get(bus, "sd")
-    limit = _MAX_UNITS.get(bus, 26 * 27)
-    for i in range(limit):
-        name = _dev_name(prefix, i)
+    """The first free target dev on ``bus`` (ide, sata or scsi: hda.., sda..);
+    a VmtuiError when the bus is full."""
+    names = disks.target_names(bus)
+    for name in names:
         if name not in used:
             return name
-    raise VmtuiError("attach a CD-ROM", "", f"no free {bus.upper()} slot ({prefix}a..{_dev_name(prefix, limit - 1)} "
-                                            "are all taken)")
-
-
-def cdrom_element(path: str, bus: str, target: str) -> ET.Element:
-    """``<disk type='file' device='cdrom'>`` with a read-only raw source."""
-    disk = ET.Element("disk", type="file", device="cdrom")
-    ET.SubElement(disk, "driver", name="qemu", type="raw")
-    ET.SubElement(disk, "source", file=path)
-    ET.SubElement(disk, "target", dev=target, bus=bus)
-    ET.SubElement(disk, "readonly")
-    return disk
+    raise VmtuiError("attach a CD-ROM", "", f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)")
 
 
 def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
@@ -207,7 +177,7 @@ def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes |
     chosen from its XML; ``live_xml`` too when it runs)."""
     bus = cdrom_bus_for(domain_xml)
     used = used_targets(domain_xml, *([live_xml] if live_xml else []))
-    return ET.tostring(cdrom_element(path, bus, next_target(bus, used)), encoding="unicode")
+    return ET.tostring(disks.cdrom_element(next_target(bus, used), bus, path), encoding="unicode")
 
 
 def seed_disk_elements(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[ET.Element]:
