@@ -21,7 +21,7 @@ from ..core import disks, storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
-from .wizard import FieldError, labelled
+from .forms import FieldError, labelled
 
 
 @dataclass

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, R
 from ..core import snapshots
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
-from .wizard import FieldError, labelled
+from .forms import FieldError, labelled
 
 
 class SnapshotsScreen(Screen):
