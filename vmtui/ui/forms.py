@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from ..core.errors import VmtuiError
+from ..core.service import LibvirtService
 
 
 def field_id(name: str) -> str:
@@ -205,3 +206,62 @@ class HostObjectScreen(Screen):
             self.notify(done, title=title, timeout=4)
             self.reload()
         self.run_worker(job(), group=self.actions_group)
+
+
+class DomainItemsScreen(Screen):
+    """The base of the screens about one VM's items (its disks, its
+    snapshots): a table, a detail line under it that follows the cursor,
+    and actions that run as workers, notify, and load the table again."""
+
+    detail_id = ""  # the id of the detail Static
+    busy_group = ""  # the worker group of the actions
+    done_timeout = 6  # seconds the "done" notification stays
+
+    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
+        super().__init__()
+        self.service = service
+        self.uuid = uuid
+        self.domain_name = name
+
+    @property
+    def running(self) -> bool:
+        d = self.service.domains.get(self.uuid)
+        return bool(d and d.is_active)
+
+    def _item_at_cursor(self, items: list):
+        t = self.query_one(DataTable)
+        if not items or t.cursor_row is None or t.cursor_row >= len(items):
+            return None
+        return items[t.cursor_row]
+
+    def load(self, select: str | None = None) -> None:  # pragma: no cover - overridden
+        """Read the items again (a worker in the subclasses)."""
+
+    def _detail(self) -> None:  # pragma: no cover - overridden
+        """Show the item under the cursor in the detail line."""
+
+    def _load_failed(self, err: VmtuiError, title: str) -> None:
+        self.query_one(self.detail_id, Static).update(Text(err.message, style="red"))
+        self.notify(err.message, title=title, severity="error", timeout=12)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._detail()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def done_text(self, done: str, result) -> str:
+        """The notification once an action has worked (override to fill in the result)."""
+        return done
+
+    def _busy(self, title: str, job, done: str, select: str | None = None) -> None:
+        async def runner() -> None:
+            try:
+                result = await job()
+            except VmtuiError as err:
+                self.notify(err.message, title=title, severity="error", timeout=15)
+            else:
+                self.notify(self.done_text(done, result), title=title, timeout=self.done_timeout)
+            self.load(select)
+        self.run_worker(runner(), group=self.busy_group)
