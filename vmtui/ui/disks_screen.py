@@ -21,7 +21,7 @@ from ..core import disks, storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
-from .forms import DomainItemsScreen, FieldError, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 
 
 @dataclass
@@ -305,10 +305,10 @@ def _pools_and_volumes(conn) -> tuple[list[storage.PoolInfo], list[storage.Volum
     return pools, vols
 
 
-class AddDiskDialog(ModalScreen["AddRequest | None"]):
+class AddDiskDialog(SubmitDialog["AddRequest | None"]):
     """A new thin/thick volume in a pool, or an existing volume or path."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "add"
 
     def __init__(self, domain_name: str, pools: list[storage.PoolInfo], volumes: list[storage.VolumeInfo]) -> None:
         super().__init__()
@@ -453,18 +453,6 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
         if not errors:
             self.dismiss(req)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
 
 class RemoveDiskDialog(ModalScreen["bool | None"]):
     """Remove a disk: keep its volume (default) or delete it. Returns
@@ -521,10 +509,10 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
         self.dismiss(None)
 
 
-class ResizeDialog(ModalScreen["int | None"]):
+class ResizeDialog(SubmitDialog["int | None"]):
     """Grow a disk: the new size, validated (larger than now, fits the pool)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "grow"
 
     def __init__(self, row: disks.DiskRow, running: bool) -> None:
         super().__init__()
@@ -564,23 +552,11 @@ class ResizeDialog(ModalScreen["int | None"]):
         if err is None:
             self.dismiss(size)
 
-    def on_input_submitted(self) -> None:
-        self._submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "grow":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class MediaDialog(ModalScreen["str | None"]):
+class MediaDialog(SubmitDialog["str | None"]):
     """Choose an ISO volume, or type a path, for a CD-ROM."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "insert"
 
     def __init__(self, target: str, isos: list[str]) -> None:
         super().__init__()
@@ -608,15 +584,3 @@ class MediaDialog(ModalScreen["str | None"]):
             self.query_one(FieldError).set("Choose an ISO volume or give a path")
             return
         self.dismiss(source)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "insert":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -12,7 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen, Screen, ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
@@ -265,3 +265,26 @@ class DomainItemsScreen(Screen):
                 self.notify(self.done_text(done, result), title=title, timeout=self.done_timeout)
             self.load(select)
         self.run_worker(runner(), group=self.busy_group)
+
+
+class SubmitDialog(ModalScreen[ScreenResultType]):
+    """A small dialog: Enter in its input or its OK button (id ``ok_id``)
+    runs :meth:`_submit`; any other button and Esc dismiss it with None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "ok"
+
+    def _submit(self) -> None:  # pragma: no cover - overridden
+        """Check the input; dismiss with the result when it is good."""
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.ok_id:
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, R
 from ..core import snapshots
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
-from .forms import DomainItemsScreen, FieldError, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 
 
 class SnapshotsScreen(DomainItemsScreen):
@@ -150,10 +150,10 @@ class SnapshotsScreen(DomainItemsScreen):
         self._busy("Delete snapshot", job, done)
 
 
-class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
+class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
     """Name, description and, for a running VM, with or without memory."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "create"
 
     def __init__(self, domain_name: str, running: bool, existing: list[str]) -> None:
         super().__init__()
@@ -193,18 +193,6 @@ class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
         if self.running:
             memory = self.query_one("#mem-yes", RadioButton).value
         self.dismiss((name, self.query_one("#snap-description", Input).value.strip(), memory))
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "create":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class RevertDialog(ModalScreen["str | None"]):
