@@ -4,13 +4,14 @@ host-object screens (storage, networks)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen, ScreenResultType
 from textual.widget import Widget
@@ -186,9 +187,23 @@ class HostObjectScreen(Screen):
     their tables keep their events, and their actions run as notifying workers."""
 
     actions_group = "host-object-actions"
+    object_kind = ""  # the kind of the service's ObjectEvents that reload the screen
 
     def reload(self) -> None:  # pragma: no cover - overridden
         """Read the objects again (a worker in the subclasses)."""
+
+    def on_object_event(self, kind: str, name: str) -> None:
+        """The app forwards the service's ObjectEvents here."""
+        if kind == self.object_kind:
+            self.reload()
+
+    @staticmethod
+    async def _unless_closed(load: Awaitable) -> None:
+        """Await a loader run by a worker: the screen may close meanwhile."""
+        try:
+            await load
+        except NoMatches:
+            pass
 
     @on(DataTable.RowHighlighted)
     @on(DataTable.RowSelected)

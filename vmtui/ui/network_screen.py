@@ -10,7 +10,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from ..core import networks
@@ -110,6 +109,7 @@ class NetworkScreen(HostObjectScreen):
     """Networks (top) and the DHCP leases of the highlighted one (bottom)."""
 
     actions_group = "network-actions"
+    object_kind = "network"
 
     BINDINGS = bindings(NETWORK_KEYS)
 
@@ -146,10 +146,7 @@ class NetworkScreen(HostObjectScreen):
 
     @work(exclusive=True, group="networks-load")
     async def reload(self) -> None:
-        try:
-            await self._reload()
-        except NoMatches:  # the screen closed meanwhile
-            pass
+        await self._unless_closed(self._reload())
 
     async def _reload(self) -> None:
         try:
@@ -227,14 +224,7 @@ class NetworkScreen(HostObjectScreen):
 
     @work(exclusive=True, group="networks-leases")
     async def _leases_worker(self) -> None:
-        try:
-            await self.load_leases()
-        except NoMatches:  # the screen closed meanwhile
-            pass
-
-    def on_object_event(self, kind: str, name: str) -> None:
-        if kind == "network":
-            self.reload()
+        await self._unless_closed(self.load_leases())
 
     def check_action(self, action: str, parameters) -> bool | None:
         net = self.selected

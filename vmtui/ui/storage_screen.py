@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.css.query import NoMatches
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 
@@ -310,6 +309,7 @@ class StorageScreen(HostObjectScreen):
     """Pools (top) and the volumes of the highlighted pool (bottom)."""
 
     actions_group = "storage-actions"
+    object_kind = "pool"
 
     BINDINGS = bindings(STORAGE_KEYS)
 
@@ -362,10 +362,7 @@ class StorageScreen(HostObjectScreen):
 
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
-        try:
-            await self._reload(refresh)
-        except NoMatches:  # the screen closed meanwhile
-            pass
+        await self._unless_closed(self._reload(refresh))
 
     async def _reload(self, refresh: bool) -> None:
         try:
@@ -472,15 +469,7 @@ class StorageScreen(HostObjectScreen):
 
     @work(exclusive=True, group="storage-volumes")
     async def _load_volumes_worker(self) -> None:
-        try:
-            await self.load_volumes()
-        except NoMatches:  # the screen closed meanwhile
-            pass
-
-    def on_object_event(self, kind: str, name: str) -> None:
-        """The app forwards the service's ObjectEvent for pools here."""
-        if kind == "pool":
-            self.reload()
+        await self._unless_closed(self.load_volumes())
 
     # --- which keys apply --------------------------------------------------
 
