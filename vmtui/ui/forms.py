@@ -1,6 +1,8 @@
 """Pieces the screens share: the error line under a field, labelled fields,
-key tables with their help screen, a short form dialog, and the base of the
-host-object screens (storage, networks)."""
+key tables with their help screen, a short form dialog (FormDialog) and a
+small submit/cancel dialog (SubmitDialog), the base of the host-object
+screens (storage, networks: HostObjectScreen) and of the screens about one
+VM's items (disks, snapshots: DomainItemsScreen)."""
 
 from __future__ import annotations
 
