@@ -427,11 +427,11 @@ class VmtuiApp(TemplateActions, App):
         else:
             self.notify(msg, title="Delete", timeout=6)
 
-    def action_new_vm(self) -> None:
-        if not self.action_enabled("new_vm"):
-            self.notify("Connect read-write to create VMs.", severity="warning", timeout=4)
+    def _create_then_select(self, action: str, verb: str, screen: Callable[[], Screen]) -> None:
+        """Open a screen that makes a VM (dismissed with its UUID) and select the new VM in the list."""
+        if not self.action_enabled(action):
+            self.notify(f"Connect read-write to {verb} VMs.", severity="warning", timeout=4)
             return
-        from .wizard import NewVmWizard
 
         def done(uuid: str | None) -> None:
             if uuid and self.list_screen.is_mounted:
@@ -440,22 +440,15 @@ class VmtuiApp(TemplateActions, App):
                 except NoMatches:
                     pass
 
-        self.push_screen(NewVmWizard(self.service), done)
+        self.push_screen(screen(), done)
+
+    def action_new_vm(self) -> None:
+        from .wizard import NewVmWizard
+        self._create_then_select("new_vm", "create", lambda: NewVmWizard(self.service))
 
     def action_import_ovf(self) -> None:
-        if not self.action_enabled("import_ovf"):
-            self.notify("Connect read-write to import VMs.", severity="warning", timeout=4)
-            return
         from .ovf_screens import ImportOvfScreen
-
-        def done(uuid: str | None) -> None:
-            if uuid and self.list_screen.is_mounted:
-                try:
-                    self.table.select(uuid)
-                except NoMatches:
-                    pass
-
-        self.push_screen(ImportOvfScreen(self.service), done)
+        self._create_then_select("import_ovf", "import", lambda: ImportOvfScreen(self.service))
 
     def action_export_ova(self) -> None:
         if d := self._selected_or_none("export_ova"):

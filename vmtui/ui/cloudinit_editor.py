@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +251,17 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         self._user_index = 0
         self._file_index = 0
         self._rendered: dict[str, Any] = {}
-        self._loading = False
+        self._loading = False  # True while the editor (not the user) fills the form
+
+    @contextmanager
+    def _quiet(self):
+        """The form's change handlers ignore what is set inside (the editor fills the form)."""
+        was = self._loading
+        self._loading = True
+        try:
+            yield
+        finally:
+            self._loading = was
 
     # --- layout ---------------------------------------------------------------
 
@@ -479,8 +490,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         self.query_one("#ci-form").set_class(False, "ci-form-off")
         self._form = form
         self._form_source = text
-        self._loading = True
-        try:
+        with self._quiet():
             for key in ("hostname", "fqdn", "locale", "timezone"):
                 self.query_one(f"#f-{key}", Input).value = getattr(form, key) or ""
             self._rendered["packages"] = "\n".join(render_entry(p) for p in form.packages)
@@ -496,8 +506,6 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             self._load_user()
             self._refresh_file_pick()
             self._load_file()
-        finally:
-            self._loading = False
 
     def collect_form(self) -> None:
         """Widgets -> self._form (no YAML yet)."""
@@ -567,17 +575,13 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         r = {"name": u.name, "groups": _groups_text(u.groups), "sudo": _sudo_text(u.sudo), "shell": u.shell or "",
              "keys": "\n".join(u.ssh_keys)}
         self._rendered["user"] = r
-        was = self._loading
-        self._loading = True
-        try:
+        with self._quiet():
             self.query_one("#f-user-name", Input).value = r["name"]
             self.query_one("#f-user-groups", Input).value = r["groups"]
             self.query_one("#f-user-sudo", Input).value = r["sudo"]
             self.query_one("#f-user-shell", Input).value = r["shell"]
             self.query_one("#f-user-keys", TextArea).load_text(r["keys"])
             self.query_one("#f-user-password", Input).value = ""
-        finally:
-            self._loading = was
         self._show_pw_state()
 
     def _show_pw_state(self) -> None:
@@ -621,41 +625,55 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         self._rendered["user"] = {"name": u.name, "groups": _groups_text(u.groups), "sudo": _sudo_text(u.sudo),
                                   "shell": u.shell or "", "keys": "\n".join(u.ssh_keys)}
 
+    # users and write_files are lists edited one item at a time: a pick list,
+    # Add and Delete; these run both ("user": _user_index, _collect_user, ...)
+
+    def _item_ops(self, kind: str):
+        ops = {"user": (self._collect_user, self._load_user, self._refresh_user_pick),
+               "file": (self._collect_file, self._load_file, self._refresh_file_pick)}
+        return ops[kind]
+
+    def _item_picked(self, kind: str, event: Select.Changed) -> None:
+        if self._loading or not isinstance(event.value, int) or event.value == getattr(self, f"_{kind}_index"):
+            return
+        collect, load, _refresh = self._item_ops(kind)
+        collect()
+        setattr(self, f"_{kind}_index", int(event.value))
+        load()
+
+    def _item_add(self, kind: str, items: list, new: Any, focus: str) -> None:
+        collect, load, refresh = self._item_ops(kind)
+        collect()
+        items.append(new)
+        setattr(self, f"_{kind}_index", len(items) - 1)
+        with self._quiet():
+            refresh()
+        load()
+        self.query_one(focus, Input).focus()
+
+    def _item_del(self, kind: str, items: list) -> None:
+        _collect, load, refresh = self._item_ops(kind)
+        index = getattr(self, f"_{kind}_index")
+        del items[index]
+        setattr(self, f"_{kind}_index", max(0, index - 1))
+        with self._quiet():
+            refresh()
+        load()
+
     @on(Select.Changed, "#f-user-pick")
     def _user_picked(self, event: Select.Changed) -> None:
-        if self._loading or not isinstance(event.value, int) or event.value == self._user_index:
-            return
-        self._collect_user()
-        self._user_index = int(event.value)
-        self._load_user()
+        self._item_picked("user", event)
 
     @on(Button.Pressed, "#f-user-add")
     def _user_add(self) -> None:
-        if self._form is None:
-            return
-        self._collect_user()
-        self._form.users.append(UserForm(name="", groups=[], shell="/bin/bash"))
-        self._user_index = len(self._form.users) - 1
-        self._loading = True
-        try:
-            self._refresh_user_pick()
-        finally:
-            self._loading = False
-        self._load_user()
-        self.query_one("#f-user-name", Input).focus()
+        if self._form is not None:
+            self._item_add("user", self._form.users, UserForm(name="", groups=[], shell="/bin/bash"),
+                           "#f-user-name")
 
     @on(Button.Pressed, "#f-user-del")
     def _user_del(self) -> None:
-        if self._current_user() is None:
-            return
-        del self._form.users[self._user_index]
-        self._user_index = max(0, self._user_index - 1)
-        self._loading = True
-        try:
-            self._refresh_user_pick()
-        finally:
-            self._loading = False
-        self._load_user()
+        if self._current_user() is not None:
+            self._item_del("user", self._form.users)
 
     @on(Input.Changed, "#f-user-name")
     def _user_renamed(self, event: Input.Changed) -> None:
@@ -663,14 +681,11 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         if self._loading or u is None:
             return
         pick = self.query_one("#f-user-pick", Select)
-        self._loading = True
-        try:
+        with self._quiet():
             opts = [(self._user_label(i, x if i != self._user_index else UserForm(name=event.value)), i)
                     for i, x in enumerate(self._form.users)]
             pick.set_options(opts)
             pick.value = self._user_index
-        finally:
-            self._loading = False
 
     @on(Button.Pressed, "#f-user-keyfile-add")
     @on(Input.Submitted, "#f-user-keyfile")
@@ -750,39 +765,17 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
 
     @on(Select.Changed, "#f-file-pick")
     def _file_picked(self, event: Select.Changed) -> None:
-        if self._loading or not isinstance(event.value, int) or event.value == self._file_index:
-            return
-        self._collect_file()
-        self._file_index = int(event.value)
-        self._load_file()
+        self._item_picked("file", event)
 
     @on(Button.Pressed, "#f-file-add")
     def _file_add(self) -> None:
-        if self._form is None:
-            return
-        self._collect_file()
-        self._form.write_files.append(WriteFileForm(path=""))
-        self._file_index = len(self._form.write_files) - 1
-        self._loading = True
-        try:
-            self._refresh_file_pick()
-        finally:
-            self._loading = False
-        self._load_file()
-        self.query_one("#f-file-path", Input).focus()
+        if self._form is not None:
+            self._item_add("file", self._form.write_files, WriteFileForm(path=""), "#f-file-path")
 
     @on(Button.Pressed, "#f-file-del")
     def _file_del(self) -> None:
-        if self._current_file() is None:
-            return
-        del self._form.write_files[self._file_index]
-        self._file_index = max(0, self._file_index - 1)
-        self._loading = True
-        try:
-            self._refresh_file_pick()
-        finally:
-            self._loading = False
-        self._load_file()
+        if self._current_file() is not None:
+            self._item_del("file", self._form.write_files)
 
     # --- library ---------------------------------------------------------------
 

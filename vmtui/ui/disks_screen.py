@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
@@ -21,7 +21,7 @@ from ..core import disks, storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
-from .wizard import FieldError, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 
 
 @dataclass
@@ -38,8 +38,12 @@ class AddRequest:
     shareable: bool = False
 
 
-class DisksScreen(Screen):
+class DisksScreen(DomainItemsScreen):
     """Every disk and CD-ROM of one VM, with what the host really holds."""
+
+    detail_id = "#disk-detail"
+    busy_group = "disks-actions"
+    done_timeout = 8
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
@@ -53,10 +57,7 @@ class DisksScreen(Screen):
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
+        super().__init__(service, uuid, name)
         self.rows: list[disks.DiskRow] = []
         self.transient_how = ""
 
@@ -73,16 +74,8 @@ class DisksScreen(Screen):
         self.load()
 
     @property
-    def running(self) -> bool:
-        d = self.service.domains.get(self.uuid)
-        return bool(d and d.is_active)
-
-    @property
     def selected(self) -> disks.DiskRow | None:
-        t = self.query_one(DataTable)
-        if not self.rows or t.cursor_row is None or t.cursor_row >= len(self.rows):
-            return None
-        return self.rows[t.cursor_row]
+        return self._item_at_cursor(self.rows)
 
     @work(exclusive=True, group="disks-load")
     async def load(self, select: str | None = None) -> None:
@@ -91,8 +84,7 @@ class DisksScreen(Screen):
                 lambda c: (disks.list_disks(c, self.uuid), disks.transient_support(c)),
                 action="list the disks of", obj=f"domain '{self.domain_name}'")
         except VmtuiError as err:
-            self.query_one("#disk-detail", Static).update(Text(err.message, style="red"))
-            self.notify(err.message, title="Disks", severity="error", timeout=12)
+            self._load_failed(err, "Disks")
             return
         self.transient_how = how
         t = self.query_one(DataTable)
@@ -111,10 +103,6 @@ class DisksScreen(Screen):
         state = "running" if self.running else "shut off"
         self.query_one("#disks-title", Static).update(
             f" Disks — {escape(self.domain_name)} ({state}, {len(rows)} device{'s' if len(rows) != 1 else ''})")
-        self._detail()
-
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self) -> None:
         self._detail()
 
     def _detail(self) -> None:
@@ -146,20 +134,8 @@ class DisksScreen(Screen):
             lines.append(Text("also used by " + ", ".join(r.used_by), style="bold yellow"))
         w.update(Text("\n").join(lines))
 
-    def action_reload(self) -> None:
-        self.load()
-
-    def _busy(self, title: str, job, done: str, select: str | None = None) -> None:
-        async def runner() -> None:
-            try:
-                result = await job()
-            except VmtuiError as err:
-                self.notify(err.message, title=title, severity="error", timeout=15)
-            else:
-                text = done.format(**result) if isinstance(result, dict) else done.format(result=result)
-                self.notify(text, title=title, timeout=8)
-            self.load(select)
-        self.run_worker(runner(), group="disks-actions")
+    def done_text(self, done: str, result) -> str:
+        return done.format(**result) if isinstance(result, dict) else done.format(result=result)
 
     # --- add --------------------------------------------------------------
 
@@ -329,10 +305,10 @@ def _pools_and_volumes(conn) -> tuple[list[storage.PoolInfo], list[storage.Volum
     return pools, vols
 
 
-class AddDiskDialog(ModalScreen["AddRequest | None"]):
+class AddDiskDialog(SubmitDialog["AddRequest | None"]):
     """A new thin/thick volume in a pool, or an existing volume or path."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "add"
 
     def __init__(self, domain_name: str, pools: list[storage.PoolInfo], volumes: list[storage.VolumeInfo]) -> None:
         super().__init__()
@@ -477,18 +453,6 @@ class AddDiskDialog(ModalScreen["AddRequest | None"]):
         if not errors:
             self.dismiss(req)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
 
 class RemoveDiskDialog(ModalScreen["bool | None"]):
     """Remove a disk: keep its volume (default) or delete it. Returns
@@ -545,10 +509,10 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
         self.dismiss(None)
 
 
-class ResizeDialog(ModalScreen["int | None"]):
+class ResizeDialog(SubmitDialog["int | None"]):
     """Grow a disk: the new size, validated (larger than now, fits the pool)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "grow"
 
     def __init__(self, row: disks.DiskRow, running: bool) -> None:
         super().__init__()
@@ -588,23 +552,11 @@ class ResizeDialog(ModalScreen["int | None"]):
         if err is None:
             self.dismiss(size)
 
-    def on_input_submitted(self) -> None:
-        self._submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "grow":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class MediaDialog(ModalScreen["str | None"]):
+class MediaDialog(SubmitDialog["str | None"]):
     """Choose an ISO volume, or type a path, for a CD-ROM."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "insert"
 
     def __init__(self, target: str, isos: list[str]) -> None:
         super().__init__()
@@ -632,15 +584,3 @@ class MediaDialog(ModalScreen["str | None"]):
             self.query_one(FieldError).set("Choose an ISO volume or give a path")
             return
         self.dismiss(source)
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "insert":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -28,6 +28,7 @@ from textual.widgets.option_list import Option
 from ..core import graphics as G
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
+from .forms import SubmitDialog
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +214,10 @@ class SendKeysMenu(ModalScreen["list[int] | None"]):
         self.dismiss(None)
 
 
-class TypeTextDialog(ModalScreen["str | None"]):
+class TypeTextDialog(SubmitDialog["str | None"]):
     """Text to type into the VM (US keyboard layout, printable ASCII)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "type"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="typetext"):
@@ -247,28 +248,15 @@ class TypeTextDialog(ModalScreen["str | None"]):
             return
         self.dismiss(text + ("\n" if enter else ""))
 
-    @on(Input.Submitted, "#text")
-    def _entered(self) -> None:
-        self._submit()
-
     @on(Input.Changed, "#text")
     def _changed(self) -> None:
         self.query_one("#text-error", Static).update("")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "type":
-            self._submit()
-        else:
-            self.dismiss(None)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class SavePictureDialog(ModalScreen["Path | None"]):
+class SavePictureDialog(SubmitDialog["Path | None"]):
     """Where to save the current picture; errors appear on the field."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "save"
 
     def __init__(self, frame: G.Frame, default: Path) -> None:
         super().__init__()
@@ -287,7 +275,7 @@ class SavePictureDialog(ModalScreen["Path | None"]):
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()
 
-    def _save(self) -> None:
+    def _submit(self) -> None:
         error = self.query_one("#path-error", Static)
         raw = self.query_one("#path", Input).value.strip()
         if not raw:
@@ -309,19 +297,6 @@ class SavePictureDialog(ModalScreen["Path | None"]):
             error.update(f"Cannot write {path}: {err.strerror or err}")
             return
         self.dismiss(path)
-
-    @on(Input.Submitted, "#path")
-    def _entered(self) -> None:
-        self._save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self._save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class GraphicsScreen(Screen):

@@ -4,22 +4,18 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
 from ..core import networks
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
-from .storage_screen import FormDialog, KeyHelp, _bindings, _labelled
-from .wizard import FieldError
+from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
 NETWORK_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("s", "net_start", "Start", "Start the selected network (virsh net-start)", True),
@@ -68,13 +64,13 @@ class DefineNetworkDialog(FormDialog):
         self.existing = existing
 
     def fields(self) -> ComposeResult:
-        yield from _labelled("Name", Input(placeholder="lab", compact=True, id="name"), "name")
+        yield from labelled("Name", Input(placeholder="lab", compact=True, id="name"), "name")
         yield Label("Mode", classes="field-label")
         yield Select([("NAT: guests reach outside through the host", "nat"),
                       ("isolated: guests and host only", "isolated")],
                      value="nat", allow_blank=False, compact=True, id="mode")
-        yield from _labelled("IPv4 network (CIDR)", Input(self._free_cidr(), compact=True, id="cidr"), "cidr",
-                             "the host takes the first address, e.g. 192.168.100.1")
+        yield from labelled("IPv4 network (CIDR)", Input(self._free_cidr(), compact=True, id="cidr"), "cidr",
+                            "the host takes the first address, e.g. 192.168.100.1")
         yield Label("DHCP range (empty: every address after the host's)", classes="field-label")
         with Horizontal(classes="form-row"):
             yield Input(placeholder="DHCP start", compact=True, id="dhcp_start")
@@ -109,10 +105,13 @@ class DefineNetworkDialog(FormDialog):
                                        action="define network", obj=f"'{name}'")
 
 
-class NetworkScreen(Screen):
+class NetworkScreen(HostObjectScreen):
     """Networks (top) and the DHCP leases of the highlighted one (bottom)."""
 
-    BINDINGS = _bindings(NETWORK_KEYS)
+    actions_group = "network-actions"
+    object_kind = "network"
+
+    BINDINGS = bindings(NETWORK_KEYS)
 
     def __init__(self, service: LibvirtService) -> None:
         super().__init__()
@@ -147,10 +146,7 @@ class NetworkScreen(Screen):
 
     @work(exclusive=True, group="networks-load")
     async def reload(self) -> None:
-        try:
-            await self._reload()
-        except NoMatches:  # the screen closed meanwhile
-            pass
+        await self._unless_closed(self._reload())
 
     async def _reload(self) -> None:
         try:
@@ -219,12 +215,6 @@ class NetworkScreen(Screen):
             text += f" ({escape(note)})"
         self.query_one("#leases-title", Static).update(text)
 
-    @on(DataTable.RowHighlighted)
-    @on(DataTable.RowSelected)
-    def _keep_table_events_here(self, event) -> None:
-        """The app's handlers are for the domain list: they must not see these tables."""
-        event.stop()
-
     @on(DataTable.RowHighlighted, "#networks")
     def _highlighted(self) -> None:
         net = self.selected
@@ -234,14 +224,7 @@ class NetworkScreen(Screen):
 
     @work(exclusive=True, group="networks-leases")
     async def _leases_worker(self) -> None:
-        try:
-            await self.load_leases()
-        except NoMatches:  # the screen closed meanwhile
-            pass
-
-    def on_object_event(self, kind: str, name: str) -> None:
-        if kind == "network":
-            self.reload()
+        await self._unless_closed(self.load_leases())
 
     def check_action(self, action: str, parameters) -> bool | None:
         net = self.selected
@@ -258,17 +241,6 @@ class NetworkScreen(Screen):
             case "net_undefine":
                 return None if ro or net is None else True
         return True
-
-    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
-        async def job() -> None:
-            try:
-                await self.service.call(fn, action=title.lower(), obj=obj)
-            except VmtuiError as err:
-                self.notify(err.message, title=title, severity="error", timeout=12)
-                return
-            self.notify(done, title=title, timeout=4)
-            self.reload()
-        self.run_worker(job(), group="network-actions")
 
     def _net(self, action: str) -> networks.NetworkInfo | None:
         net = self.selected

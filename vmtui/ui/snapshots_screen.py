@@ -6,21 +6,24 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from ..core import snapshots
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
-from .wizard import FieldError, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 
 
-class SnapshotsScreen(Screen):
+class SnapshotsScreen(DomainItemsScreen):
     """The snapshot tree of one VM; ``*`` marks the current snapshot."""
+
+    detail_id = "#snap-detail"
+    busy_group = "snaps-actions"
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
@@ -31,10 +34,7 @@ class SnapshotsScreen(Screen):
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
+        super().__init__(service, uuid, name)
         self.snaps: list[tuple[int, snapshots.SnapshotInfo]] = []
 
     def compose(self) -> ComposeResult:
@@ -51,16 +51,9 @@ class SnapshotsScreen(Screen):
         self.load()
 
     @property
-    def running(self) -> bool:
-        d = self.service.domains.get(self.uuid)
-        return bool(d and d.is_active)
-
-    @property
     def selected(self) -> snapshots.SnapshotInfo | None:
-        t = self.query_one(DataTable)
-        if not self.snaps or t.cursor_row is None or t.cursor_row >= len(self.snaps):
-            return None
-        return self.snaps[t.cursor_row][1]
+        item = self._item_at_cursor(self.snaps)
+        return item[1] if item else None
 
     @work(exclusive=True, group="snaps-load")
     async def load(self, select: str | None = None) -> None:
@@ -68,8 +61,7 @@ class SnapshotsScreen(Screen):
             tree = await self.service.call(lambda c: snapshots.list_snapshots(c, self.uuid),
                                            action="list the snapshots of", obj=f"domain '{self.domain_name}'")
         except VmtuiError as err:
-            self.query_one("#snap-detail", Static).update(Text(err.message, style="red"))
-            self.notify(err.message, title="Snapshots", severity="error", timeout=12)
+            self._load_failed(err, "Snapshots")
             return
         keep = select or (self.selected.name if self.selected else None)
         self.snaps = tree
@@ -92,10 +84,6 @@ class SnapshotsScreen(Screen):
             + (f", current: {escape(current)}" if current else "") + ")")
         self._detail()
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self) -> None:
-        self._detail()
-
     def _detail(self) -> None:
         s = self.selected
         w = self.query_one("#snap-detail", Static)
@@ -111,20 +99,6 @@ class SnapshotsScreen(Screen):
         if s.description:
             lines.append(Text(s.description))
         w.update(Text("\n").join(lines))
-
-    def action_reload(self) -> None:
-        self.load()
-
-    def _busy(self, title: str, job, done: str, select: str | None = None) -> None:
-        async def runner() -> None:
-            try:
-                await job()
-            except VmtuiError as err:
-                self.notify(err.message, title=title, severity="error", timeout=15)
-            else:
-                self.notify(done, title=title, timeout=6)
-            self.load(select)
-        self.run_worker(runner(), group="snaps-actions")
 
     @work(group="snaps-dialog")
     async def action_create(self) -> None:
@@ -176,10 +150,10 @@ class SnapshotsScreen(Screen):
         self._busy("Delete snapshot", job, done)
 
 
-class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
+class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
     """Name, description and, for a running VM, with or without memory."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "create"
 
     def __init__(self, domain_name: str, running: bool, existing: list[str]) -> None:
         super().__init__()
@@ -219,18 +193,6 @@ class NewSnapshotDialog(ModalScreen["tuple[str, str, bool] | None"]):
         if self.running:
             memory = self.query_one("#mem-yes", RadioButton).value
         self.dismiss((name, self.query_one("#snap-description", Input).value.strip(), memory))
-
-    def on_input_submitted(self) -> None:
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "create":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class RevertDialog(ModalScreen["str | None"]):

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
 
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.css.query import NoMatches
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 
 from ..core import storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
-from .wizard import FieldError
+from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
 BIG_TIMEOUT = 7 * 24 * 3600.0  # uploads/downloads take as long as they take; Cancel stops them
 
@@ -55,147 +51,6 @@ STORAGE_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("question_mark", "storage_help", "Help", "Show the keys of this screen", True),
     ("escape", "close", "Back", "Back to the domain list", False),
 ]
-
-
-def _bindings(table) -> list[Binding]:
-    out = []
-    for key, action, label, desc, show in table:
-        target = "app.focus_next" if action == "focus_next" else action
-        out.append(Binding(key, target, label, show=show, tooltip=desc))
-    return out
-
-
-class KeyHelp(ModalScreen[None]):
-    """The keys of a screen, with their virsh equivalents."""
-
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Back")]
-
-    def __init__(self, title: str, keys: list[tuple[str, str, str, str, bool]]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.keys = keys
-
-    def compose(self) -> ComposeResult:
-        from rich.table import Table
-        t = Table(box=None, padding=(0, 1), show_header=False)
-        t.add_column(style="bold", no_wrap=True)
-        t.add_column(overflow="fold")
-        names = {"question_mark": "?", "escape": "Esc", "tab": "Tab", "enter": "Enter"}
-        for key, _a, _l, desc, _s in self.keys:
-            t.add_row(names.get(key, key), desc)
-        with Vertical(classes="dialog", id="key-help"):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll():
-                yield Static(t)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-# ---------------------------------------------------------------------------
-# forms
-# ---------------------------------------------------------------------------
-
-
-class FormDialog(ModalScreen):
-    """A short form: labelled inputs with their error lines, a status line,
-    an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
-    implement :meth:`submit` (a coroutine; return a value to dismiss with)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    title_text = ""
-    ok_label = "OK"
-    with_progress = False
-
-    def fields(self) -> ComposeResult:
-        yield from ()
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog form-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            with VerticalScroll(classes="form-body"):
-                yield from self.fields()
-            yield Static("", id="form-status", classes="form-status")
-            if self.with_progress:
-                yield ProgressBar(total=100, show_eta=False, id="form-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok_label, id="ok", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
-
-    def on_mount(self) -> None:
-        if self.with_progress:
-            self.query_one("#form-progress").display = False
-        inputs = list(self.query(Input))
-        if inputs:
-            inputs[0].focus()
-        self.changed()
-
-    def field(self, name: str) -> str:
-        return self.query_one(f"#{name}", Input).value
-
-    def set_errors(self, errors: dict[str, str | None], partial: bool = False) -> bool:
-        """Show each message under its field (``partial``: only the fields
-        named in ``errors``, the others keep theirs); True when there is none."""
-        for err in self.query(FieldError):
-            if not partial or err.field_name in errors:
-                err.set(errors.get(err.field_name))
-        return not any(errors.values())
-
-    def status(self, text: str | Text) -> None:
-        if not self.is_mounted:
-            return
-        self.query_one("#form-status", Static).update(text if isinstance(text, Text) else escape(text))
-
-    def changed(self) -> None:
-        """A field changed: update hints (override)."""
-
-    @on(Input.Changed)
-    @on(Select.Changed)
-    def _changed(self) -> None:
-        self.changed()
-
-    busy = False
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        if not self.busy:
-            self._submit()
-
-    @work(group="form", exclusive=True)
-    async def _submit(self) -> None:
-        self.busy = True
-        self.query_one("#ok", Button).disabled = True
-        try:
-            result = await self.submit()
-        except VmtuiError as err:
-            self.status(Text(err.message, style="bold red"))
-            self.notify(err.message, title=self.title_text, severity="error", timeout=12)
-            result = None
-        finally:
-            self.busy = False
-            if self.is_mounted:
-                self.query_one("#ok", Button).disabled = False
-        if result is not None:
-            self.dismiss(result)
-
-    async def submit(self):  # pragma: no cover - overridden
-        return None
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-def _labelled(label: str, widget, name: str, hint: str = "") -> list:
-    out = [Label(label, classes="field-label"), widget]
-    if hint:
-        out.append(Static(hint, classes="field-hint"))
-    out.append(FieldError(name))
-    return out
 
 
 class TransferProgress:
@@ -260,10 +115,10 @@ class DefinePoolDialog(FormDialog):
         self.existing = existing
 
     def fields(self) -> ComposeResult:
-        yield from _labelled("Name", Input(placeholder="isos", compact=True, id="name"), "name")
+        yield from labelled("Name", Input(placeholder="isos", compact=True, id="name"), "name")
         path = Input(placeholder="/var/lib/libvirt/images/<name>", compact=True, id="path")
-        yield from _labelled("Directory", path, "path",
-                             "libvirt creates it (pool-build); the pool is started and set to autostart")
+        yield from labelled("Directory", path, "path",
+                            "libvirt creates it (pool-build); the pool is started and set to autostart")
 
     def changed(self) -> None:
         name = self.field("name").strip()
@@ -302,8 +157,8 @@ class CreateVolumeDialog(ProgressForm):
         self.title_text = f"New volume in pool '{pool.name}' (virsh vol-create-as)"
 
     def fields(self) -> ComposeResult:
-        yield from _labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
-        yield from _labelled("Size", Input("10G", compact=True, id="size"), "size")
+        yield from labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
+        yield from labelled("Size", Input("10G", compact=True, id="size"), "size")
         with Horizontal(classes="form-row"):
             yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True,
                          id="format")
@@ -375,10 +230,10 @@ class UploadDialog(ProgressForm):
         self.title_text = f"Upload a file to pool '{pool.name}' (virsh vol-upload)"
 
     def fields(self) -> ComposeResult:
-        yield from _labelled("Local file", Input(self.local_path, placeholder="/path/to/installer.iso",
-                                                 compact=True, id="local"), "local",
-                             "Streamed over the libvirt connection: works on remote hosts")
-        yield from _labelled("Volume name", Input(compact=True, id="name"), "name")
+        yield from labelled("Local file", Input(self.local_path, placeholder="/path/to/installer.iso",
+                                                compact=True, id="local"), "local",
+                            "Streamed over the libvirt connection: works on remote hosts")
+        yield from labelled("Volume name", Input(compact=True, id="name"), "name")
 
     def changed(self) -> None:
         base = os.path.basename(self.field("local").strip())
@@ -419,7 +274,7 @@ class DownloadDialog(ProgressForm):
 
     def fields(self) -> ComposeResult:
         default = os.path.join(os.getcwd(), self.volume.name)
-        yield from _labelled("Save to local file", Input(default, compact=True, id="local"), "local")
+        yield from labelled("Save to local file", Input(default, compact=True, id="local"), "local")
 
     async def submit(self):
         local = os.path.expanduser(self.field("local").strip())
@@ -450,10 +305,13 @@ class DownloadDialog(ProgressForm):
 # ---------------------------------------------------------------------------
 
 
-class StorageScreen(Screen):
+class StorageScreen(HostObjectScreen):
     """Pools (top) and the volumes of the highlighted pool (bottom)."""
 
-    BINDINGS = _bindings(STORAGE_KEYS)
+    actions_group = "storage-actions"
+    object_kind = "pool"
+
+    BINDINGS = bindings(STORAGE_KEYS)
 
     def __init__(self, service: LibvirtService) -> None:
         super().__init__()
@@ -504,10 +362,7 @@ class StorageScreen(Screen):
 
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
-        try:
-            await self._reload(refresh)
-        except NoMatches:  # the screen closed meanwhile
-            pass
+        await self._unless_closed(self._reload(refresh))
 
     async def _reload(self, refresh: bool) -> None:
         try:
@@ -601,12 +456,6 @@ class StorageScreen(Screen):
     def users_of(self, v: storage.VolumeInfo) -> list[str]:
         return sorted(set(self.users.get(v.path, [])) | set(self.users.get(f"{v.pool}/{v.name}", [])))
 
-    @on(DataTable.RowHighlighted)
-    @on(DataTable.RowSelected)
-    def _keep_table_events_here(self, event) -> None:
-        """The app's handlers are for the domain list: they must not see these tables."""
-        event.stop()
-
     @on(DataTable.RowHighlighted, "#pools")
     def _pool_highlighted(self) -> None:
         pool = self.selected_pool
@@ -620,15 +469,7 @@ class StorageScreen(Screen):
 
     @work(exclusive=True, group="storage-volumes")
     async def _load_volumes_worker(self) -> None:
-        try:
-            await self.load_volumes()
-        except NoMatches:  # the screen closed meanwhile
-            pass
-
-    def on_object_event(self, kind: str, name: str) -> None:
-        """The app forwards the service's ObjectEvent for pools here."""
-        if kind == "pool":
-            self.reload()
+        await self._unless_closed(self.load_volumes())
 
     # --- which keys apply --------------------------------------------------
 
@@ -656,17 +497,6 @@ class StorageScreen(Screen):
         return True
 
     # --- actions -----------------------------------------------------------
-
-    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
-        async def job() -> None:
-            try:
-                await self.service.call(fn, action=title.lower(), obj=obj)
-            except VmtuiError as err:
-                self.notify(err.message, title=title, severity="error", timeout=12)
-                return
-            self.notify(done, title=title, timeout=4)
-            self.reload()
-        self.run_worker(job(), group="storage-actions")
 
     def _pool_or_say(self, action: str) -> storage.PoolInfo | None:
         pool = self.selected_pool

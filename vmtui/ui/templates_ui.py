@@ -36,7 +36,7 @@ from ..core.errors import VmtuiError
 from ..core.model import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
-from .wizard import FieldError
+from .forms import FieldError
 
 log = logging.getLogger(__name__)
 

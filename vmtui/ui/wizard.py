@@ -48,37 +48,11 @@ from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from ..core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .forms import FieldError, field_id, labelled  # noqa: F401 (field_id: used by the tests)
 
 log = logging.getLogger(__name__)
 
 GiB = 1024 ** 3
-
-
-def field_id(name: str) -> str:
-    """'disks[0].size' -> 'err-disks-0-size' (a valid widget id)."""
-    return "err-" + name.replace("[", "-").replace("]", "").replace(".", "-").replace("_", "-")
-
-
-class FieldError(Static):
-    """The message under a field; empty and hidden when the field is fine."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__("", id=field_id(name), classes="field-error")
-        self.field_name = name
-        self.display = False
-
-    def set(self, message: str | None) -> None:
-        self.update(escape(message or ""))
-        self.display = bool(message)
-
-
-def labelled(label: str, widget: Widget, name: str | None = None, hint: str = "") -> list[Widget]:
-    out: list[Widget] = [Label(label, classes="field-label"), widget]
-    if hint:
-        out.append(Static(hint, classes="field-hint"))
-    if name:
-        out.append(FieldError(name))
-    return out
 
 
 @dataclass

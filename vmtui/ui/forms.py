@@ -1,0 +1,307 @@
+"""Pieces the screens share: the error line under a field, labelled fields,
+key tables with their help screen, a short form dialog (FormDialog) and a
+small submit/cancel dialog (SubmitDialog), the base of the host-object
+screens (storage, networks: HostObjectScreen) and of the screens about one
+VM's items (disks, snapshots: DomainItemsScreen)."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen, ScreenResultType
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
+
+from ..core.errors import VmtuiError
+from ..core.service import LibvirtService
+
+
+def field_id(name: str) -> str:
+    """'disks[0].size' -> 'err-disks-0-size' (a valid widget id)."""
+    return "err-" + name.replace("[", "-").replace("]", "").replace(".", "-").replace("_", "-")
+
+
+class FieldError(Static):
+    """The message under a field; empty and hidden when the field is fine."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("", id=field_id(name), classes="field-error")
+        self.field_name = name
+        self.display = False
+
+    def set(self, message: str | None) -> None:
+        self.update(escape(message or ""))
+        self.display = bool(message)
+
+
+def labelled(label: str, widget: Widget, name: str | None = None, hint: str = "") -> list[Widget]:
+    out: list[Widget] = [Label(label, classes="field-label"), widget]
+    if hint:
+        out.append(Static(hint, classes="field-hint"))
+    if name:
+        out.append(FieldError(name))
+    return out
+
+
+def bindings(table: list[tuple[str, str, str, str, bool]]) -> list[Binding]:
+    """Bindings from a key table (key, action, footer label, description, shown in footer)."""
+    out = []
+    for key, action, label, desc, show in table:
+        target = "app.focus_next" if action == "focus_next" else action
+        out.append(Binding(key, target, label, show=show, tooltip=desc))
+    return out
+
+
+class KeyHelp(ModalScreen[None]):
+    """The keys of a screen, with their virsh equivalents."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Back")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str, str, str, bool]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        from rich.table import Table
+        t = Table(box=None, padding=(0, 1), show_header=False)
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(overflow="fold")
+        names = {"question_mark": "?", "escape": "Esc", "tab": "Tab", "enter": "Enter"}
+        for key, _a, _l, desc, _s in self.keys:
+            t.add_row(names.get(key, key), desc)
+        with Vertical(classes="dialog", id="key-help"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll():
+                yield Static(t)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# ---------------------------------------------------------------------------
+# forms
+# ---------------------------------------------------------------------------
+
+
+class FormDialog(ModalScreen):
+    """A short form: labelled inputs with their error lines, a status line,
+    an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
+    implement :meth:`submit` (a coroutine; return a value to dismiss with)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    title_text = ""
+    ok_label = "OK"
+    with_progress = False
+
+    def fields(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="form-body"):
+                yield from self.fields()
+            yield Static("", id="form-status", classes="form-status")
+            if self.with_progress:
+                yield ProgressBar(total=100, show_eta=False, id="form-progress")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.ok_label, id="ok", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        if self.with_progress:
+            self.query_one("#form-progress").display = False
+        inputs = list(self.query(Input))
+        if inputs:
+            inputs[0].focus()
+        self.changed()
+
+    def field(self, name: str) -> str:
+        return self.query_one(f"#{name}", Input).value
+
+    def set_errors(self, errors: dict[str, str | None], partial: bool = False) -> bool:
+        """Show each message under its field (``partial``: only the fields
+        named in ``errors``, the others keep theirs); True when there is none."""
+        for err in self.query(FieldError):
+            if not partial or err.field_name in errors:
+                err.set(errors.get(err.field_name))
+        return not any(errors.values())
+
+    def status(self, text: str | Text) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#form-status", Static).update(text if isinstance(text, Text) else escape(text))
+
+    def changed(self) -> None:
+        """A field changed: update hints (override)."""
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.changed()
+
+    busy = False
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        if not self.busy:
+            self._submit()
+
+    @work(group="form", exclusive=True)
+    async def _submit(self) -> None:
+        self.busy = True
+        self.query_one("#ok", Button).disabled = True
+        try:
+            result = await self.submit()
+        except VmtuiError as err:
+            self.status(Text(err.message, style="bold red"))
+            self.notify(err.message, title=self.title_text, severity="error", timeout=12)
+            result = None
+        finally:
+            self.busy = False
+            if self.is_mounted:
+                self.query_one("#ok", Button).disabled = False
+        if result is not None:
+            self.dismiss(result)
+
+    async def submit(self):  # pragma: no cover - overridden
+        return None
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HostObjectScreen(Screen):
+    """The base of the screens listing host objects (storage pools, networks):
+    their tables keep their events, and their actions run as notifying workers."""
+
+    actions_group = "host-object-actions"
+    object_kind = ""  # the kind of the service's ObjectEvents that reload the screen
+
+    def reload(self) -> None:  # pragma: no cover - overridden
+        """Read the objects again (a worker in the subclasses)."""
+
+    def on_object_event(self, kind: str, name: str) -> None:
+        """The app forwards the service's ObjectEvents here."""
+        if kind == self.object_kind:
+            self.reload()
+
+    @staticmethod
+    async def _unless_closed(load: Awaitable) -> None:
+        """Await a loader run by a worker: the screen may close meanwhile."""
+        try:
+            await load
+        except NoMatches:
+            pass
+
+    @on(DataTable.RowHighlighted)
+    @on(DataTable.RowSelected)
+    def _keep_table_events_here(self, event) -> None:
+        """The app's handlers are for the domain list: they must not see these tables."""
+        event.stop()
+
+    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
+        async def job() -> None:
+            try:
+                await self.service.call(fn, action=title.lower(), obj=obj)
+            except VmtuiError as err:
+                self.notify(err.message, title=title, severity="error", timeout=12)
+                return
+            self.notify(done, title=title, timeout=4)
+            self.reload()
+        self.run_worker(job(), group=self.actions_group)
+
+
+class DomainItemsScreen(Screen):
+    """The base of the screens about one VM's items (its disks, its
+    snapshots): a table, a detail line under it that follows the cursor,
+    and actions that run as workers, notify, and load the table again."""
+
+    detail_id = ""  # the id of the detail Static
+    busy_group = ""  # the worker group of the actions
+    done_timeout = 6  # seconds the "done" notification stays
+
+    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
+        super().__init__()
+        self.service = service
+        self.uuid = uuid
+        self.domain_name = name
+
+    @property
+    def running(self) -> bool:
+        d = self.service.domains.get(self.uuid)
+        return bool(d and d.is_active)
+
+    def _item_at_cursor(self, items: list):
+        t = self.query_one(DataTable)
+        if not items or t.cursor_row is None or t.cursor_row >= len(items):
+            return None
+        return items[t.cursor_row]
+
+    def load(self, select: str | None = None) -> None:  # pragma: no cover - overridden
+        """Read the items again (a worker in the subclasses)."""
+
+    def _detail(self) -> None:  # pragma: no cover - overridden
+        """Show the item under the cursor in the detail line."""
+
+    def _load_failed(self, err: VmtuiError, title: str) -> None:
+        self.query_one(self.detail_id, Static).update(Text(err.message, style="red"))
+        self.notify(err.message, title=title, severity="error", timeout=12)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._detail()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def done_text(self, done: str, result) -> str:
+        """The notification once an action has worked (override to fill in the result)."""
+        return done
+
+    def _busy(self, title: str, job, done: str, select: str | None = None) -> None:
+        async def runner() -> None:
+            try:
+                result = await job()
+            except VmtuiError as err:
+                self.notify(err.message, title=title, severity="error", timeout=15)
+            else:
+                self.notify(self.done_text(done, result), title=title, timeout=self.done_timeout)
+            self.load(select)
+        self.run_worker(runner(), group=self.busy_group)
+
+
+class SubmitDialog(ModalScreen[ScreenResultType]):
+    """A small dialog: Enter in its input or its OK button (id ``ok_id``)
+    runs :meth:`_submit`; any other button and Esc dismiss it with None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "ok"
+
+    def _submit(self) -> None:  # pragma: no cover - overridden
+        """Check the input; dismiss with the result when it is good."""
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.ok_id:
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
