@@ -44,7 +44,7 @@ demo: host venv
 
 # pytest exits 5 when it collected no tests: report that instead of failing.
 test: host venv
-	@rc=0; $(VPY) -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(VPY) -m pytest -q --durations=25 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; \
 	exit $$rc
 
