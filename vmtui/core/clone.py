@@ -636,10 +636,8 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
 def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
     """Blocking: ``pool/volume`` of overlays backed by any of ``paths`` (a
     template with linked clones must not change)."""
-    out: list[str] = []
-    for p in paths:
-        out += storage.overlays_of(conn, p)
-    return sorted(set(out))
+    backed = storage.backing_map(conn)  # one pass over the pools, not one per path
+    return sorted({o for p in paths for o in backed.get(p, [])})
 
 
 __all__ = ["CloneError", "ClonePlan", "CloneResult", "DiskClone", "MODES", "clone_xml", "host_macs",

@@ -65,6 +65,7 @@ __all__ = [
     "set_mode",
     "overlay_disks",
     "reset_nonpersistent",
+    "reset_overlays",
 ]
 
 #: target dev prefix per bus (libvirt / virt-manager naming)
@@ -769,8 +770,15 @@ def reset_nonpersistent(conn: libvirt.virConnect, uuid: str) -> list[str]:
     dom = conn.lookupByUUIDString(uuid)
     if dom.isActive() or not dom.isPersistent():
         return []
-    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    return reset_overlays(conn, dom, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+
+def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -> list[str]:
+    """:func:`reset_nonpersistent` for a shut-off persistent ``dom`` whose
+    inactive XML the caller already has."""
     entries = overlay_disks(xml)
+    if not entries:
+        return []
     current = {d.target: d.path for d in domxml.disk_sources(xml)}
     done = []
     for e in entries.values():

@@ -914,9 +914,8 @@ class LibvirtService:
 
         def start(d: libvirt.virDomain) -> None:
             # a power-off vmtui did not see still leaves overlay writes: drop them
-            if not d.isActive() and d.isPersistent() and disks.overlay_disks(
-                    d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)):
-                disks.reset_nonpersistent(d.connect(), d.UUIDString())
+            if not d.isActive() and d.isPersistent():
+                disks.reset_overlays(d.connect(), d, d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             d.create()
         await self._domain_op(uuid, "start", start, timeout=max(self.timeout, 120))
 

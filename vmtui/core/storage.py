@@ -746,11 +746,6 @@ def overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
     return backing_map(conn).get(path, [])
 
 
-# ---------------------------------------------------------------------------
-# streams
-# ---------------------------------------------------------------------------
-
-
 def backing_map(conn: libvirt.virConnect) -> dict[str, list[str]]:
     """``{backing file path: ["pool/volume" of each overlay on it]}`` over the
     active pools (linked clones keep their template's disks in use)."""
@@ -766,6 +761,11 @@ def backing_map(conn: libvirt.virConnect) -> dict[str, list[str]]:
             if v.backing:
                 out.setdefault(v.backing, []).append(f"{v.pool}/{v.name}")
     return {k: sorted(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------
+# streams
+# ---------------------------------------------------------------------------
 
 
 class _Throttle:
@@ -931,7 +931,6 @@ def download_volume(conn: libvirt.virConnect, key: str, local_path: str | os.Pat
         if isinstance(err, (libvirt.libvirtError, OSError)):
             raise _fail(action, obj, err) from None
         raise
-
 
 
 # ---------------------------------------------------------------------------

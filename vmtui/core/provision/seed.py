@@ -140,11 +140,7 @@ def seed_volume_name(domain_name: str) -> str:
 # pure XML helpers
 
 
-def _root(xml: str | bytes) -> ET.Element:
-    try:
-        return ET.fromstring(xml)
-    except ET.ParseError as err:
-        raise domxml.DomainXMLError(f"malformed domain XML: {err}") from None
+_root = domxml.parse_xml
 
 
 def cdrom_bus_for(xml: str | bytes) -> str:
@@ -165,11 +161,12 @@ used_targets = disks.used_targets
 def next_target(bus: str, used: set[str]) -> str:
     """The first free target dev on ``bus`` (ide, sata or scsi: hda.., sda..);
     a VmtuiError when the bus is full."""
-    names = disks.target_names(bus)
-    for name in names:
-        if name not in used:
-            return name
-    raise VmtuiError("attach a CD-ROM", "", f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)")
+    try:
+        return disks.next_target(used, bus)
+    except ValueError:
+        names = disks.target_names(bus)
+        raise VmtuiError("attach a CD-ROM", "",
+                         f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)") from None
 
 
 def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
