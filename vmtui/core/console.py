@@ -154,8 +154,7 @@ class _Opened:
     name: str
 
 
-def _open_blocking(conn: libvirt.virConnect, uuid: str, dev_name: str | None, force: bool,
-                   obj: str) -> _Opened:
+def _open_blocking(conn: libvirt.virConnect, uuid: str, dev_name: str | None, force: bool) -> _Opened:
     """Blocking part of opening (runs in the service's pool)."""
     dom = conn.lookupByUUIDString(uuid)
     name = dom.name()
@@ -242,7 +241,7 @@ class ConsoleSession:
         holder: dict[str, ConsoleSession] = {}
 
         def work(conn: libvirt.virConnect) -> ConsoleSession:
-            opened = _open_blocking(conn, uuid, dev_name, force, obj)
+            opened = _open_blocking(conn, uuid, dev_name, force)
             session = cls(uuid, opened.name, opened.stream, scrollback=scrollback, service=service)
             holder["s"] = session
             session._on_data, session._on_closed = on_data, on_closed
@@ -296,7 +295,7 @@ class ConsoleSession:
 
     def _event(self, stream: libvirt.virStream, events: int, _opaque) -> None:
         try:
-            if events & _EV_READ or events & (_EV_HUP | _EV_ERR):
+            if events & (_EV_READ | _EV_HUP | _EV_ERR):
                 self._drain()
             if self.state == "open" and events & _EV_WRITE:
                 self._flush()
@@ -515,8 +514,10 @@ _SERIAL_AFTER = ("disk", "controller", "lease", "filesystem", "interface", "smar
 
 def has_serial_console(xml: str | bytes) -> bool:
     """True when the domain XML has a <serial> or a <console> device."""
-    root = domxml.parse_xml(xml)
-    devices = root.find("devices")
+    return _has_serial(domxml.parse_xml(xml).find("devices"))
+
+
+def _has_serial(devices: ET.Element | None) -> bool:
     return devices is not None and (devices.find("serial") is not None or devices.find("console") is not None)
 
 
@@ -531,7 +532,7 @@ def add_serial_console_xml(xml: str | bytes) -> str:
     devices = root.find("devices")
     if devices is None:
         devices = ET.SubElement(root, "devices")
-    if devices.find("serial") is not None or devices.find("console") is not None:
+    if _has_serial(devices):
         raise domxml.DomainXMLError("the domain already has a serial or console device")
     serial = ET.Element("serial", type="pty")
     ET.SubElement(serial, "target", port="0")

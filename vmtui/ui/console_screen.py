@@ -115,8 +115,7 @@ class ConsolePane(Vertical):
         if reason == C.CLOSED_BY_USER or not self.is_mounted:
             return
         self._closed_at = time.monotonic()
-        svc = self.manager.service
-        if reason == C.CONNECTION_LOST or getattr(svc, "state", None) is not None and svc.state.value != "connected":
+        if reason == C.CONNECTION_LOST or self._connection_down():
             self.set_state(C.CONNECTION_LOST)
         elif reason in (C.VM_SHUT_DOWN, C.TAKEN_OVER):
             self.set_state(reason)
@@ -126,6 +125,10 @@ class ConsolePane(Vertical):
         if not (isinstance(screen, ConsoleScreen) and screen.current is self and self.app.screen is screen):
             self.notify(f"Console of '{self.vm_name}': {self.label}", title="Console",
                         severity="warning", timeout=6)
+
+    def _connection_down(self) -> bool:
+        svc = self.manager.service
+        return getattr(svc, "state", None) is not None and svc.state.value != "connected"
 
     # -- connecting ------------------------------------------------------------
 
@@ -148,8 +151,7 @@ class ConsolePane(Vertical):
             self.set_state(C.NO_SERIAL)
             return
         except VmtuiError as err:
-            svc = self.manager.service
-            if getattr(svc, "state", None) is not None and svc.state.value != "connected":
+            if self._connection_down():
                 self.set_state(C.CONNECTION_LOST)
                 return
             if not self.ever_connected and isinstance(self.screen, ConsoleScreen):
