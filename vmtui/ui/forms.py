@@ -207,12 +207,6 @@ class HostObjectScreen(Screen):
         except NoMatches:
             pass
 
-    @on(DataTable.RowHighlighted)
-    @on(DataTable.RowSelected)
-    def _keep_table_events_here(self, event) -> None:
-        """The app's handlers are for the domain list: they must not see these tables."""
-        event.stop()
-
     def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
         async def job() -> None:
             try:

@@ -454,7 +454,7 @@ class StorageScreen(HostObjectScreen):
         return "thin" if v.thin else "thick"
 
     def users_of(self, v: storage.VolumeInfo) -> list[str]:
-        return sorted(set(self.users.get(v.path, [])) | set(self.users.get(f"{v.pool}/{v.name}", [])))
+        return storage.users_of_volume(self.users, v)
 
     @on(DataTable.RowHighlighted, "#pools")
     def _pool_highlighted(self) -> None:
