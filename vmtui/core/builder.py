@@ -283,9 +283,12 @@ def install_kernel_args(spec: VmSpec, os: Any = None) -> str:
     if args:
         parts.append(args)
     ks_arg = kickstart_kernel_arg(spec)
-    if ks_arg and not re.search(r"(^|\s)(inst\.)?ks=", args):
+    if ks_arg and not _KS_ARG_RE.search(args):
         parts.append(ks_arg)
     return " ".join(parts)
+
+
+_KS_ARG_RE = re.compile(r"(^|\s)(inst\.)?ks=")  # the user already gave a kickstart location
 
 
 def kickstart_delivery(spec: VmSpec) -> str | None:
@@ -712,7 +715,7 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         ks_arg = kickstart_kernel_arg(spec)
         if ks_arg:
             argv += ["--initrd-inject", "ks.cfg"]
-            if not re.search(r"(^|\s)(inst\.)?ks=", user):
+            if not _KS_ARG_RE.search(user):
                 user = f"{user} {ks_arg}".strip()
         if user:
             argv += ["--extra-args", user]

@@ -374,8 +374,7 @@ def append_kickstart(initrd_path: str, ks_text: str) -> None:
     try:
         with open(initrd_path, "r+b") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.write(b"\0" * (-fh.tell() % 4))
-            fh.write(kickstart.newc_archive({"ks.cfg": ks_text.encode("utf-8")}))
+            fh.write(kickstart.initrd_suffix(fh.tell(), ks_text))
     except OSError as err:
         raise VmtuiError("add the kickstart to", f"the initrd {initrd_path}", err.strerror or str(err)) from None
 

@@ -1113,14 +1113,10 @@ _KS_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]
 def kickstart_disk_warnings(spec: VmSpec, text: str) -> list[FieldError]:
     """A kickstart naming disks the VM will not have (``ignoredisk
     --only-use=vda`` on a VM whose disk is SATA, ``sda``) stops the install."""
-    from .builder import _BUS_PREFIX, disk_target, plan_disks
+    from .builder import _Targets, plan_disks
 
-    names: list[str] = []
-    counts: dict[str, int] = {}
-    for d in plan_disks(spec) if spec.name else spec.disks:
-        prefix = _BUS_PREFIX.get(d.bus, "sd")
-        names.append(disk_target(prefix, counts.get(prefix, 0)))
-        counts[prefix] = counts.get(prefix, 0) + 1
+    targets = _Targets()
+    names = [targets.next(d.bus) for d in (plan_disks(spec) if spec.name else spec.disks)]
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("#"):

@@ -983,12 +983,11 @@ class CloudInitLibraryScreen(Screen[None]):
         self.query_one("#lib-list", OptionList).focus()
 
     def reload(self, select: str | None = None) -> None:
-        self.configs = self.library.list()
+        self.configs, problems = self.library.scan()
         box = self.query_one("#lib-list", OptionList)
         box.clear_options()
         for cfg in self.configs:
             box.add_option(Option(escape(cfg.name)))
-        problems = self.library.problems()
         where = f"{len(self.configs)} saved in {self.library.directory}"
         if problems:
             where += f" — {len(problems)} unreadable: " + "; ".join(problems)

@@ -31,6 +31,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from ..core.builder import _Targets
 from ..core.provision import kickstart as ks
 
 #: Seconds of quiet typing before the text is checked again.
@@ -68,7 +69,7 @@ def install_disk(spec: Any) -> str:
     """The kickstart name of the VM's first disk: vda (virtio), sda (SATA/SCSI), hda (IDE)."""
     disks = getattr(spec, "disks", None) or []
     bus = getattr(disks[0], "bus", "virtio") if disks else "virtio"
-    return {"virtio": "vda", "ide": "hda"}.get(bus, "sda")
+    return _Targets().next(bus)
 
 
 @dataclass
@@ -320,15 +321,16 @@ class KickstartEditorScreen(Screen["dict | None"]):
 
     @work(exclusive=True, group="ks-check")
     async def _check(self, text: str, version: str) -> None:
-        found = await asyncio.to_thread(ks.validate_kickstart, text, version) if text.strip() else []
+        found: list[ks.Problem] = []
         if text.strip():
-            found = sorted(found + ks.plaintext_password_warnings(text), key=lambda p: (p.line, p.severity != ks.ERROR))
-        if self.spec is not None and text.strip():
-            # the VM's own facts: disks the kickstart names must exist
-            from ..core.vmspec_yaml import kickstart_disk_warnings
-            found = sorted(found + [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
-                                    for fe in kickstart_disk_warnings(self.spec, text)],
-                           key=lambda p: (p.line, p.severity != ks.ERROR))
+            found = await asyncio.to_thread(ks.validate_kickstart, text, version)
+            found += ks.plaintext_password_warnings(text)
+            if self.spec is not None:
+                # the VM's own facts: disks the kickstart names must exist
+                from ..core.vmspec_yaml import kickstart_disk_warnings
+                found += [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
+                          for fe in kickstart_disk_warnings(self.spec, text)]
+            found.sort(key=lambda p: (p.line, p.severity != ks.ERROR))
         if (text, version) != (self.text, self.version):
             return  # stale: a newer check follows
         self.problems = found

@@ -465,19 +465,19 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     @on(Input.Changed, "#ova-path")
     @on(Checkbox.Changed, "#ova-overwrite")
-    def _changed(self) -> None:
+    def _changed(self) -> str | None:
         msg = self.check_path()
         box = self.query_one("#ova-path-error", Static)
         box.update(escape(msg or ""))
         box.display = bool(msg)
+        return msg
 
     @on(Input.Submitted, "#ova-path")
     @on(Button.Pressed, "#ova-export")
     def _export(self) -> None:
         if self.busy:
             return
-        self._changed()
-        if self.check_path() is None:
+        if self._changed() is None:
             path = os.path.abspath(os.path.expanduser(self.query_one("#ova-path", Input).value.strip()))
             self.run_export(path, self.query_one("#ova-overwrite", Checkbox).value)
 

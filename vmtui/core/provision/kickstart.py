@@ -285,9 +285,14 @@ def inject_into_initrd(initrd: bytes, ks_text: str | bytes, name: str = "ks.cfg"
     holding ``/ks.cfg``. The kernel unpacks concatenated archives in order;
     the appended one starts on a 4-byte boundary (zero padding, which the
     kernel skips). Boot with :data:`KICKSTART_INITRD_ARG`."""
+    return bytes(initrd) + initrd_suffix(len(initrd), ks_text, name)
+
+
+def initrd_suffix(initrd_size: int, ks_text: str | bytes, name: str = "ks.cfg") -> bytes:
+    """What :func:`inject_into_initrd` appends to an initrd of ``initrd_size``
+    bytes: zero padding to a 4-byte boundary, then the newc cpio."""
     data = ks_text.encode("utf-8") if isinstance(ks_text, str) else ks_text
-    padding = b"\0" * (-len(initrd) % 4)
-    return bytes(initrd) + padding + newc_archive({name: data})
+    return b"\0" * (-initrd_size % 4) + newc_archive({name: data})
 
 
 # --------------------------------------------------------------------------

@@ -127,28 +127,26 @@ class Library:
             raise LibraryError("use the name", repr(name), problem)
         return self.directory / f"{name}.yaml"
 
+    def scan(self) -> tuple[list[SavedConfig], list[str]]:
+        """(:meth:`list`, :meth:`problems`) from one read of the files."""
+        configs, problems = [], []
+        for path in self._files():
+            try:
+                configs.append(self._read(path))
+            except LibraryError as err:
+                problems.append(err.message)
+        return sorted(configs, key=lambda c: c.name.lower()), problems
+
     def list(self) -> list[SavedConfig]:
         """Every readable config, sorted by name (broken files are skipped;
         :meth:`problems` lists them)."""
-        out = []
-        for path in self._files():
-            try:
-                out.append(self._read(path))
-            except LibraryError:
-                continue
-        return sorted(out, key=lambda c: c.name.lower())
+        return self.scan()[0]
 
     def names(self) -> list[str]:
         return [c.name for c in self.list()]
 
     def problems(self) -> list[str]:
-        out = []
-        for path in self._files():
-            try:
-                self._read(path)
-            except LibraryError as err:
-                out.append(err.message)
-        return out
+        return self.scan()[1]
 
     def _files(self) -> list[Path]:
         try:
