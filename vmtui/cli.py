@@ -13,7 +13,6 @@ or it does not fit the host) or a usage error.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -79,12 +78,15 @@ def resolve_uri(args: argparse.Namespace, config_uri: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.log:
-        logging.basicConfig(filename=args.log, level=logging.DEBUG,
-                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
-    if args.command == "create":
-        return cmd_create(args)
-    if args.command == "export":
+    from .core.eventloop import silence_default_error_handler
+    from .core.logs import divert_stderr, setup_logging
+
+    silence_default_error_handler()  # libvirt would print every error to stderr itself
+    if args.command is not None:
+        if args.log:
+            setup_logging(args.log, debug=True)
+        if args.command == "create":
+            return cmd_create(args)
         return cmd_export(args)
     from .core.config import load_config
     from .core.service import LibvirtService
@@ -100,10 +102,23 @@ def main(argv: list[str] | None = None) -> int:
     from .ui.app import VmtuiApp
 
     app = VmtuiApp(service, config)
+    # Nothing a C library (libvirt, GLib) or a program it runs (ssh) writes
+    # to fd 2 may reach the screen: it goes to the log while the UI runs.
+    try:
+        log = setup_logging(args.log, debug=bool(args.log))
+    except OSError as err:
+        if args.log:
+            _err(f"vmtui: cannot write the log {args.log}: {err.strerror or err}")
+            return 2
+        log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
+    diversion = divert_stderr(log)
     try:
         app.run()
     except KeyboardInterrupt:
         return 130
+    finally:
+        if diversion is not None:
+            diversion.restore()
     rc = app.return_code or 0
     if app.connect_error is not None and rc:
         # Textual already printed the message; keep the exit code honest.

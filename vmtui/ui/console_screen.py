@@ -747,16 +747,20 @@ def show_console_list(app: App) -> None:
     app.push_screen(ConsoleListScreen())
 
 
-def forward_service_message(app: App, payload) -> None:
-    """Tell the open consoles about connection changes and domain events."""
+def forward_connection_state(app: App, state) -> None:
+    """Tell the open consoles that the connection went down or came back."""
     cs = console_screen(app, create=False)
     if cs is None or not cs._ready:
         return
-    from ..core.service import ConnectionChanged, ConnState, DomainEvent
-    if isinstance(payload, ConnectionChanged):
-        if payload.state is ConnState.CONNECTED:
-            cs.connection_changed(True)
-        elif payload.state is ConnState.DISCONNECTED:
-            cs.connection_changed(False)
-    elif isinstance(payload, DomainEvent):
-        cs.domain_event(payload.uuid, payload.event)
+    from ..core.service import ConnState
+    if state is ConnState.CONNECTED:
+        cs.connection_changed(True)
+    elif state is ConnState.DISCONNECTED:
+        cs.connection_changed(False)
+
+
+def forward_domain_event(app: App, uuid: str, kind: str) -> None:
+    """Tell the open consoles about a domain event (a VM started or stopped)."""
+    cs = console_screen(app, create=False)
+    if cs is not None and cs._ready:
+        cs.domain_event(uuid, kind)

@@ -156,6 +156,7 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
 SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
 
 
@@ -487,9 +488,21 @@ class DomainTable(DataTable):
             self.select(keep)
 
     def drop(self, uuid: str) -> None:
-        self.domains.pop(uuid, None)
-        if uuid in self.rows:
-            self._remove(uuid)
+        self.drop_many([uuid])
+
+    def drop_many(self, uuids: Iterable[str]) -> None:
+        """Remove domains. DataTable re-indexes every row on each removal, so
+        many at once (an event storm) rebuild the table instead: O(rows)."""
+        shown = []
+        for uuid in uuids:
+            self.domains.pop(uuid, None)
+            if uuid in self.rows:
+                shown.append(uuid)
+        if len(shown) > REBUILD_AFTER:
+            self.rebuild()
+        else:
+            for uuid in shown:
+                self._remove(uuid)
 
     # --- filter and sort controls ------------------------------------------
 
