@@ -36,7 +36,7 @@ from email.mime.text import MIMEText
 import libvirt
 import yaml
 
-from . import domxml
+from . import domxml, safeyaml
 
 NS_TEMPLATE = "https://vmtui.dev/xmlns/template/1"
 PREFIX = "vmtuitpl"
@@ -310,8 +310,8 @@ def merge_user_data(user_data: str | None, firstboot: str | None) -> str:
         return user_data
     if user_data.lstrip().startswith("#cloud-config"):
         try:
-            mine = yaml.safe_load(user_data) or {}
-            theirs = yaml.safe_load(firstboot) or {}
+            mine = safeyaml.load(user_data) or {}
+            theirs = safeyaml.load(firstboot) or {}
         except yaml.YAMLError:
             mine = None
         if isinstance(mine, dict) and isinstance(theirs, dict):

@@ -44,6 +44,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from ..core import safeyaml, userfile
 from ..core.errors import VmtuiError
 from ..core.provision import cloudinit
 from ..core.provision.cloudinit import CloudConfigForm, Problem, UserForm, WriteFileForm
@@ -697,10 +698,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             return
         path = Path(raw).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            self.notify(f"Cannot read '{path}': {getattr(err, 'strerror', None) or err}", title="SSH key",
-                        severity="error", timeout=8)
+            text = userfile.read_text(path, userfile.MAX_SSH_KEYS)
+        except userfile.UserFileError as err:
+            self.notify(f"Cannot read '{path}': {err.reason}", title="SSH key", severity="error", timeout=8)
             return
         keys = [k.strip() for k in text.splitlines() if k.strip() and not k.lstrip().startswith("#")]
         if not keys or any("PRIVATE KEY" in k for k in keys):
@@ -823,7 +823,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
     @staticmethod
     def _meta_mapping(text: str) -> dict | None:
         try:
-            data = yaml.safe_load(text) if text.strip() else {}
+            data = safeyaml.load(text) if text.strip() else {}
         except yaml.YAMLError:
             return None
         return data if isinstance(data, dict) else None

@@ -44,6 +44,11 @@ def check_package_path(text: str) -> str | None:
         return f"No such file: {path}"
     if os.path.isdir(path):
         return "This is a directory: give the .ova, or the .ovf inside it"
+    from ..core.userfile import file_problem
+
+    problem = file_problem(path)
+    if problem:
+        return f"This is {problem}"
     if not os.access(path, os.R_OK):
         return "Not readable (permission denied)"
     return None

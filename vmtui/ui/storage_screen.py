@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 
-from ..core import storage
+from ..core import storage, userfile
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
@@ -245,8 +245,8 @@ class UploadDialog(ProgressForm):
         errors: dict[str, str | None] = {}
         if not local:
             errors["local"] = "Enter the path of a local file"
-        elif not os.path.isfile(local):
-            errors["local"] = f"{local}: no such file"
+        elif userfile.file_problem(local):
+            errors["local"] = f"{local}: {userfile.file_problem(local)}"
         elif os.path.getsize(local) > self.pool.available:
             errors["local"] = (f"{fmt_bytes(os.path.getsize(local))} is larger than the "
                                f"{fmt_bytes(self.pool.available)} free in pool '{self.pool.name}'")

@@ -204,8 +204,10 @@ def cloudinit_summary(ci: dict | None) -> str:
     if not ci:
         return "default: the VM name as hostname"
     import yaml
+
+    from ..core import safeyaml
     try:
-        data = yaml.safe_load(ci.get("user_data") or "") or {}
+        data = safeyaml.load(ci.get("user_data") or "") or {}
     except yaml.YAMLError:
         data = {}
     if not isinstance(data, dict):
@@ -1233,11 +1235,14 @@ class NewVmWizard(Screen):
         def chosen(path: str | None) -> None:
             if not path:
                 return
+            from ..core.userfile import UserFileError, write_private_text
             from ..core.vmspec_yaml import dump_spec
             try:
-                Path(path).expanduser().write_text(dump_spec(self.spec), encoding="utf-8")
-            except OSError as e:
-                self.notify(f"Cannot write {path}: {e.strerror}", severity="error")
+                # 0600: the spec may hold password hashes (cloud-init, kickstart)
+                write_private_text(Path(path).expanduser(), dump_spec(self.spec))
+            except (OSError, UserFileError) as e:
+                why = e.reason if isinstance(e, UserFileError) else e.strerror
+                self.notify(f"Cannot write {path}: {why}", severity="error")
                 return
             self.notify(f"Saved the VM spec to {path}\nCreate it later with: vmtui create --from {path}",
                         title="Save spec", timeout=8)
