@@ -488,8 +488,30 @@ def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
     return detach_seed(conn, name, delete_volume=True)
 
 
+@dataclass(frozen=True)
+class SeedPools:
+    """Where a domain's seed ISO may go: the active pools, and the one to
+    offer first (the pool of the VM's first disk volume, else "default")."""
+    pools: list[str]
+    default: str | None
+
+
+def seed_pools(conn: libvirt.virConnect, domain_name: str) -> SeedPools:
+    """Blocking: the active pools, and the pool of the VM's first disk volume."""
+    pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
+    first = None
+    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    for disk in domxml.disk_sources(xml):
+        if disk.device == "disk":
+            vol = storage.disk_volume(conn, disk)
+            if vol is not None:
+                first = vol.pool
+                break
+    return SeedPools(pools, first or ("default" if "default" in pools else None))
+
+
 __all__: list[Any] = [
-    "CloudInitDocs", "NS_SEED", "SeedRecord", "attach_seed", "detach_seed", "cleanup_after_first_boot",
+    "CloudInitDocs", "NS_SEED", "SeedPools", "SeedRecord", "attach_seed", "seed_pools", "detach_seed", "cleanup_after_first_boot",
     "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
     "first_boot_cleanup_due", "next_target", "seed_record", "seed_volume_name", "set_seed_metadata",
     "used_targets", "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
