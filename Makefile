@@ -3,7 +3,8 @@
 #   make host         install/start libvirtd + QEMU on this machine (root/sudo)
 #   make venv         create .venv and install vmtui[test] (cheap when done)
 #   make demo         run the TUI against a demo setup
-#   make test         run the test suite (what CI runs via .ci/run)
+#   make test         check the layer contracts, run the test suite (what CI
+#                     runs via .ci/run)
 #   make screenshots  regenerate screenshots
 #   make bench        run the list benchmark
 #
@@ -42,8 +43,11 @@ host:
 demo: host venv
 	$(VENV)/bin/vmtui --demo
 
+# The layer contracts first (import-linter, [tool.importlinter] in
+# pyproject.toml): a broken one fails the run before any test.
 # pytest exits 5 when it collected no tests: report that instead of failing.
 test: host venv
+	$(VENV)/bin/lint-imports --no-cache
 	@rc=0; $(VPY) -m pytest -q --durations=25 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; rc=0; fi; \
 	exit $$rc

@@ -75,6 +75,10 @@ PACKAGES=(
     # Tiny test guests (tests/guest.py): busybox initramfs.
     busybox-static cpio
     isolinux syslinux-common  # bootable test ISOs (tests/real/test_real_create.py)
+    # Tools the tests call (in CI a missing one fails the test, tests/prereq.py):
+    # tmpfs/loop mounts and an ext2 image (test_real_storage*), pgrep
+    # (libvirtd restart), openssl and blkid (cloud-init), ip (networks).
+    mount e2fsprogs procps openssl util-linux iproute2
     # Dev tooling: venv for the Makefile, tmux for driving the TUI.
     python3-venv tmux
 )

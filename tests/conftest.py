@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import prereq
 from vmtui.core.service import LibvirtService
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -17,6 +18,41 @@ BRAVO = "11111111-1111-4111-8111-000000000002"
 CHARLIE = "11111111-1111-4111-8111-000000000003"
 DELTA = "11111111-1111-4111-8111-000000000004"
 ECHO = "11111111-1111-4111-8111-000000000005"
+
+
+# --- prerequisites and the count of real-hypervisor tests ---------------------
+
+def pytest_runtest_setup(item):
+    """``@needs(present, reason)`` (tests/prereq.py): fail in CI, skip elsewhere."""
+    for mark in item.iter_markers("needs"):
+        if not mark.kwargs.get("present", True):
+            prereq.missing(mark.kwargs.get("reason", "a prerequisite is missing"))
+
+
+_REAL = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+
+
+def pytest_runtest_logreport(report):
+    if "real" not in report.keywords:
+        return
+    if report.when == "call":
+        _REAL["passed" if report.passed else "failed" if report.failed else "skipped"] += 1
+    elif report.when == "setup" and not report.passed:
+        _REAL["skipped" if report.skipped else "errors"] += 1
+    elif report.when == "teardown" and report.failed:
+        _REAL["errors"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many tests against the real libvirtd + QEMU ran: a run that
+    skipped them all says so."""
+    if not (prereq.in_ci() or any(_REAL.values())):
+        return
+    ran = _REAL["passed"] + _REAL["failed"]
+    terminalreporter.write_sep("-", "real hypervisor")
+    terminalreporter.write_line(
+        f"Real-hypervisor tests (qemu:///system) that ran: {ran} ({_REAL['passed']} passed, "
+        f"{_REAL['failed']} failed); {_REAL['skipped']} skipped, {_REAL['errors']} errors in setup/teardown")
 
 
 def host_uri(path: Path = SMALL_HOST) -> str:

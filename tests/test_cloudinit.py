@@ -7,6 +7,7 @@ import pycdlib
 import pytest
 import yaml
 
+from tests.prereq import missing
 from vmtui.core.provision import cloudinit as ci
 from vmtui.core.provision.cloudinit import (
     CloudConfigForm,
@@ -245,7 +246,7 @@ def test_hash_password_openssl_fallback(monkeypatch):
     import shutil
 
     if not shutil.which("openssl"):
-        pytest.skip("no openssl")
+        missing("no openssl")
     monkeypatch.setattr(ci, "_crypt_module", lambda: None)
     hashed = hash_password("s3cret", salt="saltsalt")
     assert hashed == crypt.crypt("s3cret", "$6$saltsalt")
@@ -488,7 +489,7 @@ def test_seed_iso_label_seen_by_blkid(tmp_path):
 
     tool = shutil.which("blkid", path="/usr/sbin:/sbin:/usr/bin:/bin")
     if not tool:
-        pytest.skip("blkid not installed")
+        missing("blkid not installed")
     path = tmp_path / "seed.iso"
     path.write_bytes(build_seed_iso("#cloud-config\n", "instance-id: a\n"))
     out = subprocess.run([tool, "-p", "-o", "export", str(path)], capture_output=True, text=True, check=True).stdout

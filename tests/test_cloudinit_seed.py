@@ -146,7 +146,7 @@ def test_library_import_export(tmp_path):
     (tmp_path / "notours.yaml").write_text("foo: 1\n")
     with pytest.raises(LibraryError, match="not a saved cloud-init config"):
         other.import_file(tmp_path / "notours.yaml")
-    with pytest.raises(LibraryError, match="No such file"):
+    with pytest.raises(LibraryError, match="no such file"):
         other.import_file(tmp_path / "missing.yaml")
 
 

@@ -16,9 +16,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+import libvirt
 import pytest
-
-libvirt = pytest.importorskip("libvirt")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_XML = ROOT / "vmtui" / "data" / "demo-host.xml"

@@ -212,3 +212,36 @@ async def test_save_picture(small_uri, tmp_path):
         await wait_for(lambda: (tmp_path / "shot.png").exists(), what="file")
         assert G.decode_png((tmp_path / "shot.png").read_bytes()) == _stripes()
         assert isinstance(app.screen, GraphicsScreen)
+
+
+async def test_typed_errors_choose_what_the_screen_says(small_uri):
+    """No screenshots on this driver: paused, said once in the status line;
+    a VM that is not running: a plain note, the picture comes back later.
+    Neither is an error notification."""
+    from vmtui.core.errors import InvalidState, Unsupported
+
+    def unsupported():
+        raise Unsupported("take a screenshot of", "domain 'alpha'",
+                          "this function is not supported by the connection driver")
+
+    def not_running():
+        raise InvalidState("take a screenshot of", "domain 'alpha'",
+                           "Requested operation is not valid: domain is not running")
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        scr = GraphicsScreen(app.service, ALPHA, "alpha", source=unsupported)
+        await app.push_screen(scr)
+        await wait_for(lambda: scr.paused, what="paused")
+        status = str(scr.query_one("#gfx-status").render())
+        assert "no screenshots on this connection" in status
+        scr.dismiss()
+        await pilot.pause()
+        scr = GraphicsScreen(app.service, ALPHA, "alpha", source=not_running)
+        await app.push_screen(scr)
+        await wait_for(lambda: scr.last_error is not None, what="failure noticed")
+        await pilot.pause()
+        assert "VM not running" in str(scr.query_one("#gfx-status").render())
+        assert not scr.paused
+        assert not [n for n in app._notifications if n.severity == "error"]

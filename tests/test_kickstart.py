@@ -11,6 +11,7 @@ import pycdlib
 import pytest
 
 from tests.guest import CpioWriter
+from tests.prereq import needs
 from vmtui.core.provision.cloudinit import hash_password
 from vmtui.core.provision.kickstart import (
     KICKSTART_INITRD_ARG,
@@ -234,7 +235,7 @@ def _extract(archive: bytes, dest) -> None:
     )
 
 
-@pytest.mark.skipif(not shutil.which("cpio"), reason="needs the cpio tool")
+@needs(bool(shutil.which("cpio")), "needs the cpio tool")
 @pytest.mark.parametrize(
     "compress",
     [gzip.compress, lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32), lambda b: b],

@@ -17,6 +17,7 @@ from pathlib import Path
 import pycdlib
 import pytest
 
+from tests.prereq import missing, needs
 from vmtui.core import osinfo
 from vmtui.core.osinfo import (
     Detection,
@@ -37,7 +38,7 @@ FIXTURE_DB = DATA / "osinfo"
 REAL_DB = Path("/usr/share/osinfo")
 GIB = 1024 ** 3
 
-needs_real_db = pytest.mark.skipif(not (REAL_DB / "os").is_dir(), reason="osinfo-db is not installed")
+needs_real_db = needs((REAL_DB / "os").is_dir(), "osinfo-db is not installed")
 
 VIRTIO_BLK = "http://pcisig.com/pci/1af4/1001"
 VIRTIO_NET = "http://pcisig.com/pci/1af4/1000"
@@ -66,7 +67,7 @@ def fdb() -> OsDb:
 @pytest.fixture(scope="module")
 def rdb() -> OsDb:
     if not (REAL_DB / "os").is_dir():
-        pytest.skip("osinfo-db is not installed")
+        missing("osinfo-db is not installed")
     return OsDb.load([REAL_DB])
 
 
@@ -593,7 +594,7 @@ def test_real_db_loads_fast(rdb):
 def test_real_debian11(rdb):
     d = rdb.get("debian11")
     if d is None:
-        pytest.skip("this osinfo-db has no Debian 11")
+        missing("this osinfo-db has no Debian 11")
     assert d.id == "http://debian.org/debian/11"
     assert d.name == "Debian 11" and d.vendor == "Debian Project"
     assert "debianbullseye" in d.short_ids
@@ -615,7 +616,7 @@ def test_real_debian11(rdb):
 def test_real_inherit_true_and_device_removal(rdb):
     generic, ubuntu = rdb.get("linux2022"), rdb.get("ubuntu22.04")
     if generic is None or ubuntu is None:
-        pytest.skip("this osinfo-db has no linux2022/ubuntu22.04")
+        missing("this osinfo-db has no linux2022/ubuntu22.04")
     # linux-2022.xml: <resources arch="all" inherit="true"/>, derives from Ubuntu 22.04
     assert generic.derives_from == ubuntu.id
     assert generic.minimum == ubuntu.minimum == Resources(2048, 1, 10 * GIB)
@@ -631,7 +632,7 @@ def test_real_inherit_true_and_device_removal(rdb):
 def test_real_windows_and_anaconda(rdb):
     w = rdb.get("win2k22")
     if w is None:
-        pytest.skip("this osinfo-db has no Windows Server 2022")
+        missing("this osinfo-db has no Windows Server 2022")
     assert w.is_windows and w.family == "winnt"
     assert w.minimum == Resources(ram_mib=512, vcpus=1, storage_bytes=32 * GIB)
     assert w.recommended == Resources(ram_mib=2048, vcpus=None, storage_bytes=40 * GIB)
@@ -680,7 +681,7 @@ def test_real_search(rdb):
 ])
 def test_real_detect_iso(rdb, tmp_path, volume_id, system_id, publisher, expected, kernel):
     if rdb.get(expected) is None:
-        pytest.skip(f"this osinfo-db has no {expected}")
+        missing(f"this osinfo-db has no {expected}")
     d = rdb.detect_iso(make_iso(tmp_path / "media.iso", volume_id, system_id, publisher))
     assert d is not None and d.os.short_id == expected
     assert d.kernel == kernel
@@ -705,7 +706,7 @@ def test_real_detect_unknown_iso(rdb, tmp_path):
 def test_real_volume_size_picks_the_rule(rdb):
     c = rdb.get("centos6.10")
     if c is None:
-        pytest.skip("this osinfo-db has no CentOS 6.10")
+        missing("this osinfo-db has no CentOS 6.10")
     sizes = {m.arch: m.volume_size for m in c.media if m.volume_id == "CentOS_6.10_Final" and m.volume_size}
     for arch, size in sizes.items():
         d = rdb.detect_iso_ids(IsoIds("CentOS_6.10_Final", "LINUX", volume_size=size))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.prereq import needs
 from vmtui.core import ovf
 from vmtui.core.ovf import OvfError
 
@@ -286,7 +287,7 @@ def _ova(d: Path, out: Path, extra: list[tarfile.TarInfo] | None = None) -> Path
     return out
 
 
-needs_qemu_img = pytest.mark.skipif(not HAVE_QEMU_IMG, reason="qemu-img not installed")
+needs_qemu_img = needs(HAVE_QEMU_IMG, "qemu-img not installed")
 
 
 @needs_qemu_img

@@ -6,7 +6,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import pytest
 from textual.widgets import Button, Input, Select, Static
 
 from vmtui.core.config import Config
@@ -15,9 +14,10 @@ from vmtui.ui.app import VmtuiApp
 from vmtui.ui.ovf_screens import ExportOvaScreen, ImportOvfScreen
 
 from .conftest import ALPHA, BRAVO, wait_for
+from .prereq import needs
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "ovf" / "appliance.ova"
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")
+pytestmark = needs(shutil.which("qemu-img") is not None, "qemu-img not installed")
 
 
 def _app(uri: str) -> VmtuiApp:

@@ -318,7 +318,7 @@ async def test_config_notice_is_shown(small_uri, tmp_path):
     app = VmtuiApp(LibvirtService(small_uri, stats_interval=3600, reconnect=False), cfg)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)
-        assert any(str(bad) in n.message and "line" in n.message for n in app._notifications)
+        assert any(n.message.startswith(f"{bad}:2: not valid YAML: ") for n in app._notifications)
 
 
 def status_text(app) -> str:

@@ -7,13 +7,16 @@ else ``qemu:///system``.
 
 Exit codes of the subcommands: 0 done, 1 the host said no (cannot connect,
 a creation step failed, no such domain), 2 the spec is wrong (YAML, schema,
-or it does not fit the host) or a usage error.
+or it does not fit the host) or a usage error (a ``--log`` file that cannot
+be written, a broken config file the connection would come from).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -76,15 +79,46 @@ def resolve_uri(args: argparse.Namespace, config_uri: str | None) -> str:
     return args.connect or os.environ.get("LIBVIRT_DEFAULT_URI") or config_uri or "qemu:///system"
 
 
+def _open_log(path: str):
+    """The ``--log`` file opened for appending (created 0600), or the reason it cannot be."""
+    from .core.userfile import describe_mode
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            return f"no such directory: {os.path.dirname(os.path.abspath(path))}"
+        if err.errno == errno.EISDIR:
+            return "a directory, not a file"
+        if err.errno == errno.ENXIO:
+            return "a FIFO (named pipe), not a regular file"
+        return f"cannot write it ({err.strerror or err})"
+    except ValueError:
+        return "not a valid file name"
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):  # a FIFO would stall every log line
+        os.close(fd)
+        return f"{describe_mode(mode)}, not a regular file"
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .core.eventloop import silence_default_error_handler
     from .core.logs import divert_stderr, setup_logging
 
     silence_default_error_handler()  # libvirt would print every error to stderr itself
+    log_file = None
+    if args.log:
+        log_file = _open_log(args.log)
+        if isinstance(log_file, str):
+            _err(f"vmtui: --log {args.log}: {log_file}")
+            return 2
     if args.command is not None:
-        if args.log:
-            setup_logging(args.log, debug=True)
+        if log_file is not None:
+            setup_logging(log_file, debug=True)
         if args.command == "create":
             return cmd_create(args)
         return cmd_export(args)
@@ -105,11 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing a C library (libvirt, GLib) or a program it runs (ssh) writes
     # to fd 2 may reach the screen: it goes to the log while the UI runs.
     try:
-        log = setup_logging(args.log, debug=bool(args.log))
-    except OSError as err:
-        if args.log:
-            _err(f"vmtui: cannot write the log {args.log}: {err.strerror or err}")
-            return 2
+        log = setup_logging(log_file, debug=log_file is not None)
+    except OSError:
         log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
     diversion = divert_stderr(log)
     try:
@@ -133,13 +164,28 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _connected_service(args: argparse.Namespace):
-    """A connected service for the headless commands, or None (reason printed)."""
+def _command_config(args: argparse.Namespace):
+    """The config for a headless command, its notices printed to stderr (the
+    TUI shows the same ones); None when the connection would come from a
+    config file that cannot be used (reason printed: exit 2)."""
     from .core.config import load_config
+
+    config = load_config(args.config)
+    for notice in config.notices:
+        _err(notice)
+    explicit = args.demo or getattr(args, "connect", None) or os.environ.get("LIBVIRT_DEFAULT_URI")
+    if config.unusable and not explicit:
+        _err(f"vmtui: not connecting to {resolve_uri(args, None)}: the connection would come from the config "
+             f"file, which cannot be used (above); fix it or give -c URI")
+        return None
+    return config
+
+
+async def _connected_service(args: argparse.Namespace, config):
+    """A connected service for the headless commands, or None (reason printed)."""
     from .core.errors import ConnectError
     from .core.service import LibvirtService
 
-    config = load_config(args.config)
     service = LibvirtService(resolve_uri(args, config.autoconnect_uri), stats_interval=3600, reconnect=False)
     try:
         await service.connect()
@@ -150,18 +196,32 @@ async def _connected_service(args: argparse.Namespace):
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    from .core import userfile
     from .core.vmspec_yaml import SpecError, parse_spec, validate_spec
 
     if args.demo and not DEMO_HOST.exists():
         _err(f"vmtui: the demo host file is missing: {DEMO_HOST}")
         return 2
+    config = _command_config(args)
+    if config is None:
+        return 2
     try:
         if args.spec_file == "-":
-            doc = parse_spec(sys.stdin.read(), source="<stdin>")
+            stdin = getattr(sys.stdin, "buffer", None)
+            if stdin is None:
+                raise SpecError("", "cannot read the spec: standard input is closed", source="<stdin>")
+            try:
+                text = userfile.read_stream_text(stdin, "<stdin>", userfile.MAX_SPEC)
+            except userfile.UserFileError as err:
+                raise SpecError("", f"cannot read the spec: {err.reason}", err.line, source="<stdin>") from None
+            doc = parse_spec(text, source="<stdin>", is_text=True)
         else:
             doc = parse_spec(Path(args.spec_file))
     except SpecError as err:
-        _err(err.text())
+        text = err.text()
+        if err.message.startswith("cannot read the spec: a FIFO"):
+            text += " (to read a pipe, use --from - and redirect it to standard input)"
+        _err(text)
         return 2
     problems = validate_spec(doc.spec)
     if any(p.is_error for p in problems):
@@ -170,15 +230,15 @@ def cmd_create(args: argparse.Namespace) -> int:
         return 2
     import asyncio
 
-    return asyncio.run(_create(args, doc))
+    return asyncio.run(_create(args, doc, config))
 
 
-async def _create(args: argparse.Namespace, doc) -> int:
+async def _create(args: argparse.Namespace, doc, config) -> int:
     from .core.errors import VmtuiError
     from .core.installer import InvalidSpec, check_spec, create_vm, preview
     from .core.osinfo import default_db
 
-    service = await _connected_service(args)
+    service = await _connected_service(args, config)
     if service is None:
         return 1
     try:
@@ -224,16 +284,19 @@ async def _create(args: argparse.Namespace, doc) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import asyncio
 
-    return asyncio.run(_export(args))
+    config = _command_config(args)
+    if config is None:
+        return 2
+    return asyncio.run(_export(args, config))
 
 
-async def _export(args: argparse.Namespace) -> int:
+async def _export(args: argparse.Namespace, config) -> int:
     from .core.errors import VmtuiError
     from .core.installer import export_domain
     from .core.osinfo import default_db
     from .core.vmspec_yaml import dump_spec
 
-    service = await _connected_service(args)
+    service = await _connected_service(args, config)
     if service is None:
         return 1
     try:

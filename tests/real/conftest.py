@@ -1,7 +1,7 @@
 """Fixtures for tests against the real libvirtd + QEMU (qemu:///system).
 
 * ``system_conn`` -- an open ``qemu:///system`` connection (skips the test
-  when libvirtd is not reachable).
+  when libvirtd is not reachable; fails it in CI, see tests/prereq.py).
 * ``tiny_guest_files`` -- session-scoped :class:`tests.guest.GuestFiles`
   (kernel + stock initramfs, staged under /var/lib/libvirt/boot).
 * ``tiny_guest`` -- factory defining (and by default starting) a uniquely
@@ -24,6 +24,7 @@ import pytest
 import libvirt  # noqa: E402
 
 from tests import guest  # noqa: E402
+from tests.prereq import missing  # noqa: E402
 
 URI = "qemu:///system"
 NAME_PREFIX = "vmtui-test-"
@@ -34,9 +35,7 @@ def _open_or_skip():
     try:
         return libvirt.open(URI)
     except libvirt.libvirtError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot open {URI} in CI (did `make host` run?): {exc}")
-        pytest.skip(f"cannot open {URI}: {exc}")
+        missing(f"cannot open {URI} (is libvirtd running? `make host` starts it): {exc}")
 
 
 def _remove_stale_test_domains(conn) -> None:
@@ -77,9 +76,7 @@ def tiny_guest_files(_libvirt_available) -> guest.GuestFiles:
     try:
         return guest.tiny_guest_files()
     except Exception as exc:  # no apt, no network, ...
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"cannot build the tiny test guest: {exc}")
+        missing(f"cannot build the tiny test guest: {exc}")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ import libvirt
 import pytest
 
 from tests import guest
+from tests.prereq import missing
 from vmtui.core import storage
 from vmtui.core.builder import NS_LIBOSINFO, NS_VMTUI
 from vmtui.core.domcaps import host_caps
@@ -125,9 +126,7 @@ def build_boot_iso(dest: Path, kernel: Path, initrd: Path, cmdline: str = guest.
     import pycdlib
 
     if not (ISOLINUX_BIN.exists() and LDLINUX.exists()):
-        if os.environ.get("CI"):
-            pytest.fail("isolinux/syslinux-common are not installed (make host)")
-        pytest.skip("isolinux/syslinux-common are not installed")
+        missing("isolinux/syslinux-common are not installed (make host)")
     cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
            f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
     iso = pycdlib.PyCdlib()
@@ -274,7 +273,7 @@ async def test_url_install_boots_the_tree_kernel(svc, system_conn, pool, tiny_gu
 async def test_uefi_vm_starts(svc, system_conn, pool, boot_iso, domains, secure):
     caps = await host_caps(svc)
     if not caps.uefi or (secure and not caps.secure_boot):
-        pytest.skip("no (Secure Boot) UEFI firmware on this host")
+        missing("no (Secure Boot) UEFI firmware on this host (ovmf)")
     name = unique("uefi")
     domains.append(name)
     spec = tiny_spec(name, pool, machine="q35", cdrom_bus="sata", firmware="uefi", secure_boot=secure)

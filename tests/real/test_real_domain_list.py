@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.guest import READY_BANNER
+from tests.prereq import missing
 from vmtui.core.config import Config
 from vmtui.core.service import ConnState, LibvirtService
 from vmtui.ui.app import VmtuiApp
@@ -221,7 +222,7 @@ def _libvirtd_pids() -> list[int]:
 
 async def test_reconnects_after_libvirtd_restart(tiny_guest):
     if not _libvirtd_pids():
-        pytest.skip("libvirtd is not a process we can restart here")
+        missing("libvirtd is not a process we can restart here")
     dom = tiny_guest(start=True)
     uuid, name = dom.UUIDString(), dom.name()
     app = make_app()

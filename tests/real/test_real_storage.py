@@ -22,6 +22,7 @@ import libvirt
 import pytest
 
 from tests import guest
+from tests.prereq import missing
 
 from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
@@ -137,7 +138,7 @@ def big(pool):
         return 20 * GiB
     if free >= 3 * GiB:
         return 1 * GiB
-    pytest.skip(f"only {free / GiB:.1f} GiB free under {IMAGES}")
+    missing(f"only {free / GiB:.1f} GiB free under {IMAGES}")
 
 
 def _qcow2_version(path: str) -> int:
@@ -290,10 +291,10 @@ def test_progress_while_libvirt_writes_zeros(system_conn, make_pool, tmp_path):
         subprocess.run(["truncate", "-s", "2G", str(image)], check=True)
         mkfs = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
         if mkfs.returncode != 0:
-            pytest.skip(f"mkfs.ext2: {mkfs.stderr.strip()}")
+            missing(f"mkfs.ext2: {mkfs.stderr.strip()}")
         mount = subprocess.run(["mount", "-o", "loop", str(image), str(path)], capture_output=True, text=True)
         if mount.returncode != 0:
-            pytest.skip(f"cannot loop-mount an ext2 image: {mount.stderr.strip()}")
+            missing(f"cannot loop-mount an ext2 image: {mount.stderr.strip()}")
 
     name, _ = make_pool(prepare=mount_ext2)
     calls = []
@@ -356,7 +357,7 @@ def test_upload_and_download_round_trip(system_conn, pool, tmp_path):
 
 
 def test_upload_iso_is_listed_as_iso(system_conn, pool, tmp_path):
-    pycdlib = pytest.importorskip("pycdlib")
+    import pycdlib
     iso = pycdlib.PyCdlib()
     iso.new(joliet=3, vol_ident="CIDATA")
     body = b"instance-id: vmtui-test\n"

@@ -24,6 +24,7 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from tests.conftest import press_button, wait_for
+from tests.prereq import missing
 from tests.real.test_real_storage import IMAGES, POOL_PREFIX, _mounts_under, _remove_pool, _remove_stale_pools
 from vmtui.core import networks, storage
 from vmtui.core.config import Config
@@ -91,7 +92,7 @@ def tmpfs_pool(system_conn, pool_name):
     mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", str(path)],
                            capture_output=True, text=True)
     if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mount.stderr.strip()}")
+        missing(f"cannot mount a tmpfs: {mount.stderr.strip()}")
     storage.define_dir_pool(system_conn, name, str(path), autostart=False)
     return name, path
 
@@ -281,7 +282,7 @@ def _free_subnet(conn) -> str:
         cidr = f"10.{200 + (pid + i) % 50}.{(pid // 50 + i) % 250}.0/24"
         if "cidr" not in networks.plan_network("x", "isolated", cidr, existing=existing).errors:
             return cidr
-    pytest.skip("no free 10.x.y.0/24")
+    missing("no free 10.x.y.0/24 for an isolated test network")
 
 
 async def test_define_isolated_network_through_the_form(system_conn, net_name):
@@ -333,7 +334,7 @@ async def test_cancel_an_upload_from_the_dialog(system_conn, pool_name, tmp_path
     mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g,mode=0755", "tmpfs", str(path)],
                            capture_output=True, text=True)
     if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mount.stderr.strip()}")
+        missing(f"cannot mount a tmpfs: {mount.stderr.strip()}")
     storage.define_dir_pool(system_conn, name, str(path), autostart=False)
     local = tmp_path / "big.iso"
     with open(local, "wb") as fh:  # sparse: quick to make, still 768 MiB to send

@@ -1,7 +1,10 @@
 """The user's configuration file (YAML in the platformdirs config dir).
 
 A missing file means defaults. A broken one means defaults plus a notice that
-names the file and the line — never a crash.
+names the file and the line (``FILE:LINE: setting: message``) -- never a
+crash: the file is read with :mod:`vmtui.core.userfile` (regular files only,
+at most 256 KiB of UTF-8 text) and :mod:`vmtui.core.safeyaml` (no alias bombs,
+no runaway nesting).
 
 Example::
 
@@ -24,6 +27,8 @@ from pathlib import Path
 import platformdirs
 import yaml
 
+from . import safeyaml, userfile
+
 APP_NAME = "vmtui"
 MIN_INTERVAL, MAX_INTERVAL = 0.5, 3600.0
 
@@ -42,6 +47,9 @@ class Config:
     stats_interval: float = 2.0
     theme: str = "textual-dark"
     notices: list[str] = field(default_factory=list)
+    #: the file exists but could not be used at all (unreadable, not YAML):
+    #: its settings, saved connections included, are unknown
+    unusable: bool = False
 
     @property
     def autoconnect_uri(self) -> str | None:
@@ -60,16 +68,12 @@ def default_config_path() -> Path:
 
 def _line_of(node_marks: dict, key: str) -> str:
     mark = node_marks.get(key)
-    return f", line {mark}" if mark else ""
+    return f":{mark}" if mark else ""
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
     """Line numbers of top-level keys, so notices can point at them."""
     lines: dict[str, int] = {}
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode):
@@ -77,54 +81,68 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _unusable(cfg: Config, notice: str) -> Config:
+    cfg.notices.append(notice)
+    cfg.unusable = True
+    return cfg
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Read the config; problems become ``notices``, never exceptions."""
     path = Path(path) if path is not None else default_config_path()
     cfg = Config(path=path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return cfg
-    except OSError as err:
-        cfg.notices.append(f"{path}: cannot read ({err.strerror}); using defaults")
-        return cfg
+        text = userfile.read_text(path, userfile.MAX_CONFIG)
+    except userfile.UserFileError as err:
+        if err.reason == "no such file":
+            return cfg
+        where = f":{err.line}" if err.line else ""
+        return _unusable(cfg, f"{path}{where}: {err.reason}; using defaults")
     try:
-        data = yaml.safe_load(text)
+        data, root = safeyaml.load_with_nodes(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        cfg.notices.append(f"{path}{where}: {problem}; using defaults")
-        return cfg
+        if not isinstance(err, safeyaml.LimitError):
+            problem = f"not valid YAML: {problem}"
+        setting = ".".join(map(str, getattr(err, "path", ())))
+        setting = f"{setting}: " if setting else ""
+        return _unusable(cfg, f"{path}{where}: {setting}{problem}; using defaults")
     if data is None:
         return cfg
-    lines = _key_lines(text)
+    lines = _key_lines(root)
     if not isinstance(data, dict):
-        cfg.notices.append(f"{path}, line 1: expected a mapping of settings; using defaults")
-        return cfg
+        return _unusable(cfg, f"{path}:1: expected a mapping of settings; using defaults")
 
     if "stats_interval" in data:
         value = data["stats_interval"]
         if isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_INTERVAL <= value <= MAX_INTERVAL:
             cfg.stats_interval = float(value)
         else:
-            cfg.notices.append(f"{path}{_line_of(lines, 'stats_interval')}: stats_interval must be a number "
+            cfg.notices.append(f"{path}{_line_of(lines, 'stats_interval')}: stats_interval: must be a number "
                                f"of seconds between {MIN_INTERVAL:g} and {MAX_INTERVAL:g}; using 2")
     if "theme" in data:
         if isinstance(data["theme"], str) and data["theme"].strip():
             cfg.theme = data["theme"].strip()
         else:
-            cfg.notices.append(f"{path}{_line_of(lines, 'theme')}: theme must be a name; using {cfg.theme}")
+            cfg.notices.append(f"{path}{_line_of(lines, 'theme')}: theme: must be a name; using {cfg.theme}")
     conns = data.get("connections", [])
     if conns is None:
         conns = []
     if not isinstance(conns, list):
-        cfg.notices.append(f"{path}{_line_of(lines, 'connections')}: connections must be a list")
+        cfg.notices.append(f"{path}{_line_of(lines, 'connections')}: connections: must be a list")
         conns = []
+    conn_node = _value_node(root, "connections")
     for i, item in enumerate(conns, 1):
+        where = _item_line(conn_node, i - 1) or _line_of(lines, "connections")
         if not isinstance(item, dict) or not isinstance(item.get("uri"), str) or "://" not in item["uri"]:
-            cfg.notices.append(f"{path}{_line_of(lines, 'connections')}: connection #{i} needs a 'uri' "
+            cfg.notices.append(f"{path}{where}: connections[{i - 1}]: needs a 'uri' "
                                "such as qemu:///system; skipped")
+            continue
+        problem = _uri_problem(item["uri"])
+        if problem:
+            cfg.notices.append(f"{path}{where}: connections[{i - 1}].uri: {problem}; skipped")
             continue
         cfg.connections.append(SavedConnection(
             name=str(item.get("name") or item["uri"]),
@@ -134,8 +152,40 @@ def load_config(path: Path | str | None = None) -> Config:
     known = {"stats_interval", "theme", "connections"}
     for key in data:
         if key not in known:
-            cfg.notices.append(f"{path}{_line_of(lines, str(key))}: unknown setting '{key}' ignored")
+            shown = str(key) if len(str(key)) <= 60 else str(key)[:59] + "…"
+            cfg.notices.append(f"{path}{_line_of(lines, str(key))}: unknown setting '{shown}' ignored")
     return cfg
+
+
+def _value_node(root: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(root, yaml.MappingNode):
+        for k, v in root.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _item_line(seq: yaml.Node | None, index: int) -> str:
+    if isinstance(seq, yaml.SequenceNode) and 0 <= index < len(seq.value):
+        return f":{seq.value[index].start_mark.line + 1}"
+    return ""
+
+
+def _uri_problem(uri: str) -> str | None:
+    """A libvirt URI that cannot work: a broken host part or a port out of range."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in uri):
+        return "the URI must not contain spaces"
+    try:
+        port = urlsplit(uri).port
+    except ValueError as err:
+        if "Port" in str(err) or "port" in str(err):
+            return "the port must be a number from 1 to 65535"
+        return f"not a valid URI ({err})"
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    return None
 
 
 def save_config(cfg: Config, path: Path | None = None) -> Path:

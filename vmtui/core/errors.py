@@ -42,6 +42,28 @@ class Disconnected(VmtuiError):
     """The connection is down (a reconnect may be under way)."""
 
 
+class Unsupported(VmtuiError):
+    """The driver or hypervisor cannot do this at all (libvirt's
+    VIR_ERR_NO_SUPPORT / VIR_ERR_ARGUMENT_UNSUPPORTED): asking again will not help."""
+
+
+class InvalidState(VmtuiError):
+    """The object is not in a state that allows this, e.g. a domain that is
+    not running (libvirt's VIR_ERR_OPERATION_INVALID)."""
+
+    @property
+    def not_running(self) -> bool:
+        return "not running" in self.cause
+
+
+#: The VmtuiError subclass for a libvirt error code (others: VmtuiError).
+_TYPED: dict[int, type[VmtuiError]] = {
+    libvirt.VIR_ERR_NO_SUPPORT: Unsupported,
+    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED: Unsupported,
+    libvirt.VIR_ERR_OPERATION_INVALID: InvalidState,
+}
+
+
 def libvirt_message(err: BaseException) -> str:
     if isinstance(err, libvirt.libvirtError):
         msg = err.get_error_message() or str(err)
@@ -67,7 +89,8 @@ def from_libvirt(action: str, obj: str, err: BaseException) -> VmtuiError:
     if isinstance(err, VmtuiError):
         return err
     code = err.get_error_code() if isinstance(err, libvirt.libvirtError) else None
-    return VmtuiError(action, obj, libvirt_message(err), hint_for(action, err), code)
+    cls = _TYPED.get(code, VmtuiError) if code is not None else VmtuiError
+    return cls(action, obj, libvirt_message(err), hint_for(action, err), code)
 
 
 def is_connection_lost(err: BaseException) -> bool:

@@ -39,6 +39,7 @@ __all__ = [
     "RemoteHost",
     "parse_displays",
     "read_displays",
+    "displays_of",
     "remote_host",
     "connect_info",
     "Image",
@@ -56,7 +57,9 @@ __all__ = [
     "keycodes_for_text",
     "COMBOS",
     "send_combo",
+    "send_combo_to",
     "type_text",
+    "type_text_into",
     "sample_image",
 ]
 
@@ -206,6 +209,11 @@ def read_displays(dom: libvirt.virDomain) -> list[Display]:
         return parse_displays(xml, secure=secure)
     finally:
         del xml  # holds the password in clear text
+
+
+def displays_of(conn: libvirt.virConnect, uuid: str) -> list[Display]:
+    """Blocking: :func:`read_displays` of the domain with ``uuid``."""
+    return read_displays(conn.lookupByUUIDString(uuid))
 
 
 # ---------------------------------------------------------------------------
@@ -897,6 +905,11 @@ def send_combo(dom: libvirt.virDomain, codes: Sequence[int], holdtime: int = 0) 
     dom.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, holdtime, list(codes), len(codes), 0)
 
 
+def send_combo_to(conn: libvirt.virConnect, uuid: str, codes: Sequence[int], holdtime: int = 0) -> None:
+    """Blocking: :func:`send_combo` to the domain with ``uuid``."""
+    send_combo(conn.lookupByUUIDString(uuid), codes, holdtime)
+
+
 def type_text(dom: libvirt.virDomain, chords: Iterable[Sequence[int]], *, holdtime: int = TYPE_HOLD_MS,
               gap: float = 0.0, cancelled: Callable[[], bool] | None = None) -> int:
     """Blocking: send each chord (one typed character) in order; returns how
@@ -910,6 +923,11 @@ def type_text(dom: libvirt.virDomain, chords: Iterable[Sequence[int]], *, holdti
         if gap:
             time.sleep(gap)
     return sent
+
+
+def type_text_into(conn: libvirt.virConnect, uuid: str, chords: Iterable[Sequence[int]], **kw) -> int:
+    """Blocking: :func:`type_text` into the domain with ``uuid``."""
+    return type_text(conn.lookupByUUIDString(uuid), chords, **kw)
 
 
 # ---------------------------------------------------------------------------

@@ -33,28 +33,32 @@ def log_path() -> Path | None:
     return _log_path
 
 
-def setup_logging(path: str | os.PathLike | None, *, debug: bool) -> Path:
-    """Send Python logging to ``path`` (default: the user's state dir):
-    everything with ``debug`` (``--log FILE``), warnings and errors otherwise.
-    Raises OSError when the file cannot be opened."""
+def setup_logging(stream: TextIO | None, *, debug: bool) -> Path:
+    """Send Python logging to ``stream`` (the ``--log`` file, opened by the
+    CLI) or else to the default log in the user's state dir: everything
+    with ``debug``, warnings and errors otherwise. Returns the log's path.
+    Raises OSError when the default log cannot be opened."""
     global _log_path
-    target = Path(path) if path is not None else default_log_path()
-    if path is None:
+    if stream is not None:
+        handler: logging.Handler = logging.StreamHandler(stream)
+        target = Path(stream.name)
+    else:
+        target = default_log_path()
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             if target.stat().st_size > ROTATE_AT:
                 target.replace(target.with_name(LOG_NAME + ".1"))
         except FileNotFoundError:
             pass
-    handler = logging.FileHandler(target, encoding="utf-8")
+        handler = logging.FileHandler(target, encoding="utf-8")
+        try:
+            os.chmod(target, 0o600)
+        except OSError:
+            pass
     handler.setFormatter(logging.Formatter(FORMAT))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    try:
-        os.chmod(target, 0o600)
-    except OSError:
-        pass
     _log_path = target
     return target
 

@@ -444,13 +444,21 @@ def read_iso_ids(path: str | os.PathLike) -> IsoIds:
     Raises FileNotFoundError for a missing file and :class:`NotAnIsoError`
     for anything that has no ISO 9660 volume descriptor.
     """
+    import errno
+
+    from .userfile import UserFileError, open_regular
+
     p = Path(path)
     try:
-        f = open(p, "rb")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise NotAnIsoError(f"{p} is a directory, not an ISO 9660 image") from None
+        # a FIFO would block, a character device never end: refused on open (never waits)
+        f = open_regular(p, allow_block=True)
+    except UserFileError as err:
+        if err.errno == errno.ENOENT:
+            raise FileNotFoundError(f"{p}: no such file") from None
+        if err.errno is not None and err.errno != errno.EISDIR:
+            raise OSError(err.errno, os.strerror(err.errno), str(p)) from None
+        raise NotAnIsoError(f"{p} is {err.reason.replace(', not a file', '').replace(', not a regular file', '')}"
+                            ", not an ISO 9660 image") from None
     with f:
         for index in range(_VD_FIRST, _VD_FIRST + _VD_MAX):
             try:

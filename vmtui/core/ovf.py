@@ -548,6 +548,11 @@ def open_package(path: str | os.PathLike, *, work_dir: str | None = None,
         raise OvfError("no such file", where)
     if os.path.isdir(src):
         raise OvfError("this is a directory: give the .ova file or the .ovf file inside it", where)
+    from .userfile import file_problem
+
+    problem = file_problem(src)
+    if problem:  # a FIFO would block the reader, a device never end
+        raise OvfError(f"this is {problem}", where)
     tmp = tempfile.mkdtemp(prefix="vmtui-ovf-", dir=work_dir)
     try:
         pkg = _open(src, where, tmp, cancel, progress, known_os)

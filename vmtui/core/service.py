@@ -1090,6 +1090,94 @@ class LibvirtService:
         self._schedule_refresh(uuid)
         return result
 
+    # --- long operations ---------------------------------------------------------
+
+    #: run_long's default ``stall``: a long operation that reported no
+    #: progress for this many seconds counts as hung and is stopped.
+    LONG_STALL = 600.0
+
+    async def run_long(self, fn: Callable[..., Any], *, progress: Callable[..., Any] | None = None,
+                       cancel: "threading.Event | None" = None, action: str = "talk to", obj: str = "",
+                       timeout: float | None = None, stall: float | None = LONG_STALL) -> Any:
+        """Run a long blocking ``fn(conn, progress=report, cancel=event)``
+        (an import, an upload, a copy) through :meth:`call`: the same pool
+        (it holds one worker while it runs), the same error mapping, and a
+        lost connection starts the reconnect.
+
+        * ``report(*args)``, called from the worker thread, reaches
+          ``progress(*args)`` on the event loop, in order (never after this
+          returned); each call also tells that the work is alive.
+        * ``cancel`` (a ``threading.Event``; one is made when not given) is
+          what ``fn`` checks to stop early. It is set when the awaiting task
+          is cancelled and when a limit below ends the wait.
+        * ``stall``: seconds without a report after which the work counts as
+          hung (None: no such limit); ``timeout``: an overall limit (None:
+          none). Either raises CallTimeout naming the limit; the thread stops
+          at its next look at ``cancel``.
+        """
+        import threading
+        import time as _time
+
+        loop = asyncio.get_running_loop()
+        token = cancel if cancel is not None else threading.Event()
+        alive = [_time.monotonic()]
+        over = [False]
+
+        def deliver(args: tuple) -> None:
+            if over[0] or progress is None:
+                return
+            try:
+                progress(*args)
+            except Exception:  # a broken progress display must not break the work
+                log.exception("progress callback of %s %s failed", action, obj)
+
+        def report(*args) -> None:
+            alive[0] = _time.monotonic()
+            if progress is None or over[0]:
+                return
+            try:
+                loop.call_soon_threadsafe(deliver, args)
+            except RuntimeError:  # the loop is gone
+                pass
+
+        def work(conn):
+            try:
+                return fn(conn, progress=report, cancel=token)
+            except OSError as err:  # local files (a package, a download target): a sentence
+                where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+                raise VmtuiError(action, obj, where + (err.strerror or str(err))) from None
+
+        # the limits are kept here (call() gets one it never reaches)
+        task = asyncio.ensure_future(self.call(work, timeout=10 * 365 * 86400.0, action=action, obj=obj))
+        started = _time.monotonic()
+        ok = False
+        try:
+            while True:
+                waits = []
+                now = _time.monotonic()
+                if stall is not None:
+                    waits.append(alive[0] + stall - now)
+                if timeout is not None:
+                    waits.append(started + timeout - now)
+                wait = max(0.0, min(waits)) if waits else None
+                done, _ = await asyncio.wait({task}, timeout=wait)
+                if task in done:
+                    result = task.result()
+                    ok = True
+                    return result
+                now = _time.monotonic()
+                if timeout is not None and now - started >= timeout:
+                    raise CallTimeout(action, obj, f"not done within {timeout:g} s: stopped")
+                if stall is not None and now - alive[0] >= stall:
+                    raise CallTimeout(action, obj, f"no progress for {stall:g} s: stopped")
+        finally:
+            over[0] = True
+            if not ok:
+                token.set()
+                if not task.done():
+                    task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
 
 def connect_hint(uri: str, cause: str) -> str:
     low = cause.lower()

@@ -811,9 +811,13 @@ def upload_file(conn: libvirt.virConnect, pool: str, name: str, local_path: str 
     problem = validate_volume_name(name)
     if problem:
         raise VmtuiError(action, obj, problem)
+    from .userfile import UserFileError, open_regular
+
     try:
-        size = os.path.getsize(local_path)
-        fh = open(local_path, "rb")
+        fh = open_regular(local_path)  # a FIFO or a device: refused, never waited on
+        size = os.fstat(fh.fileno()).st_size
+    except UserFileError as err:
+        raise VmtuiError(action, obj, os.strerror(err.errno) if err.errno else err.reason) from None
     except OSError as err:
         raise VmtuiError(action, obj, err.strerror or str(err)) from None
     if size == 0:

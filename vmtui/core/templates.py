@@ -36,7 +36,8 @@ from email.mime.text import MIMEText
 import libvirt
 import yaml
 
-from . import domxml
+from . import domxml, safeyaml
+from .errors import VmtuiError
 
 NS_TEMPLATE = "https://vmtui.dev/xmlns/template/1"
 PREFIX = "vmtuitpl"
@@ -310,8 +311,8 @@ def merge_user_data(user_data: str | None, firstboot: str | None) -> str:
         return user_data
     if user_data.lstrip().startswith("#cloud-config"):
         try:
-            mine = yaml.safe_load(user_data) or {}
-            theirs = yaml.safe_load(firstboot) or {}
+            mine = safeyaml.load(user_data) or {}
+            theirs = safeyaml.load(firstboot) or {}
         except yaml.YAMLError:
             mine = None
         if isinstance(mine, dict) and isinstance(theirs, dict):
@@ -349,3 +350,54 @@ def record_prepared(dom: libvirt.virDomain, method: str, items: list[str],
     meta.firstboot = firstboot
     write_meta(dom, meta)
     return meta
+
+
+# ---------------------------------------------------------------------------
+# by UUID: what the screens ask through the service
+# ---------------------------------------------------------------------------
+
+
+def set_marked_by_uuid(conn: libvirt.virConnect, uuid: str, marked: bool) -> TemplateMeta:
+    """Blocking: :func:`set_marked` on the domain with ``uuid``."""
+    return set_marked(conn.lookupByUUIDString(uuid), marked)
+
+
+def meta_by_uuid(conn: libvirt.virConnect, uuid: str) -> TemplateMeta:
+    """Blocking: :func:`read_meta` of the domain with ``uuid``."""
+    return read_meta(conn.lookupByUUIDString(uuid))
+
+
+def _shut_off_domain(conn: libvirt.virConnect, uuid: str) -> libvirt.virDomain:
+    dom = conn.lookupByUUIDString(uuid)
+    if dom.isActive():
+        raise VmtuiError("prepare", f"domain '{dom.name()}'", "it is running: shut it off first")
+    return dom
+
+
+def record_preparation(conn: libvirt.virConnect, uuid: str, method: str, items: list[str],
+                       firstboot: str | None = None, *, mark: bool = False) -> TemplateMeta:
+    """Blocking: :func:`record_prepared` on the shut-off domain ``uuid``, then
+    mark it as a template when ``mark``. A running domain is refused."""
+    dom = _shut_off_domain(conn, uuid)
+    meta = record_prepared(dom, method, items, firstboot)
+    if mark:
+        meta = set_marked(dom, True)
+    return meta
+
+
+def sysprep_disks(conn: libvirt.virConnect, uuid: str) -> list[str]:
+    """Blocking: the disk images virt-sysprep may change on the shut-off
+    domain ``uuid`` (writable, not shareable). Refused (VmtuiError) while it
+    runs, or when a disk backs a linked clone (``clone.linked_users``):
+    changing it would corrupt that clone."""
+    from .clone import linked_users  # clone imports this module
+
+    dom = _shut_off_domain(conn, uuid)
+    ov = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    paths = [d.path for d in ov.disks if d.device == "disk" and d.path and not d.readonly and not d.shareable]
+    clones = linked_users(conn, paths)
+    if clones:
+        raise VmtuiError("prepare", f"domain '{dom.name()}'",
+                         "its disks are the backing files of linked clones (" + ", ".join(clones)
+                         + "); changing them would corrupt those clones")
+    return paths

@@ -22,6 +22,7 @@ import functools
 import ipaddress
 import os
 import re
+import reprlib
 import stat
 import unicodedata
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import yaml
 
+from . import safeyaml, userfile
 from .sizes import parse_size
 from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 from .yamlout import dump_block
@@ -275,9 +277,10 @@ class LineMap:
 # ---------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(safeyaml.SafeLoader):
     """SafeLoader without YAML 1.1's base-60 numbers: ``mac: 52:54:00:12:34:56``
-    and ``12:30`` stay strings (as in YAML 1.2) instead of becoming integers."""
+    and ``12:30`` stay strings (as in YAML 1.2) instead of becoming integers.
+    With safeyaml's limits (alias bombs, nesting, huge numbers)."""
 
 
 _INT = "tag:yaml.org,2002:int"
@@ -293,6 +296,17 @@ _Loader.add_implicit_resolver(
     _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."))
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 2
+
+
+def _shown(value: Any) -> str:
+    """A value in a message: short, whatever its size."""
+    return _REPR.repr(value)
 
 
 def _describe_type(types: Any) -> str:
@@ -319,21 +333,25 @@ def _schema_issue(err: jsonschema.ValidationError, lines: LineMap) -> SpecIssue:
         return SpecIssue(format_path(path + (missing,)), "missing (required)", lines.line(path))
     if kind == "enum":
         choices = ", ".join(str(c) for c in err.validator_value if c is not None)
-        msg = f"must be one of: {choices} (not {err.instance!r})"
+        msg = f"must be one of: {choices} (not {_shown(err.instance)})"
     elif kind == "type":
-        msg = f"must be {_describe_type(err.validator_value)}, not {err.instance!r}"
+        msg = f"must be {_describe_type(err.validator_value)}, not {_shown(err.instance)}"
     elif kind == "anyOf" and path[-1:] == ("kickstart",):
         msg = ("must be the kickstart text, or a mapping of text (or file), version (e.g. RHEL9) and "
                "delivery (oemdrv or initrd)")
     elif kind == "anyOf":
-        msg = f"must be a size such as 20G or 512M, or a whole number, not {err.instance!r}"
+        msg = f"must be a size such as 20G or 512M, or a whole number, not {_shown(err.instance)}"
     elif kind == "minimum":
-        msg = f"must be at least {err.validator_value}, not {err.instance!r}"
+        msg = f"must be at least {err.validator_value}, not {_shown(err.instance)}"
     elif kind == "minLength":
         msg = "must not be empty"
     else:
-        msg = err.message
+        msg = _clip(err.message)
     return SpecIssue(format_path(path), msg, lines.line(path))
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _closest(word: str, choices: Iterable[str]) -> str | None:
@@ -374,6 +392,9 @@ class SpecDocument:
     data: dict = field(default_factory=dict)
     #: where the kickstart text is: (its file, 0) or (None, YAML line before its first line)
     kickstart_origin: tuple[str | None, int] | None = None
+    #: field -> YAML line before the first line of its text, for texts written
+    #: as literal blocks (``user_data: |``), whose lines map one to one
+    text_origins: dict[str, int] = field(default_factory=dict)
 
     def issue(self, fe: FieldError) -> SpecIssue:
         if fe.line and fe.field == "install.kickstart" and self.kickstart_origin is not None:
@@ -382,34 +403,41 @@ class SpecDocument:
             if ks_file:
                 return SpecIssue(fe.field, message, fe.line, fe.severity, source=ks_file)
             return SpecIssue(fe.field, message, offset + fe.line, fe.severity)
+        if fe.line and fe.field in self.text_origins:
+            # "user-data line 4, column 13: users.0.passwd: ..." -> the spec's line, "user-data: users.0..."
+            message = re.sub(r"^(\S+) line \d+(?:, column \d+)?: ", r"\1: ", fe.message)
+            return SpecIssue(fe.field, message, self.text_origins[fe.field] + fe.line, fe.severity)
         return SpecIssue(fe.field, fe.message, self.lines.line(fe.field), fe.severity)
 
     def issues(self, errors: Iterable[FieldError]) -> list[SpecIssue]:
         return [self.issue(fe) for fe in errors]
 
 
-def _read(text_or_path: str | os.PathLike) -> tuple[str, str | None]:
+def _read(text_or_path: str | os.PathLike, is_text: bool = False) -> tuple[str, str | None]:
     if isinstance(text_or_path, os.PathLike):
         p = Path(text_or_path)
         try:
-            return p.read_text(encoding="utf-8"), str(p)
-        except OSError as err:
-            raise SpecError("", f"cannot read {p}: {err.strerror or err}", source=str(p)) from None
-        except UnicodeDecodeError as err:
-            raise SpecError("", f"{p} is not UTF-8 text: {err.reason}", source=str(p)) from None
+            return userfile.read_text(p, userfile.MAX_SPEC), str(p)
+        except userfile.UserFileError as err:
+            raise SpecError("", f"cannot read the spec: {err.reason}", err.line, source=str(p)) from None
     text = str(text_or_path)
-    if "\n" not in text and len(text) < 4096 and os.path.isfile(text):
+    if not is_text and "\n" not in text and len(text) < 4096 and os.path.isfile(text):
         return _read(Path(text))
     return text, None
 
 
-def parse_spec(text_or_path: str | os.PathLike, *, source: str | None = None) -> SpecDocument:
-    """Parse and schema-check a YAML spec (no semantic checks); raises SpecError."""
-    text, src = _read(text_or_path)
+def parse_spec(text_or_path: str | os.PathLike, *, source: str | None = None, is_text: bool = False) -> SpecDocument:
+    """Parse and schema-check a YAML spec (no semantic checks); raises SpecError.
+    A ``str`` that names a file is read from it, unless ``is_text``."""
+    text, src = _read(text_or_path, is_text)
     source = source or src
+    if len(text) > userfile.MAX_SPEC:
+        raise SpecError("", f"the spec is too large (more than {userfile.format_bytes(userfile.MAX_SPEC)})",
+                        source=source)
     try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        data, root = safeyaml.load_with_nodes(text, Loader=_Loader)
+    except safeyaml.LimitError as err:
+        raise SpecError(format_path(err.path), err.problem, err.problem_mark.line + 1, source=source) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         problem = getattr(err, "problem", None) or str(err)
@@ -433,7 +461,12 @@ def parse_spec(text_or_path: str | os.PathLike, *, source: str | None = None) ->
     origin = _read_kickstart(spec, data, root, lines, source, conv)
     if conv:
         raise SpecError("", "", errors=conv, source=source)
-    return SpecDocument(spec, lines, source, data, kickstart_origin=origin)
+    texts = {}
+    for key in ("user_data", "meta_data", "network_config"):
+        node = _node_at(root, ("install", "cloud_init", key))
+        if isinstance(node, yaml.ScalarNode) and node.style == "|":
+            texts[f"install.cloud_init.{key}"] = node.start_mark.line + 1
+    return SpecDocument(spec, lines, source, data, kickstart_origin=origin, text_origins=texts)
 
 
 def _node_at(root: yaml.Node | None, path: tuple) -> yaml.Node | None:
@@ -474,10 +507,9 @@ def _read_kickstart(spec: VmSpec, data: dict, root: yaml.Node | None, lines: Lin
         if not path.is_absolute() and source and os.path.exists(source):
             path = Path(source).resolve().parent / path
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            why = err.reason if isinstance(err, UnicodeDecodeError) else (err.strerror or str(err))
-            issues.append(SpecIssue(format_path(file_key), f"cannot read the kickstart file {path}: {why}",
+            text = userfile.read_text(path, userfile.MAX_KICKSTART)
+        except userfile.UserFileError as err:
+            issues.append(SpecIssue(format_path(file_key), f"cannot read the kickstart file {path}: {err.reason}",
                                     lines.line(file_key)))
             return None
         origin = (str(path), 0)
@@ -503,7 +535,7 @@ def _to_spec(data: dict, lines: LineMap) -> tuple[VmSpec, list[SpecIssue]]:
         try:
             return fn()
         except ValueError as err:
-            issues.append(SpecIssue(format_path(path), str(err), lines.line(path)))
+            issues.append(SpecIssue(format_path(path), _clip(str(err)), lines.line(path)))
             return None
 
     spec = VmSpec(name=data["name"])
@@ -720,12 +752,29 @@ def validate_url(url: str) -> str | None:
         return "Enter the URL of the install tree"
     if url != url.strip() or any(c.isspace() for c in url):
         return "The URL must not contain spaces"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        if "[" in url and "]" not in url.split("//", 1)[-1].split("/", 1)[0]:
+            return "The URL's host has a '[' without its ']' (an IPv6 address is written http://[::1]/)"
+        return f"The URL is not valid: {err}"
     if parts.scheme.lower() not in URL_SCHEMES:
         shown = parts.scheme or "no scheme"
         return f"Unsupported URL ({shown}): use http://, https:// or ftp://"
-    if not parts.hostname:
+    try:
+        hostname, port = parts.hostname, parts.port
+    except ValueError:
+        shown = parts.netloc.rsplit(":", 1)[-1] if ":" in parts.netloc else parts.netloc
+        return f"The port must be a number from 1 to 65535, not '{_clip(shown, 20)}'"
+    if not hostname:
         return "The URL has no host name"
+    if port == 0:
+        return "The port must be a number from 1 to 65535, not 0"
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(hostname.split("%", 1)[0])
+        except ValueError:
+            return f"'[{_clip(hostname, 40)}]' is not an IPv6 address"
     return None
 
 
@@ -741,6 +790,8 @@ def local_path_checker(path: str, kind: str) -> str | None:
     if kind == "iso":
         if stat.S_ISDIR(st.st_mode):
             return f"{path} is a directory, not an ISO image"
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            return f"{path} is {userfile.describe_mode(st.st_mode)}, not an ISO image"
         from .osinfo import NotAnIsoError, read_iso_ids
 
         try:
@@ -751,10 +802,11 @@ def local_path_checker(path: str, kind: str) -> str | None:
             return f"Cannot read {path}: {err.strerror or err}"
     elif kind == "cdrom":
         if not stat.S_ISBLK(st.st_mode):
-            return f"{path} is not a CD-ROM device (not a block device)"
+            return f"{path} is not a CD-ROM device ({userfile.describe_mode(st.st_mode)}, not a block device)"
     else:
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            return f"{path} is not a disk image (not a file or block device)"
+            return (f"{path} is not a disk image ({userfile.describe_mode(st.st_mode)}, "
+                    "not a file or block device)")
     return None
 
 
@@ -779,8 +831,8 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     """
     errs: list[FieldError] = []
 
-    def err(fld: str, msg: str) -> None:
-        errs.append(FieldError(fld, msg))
+    def err(fld: str, msg: str, line: int | None = None) -> None:
+        errs.append(FieldError(fld, msg, line=line))
 
     def warn(fld: str, msg: str) -> None:
         errs.append(FieldError(fld, msg, "warning"))
@@ -1026,10 +1078,12 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     return errs
 
 
-def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
+def _check_cloud_init(ci: Any, kind: str, err: Callable[..., None],
                       warn: Callable[[str, str], None]) -> None:
     """install.cloud_init: the documents of the NoCloud seed (user-data,
-    meta-data, network-config), validated like the cloud-init editor does."""
+    meta-data, network-config), validated like the cloud-init editor does.
+    The first problem of a document is its field's error, with its line in
+    the document (FieldError.line) and "(and N more)"."""
     from .provision import cloudinit
 
     base = "install.cloud_init"
@@ -1055,7 +1109,7 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[[str, str], None],
             problems = sorted(problems + plain_password_problems(text), key=lambda p: (p.line, p.column))
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            err(f"{base}.{key}", f"{label} {problems[0]}{more}")
+            err(f"{base}.{key}", f"{label} {problems[0]}{more}", problems[0].line or None)
     detach = ci.get("detach_after_first_boot", False)
     if not isinstance(detach, bool):
         err(f"{base}.detach_after_first_boot", "detach_after_first_boot must be true or false")
@@ -1099,12 +1153,33 @@ def kickstart_problems(spec: VmSpec) -> list[FieldError]:
         return out
     from .provision.kickstart import plaintext_password_warnings
 
-    for p in _kickstart_findings(text, version) + tuple(plaintext_password_warnings(text)):
+    findings = _kickstart_findings(text, version)
+    foreign = _not_a_kickstart(text, findings)
+    if foreign is not None:
+        out.append(foreign)
+        return out
+    for p in findings + tuple(plaintext_password_warnings(text)):
         where = f"line {p.line}: " if p.line else ""
         out.append(FieldError("install.kickstart", f"{where}{p.message}",
                               "error" if p.severity == "error" else "warning", line=p.line or None))
     out.extend(kickstart_disk_warnings(spec, text))
     return out
+
+
+def _not_a_kickstart(text: str, findings: tuple) -> FieldError | None:
+    """One error for a text none of whose lines is a kickstart command (a
+    kickstart_file that names /etc/passwd, a script ...), quoting its first
+    line only -- instead of an error per line that would echo the whole file."""
+    content = [n for n, line in enumerate(text.splitlines(), 1)
+               if line.strip() and not line.lstrip().startswith("#")]
+    unknown = {p.line for p in findings if p.severity == "error"
+               and p.message.startswith(("Unknown command", "cannot split the line"))}
+    if len(content) < 2 or any(n not in unknown for n in content):
+        return None
+    first = content[0]
+    quoted = _clip(text.splitlines()[first - 1].strip(), 80)
+    return FieldError("install.kickstart", f"line {first}: not a kickstart: none of its {len(content)} lines is a "
+                                           f"kickstart command (the first: {quoted!r})", line=first)
 
 
 _KS_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]\s*['\"]?([^\s'\"]+)")

@@ -507,7 +507,7 @@ class VmtuiApp(TemplateActions, App):
         from ..core import graphics
         from .graphics_screen import GraphicsScreen
         try:
-            displays = await self.service.call(lambda c: graphics.read_displays(c.lookupByUUIDString(d.uuid)),
+            displays = await self.service.call(lambda c: graphics.displays_of(c, d.uuid),
                                                action="read the displays of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="Screen", severity="error", timeout=12)

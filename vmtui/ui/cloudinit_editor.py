@@ -44,8 +44,9 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from ..core import safeyaml, userfile
 from ..core.errors import VmtuiError
-from ..core.provision import cloudinit
+from ..core.provision import cloudinit, seed
 from ..core.provision.cloudinit import CloudConfigForm, Problem, UserForm, WriteFileForm
 from ..core.provision.library import Library, LibraryError, validate_name
 from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs, plain_password_problems
@@ -697,10 +698,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             return
         path = Path(raw).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            self.notify(f"Cannot read '{path}': {getattr(err, 'strerror', None) or err}", title="SSH key",
-                        severity="error", timeout=8)
+            text = userfile.read_text(path, userfile.MAX_SSH_KEYS)
+        except userfile.UserFileError as err:
+            self.notify(f"Cannot read '{path}': {err.reason}", title="SSH key", severity="error", timeout=8)
             return
         keys = [k.strip() for k in text.splitlines() if k.strip() and not k.lstrip().startswith("#")]
         if not keys or any("PRIVATE KEY" in k for k in keys):
@@ -823,7 +823,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
     @staticmethod
     def _meta_mapping(text: str) -> dict | None:
         try:
-            data = yaml.safe_load(text) if text.strip() else {}
+            data = safeyaml.load(text) if text.strip() else {}
         except yaml.YAMLError:
             return None
         return data if isinstance(data, dict) else None
@@ -916,23 +916,6 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
     @on(Button.Pressed, "#no")
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def _seed_pool_facts(conn, domain_name: str) -> tuple[list[str], str | None]:
-    """Blocking: active pools, and the pool of the VM's first disk volume."""
-    import libvirt
-
-    from ..core import domxml, storage
-    pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
-    first = None
-    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-    for disk in domxml.disk_sources(xml):
-        if disk.device == "disk":
-            vol = storage.disk_volume(conn, disk)
-            if vol is not None:
-                first = vol.pool
-                break
-    return pools, first or ("default" if "default" in pools else None)
 
 
 # --- the library screen ----------------------------------------------------------
@@ -1124,16 +1107,15 @@ class CloudInitLibraryScreen(Screen[None]):
     @work(group="ci-attach")
     async def _ask_pool(self, name: str, docs: CloudInitDocs) -> None:
         try:
-            pools, default = await self.service.call(lambda c: _seed_pool_facts(c, name),
-                                                     action="read the storage pools for", obj=f"domain '{name}'")
+            where = await self.service.call(lambda c: seed.seed_pools(c, name),
+                                            action="read the storage pools for", obj=f"domain '{name}'")
         except VmtuiError as err:
             self._error(err)
             return
-        answer = await self.app.push_screen_wait(AttachSeedDialog(name, pools, default))
+        answer = await self.app.push_screen_wait(AttachSeedDialog(name, where.pools, where.default))
         if answer is None:
             return
         pool, detach = answer
-        from ..core.provision import seed
         self.notify(f"Uploading the seed for '{name}' to pool '{pool}'…", timeout=3)
         try:
             path = await self.service.call(

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
-from ..core import disks, storage
+from ..core import disks, inventory, storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
@@ -142,12 +142,12 @@ class DisksScreen(DomainItemsScreen):
     @work(group="disks-dialog")
     async def action_add(self) -> None:
         try:
-            pools, vols = await self.service.call(_pools_and_volumes, action="list the storage pools of",
-                                                  obj=self.service.display_uri)
+            inv = await self.service.call(inventory.read_storage, action="list the storage pools of",
+                                          obj=self.service.display_uri)
         except VmtuiError as err:
             self.notify(err.message, title="Add disk", severity="error", timeout=12)
             return
-        req = await self.app.push_screen_wait(AddDiskDialog(self.domain_name, pools, vols))
+        req = await self.app.push_screen_wait(AddDiskDialog(self.domain_name, inv.pools, inv.all_volumes))
         if req is None:
             return
         if req.device == "cdrom":
@@ -261,12 +261,12 @@ class DisksScreen(DomainItemsScreen):
         if r is None:
             return
         try:
-            _pools, vols = await self.service.call(_pools_and_volumes, action="list the volumes of",
-                                                   obj=self.service.display_uri)
+            inv = await self.service.call(inventory.read_storage, action="list the volumes of",
+                                          obj=self.service.display_uri)
         except VmtuiError as err:
             self.notify(err.message, title="Insert media", severity="error", timeout=12)
             return
-        isos = [f"{v.pool}/{v.name}" for v in vols if v.format == "iso" or v.name.lower().endswith(".iso")]
+        isos = inv.iso_volumes
         source = await self.app.push_screen_wait(MediaDialog(r.disk.target, isos))
         if not source:
             return
@@ -291,18 +291,6 @@ class DisksScreen(DomainItemsScreen):
             return await self.service.call(lambda c: disks.change_media(c, self.uuid, target, None),
                                            action=f"eject {target} of", obj=f"domain '{self.domain_name}'")
         self._busy("Eject", job, f"Ejected the media of {target}", target)
-
-
-def _pools_and_volumes(conn) -> tuple[list[storage.PoolInfo], list[storage.VolumeInfo]]:
-    pools = storage.list_pools(conn)
-    vols: list[storage.VolumeInfo] = []
-    for p in pools:
-        if p.active:
-            try:
-                vols += storage.list_volumes(conn, p.name)
-            except Exception:  # an unreadable pool: list what we can
-                continue
-    return pools, vols
 
 
 class AddDiskDialog(SubmitDialog["AddRequest | None"]):

@@ -26,7 +26,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 
 from ..core import graphics as G
-from ..core.errors import VmtuiError
+from ..core.errors import InvalidState, Unsupported, VmtuiError
 from ..core.service import LibvirtService
 from .forms import SubmitDialog
 
@@ -45,13 +45,11 @@ TYPE_BATCH = 16
 
 
 def _no_support(err: VmtuiError) -> bool:
-    import libvirt
-    return err.code in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+    return isinstance(err, Unsupported)
 
 
 def _not_running(err: VmtuiError) -> bool:
-    import libvirt
-    return err.code == libvirt.VIR_ERR_OPERATION_INVALID or "not running" in err.cause
+    return isinstance(err, InvalidState) or "not running" in err.cause
 
 
 class ScreenView(Widget):
@@ -362,7 +360,7 @@ class GraphicsScreen(Screen):
     async def load_displays(self) -> None:
         try:
             displays = await self.service.call(
-                lambda c: G.read_displays(c.lookupByUUIDString(self.uuid)),
+                lambda c: G.displays_of(c, self.uuid),
                 action="read the displays of", obj=f"domain '{self.vm_name}'")
         except VmtuiError as err:
             self.query_one("#gfx-info-text", Static).update(Text(err.message, style="red"))
@@ -545,7 +543,7 @@ class GraphicsScreen(Screen):
     @work(group="gfx-keys")
     async def _send_combo(self, label: str, codes: list[int]) -> None:
         try:
-            await self.service.call(lambda c: G.send_combo(c.lookupByUUIDString(self.uuid), codes),
+            await self.service.call(lambda c: G.send_combo_to(c, self.uuid, codes),
                                     action=f"send {label} to", obj=f"domain '{self.vm_name}'")
         except VmtuiError as err:
             self.notify(err.message, title="Send keys", severity="error", timeout=10)
@@ -574,7 +572,7 @@ class GraphicsScreen(Screen):
                     break
                 batch = chords[start:start + TYPE_BATCH]
                 sent += await self.service.call(
-                    lambda c, b=batch: G.type_text(c.lookupByUUIDString(self.uuid), b),
+                    lambda c, b=batch: G.type_text_into(c, self.uuid, b),
                     action="type into", obj=f"domain '{self.vm_name}'")
                 if len(chords) > TYPE_BATCH:
                     self._status(f" typing… {sent}/{len(chords)} keys")

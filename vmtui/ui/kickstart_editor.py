@@ -31,6 +31,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from ..core import userfile
 from ..core.builder import _Targets
 from ..core.provision import kickstart as ks
 
@@ -430,10 +431,11 @@ class KickstartEditorScreen(Screen["dict | None"]):
                 return
             p = Path(path).expanduser()
             try:
-                text = p.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                why = err.reason if isinstance(err, UnicodeDecodeError) else (err.strerror or str(err))
-                self.notify(f"Cannot read {p}: {why}", title="Kickstart", severity="error", timeout=8)
+                text = userfile.read_text(p, userfile.MAX_KICKSTART)
+            except userfile.UserFileError as err:
+                where = f" (line {err.line})" if err.line else ""
+                self.notify(f"Cannot read {p}: {err.reason}{where}", title="Kickstart", severity="error",
+                            timeout=8)
                 return
             self.path = str(p)
             self.saved_text = text
@@ -450,10 +452,10 @@ class KickstartEditorScreen(Screen["dict | None"]):
             p = Path(path).expanduser()
             text = self.text
             try:
-                p.write_text(text, encoding="utf-8")
-            except OSError as err:
-                self.notify(f"Cannot write {p}: {err.strerror or err}", title="Kickstart", severity="error",
-                            timeout=8)
+                userfile.write_private_text(p, text)  # 0600: it may hold password hashes
+            except (OSError, userfile.UserFileError) as err:
+                why = err.reason if isinstance(err, userfile.UserFileError) else (err.strerror or err)
+                self.notify(f"Cannot write {p}: {why}", title="Kickstart", severity="error", timeout=8)
                 return
             self.path = str(p)
             self.saved_text = text

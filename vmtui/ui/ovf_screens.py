@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, ProgressBar, Select, Static
 
-from ..core import ovf
+from ..core import inventory, ovf
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 
@@ -44,34 +44,14 @@ def check_package_path(text: str) -> str | None:
         return f"No such file: {path}"
     if os.path.isdir(path):
         return "This is a directory: give the .ova, or the .ovf inside it"
+    from ..core.userfile import file_problem
+
+    problem = file_problem(path)
+    if problem:
+        return f"This is {problem}"
     if not os.access(path, os.R_OK):
         return "Not readable (permission denied)"
     return None
-
-
-def _run_blocking(fn):
-    """Run a blocking function in a thread; returns an awaitable."""
-    return asyncio.get_running_loop().run_in_executor(None, fn)
-
-
-async def long_call(service: LibvirtService, fn, *, action: str, obj: str):
-    """``fn(conn)`` in a thread of its own: a conversion can take an hour and
-    must not hold one of the service's few workers (the list keeps updating).
-    libvirt connections may be used from any thread."""
-    import libvirt
-
-    from ..core.errors import Disconnected, from_libvirt
-    conn = service.conn
-    if conn is None:
-        raise Disconnected(action, obj, f"not connected to {service.display_uri}")
-    try:
-        return await asyncio.to_thread(fn, conn)
-    except VmtuiError:
-        raise
-    except libvirt.libvirtError as err:
-        raise from_libvirt(action, obj, err) from None
-    except OSError as err:
-        raise VmtuiError(action, obj, err.strerror or str(err)) from None
 
 
 class _ProgressMixin:
@@ -88,13 +68,6 @@ class _ProgressMixin:
             bar.update(total=None)
         else:
             bar.update(total=100, progress=max(0.0, min(1.0, fraction)) * 100)
-
-    def reporter(self):
-        loop = asyncio.get_running_loop()
-
-        def report(message: str, fraction: float | None) -> None:
-            loop.call_soon_threadsafe(self.set_progress, message, fraction)
-        return report
 
 
 class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
@@ -152,24 +125,14 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
 
     @work(group="ovf-host")
     async def load_host(self) -> None:
-        from ..core import networks, storage
-
-        def gather(conn):
-            pools = [p for p in storage.list_pools(conn) if p.active]
-            vols = {}
-            for p in pools:
-                try:
-                    vols[p.name] = {v.name for v in storage.list_volumes(conn, p.name)}
-                except Exception:  # an unreadable pool must not hide the others
-                    vols[p.name] = set()
-            return pools, vols, [n.name for n in networks.list_networks(conn)]
-
         try:
-            self.pools, self.pool_volumes, self.networks = await self.service.call(
-                gather, action="read the pools and networks of", obj=self.service.display_uri)
+            inv = await self.service.call(lambda c: inventory.read_inventory(c, with_interfaces=False),
+                                          action="read the pools and networks of", obj=self.service.display_uri)
         except VmtuiError as err:
             self.notify(err.message, title="Import", severity="error", timeout=12)
             return
+        self.pools, self.networks = inv.active_pools, inv.network_names
+        self.pool_volumes = {p.name: set(inv.volume_names().get(p.name, ())) for p in self.pools}
         self.existing = {d.name for d in self.service.domains.values()}
         select = self.query_one("#ovf-pool", Select)
         select.set_options([(f"{p.name} ({p.type})", p.name) for p in self.pools])
@@ -223,12 +186,15 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         cancel = self.cancel_event
         self.query_one("#ovf-import", Button).disabled = True
         self.set_progress(f"Reading {os.path.basename(path)} (extracting, checking digests)", 0.0)
-        report = self.reporter()
+
+        def read(_conn, progress, cancel):
+            return ovf.open_package(
+                path, cancel=cancel, known_os=self._known_os(),
+                progress=lambda done, total: progress("Reading the package", done / total if total else None))
+
         try:
-            known = await _run_blocking(self._known_os)
-            pkg = await _run_blocking(lambda: ovf.open_package(
-                path, cancel=cancel, known_os=known,
-                progress=lambda done, total: report("Reading the package", done / total if total else None)))
+            pkg = await self.service.run_long(read, progress=self.set_progress, cancel=cancel,
+                                              action="read", obj=os.path.basename(path))
         except VmtuiError as err:
             self.busy = False
             self._hide_progress()
@@ -321,16 +287,15 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         self.cancel_event = threading.Event()
         cancel = self.cancel_event
         self.query_one("#ovf-import", Button).disabled = True
-        report = self.reporter()
         names = ovf.volume_names(pkg, name, self.pool_volumes.get(pool, set()))
         local = is_local_uri(self.service.uri)
         self.set_progress("Converting the disks to qcow2", 0.0)
         vols: list[ovf.ImportedVolume] = []
         try:
-            vols = await long_call(
-                self.service,
-                lambda c: ovf.import_disks(c, pkg, pool, names, local=local, progress=report, cancel=cancel),
-                action="import the disks of", obj=f"'{pkg.name}'")
+            vols = await self.service.run_long(
+                lambda c, progress, cancel: ovf.import_disks(c, pkg, pool, names, local=local, progress=progress,
+                                                             cancel=cancel),
+                progress=self.set_progress, cancel=cancel, action="import the disks of", obj=f"'{pkg.name}'")
         except VmtuiError as err:
             self._import_failed(err.message if not isinstance(err, ovf.Cancelled)
                                 else "Import cancelled: nothing was kept.", cancelled=isinstance(err, ovf.Cancelled))
@@ -488,15 +453,16 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
         self.cancel_event = threading.Event()
         cancel = self.cancel_event
         self.query_one("#ova-export", Button).disabled = True
-        report = self.reporter()
         local = is_local_uri(self.service.uri)
         self.set_progress("Starting the export", 0.0)
         try:
-            out = await long_call(
-                self.service,
-                lambda c: ovf.export_ova(c, self.domain_name, path, local=local, progress=report, cancel=cancel,
-                                         overwrite=overwrite),
-                action="export", obj=f"domain '{self.domain_name}'")
+            # checksums and the tar file are written without progress reports:
+            # a longer stall limit than the default
+            out = await self.service.run_long(
+                lambda c, progress, cancel: ovf.export_ova(c, self.domain_name, path, local=local, progress=progress,
+                                                           cancel=cancel, overwrite=overwrite),
+                progress=self.set_progress, cancel=cancel, action="export", obj=f"domain '{self.domain_name}'",
+                stall=3600)
         except VmtuiError as err:
             self.busy = False
             self.query_one("#ova-export", Button).disabled = False

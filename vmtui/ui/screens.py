@@ -163,7 +163,7 @@ class DetailsScreen(Screen):
             from ..core import graphics
             try:  # read with the SECURE flag: tells whether a password is set
                 displays = await self.service.call(
-                    lambda c: graphics.read_displays(c.lookupByUUIDString(self.uuid)),
+                    lambda c: graphics.displays_of(c, self.uuid),
                     action="read the displays of", obj=f"domain '{self.domain_name}'")
                 connect = [graphics.connect_info(d, self.service.display_uri, self.domain_name)
                            for d in displays]

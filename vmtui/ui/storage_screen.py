@@ -17,13 +17,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 
-from ..core import storage
+from ..core import storage, userfile
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
-
-BIG_TIMEOUT = 7 * 24 * 3600.0  # uploads/downloads take as long as they take; Cancel stops them
 
 
 def usage_bar(fraction: float, width: int = 8) -> str:
@@ -54,7 +52,8 @@ STORAGE_KEYS: list[tuple[str, str, str, str, bool]] = [
 
 
 class TransferProgress:
-    """Progress from a worker thread, read by a UI timer (no cross-thread UI calls)."""
+    """Progress of a transfer (``service.run_long`` hands it each report on
+    the loop), shown by a UI timer; ``cancel`` stops the transfer."""
 
     def __init__(self) -> None:
         self.done = 0
@@ -210,9 +209,11 @@ class CreateVolumeDialog(ProgressForm):
         progress = self.start_progress(f"Allocating '{name}'") if prov == "thick" else None
         pool = self.pool.name
         try:
-            info = await self.service.call(
-                lambda c: storage.create_volume(c, pool, name, size, fmt, prov, progress=progress),
-                timeout=BIG_TIMEOUT, action="create volume", obj=f"'{name}' in pool '{pool}'")
+            info = await self.service.run_long(
+                lambda c, progress, cancel: storage.create_volume(c, pool, name, size, fmt, prov,
+                                                                  progress=progress if prov == "thick" else None),
+                progress=progress, cancel=progress.cancel if progress else None,
+                action="create volume", obj=f"'{name}' in pool '{pool}'")
         finally:
             if progress is not None:
                 self.stop_progress()
@@ -245,8 +246,8 @@ class UploadDialog(ProgressForm):
         errors: dict[str, str | None] = {}
         if not local:
             errors["local"] = "Enter the path of a local file"
-        elif not os.path.isfile(local):
-            errors["local"] = f"{local}: no such file"
+        elif userfile.file_problem(local):
+            errors["local"] = f"{local}: {userfile.file_problem(local)}"
         elif os.path.getsize(local) > self.pool.available:
             errors["local"] = (f"{fmt_bytes(os.path.getsize(local))} is larger than the "
                                f"{fmt_bytes(self.pool.available)} free in pool '{self.pool.name}'")
@@ -256,9 +257,10 @@ class UploadDialog(ProgressForm):
         progress = self.start_progress(f"Uploading '{name}'")
         pool = self.pool.name
         try:
-            return await self.service.call(
-                lambda c: storage.upload_file(c, pool, name, local, progress=progress, cancel=progress.cancel),
-                timeout=BIG_TIMEOUT, action="upload", obj=f"'{local}' to pool '{pool}'")
+            return await self.service.run_long(
+                lambda c, progress, cancel: storage.upload_file(c, pool, name, local, progress=progress,
+                                                                cancel=cancel),
+                progress=progress, cancel=progress.cancel, action="upload", obj=f"'{local}' to pool '{pool}'")
         finally:
             self.stop_progress()
 
@@ -292,9 +294,9 @@ class DownloadDialog(ProgressForm):
         progress = self.start_progress(f"Downloading '{self.volume.name}'")
         key = self.volume.key or self.volume.path
         try:
-            n = await self.service.call(
-                lambda c: storage.download_volume(c, key, local, progress=progress, cancel=progress.cancel),
-                timeout=BIG_TIMEOUT, action="download volume", obj=f"'{self.volume.name}'")
+            n = await self.service.run_long(
+                lambda c, progress, cancel: storage.download_volume(c, key, local, progress=progress, cancel=cancel),
+                progress=progress, cancel=progress.cancel, action="download volume", obj=f"'{self.volume.name}'")
         finally:
             self.stop_progress()
         return (local, n)

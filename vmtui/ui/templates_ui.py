@@ -94,7 +94,6 @@ class CloneScreen(Screen["CloneOutcome | None"]):
         self.for_template = for_template
         self.plan: clone.ClonePlan | None = None
         self.busy = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def compose(self) -> ComposeResult:
         d = self.domain
@@ -133,7 +132,6 @@ class CloneScreen(Screen["CloneOutcome | None"]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self.query_one("#clone-progress", ProgressBar).display = False
         self.query_one("#clone-name", Input).focus()
         self._load()
@@ -225,13 +223,6 @@ class CloneScreen(Screen["CloneOutcome | None"]):
 
     # --- doing it ------------------------------------------------------------
 
-    def _progress(self, what: str, done: int, total: int) -> None:
-        """Called from the libvirt thread: hop to the loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(self._show_progress, what, done, total)
-
     def _show_progress(self, what: str, done: int, total: int) -> None:
         if not self.is_mounted:
             return
@@ -264,9 +255,9 @@ class CloneScreen(Screen["CloneOutcome | None"]):
         self.query_one("#clone-progress", ProgressBar).display = True
         self.query_one("#clone-progress-text", Static).update("starting…")
         try:
-            result = await self.service.call(lambda c: clone.run_clone(c, plan, self._progress),
-                                             action="clone", obj=f"domain '{self.domain.name}'",
-                                             timeout=6 * 3600)
+            result = await self.service.run_long(lambda c, progress, cancel: clone.run_clone(c, plan, progress),
+                                                 progress=self._show_progress, action="clone",
+                                                 obj=f"domain '{self.domain.name}'")
         except clone.CloneError as err:
             self._failed(err.field or "disks", err.cause)
             return
@@ -400,14 +391,14 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
                 if not ok:
                     return
                 meta = await self.service.call(
-                    lambda c: self._record(c, uuid, "virt-sysprep", items, None, mark),
+                    lambda c: templates.record_preparation(c, uuid, "virt-sysprep", items, None, mark=mark),
                     action="record the preparation of", obj=obj)
                 self._say(f"Done with virt-sysprep: {', '.join(items)} reset on the disk images."
                           + (" Marked as a template." if mark else ""))
             else:
                 config = templates.firstboot_config(items)
                 meta = await self.service.call(
-                    lambda c: self._record(c, uuid, "firstboot", items, config, mark),
+                    lambda c: templates.record_preparation(c, uuid, "firstboot", items, config, mark=mark),
                     action="store the first-boot config of", obj=obj)
                 self._say("No disk was changed: a first-boot cloud-init config that resets "
                           f"{', '.join(items)} is stored in the template's metadata; VMs made from it "
@@ -421,39 +412,13 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             if self.is_mounted:
                 self.query_one("#prepare-go", Button).disabled = False
 
-    @staticmethod
-    def _record(conn, uuid: str, method: str, items: list[str], config: str | None, mark: bool):
-        dom = conn.lookupByUUIDString(uuid)
-        if dom.isActive():
-            raise VmtuiError("prepare", f"domain '{dom.name()}'", "it is running: shut it off first")
-        meta = templates.record_prepared(dom, method, items, config)
-        if mark:
-            meta = templates.set_marked(dom, True)
-        return meta
-
     async def _run_sysprep(self, items: list[str]) -> bool:
         uuid = self.domain.uuid
         logw = self.query_one("#prepare-log", Log)
 
-        def disks(conn):
-            dom = conn.lookupByUUIDString(uuid)
-            if dom.isActive():
-                raise VmtuiError("prepare", f"domain '{dom.name()}'", "it is running: shut it off first")
-            from ..core import domxml
-            import libvirt
-            ov = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            paths = [d.path for d in ov.disks
-                     if d.device == "disk" and d.path and not d.readonly and not d.shareable]
-            backed = storage.backing_map(conn)
-            clones = sorted({o for p in paths for o in backed.get(p, [])})
-            if clones:
-                raise VmtuiError("prepare", f"domain '{dom.name()}'",
-                                 "its disks are the backing files of linked clones (" + ", ".join(clones)
-                                 + "); changing them would corrupt those clones")
-            return paths
-
         try:
-            paths = await self.service.call(disks, action="read the disks of", obj=f"domain '{self.domain.name}'")
+            paths = await self.service.call(lambda c: templates.sysprep_disks(c, uuid), action="read the disks of",
+                                            obj=f"domain '{self.domain.name}'")
         except VmtuiError as err:
             self._say(err.message, error=True)
             return False
@@ -520,7 +485,7 @@ class TemplateActions:
         uuid = d.uuid
 
         async def job() -> None:
-            await self.service.call(lambda c: templates.set_marked(c.lookupByUUIDString(uuid), marked),
+            await self.service.call(lambda c: templates.set_marked_by_uuid(c, uuid, marked),
                                     action="mark as template" if marked else "unmark template",
                                     obj=f"domain '{d.name}'")
             await self.service.refresh_domain(uuid)
@@ -566,7 +531,7 @@ class TemplateActions:
         res = outcome.result
         self._select_when_listed(res.uuid)
         try:
-            meta = await self.service.call(lambda c: templates.read_meta(c.lookupByUUIDString(d.uuid)),
+            meta = await self.service.call(lambda c: templates.meta_by_uuid(c, d.uuid),
                                            action="read the template metadata of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="New VM from template", severity="error", timeout=12)

@@ -74,37 +74,20 @@ class HostContext:
 
 
 async def load_context(service: LibvirtService) -> HostContext:
-    from ..core import networks, osinfo, storage
+    from ..core import inventory, osinfo
     from ..core.domcaps import host_caps
+    from ..core.installer import is_local_uri
 
     ctx = HostContext()
     ctx.existing_names = {d.name for d in service.domains.values()}
     ctx.host_memory_mib = service.host.memory_total_kib // 1024
     ctx.host_cpus = service.host.cpus
-    from ..core.installer import is_local_uri
     ctx.local = is_local_uri(service.uri)
-
-    def gather(conn):
-        pools = storage.list_pools(conn)
-        isos, images = [], []
-        for p in pools:
-            if not p.active:
-                continue
-            try:
-                vols = storage.list_volumes(conn, p.name)
-            except Exception:  # an unreadable pool must not hide the others
-                continue
-            ctx.pool_volumes[p.name] = [v.name for v in vols]
-            for v in vols:
-                ref = f"{p.name}/{v.name}"
-                if v.format == "iso" or v.name.lower().endswith(".iso"):
-                    isos.append(ref)
-                else:
-                    images.append(ref)
-        return pools, isos, images, networks.list_networks(conn), networks.list_host_interfaces(conn)
-
-    ctx.pools, ctx.iso_volumes, ctx.image_volumes, ctx.networks, ctx.interfaces = await service.call(
-        gather, action="read pools and networks of", obj=service.display_uri)
+    inv = await service.call(inventory.read_inventory, action="read pools and networks of",
+                             obj=service.display_uri)
+    ctx.pools, ctx.networks, ctx.interfaces = inv.pools, inv.networks, inv.interfaces
+    ctx.iso_volumes, ctx.image_volumes = inv.iso_volumes, inv.image_volumes
+    ctx.pool_volumes = inv.volume_names()
     ctx.caps = await host_caps(service)
     ctx.osdb = await asyncio.to_thread(osinfo.default_db)
     return ctx
@@ -204,8 +187,10 @@ def cloudinit_summary(ci: dict | None) -> str:
     if not ci:
         return "default: the VM name as hostname"
     import yaml
+
+    from ..core import safeyaml
     try:
-        data = yaml.safe_load(ci.get("user_data") or "") or {}
+        data = safeyaml.load(ci.get("user_data") or "") or {}
     except yaml.YAMLError:
         data = {}
     if not isinstance(data, dict):
@@ -1233,11 +1218,14 @@ class NewVmWizard(Screen):
         def chosen(path: str | None) -> None:
             if not path:
                 return
+            from ..core.userfile import UserFileError, write_private_text
             from ..core.vmspec_yaml import dump_spec
             try:
-                Path(path).expanduser().write_text(dump_spec(self.spec), encoding="utf-8")
-            except OSError as e:
-                self.notify(f"Cannot write {path}: {e.strerror}", severity="error")
+                # 0600: the spec may hold password hashes (cloud-init, kickstart)
+                write_private_text(Path(path).expanduser(), dump_spec(self.spec))
+            except (OSError, UserFileError) as e:
+                why = e.reason if isinstance(e, UserFileError) else e.strerror
+                self.notify(f"Cannot write {path}: {why}", severity="error")
                 return
             self.notify(f"Saved the VM spec to {path}\nCreate it later with: vmtui create --from {path}",
                         title="Save spec", timeout=8)

@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator
 import jsonschema
 import yaml
 
+from .. import safeyaml
 from ..yamlout import dump_block
 from .iso import small_iso
 
@@ -70,6 +71,8 @@ def _path_str(path: Iterable[Any]) -> str:
 
 def _yaml_error_problem(err: yaml.YAMLError) -> Problem:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    if isinstance(err, safeyaml.LimitError):  # an alias bomb, deep nesting, a huge number: not a syntax error
+        return Problem(mark.line + 1, mark.column + 1, _path_str(err.path), err.problem)
     if isinstance(err, yaml.MarkedYAMLError):
         parts = [p for p in (err.context, err.problem) if p]
         msg = "; ".join(parts) or str(err)
@@ -81,10 +84,10 @@ def _yaml_error_problem(err: yaml.YAMLError) -> Problem:
 
 
 def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
-    """(data, root node, problems). Problems non-empty => data/node unusable."""
+    """(data, root node, problems). Problems non-empty => data/node unusable.
+    Loaded with safeyaml's limits (alias bombs, nesting, huge numbers)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = safeyaml.load_with_nodes(text)
     except yaml.YAMLError as err:
         return None, None, [_yaml_error_problem(err)]
     return data, node, []
@@ -149,6 +152,8 @@ def _schema_problems(data: Any, root: yaml.Node | None, schema: dict) -> list[Pr
         for sub, message in _specific_errors(err):
             path = list(sub.absolute_path)
             line, col = _mark_of(root, path)
+            if len(message) > 200:  # jsonschema quotes the whole value
+                message = message[:199] + "…"
             problem = Problem(line, col, _path_str(path), message)
             if problem not in problems:
                 problems.append(problem)
@@ -766,7 +771,7 @@ def apply_form(text: str, form: CloudConfigForm) -> str:
             candidate = _patch_text(text, root, changes) if root is not None else text + (
                 "" if text.endswith("\n") else "\n"
             ) + "".join(_dump({k: v}) for k, v in changes.items() if v is not _DELETE)
-            if (yaml.safe_load(candidate) or {}) == expected:
+            if (safeyaml.load(candidate) or {}) == expected:
                 result = candidate
         except yaml.YAMLError:
             result = None

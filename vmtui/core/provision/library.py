@@ -30,6 +30,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
+from .. import safeyaml, userfile
 from ..errors import VmtuiError
 from ..names import name_problem
 from ..yamlout import dump_block
@@ -66,7 +67,7 @@ def strip_per_vm(meta_data: str) -> str:
     if not meta_data.strip():
         return ""
     try:
-        data = yaml.safe_load(meta_data)
+        data = safeyaml.load(meta_data)
     except yaml.YAMLError:
         return meta_data
     if not isinstance(data, dict):
@@ -98,7 +99,10 @@ def _from_text(text: str, source: str, fallback_name: str) -> SavedConfig:
     if stripped.startswith(("#cloud-config", "#!", "#include", "Content-Type:")):
         return SavedConfig(fallback_name, CloudInitDocs(text, ""))
     try:
-        data = yaml.safe_load(text)
+        data = safeyaml.load(text)
+    except safeyaml.LimitError as err:
+        mark = err.problem_mark
+        raise LibraryError("read", source, f"line {mark.line + 1}: {err.problem}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -113,6 +117,10 @@ def _from_text(text: str, source: str, fallback_name: str) -> SavedConfig:
     return SavedConfig(name, CloudInitDocs(data["user_data"], data.get("meta_data") or "",
                                            data.get("network_config") or None),
                        data.get("description") or "")
+
+
+def _reason(err: userfile.UserFileError) -> str:
+    return f"line {err.line}: {err.reason}" if err.line else err.reason
 
 
 class Library:
@@ -156,9 +164,9 @@ class Library:
 
     def _read(self, path: Path) -> SavedConfig:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise LibraryError("read", f"'{path}'", getattr(err, "strerror", None) or str(err)) from None
+            text = userfile.read_text(path, userfile.MAX_CLOUD_INIT)
+        except userfile.UserFileError as err:
+            raise LibraryError("read", f"'{path}'", _reason(err)) from None
         cfg = _from_text(text, f"'{path}'", path.stem)
         cfg.name = path.stem  # the file name is the name
         return cfg
@@ -179,10 +187,11 @@ class Library:
             raise LibraryError("save", f"cloud-init config '{name}'", "a config of that name already exists")
         cfg = SavedConfig(name, docs, description)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(_dump(cfg), encoding="utf-8")
-            os.replace(tmp, path)
+            # password hashes inside: the directory and the files are the user's only
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            userfile.write_private_text(path, _dump(cfg))
+        except userfile.UserFileError as err:
+            raise LibraryError("save", f"cloud-init config '{name}' to '{path}'", err.reason) from None
         except OSError as err:
             raise LibraryError("save", f"cloud-init config '{name}' to '{path}'", err.strerror or str(err)) from None
         return self._read(path)
@@ -223,9 +232,9 @@ class Library:
         """Add the config in file ``path`` (library format or bare user-data)."""
         path = Path(path).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise LibraryError("import", f"'{path}'", getattr(err, "strerror", None) or str(err)) from None
+            text = userfile.read_text(path, userfile.MAX_CLOUD_INIT)
+        except userfile.UserFileError as err:
+            raise LibraryError("import", f"'{path}'", _reason(err)) from None
         cfg = _from_text(text, f"'{path}'", path.stem.removesuffix(".yaml"))
         return self.save(name or cfg.name, cfg.docs, cfg.description, overwrite=overwrite)
 
@@ -238,7 +247,9 @@ class Library:
         if path.exists() and not overwrite:
             raise LibraryError("export", f"cloud-init config '{name}' to '{path}'", "the file already exists")
         try:
-            path.write_text(_dump(cfg), encoding="utf-8")
+            userfile.write_private_text(path, _dump(cfg))  # 0600: it may hold password hashes
+        except userfile.UserFileError as err:
+            raise LibraryError("export", f"cloud-init config '{name}' to '{path}'", err.reason) from None
         except OSError as err:
             raise LibraryError("export", f"cloud-init config '{name}' to '{path}'", err.strerror or str(err)) \
                 from None
