@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command is not None:
         if log_file is not None:
-            setup_logging(log_file, debug=True)
+            setup_logging(log_file, debug=True, path=args.log)
         if args.command == "create":
             return cmd_create(args)
         return cmd_export(args)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing a C library (libvirt, GLib) or a program it runs (ssh) writes
     # to fd 2 may reach the screen: it goes to the log while the UI runs.
     try:
-        log = setup_logging(log_file, debug=log_file is not None)
+        log = setup_logging(log_file, debug=log_file is not None, path=args.log)
     except OSError:
         log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
     diversion = divert_stderr(log)

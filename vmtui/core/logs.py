@@ -33,15 +33,15 @@ def log_path() -> Path | None:
     return _log_path
 
 
-def setup_logging(stream: TextIO | None, *, debug: bool) -> Path:
+def setup_logging(stream: TextIO | None, *, debug: bool, path: str | os.PathLike | None = None) -> Path:
     """Send Python logging to ``stream`` (the ``--log`` file, opened by the
-    CLI) or else to the default log in the user's state dir: everything
+    CLI, named ``path``) or else to the default log in the user's state dir: everything
     with ``debug``, warnings and errors otherwise. Returns the log's path.
     Raises OSError when the default log cannot be opened."""
     global _log_path
     if stream is not None:
         handler: logging.Handler = logging.StreamHandler(stream)
-        target = Path(stream.name)
+        target = Path(path if path is not None else stream.name)
     else:
         target = default_log_path()
         target.parent.mkdir(parents=True, exist_ok=True)
