@@ -53,6 +53,7 @@ from .xmlmodel import (
     insert_child,
     namespace_of,
     ordered_index,
+    parse_int,
     remove_child,
 )
 
@@ -367,17 +368,6 @@ class Disk(_Part):
 NIC_TYPES = {"network": "network", "bridge": "bridge", "macvtap": "direct"}
 
 
-def _pci_address(addr: ET.Element) -> str | None:
-    try:
-        dom = int(addr.get("domain") or "0", 0)
-        bus = int(addr.get("bus") or "0", 0)
-        slot = int(addr.get("slot") or "0", 0)
-        fn = int(addr.get("function") or "0", 0)
-    except ValueError:
-        return None
-    return f"{dom:04x}:{bus:02x}:{slot:02x}.{fn:x}"
-
-
 class Interface(_Part):
     TAG = "interface"
     type = Str("@type")
@@ -389,6 +379,11 @@ class Interface(_Part):
     source_path = Str("source/@path")
     source_address = Str("source/@address")
     source_port = Str("source/@port")
+    hostdev_address_type = Str("source/address/@type", "pci (the default), usb, ...")
+    hostdev_domain = Int("source/address/@domain")
+    hostdev_bus = Int("source/address/@bus")
+    hostdev_slot = Int("source/address/@slot")
+    hostdev_function = Int("source/address/@function")
     model = Str("model/@type")
     target_dev = Str("target/@dev")
     target_managed = YesNo("target/@managed")
@@ -419,6 +414,19 @@ class Interface(_Part):
         return {v: k for k, v in NIC_TYPES.items()}.get(self.type or "")
 
     @property
+    def hostdev_pci_address(self) -> str | None:
+        """``0000:03:10.2`` for a PCI host device (else the address type)."""
+        kind = self.hostdev_address_type or "pci"
+        if kind != "pci":
+            return kind
+        props = (Interface.hostdev_domain, Interface.hostdev_bus, Interface.hostdev_slot, Interface.hostdev_function)
+        raw = [p.raw(self) for p in props]
+        dom, bus, slot, fn = (parse_int(r) if r is not None else 0 for r in raw)
+        if None in (dom, bus, slot, fn):
+            return None  # unparsable
+        return f"{dom:04x}:{bus:02x}:{slot:02x}.{fn:x}"
+
+    @property
     def source(self) -> str | None:
         """Where the NIC is plugged in: network name, bridge, host device, PCI address, ..."""
         el = self._node()
@@ -433,10 +441,7 @@ class Interface(_Part):
         if ntype == "direct":
             return src.get("dev")
         if ntype == "hostdev":
-            addr = src.find("address")
-            if addr is None:
-                return None
-            return _pci_address(addr) if addr.get("type", "pci") == "pci" else addr.get("type")
+            return self.hostdev_pci_address if src.find("address") is not None else None
         if ntype in ("udp", "mcast", "server", "client"):
             if src.get("address") or src.get("port"):
                 return f"{src.get('address') or ''}:{src.get('port') or ''}"
