@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core import builder, domain_model as dm, domxml, ovf
+from vmtui.core import builder, domxml, ovf
+from vmtui.core import domain_model as dm
 from vmtui.core.xmlmodel import (
     Child,
     Children,
@@ -465,12 +466,12 @@ def test_values():
     bad = _Thing(ET.fromstring("<thing><c>many</c><size unit='parsecs'>1</size></thing>"))
     assert bad.c is None  # lenient
     with pytest.raises(XMLError, match=r"<size>: unknown memory unit 'parsecs'"):
-        bad.size
+        _ = bad.size
 
 
 def test_strict_int_and_parse_errors():
     with pytest.raises(dm.DomainXMLError, match="invalid <vcpu> count 'lots'"):
-        dm.Domain.parse("<domain><vcpu>lots</vcpu></domain>").vcpus
+        _ = dm.Domain.parse("<domain><vcpu>lots</vcpu></domain>").vcpus
     with pytest.raises(dm.DomainXMLError, match="expected <domain>"):
         dm.Domain.parse("<network/>")
     with pytest.raises(dm.DomainXMLError, match="malformed domain XML"):

@@ -34,9 +34,11 @@ Rules that combine several elements into one answer are stated once:
 
 from __future__ import annotations
 
+import copy
 import re
 import xml.etree.ElementTree as ET
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from .osinfo import short_id_from_uri
 from .xmlmodel import (
@@ -962,8 +964,6 @@ class Domain(_Part):
         put into ``namespace_uri``; the caller's element is not changed) or already
         in ``namespace_uri``. Elements of other namespaces stay; an emptied
         ``<metadata>`` goes."""
-        import copy
-
         if not namespace_uri:
             raise DomainXMLError("metadata needs a namespace URI")
         if not _NCNAME.match(prefix or "") or prefix.lower().startswith("xml") or _GENERATED_PREFIX.match(prefix):
@@ -990,13 +990,10 @@ class Domain(_Part):
             return
         meta = self.metadata.element
         if ours:
-            first = ours[0]
-            idx = list(meta).index(first)
-            new.tail = first.tail
-            meta.remove(first)
-            meta.insert(idx, new)
-            for extra in ours[1:]:
-                remove_child(meta, extra)
+            idx = list(meta).index(ours[0])
+            for old in ours:
+                remove_child(meta, old)
+            insert_child(meta, idx, new, self._document())
         else:
             insert_child(meta, len(meta), new, self._document())
 

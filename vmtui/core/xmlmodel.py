@@ -43,8 +43,9 @@ import copy
 import functools
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Iterator, Mapping, Sequence, TypeVar, overload
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar, overload
 
 __all__ = [
     "XMLError",
@@ -336,8 +337,7 @@ def ordered_index(parent: ET.Element, tag: str, order: Sequence[str] | None) -> 
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     tag: str
     preds: tuple[tuple[str, str], ...] = ()
 
@@ -346,6 +346,11 @@ class _Step:
 
     def new(self) -> ET.Element:
         return ET.Element(self.tag, dict(self.preds))
+
+    @property
+    def pattern(self) -> str:
+        """The step in ElementTree's path syntax."""
+        return self.tag + "".join(f"[@{k}='{v}']" for k, v in self.preds)
 
 
 _STEP_RE = re.compile(r"((?:\{[^}]*\})?[A-Za-z_][\w.-]*)((?:\[@[\w.:-]+='[^']*'\])*)$")
@@ -378,7 +383,7 @@ def _split(xpath: str) -> list[str]:
     return parts
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse_path(xpath: str) -> _Path:
     parts = [p for p in _split(xpath) if p not in ("", ".")]
     attr = None
@@ -393,15 +398,20 @@ def _parse_path(xpath: str) -> _Path:
     return _Path(tuple(steps), attr)
 
 
-def _find(el: ET.Element | None, steps: Sequence[_Step]) -> ET.Element | None:
-    for step in steps:
-        if el is None:
-            return None
-        el = next((c for c in el if step.matches(c)), None)
-    return el
+@functools.cache
+def _pattern(steps: tuple[_Step, ...]) -> str:
+    return "/".join(step.pattern for step in steps)
 
 
-def _find_all(el: ET.Element | None, steps: Sequence[_Step]) -> list[ET.Element]:
+def _find(el: ET.Element | None, steps: tuple[_Step, ...]) -> ET.Element | None:
+    """The first element at ``steps`` below ``el`` (ElementTree's own, fast, search)."""
+    if el is None or not steps:
+        return el
+    return el.find(_pattern(steps))
+
+
+def _find_all(el: ET.Element | None, steps: tuple[_Step, ...]) -> list[ET.Element]:
+    """Every element matching the last step, under the first match of the others."""
     if el is None:
         return []
     if not steps:
@@ -409,7 +419,7 @@ def _find_all(el: ET.Element | None, steps: Sequence[_Step]) -> list[ET.Element]
     parent = _find(el, steps[:-1])
     if parent is None:
         return []
-    return [c for c in parent if steps[-1].matches(c)]
+    return parent.findall(_pattern(steps[-1:]))
 
 
 def _empty(el: ET.Element, step: _Step) -> bool:
@@ -457,7 +467,7 @@ class XMLModel:
     # construction -----------------------------------------------------------
 
     @classmethod
-    def parse(cls: type[M], xml: str | bytes, *, register: bool = True, skip_namespaces: Sequence[str] = ()) -> M:
+    def parse(cls, xml: str | bytes, *, register: bool = True, skip_namespaces: Sequence[str] = ()) -> Self:
         """Parse a document whose root is this model's element. ``register``:
         serialize its namespace prefixes as they were (except the URIs in
         ``skip_namespaces``)."""
@@ -467,7 +477,7 @@ class XMLModel:
         return cls(root)
 
     @classmethod
-    def _bound(cls: type[M], parent: XMLModel, steps: tuple[_Step, ...]) -> M:
+    def _bound(cls, parent: XMLModel, steps: tuple[_Step, ...]) -> Self:
         obj = cls.__new__(cls)
         obj._el = None
         obj._doc = None
@@ -766,14 +776,16 @@ class Size(Prop[int]):
 # ---------------------------------------------------------------------------
 
 
-class Child(Generic[M]):
-    """One nested model at ``xpath`` (made when something in it is written)."""
-
+class _Nested(Generic[M]):
     def __init__(self, cls: type[M], xpath: str | None = None) -> None:
         self.cls = cls
         self.path = _parse_path(xpath or cls.TAG)
         if self.path.attr is not None or not self.path.steps:
-            raise ValueError(f"a Child is an element path, not {xpath!r}")
+            raise ValueError(f"nested models need an element path, not {xpath!r}")
+
+
+class Child(_Nested[M]):
+    """One nested model at ``xpath`` (default: its TAG), made when something in it is written."""
 
     @overload
     def __get__(self, obj: None, owner: type) -> Child[M]: ...
@@ -808,14 +820,8 @@ class Child(Generic[M]):
             value._doc = obj._document()
 
 
-class Children(Generic[M]):
-    """The list of nested models at ``xpath`` (the last step names the items)."""
-
-    def __init__(self, cls: type[M], xpath: str | None = None) -> None:
-        self.cls = cls
-        self.path = _parse_path(xpath or cls.TAG)
-        if self.path.attr is not None or not self.path.steps:
-            raise ValueError(f"Children need an element path, not {xpath!r}")
+class Children(_Nested[M]):
+    """The list of nested models at ``xpath`` (default: their TAG; the last step names the items)."""
 
     @overload
     def __get__(self, obj: None, owner: type) -> Children[M]: ...
