@@ -187,6 +187,7 @@ class Disk(_Part):
     source_host_name = Str("source/host/@name")
     source_host_port = Str("source/host/@port")
     source_host_socket = Str("source/host/@socket")
+    source_path = Str("source/@path", "nvme, vhost-user, ... sources")
     backing_file = Str("backingStore/source/@file")
     backing_dev = Str("backingStore/source/@dev")
     target_dev = Str("target/@dev")
@@ -264,22 +265,21 @@ class Disk(_Part):
     @property
     def source(self) -> str:
         """A path, ``pool/volume``, ``proto://host/name``, or "" when empty."""
-        src = self._source_el()
-        if src is None:
+        if self._source_el() is None:
             return ""
         kind = self.kind
         if kind == "file":
-            return src.get("file") or ""
+            return self.source_file or ""
         if kind == "block":
-            return src.get("dev") or ""
+            return self.source_dev or ""
         if kind == "volume":
-            pool, volume = src.get("pool"), src.get("volume")
+            pool, volume = self.source_pool, self.source_volume
             return f"{pool or ''}/{volume or ''}" if (pool or volume) else ""
         if kind == "network":
-            return self._network_source(src)
+            return self._network_source()
         if kind == "dir":
-            return src.get("dir") or ""
-        return src.get("path") or src.get("dev") or src.get("file") or src.get("name") or ""
+            return self.source_dir or ""
+        return self.source_path or self.source_dev or self.source_file or self.source_name or ""
 
     @property
     def backing(self) -> str | None:
@@ -290,23 +290,18 @@ class Disk(_Part):
         el = self._node()
         return el.find("source") if el is not None else None
 
-    @staticmethod
-    def _network_source(src: ET.Element) -> str:
-        proto = src.get("protocol") or "network"
-        name = src.get("name") or ""
-        host_el = src.find("host")
-        host = ""
-        query = ""
-        if host_el is not None:
-            if host_el.get("socket"):
-                query = f"?socket={host_el.get('socket')}"
-            else:
-                host = host_el.get("name") or ""
-                if host_el.get("port"):
-                    host = f"{host}:{host_el.get('port')}"
-        uri = f"{proto}://{host}"
-        if name:
-            uri += "/" + name.lstrip("/")
+    def _network_source(self) -> str:
+        """``proto://host:port/name`` (``?socket=`` for a unix socket), for the first host."""
+        host, query = "", ""
+        if self.source_host_socket:
+            query = f"?socket={self.source_host_socket}"
+        else:
+            host = self.source_host_name or ""
+            if self.source_host_port:
+                host = f"{host}:{self.source_host_port}"
+        uri = f"{self.source_protocol or 'network'}://{host}"
+        if self.source_name:
+            uri += "/" + self.source_name.lstrip("/")
         return uri + query
 
     # edits ---------------------------------------------------------------------
@@ -437,18 +432,18 @@ class Interface(_Part):
             return None
         ntype = self.type or ""
         if ntype == "network":
-            return src.get("network")
+            return self.source_network
         if ntype == "bridge":
-            return src.get("bridge")
+            return self.source_bridge
         if ntype == "direct":
-            return src.get("dev")
+            return self.source_dev
         if ntype == "hostdev":
             return self.hostdev_pci_address if src.find("address") is not None else None
         if ntype in ("udp", "mcast", "server", "client"):
-            if src.get("address") or src.get("port"):
-                return f"{src.get('address') or ''}:{src.get('port') or ''}"
+            if self.source_address or self.source_port:
+                return f"{self.source_address or ''}:{self.source_port or ''}"
             return None
-        return src.get("dev") or src.get("path") or src.get("network") or src.get("bridge")
+        return self.source_dev or self.source_path or self.source_network or self.source_bridge
 
 
 # ---------------------------------------------------------------------------
@@ -716,16 +711,12 @@ class OS(_Part):
             return True
         if fw == "bios":
             return False
-        el = self._node()
-        if el is None:
-            return False
-        loader = el.find("loader")
-        if loader is not None:
-            if (loader.get("type") or "").lower() == "pflash" or self.loader_secure:
+        if OS.loader.raw(self) is not None:
+            if (self.loader_type or "").lower() == "pflash" or self.loader_secure:
                 return True
-            if _EFI_LOADER.search(loader.text or ""):
+            if _EFI_LOADER.search(self.loader or ""):
                 return True
-        return el.find("nvram") is not None
+        return OS.nvram.raw(self) is not None
 
     @property
     def secure_boot(self) -> bool:
