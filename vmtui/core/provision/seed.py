@@ -31,6 +31,8 @@ import libvirt
 import yaml
 
 from .. import disks, domxml, safeyaml, storage
+from ..domain_model import Disk, Domain
+from ..xmlmodel import yes
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
@@ -199,19 +201,17 @@ def seed_volume_name(domain_name: str) -> str:
 # pure XML helpers
 
 
-_root = domxml.parse_xml
+def _domain(xml: str | bytes) -> Domain:
+    return Domain.parse(xml, register=False)
 
 
 def cdrom_bus_for(xml: str | bytes) -> str:
     """The CD-ROM bus that works on this machine: ``scsi`` if the VM has a
     virtio-scsi controller, ``sata`` on q35, ``ide`` on i440fx ('pc')."""
-    root = _root(xml)
-    for ctl in root.iterfind("devices/controller"):
-        if ctl.get("type") == "scsi" and ctl.get("model") == "virtio-scsi":
-            return "scsi"
-    type_el = root.find("os/type")
-    machine = (type_el.get("machine") if type_el is not None else "") or ""
-    return "sata" if "q35" in machine else "ide"
+    dom = _domain(xml)
+    if any(c.type == "scsi" and c.model == "virtio-scsi" for c in dom.devices.controllers):
+        return "scsi"
+    return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
 used_targets = disks.used_targets
@@ -233,22 +233,25 @@ def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes |
     chosen from its XML; ``live_xml`` too when it runs)."""
     bus = cdrom_bus_for(domain_xml)
     used = used_targets(domain_xml, *([live_xml] if live_xml else []))
-    return ET.tostring(disks.cdrom_element(next_target(bus, used), bus, path), encoding="unicode")
+    return Disk.new(path, next_target(bus, used), bus=bus, device="cdrom", fmt="raw").to_xml()
+
+
+def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
+    """The CD-ROMs whose source is ``path`` (or whose file name is ``volume_name``)."""
+    out = []
+    for disk in _domain(xml).devices.disks:
+        if disk.device != "cdrom":
+            continue
+        f, vol = disk.source_file, disk.source_volume
+        if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
+            out.append(disk)
+    return out
 
 
 def seed_disk_elements(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[ET.Element]:
     """The CD-ROM ``<disk>`` elements whose source is ``path`` (or whose file
     name is ``volume_name``)."""
-    out = []
-    for disk in _root(xml).iterfind("devices/disk"):
-        if disk.get("device") != "cdrom":
-            continue
-        src = disk.find("source")
-        f = src.get("file") if src is not None else None
-        vol = src.get("volume") if src is not None else None
-        if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
-            out.append(disk)
-    return out
+    return [d.element for d in seed_disks(xml, path, volume_name)]
 
 
 @dataclass
@@ -273,7 +276,7 @@ def seed_record(xml: str | bytes) -> SeedRecord | None:
         return None
     get = el.get
     return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "",
-                      get("detach_after_first_boot") == "yes")
+                      yes(get("detach_after_first_boot")))
 
 
 def set_seed_metadata(xml: str | bytes, rec: SeedRecord | None) -> str:
@@ -443,9 +446,8 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
         path = rec.path if rec else None
         vol_name = rec.volume if rec else seed_volume_name(domain_name)
         if path is None:
-            disks = seed_disk_elements(inactive, None, vol_name)
-            src = disks[0].find("source") if disks else None
-            path = src.get("file") if src is not None else None
+            found = seed_disks(inactive, None, vol_name)
+            path = found[0].source_file if found else None
         if path is None and rec is None:
             return None
         still_live = _remove_from_domain(dom, path, vol_name)
