@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from . import domxml, storage, templates
+from . import domxml, ownmeta, storage
 from .errors import (
     CallTimeout,
     ConnectError,
@@ -600,8 +600,7 @@ class LibvirtService:
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            info.title, info.description = self._titles_of(dom)
-            info.template = templates.is_template(dom)
+            self._apply_flags(info, self._flags_of(dom))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -609,14 +608,25 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _titles_of(dom: libvirt.virDomain) -> tuple[str, str]:
-        out = []
-        for kind in (libvirt.VIR_DOMAIN_METADATA_TITLE, libvirt.VIR_DOMAIN_METADATA_DESCRIPTION):
-            try:
-                out.append(dom.metadata(kind, None) or "")
-            except libvirt.libvirtError:
-                out.append("")
-        return out[0], out[1]
+    def _flags_of(dom: libvirt.virDomain) -> ownmeta.DomainFlags:
+        """Blocking, one call: the title, description and vmtui's flags
+        (template, overlays, seed) from the domain's XML -- the live one for
+        a running domain, as the metadata API reads it."""
+        xml = dom.XMLDesc(0)
+        try:
+            return ownmeta.flags_from_xml(xml)
+        except domxml.DomainXMLError as err:  # libvirt's own XML: should not happen
+            log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
+            return ownmeta.DomainFlags()
+
+    @staticmethod
+    def _apply_flags(info: DomainInfo, flags: ownmeta.DomainFlags) -> bool:
+        """Copy ``flags`` into ``info``; True if something changed."""
+        new = (flags.title, flags.description, flags.template, flags.overlays, flags.seed_cleanup, True)
+        if new == (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
+            return False
+        (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
+        return True
 
     async def _load_titles(self, uuids: list[str], chunk: int = 200,
                            doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5) -> None:
@@ -626,30 +636,29 @@ class LibvirtService:
         gen = self._generation
         doms = doms or {}
 
-        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, tuple[str, str, bool]]:
+        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
             for uuid in part:
-                dom = doms.get(uuid)
-                if dom is None:
-                    try:
-                        dom = conn.lookupByUUIDString(uuid)
-                    except libvirt.libvirtError:
-                        continue
-                found[uuid] = (*self._titles_of(dom), templates.is_template(dom))
+                try:
+                    dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
+                    found[uuid] = self._flags_of(dom)
+                except libvirt.libvirtError as err:
+                    if is_connection_lost(err):
+                        raise
+                    continue  # gone meanwhile: its event removes it
             return found
 
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
-        pending: dict[str, tuple[str, str, bool]] = {}
+        pending: dict[str, ownmeta.DomainFlags] = {}
         told_at: float | None = None
 
         def tell() -> None:
             changed = []
-            for uuid, (title, desc, template) in pending.items():
+            for uuid, flags in pending.items():
                 d = self.domains.get(uuid)
-                if d is not None and (d.title, d.description, d.template) != (title, desc, template):
-                    d.title, d.description, d.template = title, desc, template
+                if d is not None and self._apply_flags(d, flags):
                     changed.append(d)
             pending.clear()
             if changed:
@@ -743,18 +752,30 @@ class LibvirtService:
         self._emit(DomainEvent(uuid, name, event, detail))
         if refresh:
             self._schedule_refresh(uuid)
-        if event == "stopped" and not self.readonly:
+        if event == "stopped" and not self.readonly and self._has_overlays(uuid):
             self._spawn(self._reset_nonpersistent(uuid, name))
+
+    def _has_overlays(self, uuid: str) -> bool:
+        """Whether a VM that stopped may have vmtui overlays to empty: a
+        persistent one whose flags say so, or are not read yet. Transient
+        VMs (gone when they stop) and VMs without overlays -- other users'
+        included -- are left alone."""
+        d = self.domains.get(uuid)
+        return d is not None and d.persistent and (d.overlays or not d.flags_read)
 
     async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
         """A VM powered off: empty the overlays of its vmtui-managed
         non-persistent disks (disks.py; libvirt's own <transient/> needs
-        nothing). Failures are logged and told, never raised."""
+        nothing). A VM that is gone (deleted meanwhile) has nothing to
+        empty; other failures are logged and told, never raised."""
         from . import disks
         try:
             done = await self.call(lambda c: disks.reset_nonpersistent(c, uuid),
                                    action="discard the non-persistent writes of", obj=f"domain '{name}'")
         except VmtuiError as err:
+            if err.code == libvirt.VIR_ERR_NO_DOMAIN:
+                log.info("domain %s is gone: no non-persistent writes to discard", name)
+                return
             log.warning("%s", err.message)
             self._emit(DomainEvent(uuid, name, "non-persistent reset failed", 0))
             return

@@ -556,8 +556,11 @@ class VmtuiApp(TemplateActions, App):
     def _after_stop(self, event: DomainEvent) -> None:
         """A VM stopped: remove its cloud-init seed if it was to go after the
         first successful boot (the guest shut itself down)."""
+        d = self.service.domains.get(event.uuid)
+        if self.service.readonly or d is None or not d.persistent or (d.flags_read and not d.seed_cleanup):
+            return  # nothing to remove (most VMs): no call, no message
         from ..core.provision import seed
-        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS or self.service.readonly:
+        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
             return
 
         async def job() -> None:

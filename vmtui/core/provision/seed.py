@@ -32,14 +32,12 @@ import yaml
 
 from .. import disks, domxml, storage
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
+from ..ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
 
 log = logging.getLogger(__name__)
 
-#: Our namespace in the domain's <metadata> (separate from the builder's, so
-#: the two never replace each other's element).
-NS_SEED = "https://vmtui.dev/xmlns/cloudinit/1"
 NS_PREFIX = "vmtuici"
 SEED_SUFFIX = "-cidata.iso"
 
@@ -213,8 +211,7 @@ def seed_record(xml: str | bytes) -> SeedRecord | None:
     if el is None:
         return None
     get = el.get
-    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "",
-                      get("detach_after_first_boot") == "yes")
+    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "", seed_cleanup_due(el))
 
 
 def set_seed_metadata(xml: str | bytes, rec: SeedRecord | None) -> str:
@@ -406,8 +403,7 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
 
 
 def first_boot_cleanup_due(xml: str | bytes) -> bool:
-    rec = seed_record(xml)
-    return bool(rec and rec.detach_after_first_boot)
+    return seed_cleanup_due(domxml.get_metadata(xml, NS_SEED))
 
 
 def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
@@ -426,7 +422,12 @@ def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
         raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
     if not first_boot_cleanup_due(xml):
         return None
-    return detach_seed(conn, name, delete_volume=True)
+    try:
+        return detach_seed(conn, name, delete_volume=True)
+    except VmtuiError as err:
+        if err.code == libvirt.VIR_ERR_NO_DOMAIN:
+            return None  # deleted meanwhile: nothing left to clean
+        raise
 
 
 __all__: list[Any] = [
