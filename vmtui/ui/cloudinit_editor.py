@@ -918,14 +918,15 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
         self.dismiss(None)
 
 
-def _seed_pool_facts(conn, domain_name: str) -> tuple[list[str], str | None]:
+def _seed_pool_facts(conn, domain_name: str, uuid: str | None = None) -> tuple[list[str], str | None]:
     """Blocking: active pools, and the pool of the VM's first disk volume."""
     import libvirt
 
     from ..core import domxml, storage
     pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
     first = None
-    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     for disk in domxml.disk_sources(xml):
         if disk.device == "disk":
             vol = storage.disk_volume(conn, disk)
@@ -954,11 +955,13 @@ class CloudInitLibraryScreen(Screen[None]):
         Binding("a", "attach", "Attach to VM"),
     ]
 
-    def __init__(self, service: Any, library: Library | None = None, domain_name: str | None = None) -> None:
+    def __init__(self, service: Any, library: Library | None = None, domain_name: str | None = None,
+                 domain_uuid: str | None = None) -> None:
         super().__init__()
         self.service = service
         self.library = library if library is not None else Library()
         self.domain_name = domain_name  # the VM selected on the list ('a' attaches to it)
+        self.domain_uuid = domain_uuid  # ... found by its UUID: a rename or a namesake cannot swap it
         self.configs = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -1123,8 +1126,9 @@ class CloudInitLibraryScreen(Screen[None]):
 
     @work(group="ci-attach")
     async def _ask_pool(self, name: str, docs: CloudInitDocs) -> None:
+        uuid = self.domain_uuid
         try:
-            pools, default = await self.service.call(lambda c: _seed_pool_facts(c, name),
+            pools, default = await self.service.call(lambda c: _seed_pool_facts(c, name, uuid),
                                                      action="read the storage pools for", obj=f"domain '{name}'")
         except VmtuiError as err:
             self._error(err)
@@ -1137,7 +1141,7 @@ class CloudInitLibraryScreen(Screen[None]):
         self.notify(f"Uploading the seed for '{name}' to pool '{pool}'…", timeout=3)
         try:
             path = await self.service.call(
-                lambda c: seed.attach_seed(c, name, pool, docs, detach_after_first_boot=detach),
+                lambda c: seed.attach_seed(c, name, pool, docs, detach_after_first_boot=detach, uuid=uuid),
                 action="attach the cloud-init seed to", obj=f"domain '{name}'", timeout=300)
         except VmtuiError as err:
             self._error(err)

@@ -418,10 +418,12 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, service: LibvirtService, domain_name: str, default_dir: str | None = None) -> None:
+    def __init__(self, service: LibvirtService, domain_name: str, default_dir: str | None = None, *,
+                 uuid: str | None = None) -> None:
         super().__init__()
         self.service = service
         self.domain_name = domain_name
+        self.uuid = uuid  # the VM chosen on the list (by UUID: a rename or a namesake cannot swap it)
         self.default_dir = default_dir or os.getcwd()
         self.cancel_event: threading.Event | None = None
         self.busy = False
@@ -495,7 +497,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
             out = await long_call(
                 self.service,
                 lambda c: ovf.export_ova(c, self.domain_name, path, local=local, progress=report, cancel=cancel,
-                                         overwrite=overwrite),
+                                         overwrite=overwrite, uuid=self.uuid),
                 action="export", obj=f"domain '{self.domain_name}'")
         except VmtuiError as err:
             self.busy = False

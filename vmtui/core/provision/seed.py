@@ -292,16 +292,17 @@ def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[s
 
 def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
                 detach_after_first_boot: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> str:
+                progress: Callable[[int, int], None] | None = None, uuid: str | None = None) -> str:
     """Build the NoCloud ISO from ``docs``, upload it as ``<domain>-cidata.iso``
-    into ``pool`` and attach it read-only to the domain (definition, and the
-    running VM when possible). An earlier seed of this VM is replaced.
-    Returns the volume's path. On failure nothing is left behind."""
+    into ``pool`` and attach it read-only to the domain (the one with
+    ``uuid`` when given: the VM chosen, whatever its name is now;
+    definition, and the running VM when possible). An earlier seed of this
+    VM is replaced. Returns the volume's path. On failure nothing is left behind."""
     action = "attach the cloud-init seed to"
     obj = f"domain '{domain_name}'"
     vol_name = seed_volume_name(domain_name)
     try:
-        dom = conn.lookupByName(domain_name)
+        dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
         dom_uuid = dom.UUIDString()
         if not dom.isPersistent():
             raise VmtuiError(action, obj, "it is transient (a seed must stay attached to the definition)")
