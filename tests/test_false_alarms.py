@@ -88,6 +88,14 @@ def test_flags_are_off_when_the_record_says_there_is_nothing_to_do():
     assert disks.reset_overlays(None, None, xml) == []  # and the reset agrees: nothing of ours
 
 
+def test_a_running_vms_records_come_from_its_definition_its_title_from_what_runs():
+    live = BASE.replace("A title", "Live title")
+    config = seed.set_seed_metadata(BASE, seed.SeedRecord("/p/x-cidata.iso", "default", "x-cidata.iso", True))
+    f = ownmeta.flags_from_xml(live, config)  # attached while it ran: the live XML may lack the record
+    assert (f.title, f.seed_cleanup) == ("Live title", True)
+    assert not ownmeta.flags_from_xml(live).seed_cleanup
+
+
 # --- the service --------------------------------------------------------------------
 
 

@@ -9,10 +9,11 @@ Three parts of vmtui each keep a record under a namespace of their own:
 * :mod:`.provision.seed` -- the cloud-init seed, and whether it goes after
   the first boot (:data:`NS_SEED`).
 
-The service reads :func:`flags_from_xml` for each domain (one call: the
-title and description come from the same XML), so that work done when a
-VM stops -- emptying overlays, removing a seed -- only touches the VMs
-that have something to do. Those modules take their namespace from here:
+The service reads :func:`flags_from_xml` for each domain (one XMLDesc,
+two for a running persistent domain; the title and description come from
+the same XML, where three metadata calls read them and the template
+marker before), so that work done when a VM stops -- emptying overlays,
+removing a seed -- only touches the VMs that have something to do. Those modules take their namespace from here:
 the service can read the flags without importing them (the seed module
 pulls in the cloud-init schema). Nothing here talks to libvirt.
 """
@@ -89,18 +90,22 @@ def seed_cleanup_due(el: ET.Element | None) -> bool:
     return el is not None and el.get("detach_after_first_boot") == "yes"
 
 
-def flags_from_xml(xml: str | bytes) -> DomainFlags:
-    """The title, description and vmtui's flags of a domain from its XML
-    (the live one for a running domain: it carries the same records).
-    Raises domxml.DomainXMLError when the XML is not domain XML."""
+def flags_from_xml(xml: str | bytes, config_xml: str | bytes | None = None) -> DomainFlags:
+    """The title, description and vmtui's flags of a domain from its XML.
+    ``config_xml``, for a running persistent domain, is its persistent
+    definition: vmtui's records are read there (the overlays are emptied
+    and the seed removed from the definition once it stops; a record
+    written while it ran may be missing from the live XML), the title from
+    ``xml``. Raises domxml.DomainXMLError when the XML is not domain XML."""
     root = domxml.parse_xml(xml)
-    own = own_elements(root)
+    records = domxml.parse_xml(config_xml) if config_xml is not None else root
+    own = own_elements(records)
     template = own.get(NS_TEMPLATE)
     return DomainFlags(
         title=root.findtext("title") or "",
         description=root.findtext("description") or "",
         template=template is not None and is_yes(template.get("marked")),
-        overlays=_has_live_overlay(root, own.get(NS_DISKS)),
+        overlays=_has_live_overlay(records, own.get(NS_DISKS)),
         seed_cleanup=seed_cleanup_due(own.get(NS_SEED)),
     )
 

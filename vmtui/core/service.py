@@ -600,7 +600,7 @@ class LibvirtService:
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            self._apply_flags(info, self._flags_of(dom))
+            self._apply_flags(info, self._flags_of(dom, info.persistent and info.is_active))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -608,13 +608,16 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _flags_of(dom: libvirt.virDomain) -> ownmeta.DomainFlags:
-        """Blocking, one call: the title, description and vmtui's flags
-        (template, overlays, seed) from the domain's XML -- the live one for
-        a running domain, as the metadata API reads it."""
+    def _flags_of(dom: libvirt.virDomain, running_persistent: bool) -> ownmeta.DomainFlags:
+        """Blocking: the title, description and vmtui's flags (template,
+        overlays, seed) from the domain's XML: one call, two for a running
+        persistent domain, whose title is the live one and whose vmtui
+        records are those of its persistent definition (what the work done
+        when it stops reads)."""
         xml = dom.XMLDesc(0)
+        config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if running_persistent else None
         try:
-            return ownmeta.flags_from_xml(xml)
+            return ownmeta.flags_from_xml(xml, config)
         except domxml.DomainXMLError as err:  # libvirt's own XML: should not happen
             log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
             return ownmeta.DomainFlags()
@@ -635,13 +638,15 @@ class LibvirtService:
         domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
+        # running persistent domains: vmtui's records come from the definition
+        both = {u for u in uuids if (d := self.domains.get(u)) is not None and d.persistent and d.is_active}
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
             for uuid in part:
                 try:
                     dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
-                    found[uuid] = self._flags_of(dom)
+                    found[uuid] = self._flags_of(dom, uuid in both)
                 except libvirt.libvirtError as err:
                     if is_connection_lost(err):
                         raise
