@@ -10,7 +10,7 @@ import asyncio
 
 import libvirt
 
-from vmtui.core import clone, storage
+from vmtui.core import clone
 from vmtui.core.config import Config
 from vmtui.core.service import LibvirtService
 from vmtui.ui.app import SelectionBar, VmtuiApp
@@ -122,7 +122,7 @@ async def test_the_selected_vm_undefined_leaves_nothing_selected_until_the_curso
         assert app.table.selected_uuid == CHARLIE and app.table.show_cursor
         assert selection_text(app).startswith(" charlie")
         # the same from the other side: up selects the row before it
-        await on_host(app, lambda c: c.lookupByUUIDString(CHARLIE).destroy())  # paused -> gone? no: shut off
+        await on_host(app, lambda c: c.lookupByUUIDString(CHARLIE).destroy())
         await wait_for(lambda: app.table.domains[CHARLIE].is_shut_off, what="charlie off")
         await on_host(app, lambda c: c.lookupByUUIDString(CHARLIE).undefine())
         await wait_for(lambda: CHARLIE not in app.table.rows, what="charlie gone")
