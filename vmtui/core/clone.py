@@ -603,6 +603,26 @@ def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
     return sorted({o for p in paths for o in backed.get(p, [])})
 
 
+def linked_clones_of(conn: libvirt.virConnect, uuid: str, target: str | None = None) -> list[str]:
+    """Blocking: ``pool/volume`` of the overlays (linked clones' disks)
+    whose backing file is a writable disk of domain ``uuid`` (only disk
+    ``target`` if given). Starting that VM, reverting it to a snapshot or
+    growing such a disk changes what those overlays read: they break."""
+    dom = conn.lookupByUUIDString(uuid)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0)
+    paths = []
+    for d in domxml.disk_sources(xml):
+        if d.device != "disk" or d.readonly or d.shareable or (target and d.target != target):
+            continue
+        path = d.path
+        if path is None and d.pool and d.volume:  # <source pool= volume=>
+            vol = storage.disk_volume(conn, d)
+            path = vol.path if vol else None
+        if path:
+            paths.append(path)
+    return linked_users(conn, paths) if paths else []
+
+
 __all__ = ["CloneError", "ClonePlan", "CloneResult", "DiskClone", "MODES", "clone_xml", "host_macs",
-           "linked_users", "new_macs", "new_volume_name", "plan_clone", "random_mac", "run_clone",
-           "suggest_name", "validate_name", "name_taken"]
+           "linked_clones_of", "linked_users", "new_macs", "new_volume_name", "plan_clone", "random_mac",
+           "run_clone", "suggest_name", "validate_name", "name_taken"]

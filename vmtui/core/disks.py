@@ -37,6 +37,7 @@ import libvirt
 from . import domxml, storage
 from .domain_model import BUS_PREFIX, Disk, Domain, disk_target
 from .errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
+from .ownmeta import NS_DISKS, overlay_elements
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -598,7 +599,6 @@ def change_media(conn: libvirt.virConnect, uuid: str, target: str, source: str |
 # non-persistent mode, second mechanism: a vmtui-managed overlay
 # ---------------------------------------------------------------------------
 
-NS_DISKS = "https://vmtui.dev/xmlns/vmtui-disks/1"
 NS_DISKS_PREFIX = "vmtuidisks"
 MECHANISMS = ("transient", "overlay")
 
@@ -616,14 +616,10 @@ class OverlayDisk:
 
 def overlay_disks(domain_xml: str | bytes) -> dict[str, OverlayDisk]:
     """The overlay-mode disks recorded in the domain's metadata, by target."""
-    el = domxml.get_metadata(domain_xml, NS_DISKS)
     out: dict[str, OverlayDisk] = {}
-    if el is None:
-        return out
-    for d in el.iter(f"{{{NS_DISKS}}}overlay"):
-        t, base, over = d.get("target"), d.get("base"), d.get("overlay")
-        if t and base and over:
-            out[t] = OverlayDisk(t, base, d.get("base-format") or "raw", over)
+    for d in overlay_elements(domxml.get_metadata(domain_xml, NS_DISKS)):
+        out[d.get("target")] = OverlayDisk(d.get("target"), d.get("base"), d.get("base-format") or "raw",
+                                           d.get("overlay"))
     return out
 
 
@@ -688,7 +684,8 @@ def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -
     for e in entries.values():
         if current.get(e.target) != e.overlay:
             continue  # changed by hand meanwhile: not ours to reset
-
+        if not _still_defined(dom):
+            break  # deleted meanwhile (its volumes too): nothing to make again
         try:
             _recreate_overlay(conn, e)
             done.append(e.target)
@@ -698,6 +695,16 @@ def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -
             raise from_libvirt(f"discard the writes to non-persistent disk {e.target} of",
                                f"domain '{dom.name()}'", err) from None
     return done
+
+
+def _still_defined(dom: libvirt.virDomain) -> bool:
+    """The domain still has a persistent definition (False once undefined)."""
+    try:
+        return bool(dom.isPersistent())
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise
 
 
 def _make_overlay(conn, dom, config_xml: str, target: str, info: domxml.DiskInfo, action: str, obj: str) -> None:

@@ -1524,8 +1524,9 @@ def build_envelope(plan: ExportPlan, files: list[tuple[str, int, int, int | None
 
 def export_ova(conn: libvirt.virConnect, domain_name: str, dest: str | os.PathLike, *, local: bool,
                progress: ImportProgress | None = None, cancel: threading.Event | None = None,
-               tmp_dir: str | None = None, overwrite: bool = False) -> str:
-    """Blocking: write the shut-off domain ``domain_name`` as an OVA at ``dest``.
+               tmp_dir: str | None = None, overwrite: bool = False, uuid: str | None = None) -> str:
+    """Blocking: write the shut-off domain ``domain_name`` (the one with
+    ``uuid`` when given: the VM chosen, even if renamed since) as an OVA at ``dest``.
 
     ``local``: the host is this machine, so disk files readable here are
     converted in place; otherwise (or when not readable) each volume is
@@ -1542,7 +1543,7 @@ def export_ova(conn: libvirt.virConnect, domain_name: str, dest: str | os.PathLi
     if not os.path.isdir(os.path.dirname(dest)):
         raise VmtuiError("export", obj, f"the directory '{os.path.dirname(dest)}' does not exist")
     try:
-        dom = conn.lookupByName(domain_name)
+        dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
         if dom.isActive():
             raise VmtuiError("export", obj, "it is running: shut it off first (disks change while it runs)")
         xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)

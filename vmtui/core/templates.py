@@ -38,9 +38,9 @@ import yaml
 
 from . import domxml, safeyaml
 from .errors import VmtuiError
+from .ownmeta import NS_TEMPLATE
 from .xmlmodel import yes
 
-NS_TEMPLATE = "https://vmtui.dev/xmlns/template/1"
 PREFIX = "vmtuitpl"
 TAG = f"{{{NS_TEMPLATE}}}template"
 

@@ -32,16 +32,13 @@ import yaml
 
 from .. import disks, domxml, safeyaml, storage
 from ..domain_model import Disk, Domain
-from ..xmlmodel import yes
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
+from ..ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
 
 log = logging.getLogger(__name__)
 
-#: Our namespace in the domain's <metadata> (separate from the builder's, so
-#: the two never replace each other's element).
-NS_SEED = "https://vmtui.dev/xmlns/cloudinit/1"
 NS_PREFIX = "vmtuici"
 SEED_SUFFIX = "-cidata.iso"
 
@@ -275,8 +272,7 @@ def seed_record(xml: str | bytes) -> SeedRecord | None:
     if el is None:
         return None
     get = el.get
-    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "",
-                      yes(get("detach_after_first_boot")))
+    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "", seed_cleanup_due(el))
 
 
 def set_seed_metadata(xml: str | bytes, rec: SeedRecord | None) -> str:
@@ -357,16 +353,17 @@ def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[s
 
 def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
                 detach_after_first_boot: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> str:
+                progress: Callable[[int, int], None] | None = None, uuid: str | None = None) -> str:
     """Build the NoCloud ISO from ``docs``, upload it as ``<domain>-cidata.iso``
-    into ``pool`` and attach it read-only to the domain (definition, and the
-    running VM when possible). An earlier seed of this VM is replaced.
-    Returns the volume's path. On failure nothing is left behind."""
+    into ``pool`` and attach it read-only to the domain (the one with
+    ``uuid`` when given: the VM chosen, whatever its name is now;
+    definition, and the running VM when possible). An earlier seed of this
+    VM is replaced. Returns the volume's path. On failure nothing is left behind."""
     action = "attach the cloud-init seed to"
     obj = f"domain '{domain_name}'"
     vol_name = seed_volume_name(domain_name)
     try:
-        dom = conn.lookupByName(domain_name)
+        dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
         dom_uuid = dom.UUIDString()
         if not dom.isPersistent():
             raise VmtuiError(action, obj, "it is transient (a seed must stay attached to the definition)")
@@ -467,8 +464,7 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
 
 
 def first_boot_cleanup_due(xml: str | bytes) -> bool:
-    rec = seed_record(xml)
-    return bool(rec and rec.detach_after_first_boot)
+    return seed_cleanup_due(domxml.get_metadata(xml, NS_SEED))
 
 
 def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
@@ -487,7 +483,12 @@ def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
         raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
     if not first_boot_cleanup_due(xml):
         return None
-    return detach_seed(conn, name, delete_volume=True)
+    try:
+        return detach_seed(conn, name, delete_volume=True)
+    except VmtuiError as err:
+        if err.code == libvirt.VIR_ERR_NO_DOMAIN:
+            return None  # deleted meanwhile: nothing left to clean
+        raise
 
 
 @dataclass(frozen=True)
@@ -498,11 +499,13 @@ class SeedPools:
     default: str | None
 
 
-def seed_pools(conn: libvirt.virConnect, domain_name: str) -> SeedPools:
-    """Blocking: the active pools, and the pool of the VM's first disk volume."""
+def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = None) -> SeedPools:
+    """Blocking: the active pools, and the pool of the VM's first disk volume
+    (the domain is looked up by ``uuid`` when given, else by name)."""
     pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
     first = None
-    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     for disk in domxml.disk_sources(xml):
         if disk.device == "disk":
             vol = storage.disk_volume(conn, disk)
