@@ -292,9 +292,9 @@ async def test_from_template_passes_first_boot_config_to_cloud_init(small_uri, m
 
     calls: dict = {}
 
-    def attach_seed(conn, domain_name, pool, docs, *, detach_after_first_boot=False, progress=None):
+    def attach_seed(conn, domain_name, pool, docs, *, detach_after_first_boot=False, progress=None, uuid=None):
         calls.update(domain=domain_name, pool=pool, docs=docs, detach=detach_after_first_boot)
-        conn.lookupByName(domain_name)  # it exists by then
+        assert conn.lookupByUUIDString(uuid).name() == domain_name  # the new VM, by its UUID
         return f"/var/lib/libvirt/images/{domain_name}-cidata.iso"
 
     class CloudInitEditorScreen(Screen):

@@ -34,10 +34,27 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Sequence
 
+from .domain_model import (
+    BUS_PREFIX,
+    NS_LIBOSINFO,
+    NS_VMTUI,
+    Channel,
+    Console,
+    Controller,
+    Disk,
+    Domain,
+    Graphics,
+    Input,
+    Interface,
+    MemBalloon,
+    Rng,
+    Serial,
+    Timer,
+    Video,
+    disk_target,
+)
 from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 
-NS_VMTUI = "https://vmtui.dev/xmlns/vmtui/1"
-NS_LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 ET.register_namespace("vmtui", NS_VMTUI)
 ET.register_namespace("libosinfo", NS_LIBOSINFO)
 
@@ -49,8 +66,6 @@ INSTALL_PHASE_KINDS = ("iso", "cdrom", "url", "pxe")
 SPARE_PCIE_PORTS = 4
 #: Default pool target path, for previews that cannot ask libvirt.
 DEFAULT_POOL_PATHS = {"default": "/var/lib/libvirt/images"}
-
-_BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 
 
 class BuildError(ValueError):
@@ -185,16 +200,6 @@ def offline_disks(spec: VmSpec, pool_paths: dict[str, str] | None = None) -> lis
 # ---------------------------------------------------------------------------
 
 
-def disk_target(prefix: str, index: int) -> str:
-    """``vd`` + 0 -> ``vda``, 25 -> ``vdz``, 26 -> ``vdaa`` (libvirt's scheme)."""
-    letters = ""
-    i = index + 1
-    while i > 0:
-        i, rem = divmod(i - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return prefix + letters
-
-
 class _Targets:
     """Hands out target dev names per bus prefix, in device order."""
 
@@ -202,7 +207,7 @@ class _Targets:
         self.used: dict[str, int] = {}
 
     def next(self, bus: str) -> str:
-        prefix = _BUS_PREFIX.get(bus, "sd")
+        prefix = BUS_PREFIX.get(bus, "sd")
         n = self.used.get(prefix, 0)
         self.used[prefix] = n + 1
         return disk_target(prefix, n)
@@ -319,35 +324,25 @@ def default_oemdrv_path(spec: VmSpec, pool_dir: str | None = None) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    el = ET.SubElement(parent, tag, {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _metadata(root: ET.Element, spec: VmSpec, os: Any) -> None:
-    meta = _sub(root, "metadata")
+def _metadata(dom: Domain, spec: VmSpec, os: Any) -> None:
     os_id = _os_id(os)
     if os_id:
-        lo = _sub(meta, f"{{{NS_LIBOSINFO}}}libosinfo")
-        _sub(lo, f"{{{NS_LIBOSINFO}}}os", id=os_id)
-    ours = _sub(meta, f"{{{NS_VMTUI}}}vmtui")
-    _sub(ours, f"{{{NS_VMTUI}}}os", id=spec.os or "generic")
+        dom.libosinfo_id = os_id
+    ours = dom.vmtui
+    ours.os_id = spec.os or "generic"
     src = spec.install
-    attrs = {"kind": src.kind}
+    ours.install_kind = src.kind
     for key in ("iso", "cdrom", "url", "image", "network"):
         value = getattr(src, key)
         if value:
-            attrs[key] = value
+            setattr(ours, f"install_{key}", value)
     if src.kernel_args:
-        attrs["kernel_args"] = src.kernel_args
-    _sub(ours, f"{{{NS_VMTUI}}}install", **attrs)
+        ours.install_kernel_args = src.kernel_args
 
 
-def _os_block(root: ET.Element, spec: VmSpec, caps: Any, kernel: str | None,
+def _os_block(dom: Domain, spec: VmSpec, caps: Any, kernel: str | None,
               initrd: str | None, cmdline: str | None, boot: list[str]) -> None:
-    os_el = _sub(root, "os")
+    os_m = dom.os
     uefi = spec.firmware == "uefi"
     autoselect = True
     loader = None
@@ -360,100 +355,82 @@ def _os_block(root: ET.Element, spec: VmSpec, caps: Any, kernel: str | None,
                 raise BuildError(f"this host has no UEFI firmware for {spec.virt_type}/{spec.machine}")
             loader = loaders[0]
     if uefi and autoselect:
-        os_el.set("firmware", "efi")
-    _sub(os_el, "type", "hvm", arch=spec.arch, machine=spec.machine)
+        os_m.firmware = "efi"
+    os_m.type = "hvm"
+    os_m.arch = spec.arch
+    os_m.machine = spec.machine
     if uefi and autoselect:
-        fw = _sub(os_el, "firmware")
-        _sub(fw, "feature", enabled="yes" if spec.secure_boot else "no", name="enrolled-keys")
-        _sub(fw, "feature", enabled="yes" if spec.secure_boot else "no", name="secure-boot")
+        # both features, always: never a Secure Boot build by accident
+        os_m.enrolled_keys_feature = spec.secure_boot
+        os_m.secure_boot_feature = spec.secure_boot
     elif uefi and loader is not None:
         # no <nvram>: libvirt makes the VM's own copy of the matching variable store
-        _sub(os_el, "loader", loader.path, readonly="yes", type="pflash",
-             secure="yes" if spec.secure_boot else "no")
+        os_m.loader = loader.path
+        os_m.loader_readonly = True
+        os_m.loader_type = "pflash"
+        os_m.loader_secure = spec.secure_boot
     if kernel:
-        _sub(os_el, "kernel", kernel)
+        os_m.kernel = kernel
         if initrd:
-            _sub(os_el, "initrd", initrd)
+            os_m.initrd = initrd
         if cmdline:
-            _sub(os_el, "cmdline", cmdline)
-    for dev in boot:
-        _sub(os_el, "boot", dev=dev)
+            os_m.cmdline = cmdline
+    os_m.boot_devices = boot
 
 
-def _features(root: ET.Element, spec: VmSpec, os: Any) -> None:
-    feats = _sub(root, "features")
-    _sub(feats, "acpi")
-    _sub(feats, "apic")
+def _features(dom: Domain, spec: VmSpec, os: Any) -> None:
+    feats = dom.features
+    feats.acpi = True
+    feats.apic = True
     if _is_windows(os) and spec.virt_type == "kvm":
-        hv = _sub(feats, "hyperv", mode="custom")
-        _sub(hv, "relaxed", state="on")
-        _sub(hv, "vapic", state="on")
-        _sub(hv, "spinlocks", state="on", retries="8191")
+        feats.hyperv_mode = "custom"
+        feats.hyperv_relaxed = True
+        feats.hyperv_vapic = True
+        feats.hyperv_spinlocks = True
+        feats.hyperv_spinlocks_retries = 8191
     if spec.firmware == "uefi" and spec.secure_boot:
-        _sub(feats, "smm", state="on")
+        feats.smm = True
 
 
-def _cpu(root: ET.Element, spec: VmSpec) -> None:
+def _cpu(dom: Domain, spec: VmSpec) -> None:
     topo = topology(spec)
+    cpu = dom.cpu
     if spec.cpu_mode == "custom":
-        cpu = _sub(root, "cpu", mode="custom", match="exact", check="partial")
-        _sub(cpu, "model", spec.cpu_model or "qemu64", fallback="allow")
+        cpu.mode, cpu.match, cpu.check = "custom", "exact", "partial"
+        cpu.model = spec.cpu_model or "qemu64"
+        cpu.model_fallback = "allow"
     else:
-        cpu = _sub(root, "cpu", mode=spec.cpu_mode)
+        cpu.mode = spec.cpu_mode
         if spec.cpu_mode == "host-passthrough":
-            cpu.set("check", "none")
-            cpu.set("migratable", "on")
+            cpu.check = "none"
+            cpu.migratable = True
     if topo is not None:
-        sockets, cores, threads = topo
-        _sub(cpu, "topology", sockets=str(sockets), dies="1", cores=str(cores), threads=str(threads))
+        cpu.sockets, cpu.dies, cpu.cores, cpu.threads = topo[0], 1, topo[1], topo[2]
 
 
-def _clock(root: ET.Element, spec: VmSpec, os: Any) -> None:
-    clock = _sub(root, "clock", offset="localtime" if _is_windows(os) else "utc")
-    _sub(clock, "timer", name="rtc", tickpolicy="catchup")
-    _sub(clock, "timer", name="pit", tickpolicy="delay")
-    _sub(clock, "timer", name="hpet", present="no")
+def _clock(dom: Domain, spec: VmSpec, os: Any) -> None:
+    clock = dom.clock
+    clock.offset = "localtime" if _is_windows(os) else "utc"
+    clock.timers.add(Timer.new("rtc", tickpolicy="catchup"))
+    clock.timers.add(Timer.new("pit", tickpolicy="delay"))
+    clock.timers.add(Timer.new("hpet", present=False))
     if _is_windows(os) and spec.virt_type == "kvm":
-        _sub(clock, "timer", name="hypervclock", present="yes")
+        clock.timers.add(Timer.new("hypervclock", present=True))
 
 
-def _disk_el(devices: ET.Element, rd: ResolvedDisk, device: str, bus: str, target: str, *,
-             cache: str | None = None, readonly: bool = False, with_media: bool = True) -> ET.Element:
-    dtype = rd.type if rd.type in ("file", "block") else "file"
-    disk = _sub(devices, "disk", type=dtype, device=device)
-    fmt = rd.format if rd.format in ("qcow2", "raw") else "raw"
-    _sub(disk, "driver", name="qemu", type=fmt, cache=cache or None)
-    if with_media and rd.path:
-        if dtype == "block":
-            _sub(disk, "source", dev=rd.path)
-        else:
-            _sub(disk, "source", file=rd.path)
-    _sub(disk, "target", dev=target, bus=bus)
-    if readonly or device == "cdrom":
-        _sub(disk, "readonly")
-    return disk
+def _disk(rd: ResolvedDisk, device: str, bus: str, target: str, *, cache: str | None = None,
+          readonly: bool = False, with_media: bool = True) -> Disk:
+    return Disk.new(rd.path if with_media else None, target, bus=bus, device=device,
+                    fmt=rd.format if rd.format in ("qcow2", "raw") else "raw",
+                    source_type=rd.type if rd.type in ("file", "block") else "file",
+                    readonly=readonly, cache=cache)
 
 
-def _nic_el(devices: ET.Element, nic: NicSpec) -> ET.Element:
-    if nic.kind == "network":
-        iface = _sub(devices, "interface", type="network")
-        if nic.mac:
-            _sub(iface, "mac", address=nic.mac.lower())
-        _sub(iface, "source", network=nic.source)
-    elif nic.kind == "bridge":
-        iface = _sub(devices, "interface", type="bridge")
-        if nic.mac:
-            _sub(iface, "mac", address=nic.mac.lower())
-        _sub(iface, "source", bridge=nic.source)
-    elif nic.kind == "macvtap":
-        iface = _sub(devices, "interface", type="direct")
-        if nic.mac:
-            _sub(iface, "mac", address=nic.mac.lower())
-        _sub(iface, "source", dev=nic.source, mode=nic.mode)
-    else:
-        raise BuildError(f"unknown NIC kind {nic.kind!r}")
-    _sub(iface, "model", type=nic.model or "virtio")
-    return iface
+def _nic(nic: NicSpec) -> Interface:
+    try:
+        return Interface.new(nic.kind, nic.source, mac=nic.mac, model=nic.model or "virtio", mode=nic.mode)
+    except ValueError:
+        raise BuildError(f"unknown NIC kind {nic.kind!r}") from None
 
 
 def _split_disks(spec: VmSpec, disks: Sequence[ResolvedDisk]) -> tuple[list[DiskSpec], list[ResolvedDisk],
@@ -498,18 +475,15 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     src = spec.install
     installing = phase == "install" and has_install_phase(spec)
 
-    root = ET.Element("domain", type=spec.virt_type)
-    _sub(root, "name", spec.name)
-    if uuid:
-        _sub(root, "uuid", uuid)
-    if spec.title:
-        _sub(root, "title", spec.title)
-    if spec.description:
-        _sub(root, "description", spec.description)
-    _metadata(root, spec, os)
-    _sub(root, "memory", str(spec.max_memory), unit="MiB")
-    _sub(root, "currentMemory", str(spec.memory_mib), unit="MiB")
-    _sub(root, "vcpu", str(spec.vcpus), placement="static")
+    dom = Domain.new(spec.virt_type, spec.name)
+    dom.uuid = uuid or None
+    dom.title = spec.title or None
+    dom.description = spec.description or None
+    _metadata(dom, spec, os)
+    dom.memory_kib = spec.max_memory * 1024
+    dom.current_memory_kib = spec.memory_mib * 1024
+    dom.vcpus = spec.vcpus
+    dom.vcpu_placement = "static"
 
     kernel = initrd = cmdline = None
     if installing and src.kind == "url":
@@ -538,84 +512,83 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
         boot = ["network"]
     else:
         boot = ["hd"]
-    _os_block(root, spec, caps, kernel, initrd, cmdline, boot)
-    _features(root, spec, os)
-    _cpu(root, spec)
-    _clock(root, spec, os)
-    _sub(root, "on_poweroff", "destroy")
-    _sub(root, "on_reboot", "destroy" if installing else "restart")
-    _sub(root, "on_crash", "destroy")
-    pm = _sub(root, "pm")
-    _sub(pm, "suspend-to-mem", enabled="no")
-    _sub(pm, "suspend-to-disk", enabled="no")
+    _os_block(dom, spec, caps, kernel, initrd, cmdline, boot)
+    _features(dom, spec, os)
+    _cpu(dom, spec)
+    _clock(dom, spec, os)
+    dom.on_poweroff = "destroy"
+    dom.on_reboot = "destroy" if installing else "restart"
+    dom.on_crash = "destroy"
+    dom.pm_suspend_to_mem = False
+    dom.pm_suspend_to_disk = False
 
-    devices = _sub(root, "devices")
+    devices = dom.devices
     emulator = caps.emulator_for(spec.virt_type, spec.machine) if caps is not None else None
-    if emulator:
-        _sub(devices, "emulator", emulator)
+    devices.emulator = emulator or None
     q35 = spec.machine == "q35"
     pcie_devices = 0
     targets = _Targets()
     scsi = False
     for d, rd in zip(planned, hard):
-        _disk_el(devices, rd, "disk", d.bus, targets.next(d.bus), cache=d.cache, readonly=d.readonly)
+        devices.append(_disk(rd, "disk", d.bus, targets.next(d.bus), cache=d.cache, readonly=d.readonly))
         scsi = scsi or d.bus == "scsi"
         pcie_devices += d.bus == "virtio"
     if media is not None:
         keep_media = installing or later or _is_windows(os)
-        _disk_el(devices, media, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus),
-                 with_media=keep_media)
+        devices.append(_disk(media, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus),
+                             with_media=keep_media))
         scsi = scsi or spec.cdrom_bus == "scsi"
         if kickstart_delivery(spec) == "oemdrv" and (installing or later):
             oemdrv = ResolvedDisk(install_oemdrv or default_oemdrv_path(spec), "raw", device="cdrom")
-            _disk_el(devices, oemdrv, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus))
+            devices.append(_disk(oemdrv, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus)))
     if scsi:
-        _sub(devices, "controller", type="scsi", index="0", model="virtio-scsi")
+        devices.append(Controller.new("scsi", 0, "virtio-scsi"))
         pcie_devices += 1
     if q35:
-        _sub(devices, "controller", type="usb", index="0", model="qemu-xhci", ports="15")
+        devices.append(Controller.new("usb", 0, "qemu-xhci", ports=15))
         pcie_devices += 1
     for nic in plan_nics(spec):
-        _nic_el(devices, nic)
+        devices.append(_nic(nic))
         pcie_devices += 1
     if spec.serial_console:
-        serial = _sub(devices, "serial", type="pty")
-        _sub(serial, "target", port="0")
-        console = _sub(devices, "console", type="pty")
-        _sub(console, "target", type="serial", port="0")
-    chan = _sub(devices, "channel", type="unix")
-    _sub(chan, "target", type="virtio", name="org.qemu.guest_agent.0")
+        devices.append(Serial.new("pty", port=0))
+        devices.append(Console.new("pty", target_type="serial", port=0))
+    devices.append(Channel.new("unix", target_type="virtio", name="org.qemu.guest_agent.0"))
     pcie_devices += 1  # the virtio-serial controller libvirt adds for the channel
     if spec.graphics == "spice":
-        chan = _sub(devices, "channel", type="spicevmc")
-        _sub(chan, "target", type="virtio", name="com.redhat.spice.0")
+        devices.append(Channel.new("spicevmc", target_type="virtio", name="com.redhat.spice.0"))
     if spec.tablet:
-        _sub(devices, "input", type="tablet", bus="usb")
+        tablet = Input()
+        tablet.type, tablet.bus = "tablet", "usb"
+        devices.append(tablet)
     if spec.graphics in ("vnc", "spice"):
-        gfx = _sub(devices, "graphics", type=spec.graphics, port="-1", autoport="yes")
-        listen = spec.graphics_listen or "127.0.0.1"
-        _sub(gfx, "listen", type="address", address=listen)
-        video = _sub(devices, "video")
+        devices.append(Graphics.new(spec.graphics, spec.graphics_listen or "127.0.0.1"))
+        video = Video()
         if spec.graphics == "spice":
             model = "qxl"
         elif _virtio_ok(os):
             model = "virtio"
         else:
             model = "vga"
-        _sub(video, "model", type=model, heads="1", primary="yes")
+        video.model, video.heads, video.primary = model, 1, True
+        devices.append(video)
+    balloon = MemBalloon()
     if _virtio_ok(os):
-        rng = _sub(devices, "rng", model="virtio")
-        _sub(rng, "backend", "/dev/urandom", model="random")
-        _sub(devices, "memballoon", model="virtio")
+        rng = Rng()
+        rng.model, rng.backend, rng.backend_model = "virtio", "/dev/urandom", "random"
+        devices.append(rng)
+        balloon.model = "virtio"
         pcie_devices += 2
     else:
-        _sub(devices, "memballoon", model="none")
+        balloon.model = "none"
+    devices.append(balloon)
     if q35:
         # Root ports for the PCIe devices above plus spares for hot-plugging later.
         first = 0
         for _ in range(pcie_devices + SPARE_PCIE_PORTS):
             first += 1
-            _sub(devices, "controller", type="pci", index=str(first), model="pcie-root-port")
+            devices.append(Controller.new("pci", first, "pcie-root-port"))
+    root = dom.element
     if pretty:
         ET.indent(root, "  ")
     # ElementTree's prefix table is global: make sure ours is still "vmtui"
@@ -807,30 +780,6 @@ def virt_install_cmdline(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
 # ---------------------------------------------------------------------------
 
 
-def _short_id_from_uri(uri: str) -> str | None:
-    """``http://debian.org/debian/12`` -> ``debian12`` (osinfo's usual pattern)."""
-    m = re.match(r"https?://[^/]+/(.+)$", uri or "")
-    if not m:
-        return None
-    parts = [p for p in m.group(1).split("/") if p]
-    if len(parts) >= 2:
-        return parts[-2] + parts[-1]
-    return parts[0] if parts else None
-
-
-def _mib(el: ET.Element | None) -> int | None:
-    if el is None or not (el.text or "").strip():
-        return None
-    from .domxml import parse_memory
-
-    kib = parse_memory(el.text, el.get("unit"))
-    return max(1, math.ceil(kib / 1024))
-
-
-def _yes(value: str | None) -> bool:
-    return (value or "").lower() in ("yes", "on", "true", "1")
-
-
 def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False) -> VmSpec:
     """A VmSpec describing an existing domain (for ``vmtui export``).
 
@@ -841,167 +790,113 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     The install source comes from vmtui's metadata when vmtui created the
     domain; otherwise a CD-ROM with media becomes an ``iso`` source and
     anything else ``none``. CD-ROMs other than the install one are not kept.
+    Firmware and Secure Boot follow :class:`vmtui.core.domain_model.OS`'s rules.
     """
-    from .domxml import DomainXMLError
-
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as err:
-        raise DomainXMLError(f"malformed domain XML: {err}") from None
-    if root.tag != "domain":
-        raise DomainXMLError(f"not a libvirt domain XML: root element is <{root.tag}>")
-    spec = VmSpec(name=(root.findtext("name") or "").strip())
-    spec.title = root.findtext("title") or ""
-    spec.description = root.findtext("description") or ""
-    spec.virt_type = "kvm" if root.get("type") == "kvm" else "qemu"
+    dom = Domain.parse(xml, register=False)
+    spec = VmSpec(name=dom.name or "")
+    spec.title = dom.title or ""
+    spec.description = dom.description or ""
+    spec.virt_type = "kvm" if dom.type == "kvm" else "qemu"
 
     # metadata
-    os_short = None
     install: InstallSource | None = None
-    meta = root.find("metadata")
-    if meta is not None:
-        ours = meta.find(f"{{{NS_VMTUI}}}vmtui")
-        if ours is not None:
-            os_el = ours.find(f"{{{NS_VMTUI}}}os")
-            if os_el is not None and os_el.get("id"):
-                os_short = os_el.get("id")
-            inst = ours.find(f"{{{NS_VMTUI}}}install")
-            if inst is not None and inst.get("kind"):
-                install = InstallSource(kind=inst.get("kind"))
-                for key in ("iso", "cdrom", "url", "image", "network"):
-                    if inst.get(key):
-                        setattr(install, key, inst.get(key))
-                install.kernel_args = inst.get("kernel_args") or ""
-        lo = meta.find(f"{{{NS_LIBOSINFO}}}libosinfo/{{{NS_LIBOSINFO}}}os")
-        if os_short is None and lo is not None and lo.get("id"):
-            found = osdb.get(lo.get("id")) if osdb is not None else None
-            os_short = getattr(found, "short_id", None) or _short_id_from_uri(lo.get("id"))
-    spec.os = os_short or "generic"
+    ours = dom.vmtui
+    if ours.install_kind:
+        install = InstallSource(kind=ours.install_kind)
+        for key in ("iso", "cdrom", "url", "image", "network"):
+            value = getattr(ours, f"install_{key}")
+            if value:
+                setattr(install, key, value)
+        install.kernel_args = ours.install_kernel_args or ""
+    spec.os = dom.os_short_id(osdb) or "generic"
 
     # memory, CPUs
-    maximum = _mib(root.find("memory"))
-    current = _mib(root.find("currentMemory")) or maximum
+    maximum = _mib(dom.memory_kib)
+    current = _mib(dom.current_memory_kib) or maximum
     if current:
         spec.memory_mib = current
     if maximum and maximum != current:
         spec.max_memory_mib = maximum
-    vcpu = root.find("vcpu")
-    if vcpu is not None:
-        text = vcpu.get("current") or vcpu.text or "1"
-        spec.vcpus = int(text.strip()) if text.strip().isdigit() else 1
-    cpu = root.find("cpu")
-    if cpu is not None:
-        mode = cpu.get("mode") or ("custom" if cpu.find("model") is not None else None)
+    if dom.vcpus is not None or dom.vcpus_current is not None:
+        spec.vcpus = max(1, dom.vcpus_online)
+    cpu = dom.cpu
+    if cpu.exists:
+        mode = cpu.effective_mode
         if mode in ("host-passthrough", "host-model", "custom"):
             spec.cpu_mode = mode
         elif mode == "maximum":
             spec.cpu_mode = "host-model"
         if spec.cpu_mode == "custom":
-            spec.cpu_model = (cpu.findtext("model") or "").strip() or None
-        topo = cpu.find("topology")
-        if topo is not None:
-            for key in ("sockets", "cores", "threads"):
-                value = topo.get(key)
-                if value and value.isdigit():
-                    setattr(spec, key, int(value))
+            spec.cpu_model = cpu.model or None
+        for key in ("sockets", "cores", "threads"):
+            value = getattr(cpu, key)
+            if value is not None and value > 0:
+                setattr(spec, key, value)
     elif spec.virt_type == "qemu":
         spec.cpu_mode = "host-model"
 
     # os / firmware
-    os_el = root.find("os")
-    if os_el is not None:
-        type_el = os_el.find("type")
-        if type_el is not None:
-            spec.arch = type_el.get("arch") or spec.arch
-            machine = type_el.get("machine") or ""
-            spec.machine = "q35" if "q35" in machine else "pc"
-        loader = os_el.find("loader")
-        if os_el.get("firmware") == "efi" or (loader is not None and (loader.get("type") == "pflash"
-                                                                       or "efi" in (loader.text or "").lower()
-                                                                       or "ovmf" in (loader.text or "").lower())):
+    os_m = dom.os
+    if os_m.exists:
+        spec.arch = os_m.arch or spec.arch
+        if os_m.type is not None:
+            spec.machine = "q35" if "q35" in (os_m.machine or "") else "pc"
+        if os_m.is_uefi:
             spec.firmware = "uefi"
-        secure = False
-        fw = os_el.find("firmware")
-        if fw is not None:
-            for feat in fw.findall("feature"):
-                if feat.get("name") == "secure-boot" and _yes(feat.get("enabled")):
-                    secure = True
-        if loader is not None and _yes(loader.get("secure")):
-            secure = True
-        spec.secure_boot = spec.firmware == "uefi" and secure
+        spec.secure_boot = os_m.secure_boot
 
     # devices
-    devices = root.find("devices")
+    devices = dom.devices
     disks: list[DiskSpec] = []
     nics: list[NicSpec] = []
     cdrom_media: tuple[str, str] | None = None
     cdrom_bus = None
     graphics = "none"
     listen = "127.0.0.1"
-    tablet = False
-    serial = False
-    if devices is not None:
-        for el in devices.findall("disk"):
-            device = el.get("device") or "disk"
-            target = el.find("target")
-            bus = target.get("bus") if target is not None else None
-            src = el.find("source")
-            path = None
-            if src is not None:
-                path = src.get("file") or src.get("dev")
-                if path is None and src.get("pool") and src.get("volume"):
-                    path = f"{src.get('pool')}/{src.get('volume')}"
-            if device == "cdrom":
-                if cdrom_bus is None and bus in ("sata", "ide", "scsi"):
-                    cdrom_bus = bus
-                if path and cdrom_media is None:
-                    cdrom_media = (path, el.get("type") or "file")
-                continue
-            if device != "disk" or not path:
-                continue
-            driver = el.find("driver")
-            fmt = driver.get("type") if driver is not None else None
-            d = DiskSpec(mode="existing", path=path,
-                         bus=bus if bus in ("virtio", "sata", "scsi", "ide") else "virtio",
-                         format=fmt if fmt in ("qcow2", "raw") else "raw",
-                         cache=driver.get("cache") if driver is not None else None,
-                         readonly=el.find("readonly") is not None)
-            disks.append(d)
-        for el in devices.findall("interface"):
-            kind = {"network": "network", "bridge": "bridge", "direct": "macvtap"}.get(el.get("type") or "")
-            if kind is None:
-                continue
-            src = el.find("source")
-            nic = NicSpec(kind=kind)
-            if src is not None:
-                nic.source = (src.get("network") if kind == "network" else
-                              src.get("bridge") if kind == "bridge" else src.get("dev")) or nic.source
-                if kind == "macvtap" and src.get("mode") in ("bridge", "vepa", "private", "passthrough"):
-                    nic.mode = src.get("mode")
-            model = el.find("model")
-            if model is not None and model.get("type"):
-                nic.model = model.get("type")
-            mac = el.find("mac")
-            if keep_macs and mac is not None:
-                nic.mac = mac.get("address")
-            nics.append(nic)
-        for el in devices.findall("graphics"):
-            if el.get("type") in ("vnc", "spice"):
-                graphics = el.get("type")
-                lis = el.find("listen")
-                addr = (lis.get("address") if lis is not None else None) or el.get("listen")
-                if addr:
-                    listen = addr
-                break
-        tablet = any(el.get("type") == "tablet" for el in devices.findall("input"))
-        serial = devices.find("serial") is not None or devices.find("console") is not None
+    for disk in devices.disks:
+        bus = disk.target_bus
+        path = disk.location
+        if disk.device_kind == "cdrom":
+            if cdrom_bus is None and bus in ("sata", "ide", "scsi"):
+                cdrom_bus = bus
+            if path and cdrom_media is None:
+                cdrom_media = (path, disk.kind)
+            continue
+        if disk.device_kind != "disk" or not path:
+            continue
+        fmt = disk.driver_type
+        disks.append(DiskSpec(mode="existing", path=path,
+                              bus=bus if bus in ("virtio", "sata", "scsi", "ide") else "virtio",
+                              format=fmt if fmt in ("qcow2", "raw") else "raw",
+                              cache=disk.driver_cache, readonly=disk.readonly))
+    for iface in devices.interfaces:
+        kind = iface.kind
+        if kind is None:
+            continue
+        nic = NicSpec(kind=kind)
+        nic.source = iface.source or nic.source
+        if kind == "macvtap" and iface.source_mode in ("bridge", "vepa", "private", "passthrough"):
+            nic.mode = iface.source_mode
+        if iface.model:
+            nic.model = iface.model
+        if keep_macs and iface.mac:
+            nic.mac = iface.mac
+        nics.append(nic)
+    for g in devices.graphics:
+        if g.type in ("vnc", "spice"):
+            graphics = g.type
+            lis = g.first_listen
+            addr = (lis.address if lis is not None else None) or g.listen_attr
+            if addr:
+                listen = addr
+            break
     spec.disks = disks
     spec.nics = nics
     spec.cdrom_bus = cdrom_bus or ("sata" if spec.machine == "q35" else "ide")
     spec.graphics = graphics
     spec.graphics_listen = listen
-    spec.tablet = tablet
-    spec.serial_console = serial
+    spec.tablet = any(i.type == "tablet" for i in devices.inputs)
+    spec.serial_console = bool(devices.serials) or bool(devices.consoles)
 
     if install is None:
         if cdrom_media is not None:
@@ -1014,3 +909,7 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     if install.kind == "import" and install.image:
         spec.disks = [d for d in spec.disks if d.path != install.image]
     return spec
+
+
+def _mib(kib: int | None) -> int | None:
+    return None if kib is None else max(1, math.ceil(kib / 1024))

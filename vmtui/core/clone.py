@@ -32,6 +32,7 @@ from typing import Callable
 import libvirt
 
 from . import domxml, storage
+from .domain_model import Domain
 from .sizes import fmt_bytes
 from .templates import NS_TEMPLATE, PREFIX as TEMPLATE_PREFIX
 from .errors import VmtuiError, is_connection_lost, libvirt_message
@@ -175,11 +176,6 @@ def _inactive_xml(dom: libvirt.virDomain) -> str:
         return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
 
 
-def _disk_elements(root: ET.Element) -> list[ET.Element]:
-    devices = root.find("devices")
-    return [] if devices is None else devices.findall("disk")
-
-
 def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: str = "full",
                pool: str | None = None, *, check_space: bool = True) -> ClonePlan:
     """Blocking: what cloning ``source_uuid`` as ``new_name`` will do.
@@ -214,13 +210,13 @@ def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: 
             raise CloneError("pool", obj, f"pool '{pool}' is not active: start it first")
 
     xml = _inactive_xml(dom)
-    root = domxml.parse_xml(xml)
+    model = Domain.parse(xml, register=False)
     plan = ClonePlan(source_uuid=source_uuid, source_name=src_name, new_name=new_name, mode=mode,
                      pool=pool or None, source_xml=xml)
     chosen: dict[str, set[str]] = {}  # pool -> names planned
 
-    for el in _disk_elements(root):
-        info = domxml.parse_disk(el)
+    for disk in model.devices.disks:
+        info = domxml.disk_info(disk)
         d = DiskClone(target=info.target, device=info.device, type=info.type, source=info.source,
                       action="copy" if mode == "full" else "link", src_format=info.driver_type)
         plan.disks.append(d)
@@ -279,9 +275,9 @@ def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: 
                 raise CloneError("pool", obj, f"the copies need {fmt_bytes(nbytes)} but pool "
                                  f"'{pname}' has {fmt_bytes(available)} free")
 
-    nv = root.find("os/nvram")
-    if nv is not None and (nv.text or "").strip():
-        plan.nvram_src = nv.text.strip()
+    nvram = model.os.nvram_path
+    if nvram:
+        plan.nvram_src = nvram
         directory = posixpath.dirname(plan.nvram_src)
         plan.nvram_new = posixpath.join(directory, f"{new_name}_VARS.fd")
         if plan.nvram_new == plan.nvram_src:
@@ -289,7 +285,7 @@ def plan_clone(conn: libvirt.virConnect, source_uuid: str, new_name: str, mode: 
     if mode == "linked" and any(d.action == "link" for d in plan.disks):
         plan.warnings.append(f"Linked clone: the disks of '{src_name}' become backing files. They must "
                              "not change any more (do not start it, or the clones break).")
-    if root.find("seclabel[@type='static']") is not None:
+    if model.seclabels.find(type="static") is not None:
         plan.warnings.append("The static security label is not copied (it must be unique to one VM).")
     return plan
 
@@ -323,12 +319,10 @@ def host_macs(conn: libvirt.virConnect) -> set[str]:
                 raise
             continue
         try:
-            root = ET.fromstring(xml)
-        except ET.ParseError:
+            nics = Domain.parse(xml, register=False).devices.interfaces
+        except domxml.DomainXMLError:
             continue
-        for mac in root.iterfind("devices/interface/mac"):
-            if mac.get("address"):
-                macs.add(mac.get("address").lower())
+        macs |= {nic.mac.lower() for nic in nics if nic.mac}
     return macs
 
 
@@ -353,90 +347,59 @@ def clone_xml(xml: str, new_name: str, new_uuid: str, disks: list[DiskClone], ma
     """
     if not keep_template:
         xml = domxml.set_metadata_element(xml, NS_TEMPLATE, TEMPLATE_PREFIX, None)
-    root = domxml.parse_for_edit(xml)
-    root.find("name").text = new_name
-    uuid_el = root.find("uuid")
-    if uuid_el is None:
-        uuid_el = ET.Element("uuid")
-        domxml.insert_head(root, uuid_el)
-    uuid_el.text = new_uuid
-    genid = root.find("genid")
-    if genid is not None:
-        genid.text = None  # empty: libvirt makes a new VM generation ID
-    for entry in root.iterfind("sysinfo/system/entry"):
-        if entry.get("name") == "uuid":
-            entry.text = new_uuid
+    dom = Domain.parse(xml)
+    dom.name = new_name
+    dom.uuid = new_uuid
+    if dom.genid is not None:
+        dom.genid = ""  # empty: libvirt makes a new VM generation ID
+    if dom.sysinfo_uuid is not None:
+        dom.sysinfo_uuid = new_uuid
 
     # security labels: generated ones go (libvirt makes new), static ones go entirely
-    for sec in list(root.findall("seclabel")):
-        if sec.get("type") == "static":
-            domxml.remove_child(root, sec)
-            continue
-        for child in list(sec):
-            if child.tag in ("label", "imagelabel"):
-                sec.remove(child)
+    for sec in list(dom.seclabels):
+        if sec.type == "static":
+            dom.seclabels.remove(sec)
+        else:
+            sec.label = sec.imagelabel = None
 
     # disks
-    elements = _disk_elements(root)
+    devices = dom.devices
+    elements = list(devices.disks)
     if len(elements) != len(disks):
         raise ValueError(f"the plan has {len(disks)} disks, the XML {len(elements)}")
-    for el, d in zip(elements, disks):
+    for disk, d in zip(elements, disks):
         if not d.copies:
             continue
         if not d.new_path and not (d.new_pool and d.new_name):
             raise ValueError(f"disk {d.target}: no new volume")
-        src = el.find("source")
-        for bs in el.findall("backingStore"):
-            el.remove(bs)
-        if src is None:
-            src = ET.SubElement(el, "source")
-        kept = {k: v for k, v in src.attrib.items() if k not in ("file", "dev", "pool", "volume", "index")}
-        src.attrib.clear()
         if d.type == "volume":
-            el.set("type", "volume")
-            src.set("pool", d.new_pool or "")
-            src.set("volume", d.new_name or "")
+            disk.set_source("volume", pool=d.new_pool or "", volume=d.new_name or "")
         elif d.type == "block":
-            src.set("dev", d.new_path or "")
+            disk.set_source("block", d.new_path or "")
         else:
-            el.set("type", "file")
-            src.set("file", d.new_path or "")
-        src.attrib.update(kept)
-        drv = el.find("driver")
+            disk.set_source("file", d.new_path or "")
         if d.new_format:
-            if drv is None:
-                drv = ET.Element("driver", name="qemu")
-                el.insert(0, drv)
-            drv.set("type", d.new_format)
+            disk.set_format(d.new_format)
 
     # NICs
-    nics = root.findall("devices/interface")
+    nics = list(devices.interfaces)
     if len(macs) < len(nics):
         raise ValueError(f"{len(nics)} NICs but {len(macs)} new MACs")
     for nic, mac in zip(nics, macs):
-        mac_el = nic.find("mac")
-        if mac_el is None:
-            mac_el = ET.Element("mac")
-            nic.insert(0, mac_el)
-        mac_el.set("address", mac)
-        tgt = nic.find("target")
-        if tgt is not None and not (tgt.get("managed") == "no"):
-            nic.remove(tgt)  # host-side device name (vnetN): libvirt picks one
+        nic.mac = mac
+        if nic.target_managed is not False:
+            nic.target_dev = None  # host-side device name (vnetN): libvirt picks one
+            nic.target_managed = None
 
     # fixed graphics ports would collide with the original's
-    for g in root.iterfind("devices/graphics"):
-        if g.get("port") not in (None, "-1") or g.get("tlsPort") not in (None, "-1"):
-            for attr in ("port", "tlsPort", "websocket"):
-                g.attrib.pop(attr, None)
-            g.set("autoport", "yes")
+    for g in devices.graphics:
+        if g.port_number is not None or g.tls_port_number is not None:
+            g.port = g.tls_port = g.websocket = None
+            g.autoport = True
 
-    nv = root.find("os/nvram")
-    if nv is not None:
-        if nvram:
-            nv.text = nvram
-        else:
-            nv.text = None  # libvirt makes a fresh one from the template
-    return domxml.serialize(root)
+    if dom.os.nvram is not None or dom.os.nvram_path:
+        dom.os.set_nvram_path(nvram)  # None: libvirt makes a fresh one from the template
+    return dom.to_xml()
 
 
 # ---------------------------------------------------------------------------
@@ -607,7 +570,7 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
                 notes.append("UEFI variables copied")
             else:
                 notes.append("UEFI variables start fresh (the original NVRAM file could not be copied)")
-        macs = new_macs(len(ET.fromstring(plan.source_xml).findall("devices/interface")), host_macs(conn))
+        macs = new_macs(len(Domain.parse(plan.source_xml, register=False).devices.interfaces), host_macs(conn))
         xml = clone_xml(plan.source_xml, plan.new_name, new_uuid, plan.disks, macs, nvram)
         _call(progress, f"defining '{plan.new_name}'", total, total)
         dom = conn.defineXML(xml)
@@ -640,6 +603,26 @@ def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
     return sorted({o for p in paths for o in backed.get(p, [])})
 
 
+def linked_clones_of(conn: libvirt.virConnect, uuid: str, target: str | None = None) -> list[str]:
+    """Blocking: ``pool/volume`` of the overlays (linked clones' disks)
+    whose backing file is a writable disk of domain ``uuid`` (only disk
+    ``target`` if given). Starting that VM, reverting it to a snapshot or
+    growing such a disk changes what those overlays read: they break."""
+    dom = conn.lookupByUUIDString(uuid)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0)
+    paths = []
+    for d in domxml.disk_sources(xml):
+        if d.device != "disk" or d.readonly or d.shareable or (target and d.target != target):
+            continue
+        path = d.path
+        if path is None and d.pool and d.volume:  # <source pool= volume=>
+            vol = storage.disk_volume(conn, d)
+            path = vol.path if vol else None
+        if path:
+            paths.append(path)
+    return linked_users(conn, paths) if paths else []
+
+
 __all__ = ["CloneError", "ClonePlan", "CloneResult", "DiskClone", "MODES", "clone_xml", "host_macs",
-           "linked_users", "new_macs", "new_volume_name", "plan_clone", "random_mac", "run_clone",
-           "suggest_name", "validate_name", "name_taken"]
+           "linked_clones_of", "linked_users", "new_macs", "new_volume_name", "plan_clone", "random_mac",
+           "run_clone", "suggest_name", "validate_name", "name_taken"]

@@ -25,13 +25,13 @@ import logging
 import os
 import re
 import threading
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import libvirt
 
 from . import domxml
+from .domain_model import Console, Domain, Serial
 from .errors import VmtuiError, is_connection_lost, libvirt_message
 from .eventloop import ensure_event_impl
 
@@ -508,58 +508,29 @@ class SerialAlreadyPresent(VmtuiError):
     pass
 
 
-_SERIAL_AFTER = ("disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial", "parallel",
-                 "console", "channel")
-
-
 def has_serial_console(xml: str | bytes) -> bool:
     """True when the domain XML has a <serial> or a <console> device."""
-    return _has_serial(domxml.parse_xml(xml).find("devices"))
+    return _has_serial(Domain.parse(xml, register=False))
 
 
-def _has_serial(devices: ET.Element | None) -> bool:
-    return devices is not None and (devices.find("serial") is not None or devices.find("console") is not None)
+def _has_serial(dom: Domain) -> bool:
+    return bool(dom.devices.serials) or bool(dom.devices.consoles)
 
 
 def add_serial_console_xml(xml: str | bytes) -> str:
     """``xml`` with ``<serial type='pty'><target port='0'/></serial>`` and
     ``<console type='pty'><target type='serial' port='0'/></console>`` added
-    to ``<devices>`` (what ``virt-install --serial pty`` gives). Everything
-    else is kept as it was, including elements vmtui does not model,
-    comments and namespaced metadata. Raises :class:`domxml.DomainXMLError`
-    when the domain already has a serial or console device."""
-    root = domxml.parse_for_edit(xml)
-    devices = root.find("devices")
-    if devices is None:
-        devices = ET.SubElement(root, "devices")
-    if _has_serial(devices):
+    to ``<devices>`` (what ``virt-install --serial pty`` gives), at libvirt's
+    place for them and indented like their neighbours. Everything else is kept
+    as it was, including elements vmtui does not model, comments and namespaced
+    metadata. Raises :class:`domxml.DomainXMLError` when the domain already has
+    a serial or console device."""
+    dom = Domain.parse(xml)
+    if _has_serial(dom):
         raise domxml.DomainXMLError("the domain already has a serial or console device")
-    serial = ET.Element("serial", type="pty")
-    ET.SubElement(serial, "target", port="0")
-    console = ET.Element("console", type="pty")
-    ET.SubElement(console, "target", type="serial", port="0")
-
-    kids = list(devices)
-    pos = len(kids)
-    for i, child in enumerate(kids):
-        if isinstance(child.tag, str) and child.tag in _SERIAL_AFTER:
-            pos = i + 1
-    # indentation like the neighbours (libvirt's own output is indented)
-    indent = domxml.indent_of(devices, kids[0]) if kids else None
-    if indent is not None:
-        for new in (serial, console):
-            new.text = indent + "  "
-            new[0].tail = indent
-    if not kids:
-        devices.extend([serial, console])
-    else:
-        prev = kids[pos - 1]
-        console.tail = prev.tail
-        if indent is not None:
-            prev.tail = serial.tail = indent
-        devices.insert(pos, console)
-        devices.insert(pos, serial)
-    return domxml.serialize(root)
+    dom.devices.serials.add(Serial.new("pty", port=0))
+    dom.devices.consoles.add(Console.new("pty", target_type="serial", port=0))
+    return dom.to_xml()
 
 
 @dataclass(slots=True)

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 import libvirt
 
 from . import domxml, storage
-from .builder import disk_target
+from .domain_model import BUS_PREFIX, Disk, Domain, disk_target
 from .errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
+from .ownmeta import NS_DISKS, overlay_elements
 from .sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,6 @@ __all__ = [
     "reset_overlays",
 ]
 
-#: target dev prefix per bus (libvirt / virt-manager naming)
-_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "usb": "sd", "ide": "hd", "fdc": "fd", "xen": "xvd"}
 #: most devices a bus takes in vmtui's default layout (IDE: 2 channels x 2 units)
 _LIMIT = {"ide": 4, "fdc": 2}
 BUSES = ("virtio", "scsi", "sata", "ide", "usb")
@@ -140,44 +139,18 @@ class DiskRow:
 # ---------------------------------------------------------------------------
 
 
-def _source_attr(source_type: str) -> str:
-    return {"file": "file", "block": "dev"}[source_type]
-
-
 def disk_element(source: str | None, target: str, *, bus: str = "virtio", device: str = "disk",
                  fmt: str | None = None, source_type: str = "file", readonly: bool = False,
                  shareable: bool = False, transient: bool = False, cache: str | None = None,
                  pool: str | None = None, volume: str | None = None) -> ET.Element:
-    """A ``<disk>`` device element.
+    """A ``<disk>`` device element (:meth:`Disk.new <vmtui.core.domain_model.Disk.new>`).
 
     ``source_type`` "file" or "block" take ``source`` (a path); "volume"
     takes ``pool`` and ``volume``. ``source=None`` (file) makes an empty
     drive (a CD-ROM without media).
     """
-    if device not in ("disk", "cdrom", "floppy", "lun"):
-        raise ValueError(f"unknown disk device {device!r}")
-    if bus not in _PREFIX:
-        raise ValueError(f"unknown disk bus {bus!r}")
-    el = ET.Element("disk", type=source_type, device=device)
-    drv = ET.SubElement(el, "driver", name="qemu")
-    if fmt:
-        drv.set("type", fmt)
-    if cache:
-        drv.set("cache", cache)
-    if source_type == "volume":
-        if not pool or not volume:
-            raise ValueError("a volume disk needs a pool and a volume")
-        ET.SubElement(el, "source", pool=pool, volume=volume)
-    elif source:
-        ET.SubElement(el, "source", {_source_attr(source_type): source})
-    ET.SubElement(el, "target", dev=target, bus=bus)
-    if readonly or device == "cdrom":
-        ET.SubElement(el, "readonly")
-    if shareable:
-        ET.SubElement(el, "shareable")
-    if transient:
-        ET.SubElement(el, "transient")
-    return el
+    return Disk.new(source, target, bus=bus, device=device, fmt=fmt, source_type=source_type, readonly=readonly,
+                    shareable=shareable, transient=transient, cache=cache, pool=pool, volume=volume).element
 
 
 def cdrom_element(target: str, bus: str = "ide", source: str | None = None) -> ET.Element:
@@ -197,11 +170,14 @@ def element_xml(el: ET.Element) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _root(xml: str | bytes | ET.Element) -> ET.Element:
+def _domain(xml: str | bytes | ET.Element, edit: bool = False) -> Domain:
     if isinstance(xml, ET.Element):
-        return xml
-    root = domxml.parse_xml(xml)
-    return root
+        return Domain(xml)
+    return Domain.parse(xml, register=edit)
+
+
+def _root(xml: str | bytes | ET.Element) -> ET.Element:
+    return _domain(xml).element
 
 
 def used_targets(*xmls: str | bytes | ET.Element) -> set[str]:
@@ -211,22 +187,16 @@ def used_targets(*xmls: str | bytes | ET.Element) -> set[str]:
     for xml in xmls:
         if xml is None:
             continue
-        devices = _root(xml).find("devices")
-        if devices is None:
-            continue
-        for d in devices.findall("disk"):
-            t = d.find("target")
-            if t is not None and t.get("dev"):
-                out.add(t.get("dev"))
+        out |= {d.target_dev for d in _domain(xml).devices.disks if d.target_dev}
     return out
 
 
 def target_names(bus: str) -> list[str]:
     """Every target dev name ``bus`` can take, in order (hda..hdd on IDE,
     vda..vdzz on virtio). ValueError for an unknown bus."""
-    if bus not in _PREFIX:
+    if bus not in BUS_PREFIX:
         raise ValueError(f"unknown disk bus {bus!r}")
-    return [disk_target(_PREFIX[bus], i) for i in range(_LIMIT.get(bus, 26 * 27))]
+    return [disk_target(BUS_PREFIX[bus], i) for i in range(_LIMIT.get(bus, 26 * 27))]
 
 
 def next_target(used: set[str] | str | bytes, bus: str) -> str:
@@ -246,19 +216,13 @@ def next_target(used: set[str] | str | bytes, bus: str) -> str:
 
 def default_bus(xml: str | bytes | ET.Element, device: str = "disk") -> str:
     """The bus this domain's existing devices of that kind use, else virtio
-    for disks and ide for CD-ROMs (the i440fx default)."""
-    devices = _root(xml).find("devices")
-    if devices is not None:
-        for d in devices.findall("disk"):
-            if (d.get("device") or "disk") == device:
-                t = d.find("target")
-                if t is not None and t.get("bus"):
-                    return t.get("bus")
+    for disks and the machine's CD-ROM bus (sata on q35, ide on i440fx)."""
+    dom = _domain(xml)
+    for d in dom.devices.disks:
+        if d.device_kind == device and d.target_bus:
+            return d.target_bus
     if device == "cdrom":
-        root = _root(xml)
-        t = root.find("os/type")
-        machine = (t.get("machine") or "") if t is not None else ""
-        return "sata" if "q35" in machine else "ide"
+        return "sata" if "q35" in (dom.os.machine or "") else "ide"
     return "virtio"
 
 
@@ -268,101 +232,56 @@ def default_bus(xml: str | bytes | ET.Element, device: str = "disk") -> str:
 
 
 def find_disk_element(root: ET.Element, target: str) -> ET.Element | None:
-    devices = root.find("devices")
-    if devices is None:
-        return None
-    for d in devices.findall("disk"):
-        t = d.find("target")
-        if t is not None and t.get("dev") == target:
-            return d
-    return None
+    disk = Domain(root).devices.find_disk(target)
+    return disk.element if disk is not None else None
+
+
+def _find_disk(dom: Domain, target: str) -> Disk:
+    disk = dom.devices.find_disk(target)
+    if disk is None:
+        raise domxml.DomainXMLError(f"the domain has no disk {target}")
+    return disk
 
 
 def add_device_xml(domain_xml: str | bytes, device: ET.Element) -> str:
-    """The domain XML with ``device`` added after its last ``<disk>`` (or
-    first in ``<devices>``), indented like its neighbours; everything else
-    is kept."""
-    root = domxml.parse_for_edit(domain_xml)
-    devices = root.find("devices")
-    if devices is None:
-        devices = ET.SubElement(root, "devices")
-    new = copy.deepcopy(device)
-    kids = list(devices)
-    disks = [i for i, k in enumerate(kids) if k.tag == "disk"]
-    if disks:
-        pos = disks[-1] + 1
-        prev = kids[disks[-1]]
-        indent = devices.text if devices.text and not devices.text.strip() else None
-        new.tail = prev.tail
-        prev.tail = indent
-    else:
-        pos = 0
-        indent = devices.text if devices.text and not devices.text.strip() else None
-        new.tail = indent
-    if indent:
-        ET.indent(new, "  ", level=max(0, (len(indent.lstrip("\r\n")) // 2)))
-    devices.insert(pos, new)
-    return domxml.serialize(root)
+    """The domain XML with ``device`` added after the last device of its kind
+    (else at libvirt's place for it in ``<devices>``), indented like its
+    neighbours; everything else is kept."""
+    dom = _domain(domain_xml, edit=True)
+    dom.devices.add(Disk(copy.deepcopy(device)))
+    return dom.to_xml()
 
 
 def remove_disk_xml(domain_xml: str | bytes, target: str) -> tuple[str, ET.Element]:
     """The domain XML without the disk at ``target``, and the removed element."""
-    root = domxml.parse_for_edit(domain_xml)
-    el = find_disk_element(root, target)
-    if el is None:
-        raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    domxml.remove_child(root.find("devices"), el)
-    return domxml.serialize(root), el
+    dom = _domain(domain_xml, edit=True)
+    disk = _find_disk(dom, target)
+    dom.devices.disks.remove(disk)
+    return dom.to_xml(), disk.element
 
 
 def set_transient_xml(domain_xml: str | bytes, target: str, transient: bool) -> str:
     """Add or remove ``<transient/>`` on the disk at ``target``."""
-    root = domxml.parse_for_edit(domain_xml)
-    el = find_disk_element(root, target)
-    if el is None:
-        raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    for t in el.findall("transient"):
-        domxml.remove_child(el, t)
-    if transient:
-        new = ET.Element("transient")
-        kids = list(el)
-        if kids:
-            new.tail = kids[-1].tail
-            kids[-1].tail = el.text
-        el.append(new)
-    return domxml.serialize(root)
+    dom = _domain(domain_xml, edit=True)
+    _find_disk(dom, target).transient = transient
+    return dom.to_xml()
 
 
-def _set_media(el: ET.Element, source: str | None) -> None:
-    """Point a CD-ROM element at ``source`` (a path) or empty it."""
-    for s in el.findall("source"):
-        domxml.remove_child(el, s)
-    if source:
-        el.set("type", "file")
-        new = ET.Element("source", file=source)
-        drv = el.find("driver")
-        kids = list(el)
-        pos = kids.index(drv) + 1 if drv is not None else 0
-        new.tail = (drv.tail if drv is not None else el.text)
-        el.insert(pos, new)
-        if drv is not None:
-            drv.tail = new.tail
+def _set_media(disk: Disk, source: str | None) -> None:
+    """Point a CD-ROM at ``source`` (a path) or empty it."""
+    disk.set_source("file", source)
     # the tray closes with new media; an empty drive has no tray state to keep
-    t = el.find("target")
-    if t is not None and "tray" in t.attrib:
-        del t.attrib["tray"]
+    disk.target_tray = None
 
 
 def set_media_xml(domain_xml: str | bytes, target: str, source: str | None) -> str:
     """Insert (``source`` = ISO path) or eject (None) the media of a CD-ROM."""
-    root = domxml.parse_for_edit(domain_xml)
-    el = find_disk_element(root, target)
-    if el is None:
-        raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    if (el.get("device") or "disk") not in ("cdrom", "floppy"):
-        raise domxml.DomainXMLError(f"{target} is a {el.get('device') or 'disk'}, not a CD-ROM")
-    _set_media(el, source)
-    return domxml.serialize(root)
+    dom = _domain(domain_xml, edit=True)
+    disk = _find_disk(dom, target)
+    if disk.device_kind not in ("cdrom", "floppy"):
+        raise domxml.DomainXMLError(f"{target} is a {disk.device_kind}, not a CD-ROM")
+    _set_media(disk, source)
+    return dom.to_xml()
 
 
 # ---------------------------------------------------------------------------
@@ -664,12 +583,12 @@ def change_media(conn: libvirt.virConnect, uuid: str, target: str, source: str |
         el = live_el if live_el is not None else config_el
         if el is None:
             raise VmtuiError(action, obj, f"it has no drive {target}")
-        if (el.get("device") or "disk") not in ("cdrom", "floppy"):
+        if Disk(el).device_kind not in ("cdrom", "floppy"):
             raise VmtuiError(action, obj, f"{target} is a disk, not a CD-ROM")
         if live_el is not None:
-            new = copy.deepcopy(live_el)
+            new = Disk(copy.deepcopy(live_el))
             _set_media(new, path)
-            dom.updateDeviceFlags(element_xml(new), LIVE | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE)
+            dom.updateDeviceFlags(element_xml(new.element), LIVE | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE)
         if config_el is not None:
             conn.defineXML(set_media_xml(config_xml, target, path))
     except (libvirt.libvirtError, domxml.DomainXMLError) as err:
@@ -680,7 +599,6 @@ def change_media(conn: libvirt.virConnect, uuid: str, target: str, source: str |
 # non-persistent mode, second mechanism: a vmtui-managed overlay
 # ---------------------------------------------------------------------------
 
-NS_DISKS = "https://vmtui.dev/xmlns/vmtui-disks/1"
 NS_DISKS_PREFIX = "vmtuidisks"
 MECHANISMS = ("transient", "overlay")
 
@@ -698,14 +616,10 @@ class OverlayDisk:
 
 def overlay_disks(domain_xml: str | bytes) -> dict[str, OverlayDisk]:
     """The overlay-mode disks recorded in the domain's metadata, by target."""
-    el = domxml.get_metadata(domain_xml, NS_DISKS)
     out: dict[str, OverlayDisk] = {}
-    if el is None:
-        return out
-    for d in el.iter(f"{{{NS_DISKS}}}overlay"):
-        t, base, over = d.get("target"), d.get("base"), d.get("overlay")
-        if t and base and over:
-            out[t] = OverlayDisk(t, base, d.get("base-format") or "raw", over)
+    for d in overlay_elements(domxml.get_metadata(domain_xml, NS_DISKS)):
+        out[d.get("target")] = OverlayDisk(d.get("target"), d.get("base"), d.get("base-format") or "raw",
+                                           d.get("overlay"))
     return out
 
 
@@ -722,25 +636,11 @@ def set_overlay_meta(domain_xml: str | bytes, entries: dict[str, OverlayDisk]) -
 
 def point_disk_xml(domain_xml: str | bytes, target: str, path: str, fmt: str) -> str:
     """The disk at ``target`` reading ``path`` (a file) in format ``fmt``."""
-    root = domxml.parse_for_edit(domain_xml)
-    el = find_disk_element(root, target)
-    if el is None:
-        raise domxml.DomainXMLError(f"the domain has no disk {target}")
-    el.set("type", "file")
-    src = el.find("source")
-    if src is None:
-        src = ET.SubElement(el, "source")
-    for k in list(src.attrib):
-        del src.attrib[k]
-    src.set("file", path)
-    for bs in el.findall("backingStore"):
-        domxml.remove_child(el, bs)
-    drv = el.find("driver")
-    if drv is None:
-        drv = ET.Element("driver", name="qemu")
-        el.insert(0, drv)
-    drv.set("type", fmt)
-    return domxml.serialize(root)
+    dom = _domain(domain_xml, edit=True)
+    disk = _find_disk(dom, target)
+    disk.set_source("file", path)
+    disk.set_format(fmt)
+    return dom.to_xml()
 
 
 def _overlay_name(vol: storage.VolumeInfo, target: str) -> str:
@@ -784,7 +684,8 @@ def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -
     for e in entries.values():
         if current.get(e.target) != e.overlay:
             continue  # changed by hand meanwhile: not ours to reset
-
+        if not _still_defined(dom):
+            break  # deleted meanwhile (its volumes too): nothing to make again
         try:
             _recreate_overlay(conn, e)
             done.append(e.target)
@@ -794,6 +695,16 @@ def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -
             raise from_libvirt(f"discard the writes to non-persistent disk {e.target} of",
                                f"domain '{dom.name()}'", err) from None
     return done
+
+
+def _still_defined(dom: libvirt.virDomain) -> bool:
+    """The domain still has a persistent definition (False once undefined)."""
+    try:
+        return bool(dom.isPersistent())
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise
 
 
 def _make_overlay(conn, dom, config_xml: str, target: str, info: domxml.DiskInfo, action: str, obj: str) -> None:

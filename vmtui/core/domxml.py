@@ -1,6 +1,10 @@
-"""Parse libvirt domain XML into typed dataclasses, and edit it safely.
+"""Domain XML for the screens: a :class:`DomainOverview` (typed dataclasses), and
+small edits that keep everything else.
 
-Pure standard library (``xml.etree.ElementTree``): no libvirt, no Textual.
+Every fact is read and written through the domain model
+(:mod:`vmtui.core.domain_model`, one path per fact); this module turns the model
+into what the UI shows and keeps the helpers other modules have called so far.
+No libvirt, no Textual.
 
 * :func:`parse_domain` turns the XML returned by ``virDomainGetXMLDesc`` into a
   :class:`DomainOverview` (disks, NICs, graphics, consoles, firmware, CPU, memory...)
@@ -16,10 +20,30 @@ vCPU count to 1).
 
 from __future__ import annotations
 
-import copy
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+
+from .domain_model import (
+    CPU,
+    LIBVIRT_ORDER,
+    Console,
+    Disk,
+    Domain,
+    DomainXMLError,
+    Graphics,
+    Interface,
+    Serial,
+)
+from .xmlmodel import (
+    XMLError,
+    indent_of,
+    insert_child,
+    ordered_index,
+    register_namespaces,
+    remove_child,
+    serialize,
+    to_bytes,
+)
 
 __all__ = [
     "DomainXMLError",
@@ -41,14 +65,12 @@ __all__ = [
     "register_namespaces",
     "serialize",
     "parse_disk",
+    "disk_info",
+    "overview",
     "insert_head",
     "remove_child",
     "indent_of",
 ]
-
-
-class DomainXMLError(ValueError):
-    """The domain XML is malformed, is not a <domain>, or holds an unusable value."""
 
 
 # ---------------------------------------------------------------------------
@@ -175,115 +197,19 @@ class DomainOverview:
 
 
 # ---------------------------------------------------------------------------
-# parsing helpers
+# parsing
 # ---------------------------------------------------------------------------
-
-
-class _Builder(ET.TreeBuilder):
-    """TreeBuilder that keeps comments/PIs and records namespace declarations."""
-
-    def __init__(self) -> None:
-        super().__init__(insert_comments=True, insert_pis=True)
-        self.namespaces: list[tuple[str, str]] = []
-
-    def start_ns(self, prefix: str, uri: str) -> None:
-        self.namespaces.append((prefix or "", uri))
-
-
-def _parse(xml: str | bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
-    if not isinstance(xml, (str, bytes)):
-        raise DomainXMLError(f"domain XML must be str or bytes, not {type(xml).__name__}")
-    if not xml.strip():
-        raise DomainXMLError("domain XML is empty")
-    builder = _Builder()
-    parser = ET.XMLParser(target=builder)
-    try:
-        parser.feed(xml)
-        root = parser.close()
-    except ET.ParseError as e:
-        raise DomainXMLError(f"malformed domain XML: {e}") from None
-    if not isinstance(root.tag, str) or root.tag != "domain":
-        tag = root.tag if isinstance(root.tag, str) else "?"
-        raise DomainXMLError(f"not a libvirt domain XML: root element is <{_pretty_tag(tag)}>, expected <domain>")
-    return root, builder.namespaces
 
 
 def parse_xml(xml: str | bytes) -> ET.Element:
     """The root <domain> of ``xml``, for reading; DomainXMLError when it is not domain XML."""
-    return _parse(xml)[0]
+    return Domain.parse(xml, register=False).element
 
 
 def parse_for_edit(xml: str | bytes) -> ET.Element:
     """Like :func:`parse_xml`, and the document's namespace prefixes are
     registered so that :func:`serialize` writes them back as they were."""
-    root, namespaces = _parse(xml)
-    register_namespaces(namespaces)
-    return root
-
-
-def _pretty_tag(tag: str) -> str:
-    if tag.startswith("{"):
-        uri, _, local = tag[1:].partition("}")
-        return f"{local} xmlns='{uri}'"
-    return tag
-
-
-_GENERATED_PREFIX = re.compile(r"ns\d+$")
-
-
-def register_namespaces(namespaces: list[tuple[str, str]]) -> None:
-    """Make ElementTree serialize the document's own prefixes (e.g. ``qemu:``).
-
-    ElementTree's prefix map is process-global; registering a prefix only affects how
-    namespaced names are spelled on output, never what they mean.
-    """
-    for prefix, uri in namespaces:
-        if not prefix or prefix in ("xml", "xmlns") or _GENERATED_PREFIX.match(prefix):
-            continue
-        try:
-            ET.register_namespace(prefix, uri)
-        except ValueError:
-            pass
-
-
-def serialize(root: ET.Element) -> str:
-    return ET.tostring(root, encoding="unicode")
-
-
-def _text(el: ET.Element | None) -> str | None:
-    if el is None:
-        return None
-    return el.text or ""
-
-
-def _stripped(el: ET.Element | None) -> str | None:
-    if el is None:
-        return None
-    return (el.text or "").strip()
-
-
-def _int(value: str | None) -> int | None:
-    """Lenient integer (decimal or 0x-hex); None when absent or unparsable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return int(value, 0) if value.lower().startswith("0x") else int(value)
-    except ValueError:
-        return None
-
-
-def _port(value: str | None) -> int | None:
-    n = _int(value)
-    return None if n is None or n < 0 else n
-
-
-def _yes(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("yes", "on", "true", "1")
-
-
-# libvirt's virScaleInteger: case-insensitive; "k"/"KiB" = 1024, "KB" = 1000, etc.
-_UNIT_EXP = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+    return Domain.parse(xml).element
 
 
 def parse_memory(value: str, unit: str | None = None) -> int:
@@ -293,397 +219,162 @@ def parse_memory(value: str, unit: str | None = None) -> int:
     k/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB are powers of 1024. Case is ignored.
     No unit means KiB.
     """
-    raw = (value or "").strip()
-    if not re.fullmatch(r"\d+", raw):
-        raise DomainXMLError(f"invalid memory value {value!r}: expected a non-negative integer")
-    n = int(raw)
-    u = (unit or "").strip()
-    if not u:
-        return n
-    low = u.lower()
-    if low in ("b", "byte", "bytes"):
-        factor = 1
-    else:
-        exp = _UNIT_EXP.get(low[0])
-        rest = low[1:]
-        if exp is None:
-            raise DomainXMLError(f"unknown memory unit {unit!r}")
-        if rest in ("", "ib"):
-            base = 1024
-        elif rest == "b":
-            base = 1000
-        else:
-            raise DomainXMLError(f"unknown memory unit {unit!r}")
-        factor = base**exp
-    return -(-(n * factor) // 1024)
-
-
-def _memory(el: ET.Element | None, what: str) -> int | None:
-    if el is None:
-        return None
     try:
-        return parse_memory(el.text or "", el.get("unit"))
-    except DomainXMLError as e:
-        raise DomainXMLError(f"<{what}>: {e}") from None
+        n = to_bytes(value, unit, default_unit="KiB", what="memory")
+    except XMLError as e:
+        raise DomainXMLError(str(e)) from None
+    return -(-n // 1024)
 
 
 # ---------------------------------------------------------------------------
-# devices
+# from the model to the overview
 # ---------------------------------------------------------------------------
 
 
-def _network_source(src: ET.Element) -> str:
-    proto = src.get("protocol") or "network"
-    name = src.get("name") or ""
-    host_el = src.find("host")
-    host = ""
-    query = ""
-    if host_el is not None:
-        if host_el.get("socket"):
-            query = f"?socket={host_el.get('socket')}"
-        else:
-            host = host_el.get("name") or ""
-            if host_el.get("port"):
-                host = f"{host}:{host_el.get('port')}"
-    uri = f"{proto}://{host}"
-    if name:
-        uri += "/" + name.lstrip("/")
-    return uri + query
+def disk_info(disk: Disk) -> DiskInfo:
+    """What the details screen and the delete dialog show of one disk."""
+    source = disk.source
+    return DiskInfo(
+        device=disk.device_kind,
+        type=disk.kind,
+        source=source,
+        path=disk.path,
+        pool=disk.source_pool if disk.kind == "volume" else None,
+        volume=disk.source_volume if disk.kind == "volume" else None,
+        target=disk.target_dev or "",
+        bus=disk.target_bus,
+        driver_type=disk.driver_type,
+        cache=disk.driver_cache,
+        readonly=disk.readonly,
+        shareable=disk.shareable,
+        transient=disk.transient,
+        boot_order=disk.boot_order,
+        backing=disk.backing,
+    )
 
 
 def parse_disk(el: ET.Element) -> DiskInfo:
-    dtype = el.get("type") or "file"
-    device = el.get("device") or "disk"
-    src = el.find("source")
-    source = ""
-    path: str | None = None
-    pool = volume = None
-    if src is not None:
-        if dtype == "file":
-            source = src.get("file") or ""
-            path = source or None
-        elif dtype == "block":
-            source = src.get("dev") or ""
-            path = source or None
-        elif dtype == "volume":
-            pool, volume = src.get("pool"), src.get("volume")
-            if pool or volume:
-                source = f"{pool or ''}/{volume or ''}"
-        elif dtype == "network":
-            source = _network_source(src)
-        elif dtype == "dir":
-            source = src.get("dir") or ""
-        else:  # nvme, vhostuser, vhostvdpa, ...
-            source = src.get("path") or src.get("dev") or src.get("file") or src.get("name") or ""
-    target_el = el.find("target")
-    driver = el.find("driver")
-    boot = el.find("boot")
-    backing = None
-    bs = el.find("backingStore")
-    if bs is not None:
-        bsrc = bs.find("source")
-        if bsrc is not None:
-            backing = bsrc.get("file") or bsrc.get("dev") or None
-    return DiskInfo(
-        device=device,
-        type=dtype,
-        source=source,
-        path=path,
-        pool=pool,
-        volume=volume,
-        target=(target_el.get("dev") if target_el is not None else None) or "",
-        bus=target_el.get("bus") if target_el is not None else None,
-        driver_type=driver.get("type") if driver is not None else None,
-        cache=driver.get("cache") if driver is not None else None,
-        readonly=el.find("readonly") is not None,
-        shareable=el.find("shareable") is not None,
-        transient=el.find("transient") is not None,
-        boot_order=_int(boot.get("order")) if boot is not None else None,
-        backing=backing,
-    )
+    """The :class:`DiskInfo` of one ``<disk>`` element."""
+    return disk_info(Disk(el))
 
 
-def _pci_address(addr: ET.Element) -> str | None:
-    try:
-        dom = int(addr.get("domain") or "0", 0)
-        bus = int(addr.get("bus") or "0", 0)
-        slot = int(addr.get("slot") or "0", 0)
-        fn = int(addr.get("function") or "0", 0)
-    except ValueError:
-        return None
-    return f"{dom:04x}:{bus:02x}:{slot:02x}.{fn:x}"
-
-
-def _parse_nic(el: ET.Element) -> NicInfo:
-    ntype = el.get("type") or ""
-    src = el.find("source")
-    source: str | None = None
-    mode: str | None = None
-    if src is not None:
-        if ntype == "network":
-            source = src.get("network")
-        elif ntype == "bridge":
-            source = src.get("bridge")
-        elif ntype == "direct":
-            source = src.get("dev")
-            mode = src.get("mode")
-        elif ntype == "hostdev":
-            addr = src.find("address")
-            if addr is not None:
-                source = _pci_address(addr) if addr.get("type", "pci") == "pci" else addr.get("type")
-        elif ntype in ("udp", "mcast", "server", "client"):
-            if src.get("address") or src.get("port"):
-                source = f"{src.get('address') or ''}:{src.get('port') or ''}"
-        else:
-            source = src.get("dev") or src.get("path") or src.get("network") or src.get("bridge")
-    mac = el.find("mac")
-    model = el.find("model")
-    target = el.find("target")
-    link = el.find("link")
+def _nic_info(nic: Interface) -> NicInfo:
     return NicInfo(
-        type=ntype,
-        mac=mac.get("address") if mac is not None else None,
-        source=source,
-        source_mode=mode,
-        model=model.get("type") if model is not None else None,
-        target=target.get("dev") if target is not None else None,
-        link_state=link.get("state") if link is not None else None,
+        type=nic.type or "",
+        mac=nic.mac,
+        source=nic.source,
+        source_mode=nic.source_mode if nic.type == "direct" else None,
+        model=nic.model,
+        target=nic.target_dev,
+        link_state=nic.link_state,
     )
 
 
-def _parse_graphics(el: ET.Element) -> GraphicsInfo:
-    listen = el.get("listen")
-    if not listen:
-        for lel in el.findall("listen"):
-            listen = lel.get("address") or lel.get("network") or lel.get("socket")
-            if listen:
-                break
-    if not listen:
-        listen = el.get("socket")
-    port_attr = el.get("port")
-    autoport_attr = el.get("autoport")
-    if autoport_attr is not None:
-        autoport = _yes(autoport_attr)
-    else:
-        autoport = (port_attr or "").strip() == "-1"
+def _graphics_info(g: Graphics) -> GraphicsInfo:
     return GraphicsInfo(
-        type=el.get("type") or "",
-        port=_port(port_attr),
-        autoport=autoport,
-        listen=listen or None,
-        password_set=el.get("passwd") is not None,
-        tls_port=_port(el.get("tlsPort")),
+        type=g.type or "",
+        port=g.port_number,
+        autoport=g.autoport_on,
+        listen=g.listen,
+        password_set=g.passwd is not None,
+        tls_port=g.tls_port_number,
     )
 
 
-def _parse_serial(el: ET.Element) -> SerialInfo:
-    stype = el.get("type") or "pty"
-    target = el.find("target")
-    tty = el.get("tty")
-    if not tty and stype == "pty":
-        src = el.find("source")
-        if src is not None:
-            tty = src.get("path")
+def _serial_info(dev: Serial | Console) -> SerialInfo:
     return SerialInfo(
-        kind=el.tag,
-        type=stype,
-        target_type=target.get("type") if target is not None else None,
-        port=_int(target.get("port")) if target is not None else None,
-        tty=tty or None,
+        kind=dev.TAG,
+        type=dev.type or "pty",
+        target_type=dev.target_type,
+        port=dev.target_port,
+        tty=dev.host_tty,
     )
 
 
-# ---------------------------------------------------------------------------
-# the domain
-# ---------------------------------------------------------------------------
-
-_EFI_LOADER = re.compile(r"ovmf|edk2|aavmf|qemu_efi|qemu_vars|uefi", re.IGNORECASE)
-
-
-def _parse_os(os_el: ET.Element | None, ov: DomainOverview) -> None:
-    if os_el is None:
-        return
-    type_el = os_el.find("type")
-    if type_el is not None:
-        ov.os_type = (type_el.text or "").strip() or None
-        ov.arch = type_el.get("arch")
-        ov.machine = type_el.get("machine")
-    loader = os_el.find("loader")
-    if loader is not None:
-        ov.loader = (loader.text or "").strip() or None
-    nvram = os_el.find("nvram")
-    if nvram is not None:
-        text = (nvram.text or "").strip()
-        if not text:
-            nsrc = nvram.find("source")
-            if nsrc is not None:
-                text = nsrc.get("file") or nsrc.get("dev") or ""
-        ov.nvram = text or None
-    uefi = (os_el.get("firmware") or "").lower() == "efi"
-    if loader is not None and (
-        (loader.get("type") or "").lower() == "pflash" or _EFI_LOADER.search(ov.loader or "")
-    ):
-        uefi = True
-    ov.firmware = "UEFI" if uefi else "BIOS"
-    feature_sb: bool | None = None
-    for feat in os_el.findall("firmware/feature"):
-        if feat.get("name") == "secure-boot":
-            feature_sb = _yes(feat.get("enabled"))
-    if feature_sb is not None:
-        ov.secure_boot = feature_sb  # the explicit firmware feature wins
-    else:
-        ov.secure_boot = loader is not None and _yes(loader.get("secure"))
-    ov.boot_devices = [b.get("dev") for b in os_el.findall("boot") if b.get("dev")]
-    ov.kernel = _stripped(os_el.find("kernel")) or None
-    ov.initrd = _stripped(os_el.find("initrd")) or None
-    cmdline = os_el.find("cmdline")
-    ov.cmdline = (cmdline.text or "") if cmdline is not None else None
-
-
-def _parse_cpu(root: ET.Element, ov: DomainOverview) -> None:
-    vcpu = root.find("vcpu")
-    if vcpu is not None:
-        count = _int(vcpu.text)
-        if count is None:
-            raise DomainXMLError(f"invalid <vcpu> count {(vcpu.text or '').strip()!r}")
-        ov.max_vcpus = count
-        current = _int(vcpu.get("current"))
-        ov.vcpus = current if current is not None else count
-    cpu = root.find("cpu")
-    if cpu is None:
-        return
-    model = cpu.find("model")
-    ov.cpu_model = ((model.text or "").strip() or None) if model is not None else None
-    ov.cpu_mode = cpu.get("mode") or ("custom" if ov.cpu_model else None)
-    topo = cpu.find("topology")
-    if topo is not None:
-        t = {k: _int(topo.get(k)) or 1 for k in ("sockets", "dies", "cores", "threads")}
-        if topo.get("clusters") is not None:
-            t["clusters"] = _int(topo.get("clusters")) or 1
-        ov.topology = t
-
-
-def parse_domain(xml: str | bytes) -> DomainOverview:
-    """Parse a libvirt domain XML document into a :class:`DomainOverview`."""
-    root = parse_xml(xml)
-    name = _stripped(root.find("name"))
+def overview(dom: Domain) -> DomainOverview:
+    """The :class:`DomainOverview` of a parsed domain."""
+    name = dom.name
     if not name:
         raise DomainXMLError("domain XML has no <name>")
     ov = DomainOverview(
         name=name,
-        uuid=_stripped(root.find("uuid")) or None,
-        domain_type=root.get("type") or "",
-        title=_text(root.find("title")),
-        description=_text(root.find("description")),
+        uuid=dom.uuid or None,
+        domain_type=dom.type or "",
+        title=dom.title,
+        description=dom.description,
     )
-    _parse_os(root.find("os"), ov)
-    _parse_cpu(root, ov)
-    mem = _memory(root.find("memory"), "memory")
-    cur = _memory(root.find("currentMemory"), "currentMemory")
+    os_ = dom.os
+    if os_.exists:
+        ov.os_type = os_.type or None
+        ov.arch = os_.arch
+        ov.machine = os_.machine
+        ov.loader = os_.loader_path
+        ov.nvram = os_.nvram_path
+        ov.firmware = "UEFI" if os_.is_uefi else "BIOS"
+        ov.secure_boot = os_.secure_boot
+        ov.boot_devices = os_.boot_devices
+        ov.kernel = os_.kernel or None
+        ov.initrd = os_.initrd or None
+        ov.cmdline = os_.cmdline
+
+    maximum = dom.vcpus
+    if maximum is not None:
+        ov.max_vcpus = maximum
+        ov.vcpus = dom.vcpus_online
+    cpu = dom.cpu
+    if cpu.exists:
+        ov.cpu_model = cpu.model or None
+        ov.cpu_mode = cpu.effective_mode
+        if cpu.has_topology:
+            t = {k: getattr(cpu, k) or 1 for k in ("sockets", "dies", "cores", "threads")}
+            if CPU.clusters.raw(cpu) is not None:
+                t["clusters"] = cpu.clusters or 1
+            ov.topology = t
+
+    mem = dom.memory_kib
+    cur = dom.current_memory_kib
     ov.memory_kib = mem if mem is not None else (cur or 0)
     ov.current_memory_kib = cur if cur is not None else ov.memory_kib
-    for tag in ("on_poweroff", "on_reboot", "on_crash"):
-        setattr(ov, tag, _stripped(root.find(tag)) or None)
+    ov.on_poweroff = dom.on_poweroff or None
+    ov.on_reboot = dom.on_reboot or None
+    ov.on_crash = dom.on_crash or None
 
-    devices = root.find("devices")
-    if devices is not None:
-        ov.emulator = _stripped(devices.find("emulator")) or None
-        for dev in devices:
-            tag = dev.tag
-            if tag == "disk":
-                ov.disks.append(parse_disk(dev))
-            elif tag == "interface":
-                ov.nics.append(_parse_nic(dev))
-            elif tag == "graphics":
-                ov.graphics.append(_parse_graphics(dev))
-            elif tag in ("serial", "console"):
-                ov.serials.append(_parse_serial(dev))
-            elif tag == "video" and ov.video is None:
-                model = dev.find("model")
-                if model is not None:
-                    ov.video = model.get("type")
-
-    meta = root.find("metadata")
-    if meta is not None:
-        for child in meta:
-            uri = _ns_of(child)
-            if uri and uri not in ov.metadata_keys:
-                ov.metadata_keys.append(uri)
+    devices = dom.devices
+    if devices.exists:
+        ov.emulator = devices.emulator or None
+        ov.disks = [disk_info(d) for d in devices.disks]
+        ov.nics = [_nic_info(n) for n in devices.interfaces]
+        ov.graphics = [_graphics_info(g) for g in devices.graphics]
+        ov.serials = [_serial_info(s) for s in devices.char_devices()]
+        ov.video = next((v.model for v in devices.videos if v.model is not None), None)
+    ov.metadata_keys = dom.metadata.namespaces()
     return ov
+
+
+def parse_domain(xml: str | bytes) -> DomainOverview:
+    """Parse a libvirt domain XML document into a :class:`DomainOverview`."""
+    return overview(Domain.parse(xml, register=False))
 
 
 def disk_sources(xml: str | bytes) -> list[DiskInfo]:
     """The domain's disks (all devices: disk, cdrom, floppy, lun), in XML order."""
-    root = parse_xml(xml)
-    devices = root.find("devices")
-    if devices is None:
-        return []
-    return [parse_disk(d) for d in devices.findall("disk")]
+    return [disk_info(d) for d in Domain.parse(xml, register=False).devices.disks]
 
 
 # ---------------------------------------------------------------------------
 # editing
 # ---------------------------------------------------------------------------
 
-# libvirt's (mostly interleaved) order for the first top-level elements
-_HEAD_ORDER = ("name", "uuid", "genid", "title", "description", "metadata")
-
-
-def _ns_of(el: ET.Element) -> str | None:
-    tag = el.tag
-    if isinstance(tag, str) and tag.startswith("{"):
-        return tag[1:].partition("}")[0]
-    return None
-
 
 def insert_head(root: ET.Element, new: ET.Element) -> None:
     """Insert a top-level element at libvirt's usual place, matching indentation."""
-    wanted = _HEAD_ORDER.index(new.tag)
-    children = list(root)
-    pos = -1
-    for i, child in enumerate(children):
-        if isinstance(child.tag, str) and child.tag in _HEAD_ORDER[:wanted]:
-            pos = i
-    if pos >= 0:
-        prev = children[pos]
-        new.tail = prev.tail
-        root.insert(pos + 1, new)
-    else:
-        new.tail = root.text
-        root.insert(0, new)
-        if root.text is None:
-            new.tail = None
+    insert_child(root, ordered_index(root, new.tag, LIBVIRT_ORDER["domain"]), new, root)
 
 
-def remove_child(parent: ET.Element, child: ET.Element) -> None:
-    """Remove ``child`` keeping the surrounding indentation tidy."""
-    children = list(parent)
-    i = children.index(child)
-    if i > 0:
-        children[i - 1].tail = child.tail
-    elif len(children) == 1:
-        parent.text = None if not (parent.text or "").strip() else parent.text
-    parent.remove(child)
-
-
-def _set_simple(xml: str | bytes, tag: str, text: str) -> str:
-    root = parse_for_edit(xml)
-    existing = root.findall(tag)
-    if not text:
-        for el in existing:
-            remove_child(root, el)
-    elif existing:
-        el = existing[0]
-        el.text = text
-        for sub in list(el):
-            el.remove(sub)
-        for extra in existing[1:]:
-            remove_child(root, extra)
-    else:
-        el = ET.Element(tag)
-        el.text = text
-        insert_head(root, el)
-    return serialize(root)
+def _set_simple(xml: str | bytes, prop: str, text: str) -> str:
+    dom = Domain.parse(xml)
+    setattr(dom, prop, text or None)
+    return dom.to_xml()
 
 
 def set_title(xml: str | bytes, title: str) -> str:
@@ -703,24 +394,7 @@ def set_description(xml: str | bytes, text: str) -> str:
 
 def get_metadata(xml: str | bytes, namespace_uri: str) -> ET.Element | None:
     """The first element under <metadata> in ``namespace_uri``, or None."""
-    root = parse_xml(xml)
-    meta = root.find("metadata")
-    if meta is None:
-        return None
-    for child in meta:
-        if _ns_of(child) == namespace_uri:
-            return child
-    return None
-
-
-def _qualify(el: ET.Element, uri: str) -> None:
-    """Put ``el`` and its un-namespaced descendants into namespace ``uri``."""
-    for node in el.iter():
-        if isinstance(node.tag, str) and not node.tag.startswith("{"):
-            node.tag = f"{{{uri}}}{node.tag}"
-
-
-_NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*$")
+    return Domain.parse(xml, register=False).metadata.get(namespace_uri)
 
 
 def set_metadata_element(
@@ -735,65 +409,6 @@ def set_metadata_element(
     ``namespace_uri``) or already in ``namespace_uri``. Elements of other namespaces
     under <metadata> are left untouched; an emptied <metadata> is removed.
     """
-    if not namespace_uri:
-        raise DomainXMLError("metadata needs a namespace URI")
-    if not _NCNAME.match(prefix or "") or prefix.lower().startswith("xml") or _GENERATED_PREFIX.match(prefix):
-        raise DomainXMLError(f"invalid namespace prefix {prefix!r}")
-    new: ET.Element | None = None
-    if element is not None:
-        if not isinstance(element.tag, str):
-            raise DomainXMLError("metadata must be an element, not a comment or processing instruction")
-        ns = _ns_of(element)
-        if ns is not None and ns != namespace_uri:
-            raise DomainXMLError(f"metadata element is in namespace {ns!r}, expected {namespace_uri!r}")
-        new = copy.deepcopy(element)
-        _qualify(new, namespace_uri)
-
-    root, namespaces = _parse(xml)
-    register_namespaces([(p, u) for p, u in namespaces if u != namespace_uri])
-    ET.register_namespace(prefix, namespace_uri)
-
-    meta = root.find("metadata")
-    ours = [c for c in meta if _ns_of(c) == namespace_uri] if meta is not None else []
-    if new is None:
-        for el in ours:
-            remove_child(meta, el)
-        if meta is not None and len(meta) == 0 and not (meta.text or "").strip():
-            remove_child(root, meta)
-        return serialize(root)
-
-    if meta is None:
-        meta = ET.Element("metadata")
-        insert_head(root, meta)
-    if ours:
-        first = ours[0]
-        idx = list(meta).index(first)
-        new.tail = first.tail
-        meta.remove(first)
-        meta.insert(idx, new)
-        for extra in ours[1:]:
-            remove_child(meta, extra)
-    else:
-        kids = list(meta)
-        if kids:
-            last = kids[-1]
-            new.tail = last.tail
-            last.tail = meta.text
-        else:
-            # indent one level deeper than <metadata> itself
-            indent = indent_of(root, meta)
-            if indent is not None:
-                meta.text = indent + "  "
-                new.tail = indent
-        meta.append(new)
-    return serialize(root)
-
-
-def indent_of(parent: ET.Element, child: ET.Element) -> str | None:
-    """The newline+indent preceding ``child`` inside ``parent`` (None if unformatted)."""
-    children = list(parent)
-    i = children.index(child)
-    before = parent.text if i == 0 else children[i - 1].tail
-    if before and before.strip() == "" and "\n" in before:
-        return before
-    return None
+    dom = Domain.parse(xml, skip_namespaces=(namespace_uri,))
+    dom.set_metadata(namespace_uri, prefix, element)
+    return dom.to_xml()

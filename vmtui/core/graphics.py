@@ -24,7 +24,6 @@ import shlex
 import struct
 import threading
 import time
-import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -32,6 +31,8 @@ from typing import Callable, Iterable, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import libvirt
+
+from .domain_model import Domain
 
 __all__ = [
     "Display",
@@ -144,14 +145,6 @@ class Display:
         return ", ".join(bits)
 
 
-def _port(value: str | None) -> int | None:
-    try:
-        p = int(value) if value is not None else None
-    except ValueError:
-        return None
-    return p if p and p > 0 else None
-
-
 def parse_displays(xml: str | bytes, *, secure: bool = True) -> list[Display]:
     """The VNC and SPICE displays in a domain XML.
 
@@ -160,35 +153,32 @@ def parse_displays(xml: str | bytes, *, secure: bool = True) -> list[Display]:
     unknown (unless an expiry time gives it away).  The password itself is
     never copied.
     """
-    root = ET.fromstring(xml)
     out: list[Display] = []
-    for g in root.findall("./devices/graphics"):
-        gtype = g.get("type") or ""
+    for g in Domain.parse(xml, register=False).devices.graphics:
+        gtype = g.type or ""
         if gtype not in VIEWABLE:
             continue
         d = Display(type=gtype, listen_type="address")
-        listens = g.findall("listen")
-        first = listens[0] if listens else None
+        first = g.first_listen
         if first is not None:
-            d.listen_type = first.get("type") or "address"
-            d.address = first.get("address")
-            d.network = first.get("network")
-            d.socket = first.get("socket")
+            d.listen_type = first.type or "address"
+            d.address = first.address
+            d.network = first.network
+            d.socket = first.socket
         if d.address is None and d.listen_type == "address":
-            d.address = g.get("listen")
-        if g.get("socket") and first is None:  # old-style <graphics socket=...>
-            d.listen_type, d.socket = "socket", g.get("socket")
-        d.port = _port(g.get("port"))
-        d.tls_port = _port(g.get("tlsPort"))
-        auto = g.get("autoport")
-        d.autoport = (auto == "yes") if auto is not None else (g.get("port") == "-1")
-        d.websocket = _port(g.get("websocket"))
-        d.password_expires = g.get("passwdValidTo")
-        if g.get("passwd") is not None or d.password_expires:
+            d.address = g.listen_attr
+        if g.socket_attr and first is None:  # old-style <graphics socket=...>
+            d.listen_type, d.socket = "socket", g.socket_attr
+        d.port = g.port_number or None
+        d.tls_port = g.tls_port_number or None
+        d.autoport = g.autoport_on
+        d.websocket = g.websocket_port or None
+        d.password_expires = g.passwd_valid_to
+        if g.passwd is not None or d.password_expires:
             d.password_set = True
         else:
             d.password_set = False if secure else None
-        d.keymap = g.get("keymap")
+        d.keymap = g.keymap
         out.append(d)
     return out
 

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from vmtui.core.sizes import fmt_bytes
+from vmtui.core.xmlmodel import yes
 
 log = logging.getLogger(__name__)
 
@@ -588,9 +589,20 @@ def _int(value: str | None) -> int | None:
 
 
 def _true(value: str | None, default: bool) -> bool:
-    if value is None:
-        return default
-    return value.strip().lower() in ("true", "yes", "1")
+    return default if value is None else yes(value)
+
+
+def short_id_from_uri(uri: str | None) -> str | None:
+    """An osinfo id URI's usual short id: ``http://debian.org/debian/12`` ->
+    ``debian12``, ``http://microsoft.com/win/11`` -> ``win11`` (the last two path
+    parts; one part is itself). None for something that is not such a URI."""
+    m = re.match(r"https?://[^/]+/(.+)$", uri or "")
+    if not m:
+        return None
+    parts = [p for p in m.group(1).split("/") if p]
+    if len(parts) >= 2:
+        return parts[-2] + parts[-1]
+    return parts[0] if parts else None
 
 
 def _parse_resources(el: ET.Element) -> _RawResources:

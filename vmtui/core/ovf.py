@@ -57,6 +57,8 @@ from typing import Callable, Iterable
 import libvirt
 
 from . import storage
+from .domain_model import Domain
+from .xmlmodel import yes
 from .errors import VmtuiError, from_libvirt, is_connection_lost
 from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 
@@ -76,6 +78,7 @@ SASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_StorageAllocati
 EPASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_EthernetPortAllocationSettingData"
 VMW_NS = "http://www.vmware.com/schema/ovf"
 VMTUI_NS = "https://vmtui.invalid/ovf/1"  # our own hints (the osinfo id) on export
+SECURE_BOOT_KEY = "uefi.secureBoot.enabled"  # VMware's extra-config key, in a vmw:Config
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
 VMDK_STREAM_URI = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
@@ -158,6 +161,7 @@ class OvfPackage:
     os_type: str = ""  # vmw:osType or the OS description
     osinfo: str = "generic"  # best osinfo short id
     firmware: str | None = None  # "bios", "uefi" or None (no hint)
+    secure_boot: bool = False  # VMware's uefi.secureBoot.enabled
     disks: list[OvfDisk] = field(default_factory=list)
     nics: list[OvfNic] = field(default_factory=list)
     files: dict[str, OvfFile] = field(default_factory=dict)
@@ -178,7 +182,8 @@ class OvfPackage:
                f"CPUs:     {self.vcpus}",
                f"Memory:   {fmt_bytes(self.memory_mib * 1024 * 1024)}",
                f"OS:       {self.os_type or 'not given'} → {self.osinfo}",
-               f"Firmware: {self.firmware or 'not given (BIOS)'}"]
+               f"Firmware: {self.firmware or 'not given (BIOS)'}"
+               + (" with Secure Boot" if self.firmware == "uefi" and self.secure_boot else "")]
         for i, d in enumerate(self.disks):
             name = (d.file_name or os.path.basename(d.path)) if d.path else "empty"
             out.append(f"Disk {i + 1}:   {fmt_bytes(d.capacity)}  {name}"
@@ -971,9 +976,12 @@ def _parse_hardware(pkg: OvfPackage, hw: ET.Element, disks: dict[str, OvfDisk], 
     # firmware hint: VMware's <vmw:Config vmw:key="firmware" vmw:value="efi"/>, VirtualBox's Firmware
     for el in hw.iter():
         loc = _local(el.tag)
-        if loc == "Config" and (el.get(f"{{{VMW_NS}}}key") or el.get("key")) == "firmware":
-            value = (el.get(f"{{{VMW_NS}}}value") or el.get("value") or "").lower()
+        key = el.get(f"{{{VMW_NS}}}key") or el.get("key")
+        value = (el.get(f"{{{VMW_NS}}}value") or el.get("value") or "").lower()
+        if loc == "Config" and key == "firmware":
             pkg.firmware = "uefi" if value == "efi" else "bios" if value == "bios" else pkg.firmware
+        elif loc == "Config" and key == SECURE_BOOT_KEY:
+            pkg.secure_boot = yes(value)
     if pkg.firmware is None:
         for el in hw.iter():
             if _local(el.tag) == "Firmware" and (el.get("type") or "").upper() in ("EFI", "EFI64", "UEFI"):
@@ -1341,6 +1349,7 @@ def to_vmspec(pkg: OvfPackage, volumes: list[ImportedVolume], *, name: str | Non
         description=pkg.description,
         os=os_id,
         firmware="uefi" if pkg.firmware == "uefi" else "bios",
+        secure_boot=pkg.firmware == "uefi" and pkg.secure_boot,
         memory_mib=pkg.memory_mib,
         vcpus=pkg.vcpus,
         virt_type="qemu" if virt_type == "qemu" else "kvm",
@@ -1377,62 +1386,41 @@ class ExportPlan:
     firmware: str  # bios / uefi
     disks: list[ExportDisk]
     nics: list[tuple[str, str, str | None]]  # (network or bridge name, model, mac)
+    secure_boot: bool = False
 
 
 def plan_export(domain_xml: str, osinfo: str | None = None, *, keep_macs: bool = False) -> ExportPlan:
-    """What an export writes, from the (inactive) domain XML.
+    """What an export writes, from the (inactive) domain XML, read through
+    :class:`vmtui.core.domain_model.Domain` (so firmware and Secure Boot are what
+    the details screen and ``vmtui export`` say too).
 
     MAC addresses are left out unless ``keep_macs``: an appliance imported
     next to the VM it came from must not clash with it on the network."""
-    from .domxml import parse_memory
-
-    root = ET.fromstring(domain_xml)
-    name = root.findtext("name") or "vm"
-    vcpus = int((root.findtext("vcpu") or "1").strip())
-    mem_el = root.find("currentMemory") if root.find("currentMemory") is not None else root.find("memory")
-    mem_kib = parse_memory(mem_el.text or "0", mem_el.get("unit")) if mem_el is not None else 1024 * 1024
-    short = osinfo or ""
-    if not short:
-        meta = root.find("metadata")
-        for el in (meta.iter() if meta is not None else ()):
-            ident = el.get("id") or ""
-            if _local(el.tag) == "os" and ident and not ident.startswith("http"):
-                short = ident  # vmtui's own metadata: the short id itself
-                break
-            if _local(el.tag) == "os" and ident.startswith("http") and not short:
-                parts = ident.rstrip("/").split("/")  # http://debian.org/debian/12 -> debian12
-                short = parts[-2] + parts[-1] if len(parts) >= 5 else ""
-    short = short or "generic"
-    os_el = root.find("os")
-    firmware = "uefi" if os_el is not None and (os_el.get("firmware") == "efi" or os_el.find("loader") is not None
-                                                 and "OVMF" in (os_el.findtext("loader") or "").upper()) else "bios"
+    dom = Domain.parse(domain_xml, register=False)
+    name = dom.name or "vm"
+    vcpus = dom.vcpus or 1
+    mem_kib = dom.current_memory_kib
+    if mem_kib is None:
+        mem_kib = dom.memory_kib
+    if mem_kib is None:
+        mem_kib = 1024 * 1024
+    short = osinfo or dom.os_short_id() or "generic"
+    os_m = dom.os
+    firmware = "uefi" if os_m.is_uefi else "bios"
     disks = []
-    for d in root.findall("devices/disk"):
-        if d.get("device", "disk") != "disk":
+    for d in dom.devices.disks:
+        if d.device_kind != "disk":
             continue
-        src = d.find("source")
-        path = None
-        if src is not None:
-            path = src.get("file") or src.get("dev")
-            if src.get("pool") and src.get("volume"):
-                path = f"{src.get('pool')}/{src.get('volume')}"
+        path = d.volume_ref or d.source_file or d.source_dev
         if not path:
             continue
-        drv = d.find("driver")
-        tgt = d.find("target")
-        disks.append(ExportDisk(tgt.get("dev", "") if tgt is not None else "", path,
-                                (drv.get("type") if drv is not None else None) or "raw",
-                                (tgt.get("bus") if tgt is not None else None) or "virtio"))
+        disks.append(ExportDisk(d.target_dev or "", path, d.driver_type or "raw", d.target_bus or "virtio"))
     nics = []
-    for i in root.findall("devices/interface"):
-        src = i.find("source")
-        net = (src.get("network") or src.get("bridge") or src.get("dev") or "") if src is not None else ""
-        model = i.find("model")
-        mac = i.find("mac")
-        nics.append((net or "default", model.get("type") if model is not None else "",
-                     mac.get("address") if mac is not None and keep_macs else None))
-    desc = root.findtext("description") or ""
-    return ExportPlan(name, desc, vcpus, max(1, mem_kib // 1024), short, firmware, disks, nics)
+    for i in dom.devices.interfaces:
+        net = i.source_network or i.source_bridge or i.source_dev or ""
+        nics.append((net or "default", i.model or "", i.mac if keep_macs else None))
+    return ExportPlan(name, dom.description or "", vcpus, max(1, mem_kib // 1024), short, firmware, disks, nics,
+                      secure_boot=os_m.secure_boot)
 
 
 def build_envelope(plan: ExportPlan, files: list[tuple[str, int, int, int | None]]) -> bytes:
@@ -1527,14 +1515,18 @@ def build_envelope(plan: ExportPlan, files: list[tuple[str, int, int, int | None
     if plan.firmware == "uefi":
         sub(hw, f"{{{VMW_NS}}}Config", **{f"{O}required": "false", f"{{{VMW_NS}}}key": "firmware",
                                            f"{{{VMW_NS}}}value": "efi"})
+        if plan.secure_boot:
+            sub(hw, f"{{{VMW_NS}}}Config", **{f"{O}required": "false", f"{{{VMW_NS}}}key": SECURE_BOOT_KEY,
+                                               f"{{{VMW_NS}}}value": "true"})
     ET.indent(env)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(env, encoding="utf-8", xml_declaration=False)
 
 
 def export_ova(conn: libvirt.virConnect, domain_name: str, dest: str | os.PathLike, *, local: bool,
                progress: ImportProgress | None = None, cancel: threading.Event | None = None,
-               tmp_dir: str | None = None, overwrite: bool = False) -> str:
-    """Blocking: write the shut-off domain ``domain_name`` as an OVA at ``dest``.
+               tmp_dir: str | None = None, overwrite: bool = False, uuid: str | None = None) -> str:
+    """Blocking: write the shut-off domain ``domain_name`` (the one with
+    ``uuid`` when given: the VM chosen, even if renamed since) as an OVA at ``dest``.
 
     ``local``: the host is this machine, so disk files readable here are
     converted in place; otherwise (or when not readable) each volume is
@@ -1551,7 +1543,7 @@ def export_ova(conn: libvirt.virConnect, domain_name: str, dest: str | os.PathLi
     if not os.path.isdir(os.path.dirname(dest)):
         raise VmtuiError("export", obj, f"the directory '{os.path.dirname(dest)}' does not exist")
     try:
-        dom = conn.lookupByName(domain_name)
+        dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
         if dom.isActive():
             raise VmtuiError("export", obj, "it is running: shut it off first (disks change while it runs)")
         xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)

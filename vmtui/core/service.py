@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from . import domxml, storage, templates
+from . import domxml, ownmeta, storage
 from .errors import (
     CallTimeout,
     ConnectError,
@@ -565,6 +566,12 @@ class LibvirtService:
             self._titles_task.cancel()
         self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
 
+    def busy(self) -> bool:
+        """Work started by events or actions is still running (refreshes,
+        clean-ups; not the stats and probe loops, which never end)."""
+        forever = (self._stats_task, self._watch_task)
+        return any(not t.done() for t in self._tasks if t not in forever)
+
     async def wait_loaded(self) -> None:
         """Wait until the background pass (titles) after a (re)load is done."""
         task = self._titles_task
@@ -658,8 +665,7 @@ class LibvirtService:
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            info.title, info.description = self._titles_of(dom)
-            info.template = templates.is_template(dom)
+            self._apply_flags(info, self._flags_of(dom, info.persistent and info.is_active))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -667,14 +673,28 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _titles_of(dom: libvirt.virDomain) -> tuple[str, str]:
-        out = []
-        for kind in (libvirt.VIR_DOMAIN_METADATA_TITLE, libvirt.VIR_DOMAIN_METADATA_DESCRIPTION):
-            try:
-                out.append(dom.metadata(kind, None) or "")
-            except libvirt.libvirtError:
-                out.append("")
-        return out[0], out[1]
+    def _flags_of(dom: libvirt.virDomain, running_persistent: bool) -> ownmeta.DomainFlags:
+        """Blocking: the title, description and vmtui's flags (template,
+        overlays, seed) from the domain's XML: one call, two for a running
+        persistent domain, whose title is the live one and whose vmtui
+        records are those of its persistent definition (what the work done
+        when it stops reads)."""
+        xml = dom.XMLDesc(0)
+        config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if running_persistent else None
+        try:
+            return ownmeta.flags_from_xml(xml, config)
+        except domxml.DomainXMLError as err:  # libvirt's own XML: should not happen
+            log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
+            return ownmeta.DomainFlags()
+
+    @staticmethod
+    def _apply_flags(info: DomainInfo, flags: ownmeta.DomainFlags) -> bool:
+        """Copy ``flags`` into ``info``; True if something changed."""
+        new = (flags.title, flags.description, flags.template, flags.overlays, flags.seed_cleanup, True)
+        if new == (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
+            return False
+        (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
+        return True
 
     async def _load_titles(self, uuids: list[str], chunk: int = 200,
                            doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5) -> None:
@@ -683,31 +703,32 @@ class LibvirtService:
         domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
+        # running persistent domains: vmtui's records come from the definition
+        both = {u for u in uuids if (d := self.domains.get(u)) is not None and d.persistent and d.is_active}
 
-        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, tuple[str, str, bool]]:
+        def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
             for uuid in part:
-                dom = doms.get(uuid)
-                if dom is None:
-                    try:
-                        dom = conn.lookupByUUIDString(uuid)
-                    except libvirt.libvirtError:
-                        continue
-                found[uuid] = (*self._titles_of(dom), templates.is_template(dom))
+                try:
+                    dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
+                    found[uuid] = self._flags_of(dom, uuid in both)
+                except libvirt.libvirtError as err:
+                    if is_connection_lost(err):
+                        raise
+                    continue  # gone meanwhile: its event removes it
             return found
 
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
-        pending: dict[str, tuple[str, str, bool]] = {}
+        pending: dict[str, ownmeta.DomainFlags] = {}
         told_at: float | None = None
 
         def tell() -> None:
             changed = []
-            for uuid, (title, desc, template) in pending.items():
+            for uuid, flags in pending.items():
                 d = self.domains.get(uuid)
-                if d is not None and (d.title, d.description, d.template) != (title, desc, template):
-                    d.title, d.description, d.template = title, desc, template
+                if d is not None and self._apply_flags(d, flags):
                     changed.append(d)
             pending.clear()
             if changed:
@@ -808,18 +829,30 @@ class LibvirtService:
         self._emit(DomainEvent(uuid, name, event, detail))
         if refresh:
             self._schedule_refresh(uuid)
-        if event == "stopped" and not self.readonly:
+        if event == "stopped" and not self.readonly and self._has_overlays(uuid):
             self._spawn(self._reset_nonpersistent(uuid, name))
+
+    def _has_overlays(self, uuid: str) -> bool:
+        """Whether a VM that stopped may have vmtui overlays to empty: a
+        persistent one whose flags say so, or are not read yet. Transient
+        VMs (gone when they stop) and VMs without overlays -- other users'
+        included -- are left alone."""
+        d = self.domains.get(uuid)
+        return d is not None and d.persistent and (d.overlays or not d.flags_read)
 
     async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
         """A VM powered off: empty the overlays of its vmtui-managed
         non-persistent disks (disks.py; libvirt's own <transient/> needs
-        nothing). Failures are logged and told, never raised."""
+        nothing). A VM that is gone (deleted meanwhile) has nothing to
+        empty; other failures are logged and told, never raised."""
         from . import disks
         try:
             done = await self.call(lambda c: disks.reset_nonpersistent(c, uuid),
                                    action="discard the non-persistent writes of", obj=f"domain '{name}'")
         except VmtuiError as err:
+            if err.code == libvirt.VIR_ERR_NO_DOMAIN:
+                log.info("domain %s is gone: no non-persistent writes to discard", name)
+                return
             log.warning("%s", err.message)
             self._emit(DomainEvent(uuid, name, "non-persistent reset failed", 0))
             return

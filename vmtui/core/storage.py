@@ -53,6 +53,7 @@ from . import domxml
 from .errors import VmtuiError, failure as _fail, is_connection_lost
 from .names import name_problem
 from .sizes import fmt_bytes
+from .xmlmodel import to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,6 @@ POLL_INTERVAL = 0.2  # seconds between progress calls
 STREAM_CHUNK = 256 * 1024  # libvirt's stream packet payload limit
 MAX_NAME_BYTES = 255  # NAME_MAX of the file systems dir pools live on
 QCOW2_HEADER = 256 * 1024  # a fresh qcow2 holds ~196 KiB (header, refcounts, L1)
-
-# libvirt size units (virScaleInteger): KB = 1000, K/KiB = 1024, ...
-_UNIT_EXP = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
 
 
 # ---------------------------------------------------------------------------
@@ -182,15 +180,7 @@ def _scaled(el: ET.Element | None) -> int:
     """A libvirt size element (``<capacity unit='GiB'>10</capacity>``) in bytes."""
     if el is None or not (el.text or "").strip():
         return 0
-    n = int(el.text.strip())
-    unit = (el.get("unit") or "bytes").strip().lower()
-    if unit in ("b", "byte", "bytes"):
-        return n
-    exp = _UNIT_EXP.get(unit[0])
-    rest = unit[1:]
-    if exp is None or rest not in ("", "ib", "b"):
-        raise ValueError(f"unknown size unit {el.get('unit')!r}")
-    return n * (1000 if rest == "b" else 1024) ** exp
+    return to_bytes(el.text, el.get("unit"), default_unit="bytes", what="size")
 
 
 def _text(root: ET.Element, path: str) -> str | None:

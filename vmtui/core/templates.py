@@ -38,8 +38,9 @@ import yaml
 
 from . import domxml, safeyaml
 from .errors import VmtuiError
+from .ownmeta import NS_TEMPLATE
+from .xmlmodel import yes
 
-NS_TEMPLATE = "https://vmtui.dev/xmlns/template/1"
 PREFIX = "vmtuitpl"
 TAG = f"{{{NS_TEMPLATE}}}template"
 
@@ -108,7 +109,7 @@ def parse_meta(el: ET.Element | str | None) -> TemplateMeta:
         # hand-edited one may lack it: accept both
         return f"{{{NS_TEMPLATE}}}{name}" if el.tag.startswith("{") else name
 
-    meta = TemplateMeta(marked=(el.get("marked") or "").lower() in ("yes", "1", "true"))
+    meta = TemplateMeta(marked=yes(el.get("marked")))
     prep = el.find(q("prepared"))
     if prep is not None:
         meta.method = prep.get("method")

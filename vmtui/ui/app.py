@@ -41,6 +41,44 @@ NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "conso
                                                      "disks", "snapshots"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0  # seconds between pool warning checks for the status line
+_LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
+
+
+def why_not(action: str, d: DomainInfo) -> str:
+    """Why ``action`` does not apply to ``d`` (the key is greyed out)."""
+    name, state = d.name, d.state
+    match action:
+        case "start":
+            return f"'{name}' is already {state}."
+        case "shutdown" | "reboot":
+            verb = "shut down" if action == "shutdown" else "reboot"
+            return f"'{name}' is {state}: only a running VM can be asked to {verb}."
+        case "force_off":
+            return f"'{name}' is {state}: there is nothing to force off."
+        case "pause_resume":
+            return f"'{name}' is {state}: only a running VM can be paused (or a paused one resumed)."
+        case "autostart":
+            return f"'{name}' is transient (no persistent definition): it cannot start at host boot."
+        case "clone":
+            return (f"'{name}' is {state}: shut it off to clone it (its disks must not change while "
+                    "they are copied).")
+        case "export_ova":
+            return f"'{name}' is {state}: shut it off to export it (its disks must not change while read)."
+        case "template_mark":
+            if not d.persistent:
+                return f"'{name}' is transient: a template needs a persistent definition."
+            return f"'{name}' is {state}: shut it off to mark it as a template."
+        case "prepare_template":
+            if not d.persistent:
+                return f"'{name}' is transient: only a defined VM can be prepared as a template."
+            return f"'{name}' is {state}: shut it off to prepare it as a template."
+        case "from_template":
+            if not d.template:
+                return f"'{name}' is not a template: mark one with m first (or clone it with l)."
+            return f"Template '{name}' is {state}: shut it off to make VMs from it."
+        case "graphics":
+            return f"'{name}' is {state}: its screen can be shown while it runs."
+    return f"Not possible for '{name}' while it is {state}."
 
 
 class StatusBar(Static):
@@ -67,6 +105,27 @@ class DomainListScreen(Screen):
         self.query_one("#filter", Input).display = False
         self.query_one(DomainTable).focus()
         self.app.start_service()
+
+    def on_key(self, event) -> None:
+        """Keys that reach the list itself (another screen's keys never do)."""
+        box = self.query_one("#filter", Input)
+        if event.key == "escape":
+            if box.display:  # Esc clears the filter
+                box.value = ""
+                box.display = False
+                self.query_one(DomainTable).focus()
+                event.stop()
+            return
+        if self.focused is box:
+            return  # typed into the filter
+        action = _LIST_KEY_ACTIONS.get(event.key)
+        if action in NEEDS_DOMAIN and not self.app.action_enabled(action):
+            # a greyed binding does not run: say why instead of doing nothing
+            if action == "graphics":
+                self.app.action_graphics()
+            else:
+                self.app.explain_disabled(action)
+            event.stop()
 
 
 class VmtuiApp(TemplateActions, App):
@@ -270,10 +329,32 @@ class VmtuiApp(TemplateActions, App):
         parts.append(Text(f" │ {uri}", style="dim"))
         self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
 
+    def lost_text(self) -> str:
+        """What became of the VM that was selected (see DomainTable.lost)."""
+        lost = self.table.lost
+        if lost is None:
+            return ""
+        if lost.why == "removed":
+            return f"'{lost.name}' was removed (undefined on the host)"
+        d = self.table.domains.get(lost.uuid)
+        state = f" is {d.state} now and" if d is not None else ""
+        return f"'{lost.name}'{state} no longer matches the filter ({self.filter_text()})"
+
+    def filter_text(self) -> str:
+        t = self.table
+        f = [] if t.state_filter_label == "all" else [t.state_filter_label]
+        if t.text_filter:
+            f.append(f"'{t.text_filter}'")
+        return "showing " + " ".join(f) if f else "showing all"
+
     def update_selection(self) -> None:
         d = self.table.selected
         bar = self.list_screen.query_one(SelectionBar)
         if d is None:
+            if self.table.lost is not None:
+                bar.update(Text.assemble((f" {self.lost_text()}", "bold yellow"),
+                                         " — no VM selected; ↑/↓ selects one"))
+                return
             bar.update(" no VM selected" if self.ready else " loading…")
             return
         bits = [Text(f" {d.name}", style="bold")]
@@ -302,6 +383,17 @@ class VmtuiApp(TemplateActions, App):
         except NoMatches:  # shutting down: the list is already gone
             return
         self._refresh_keys()
+
+    def on_domain_table_selection_lost(self, event: DomainTable.SelectionLost) -> None:
+        """The selected VM left the list: say so; nothing is selected until
+        the cursor moves (no key acts on the row that slid under it)."""
+        self.notify(f"{escape(self.lost_text())}. No VM is selected now: move the cursor to select one.",
+                    title="Selection", severity="warning", timeout=8)
+        try:
+            self.update_selection()
+        except NoMatches:
+            return
+        self.refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -374,21 +466,34 @@ class VmtuiApp(TemplateActions, App):
         self.run_worker(runner(), group="actions")
 
     def _selected_or_none(self, action: str) -> DomainInfo | None:
+        """The selected VM if ``action`` applies to it, read once, at key
+        time: the action and its dialogs use this one, whatever the list
+        does meanwhile. Otherwise None, and the user hears why."""
         if not self.action_enabled(action):
-            d = self.table.selected
-            if d is not None:
-                self.notify(f"Not possible for '{d.name}' while it is {d.state}.", severity="warning", timeout=4)
+            self.explain_disabled(action)
             return None
         return self.table.selected
 
+    def explain_disabled(self, action: str) -> None:
+        """Say why a key of the list does nothing."""
+        if self.service.state is not ConnState.CONNECTED:
+            self.notify(f"Not connected to {self.service.display_uri} ({self.service.state.value}).",
+                        severity="warning", timeout=4)
+            return
+        d = self.table.selected
+        if d is None:
+            lost = self.lost_text()
+            self.notify(f"{escape(lost)}: no VM is selected. Move the cursor to select one." if lost
+                        else "No VM is selected.", severity="warning", timeout=5)
+            return
+        if action in MUTATING and self.service.readonly:
+            self.notify("Read-only connection: vmtui cannot change VMs here.", severity="warning", timeout=4)
+            return
+        self.notify(escape(why_not(action, d)), severity="warning", timeout=6)
+
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
-            def start() -> None:
-                self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
-            if d.template:
-                self.confirm_template_start(d, start)
-            else:
-                start()
+            self.start_checked(d)  # a template or a linked clone's source asks first
 
     def action_shutdown(self) -> None:
         if d := self._selected_or_none("shutdown"):
@@ -482,7 +587,7 @@ class VmtuiApp(TemplateActions, App):
     def action_export_ova(self) -> None:
         if d := self._selected_or_none("export_ova"):
             from .ovf_screens import ExportOvaScreen
-            self.push_screen(ExportOvaScreen(self.service, d.name))
+            self.push_screen(ExportOvaScreen(self.service, d.name, uuid=d.uuid))
 
     def action_console(self) -> None:
         if d := self._selected_or_none("console"):
@@ -580,13 +685,17 @@ class VmtuiApp(TemplateActions, App):
     def action_cloudinit_library(self) -> None:
         from .cloudinit_editor import CloudInitLibraryScreen
         d = self.table.selected if self.service.state is ConnState.CONNECTED else None
-        self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None))
+        self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None,
+                                                domain_uuid=d.uuid if d else None))
 
     def _after_stop(self, event: DomainEvent) -> None:
         """A VM stopped: remove its cloud-init seed if it was to go after the
         first successful boot (the guest shut itself down)."""
+        d = self.service.domains.get(event.uuid)
+        if self.service.readonly or d is None or not d.persistent or (d.flags_read and not d.seed_cleanup):
+            return  # nothing to remove (most VMs): no call, no message
         from ..core.provision import seed
-        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS or self.service.readonly:
+        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
             return
 
         async def job() -> None:
@@ -627,20 +736,6 @@ class VmtuiApp(TemplateActions, App):
         if not box.value:
             box.display = False
         self.table.focus()
-
-    def on_key(self, event) -> None:
-        if event.key == "g" and self.screen is self.list_screen and not self.action_enabled("graphics"):
-            # the greyed binding does not run: say why here
-            self.action_graphics()
-            event.stop()
-            return
-        if event.key == "escape":
-            box = self.list_screen.query_one("#filter", Input)
-            if box.display:
-                box.value = ""
-                box.display = False
-                self.table.focus()
-                event.stop()
 
     def action_state_filter(self) -> None:
         label = self.table.cycle_state_filter()

@@ -937,11 +937,13 @@ class CloudInitLibraryScreen(Screen[None]):
         Binding("a", "attach", "Attach to VM"),
     ]
 
-    def __init__(self, service: Any, library: Library | None = None, domain_name: str | None = None) -> None:
+    def __init__(self, service: Any, library: Library | None = None, domain_name: str | None = None,
+                 domain_uuid: str | None = None) -> None:
         super().__init__()
         self.service = service
         self.library = library if library is not None else Library()
         self.domain_name = domain_name  # the VM selected on the list ('a' attaches to it)
+        self.domain_uuid = domain_uuid  # ... found by its UUID: a rename or a namesake cannot swap it
         self.configs = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -1106,8 +1108,9 @@ class CloudInitLibraryScreen(Screen[None]):
 
     @work(group="ci-attach")
     async def _ask_pool(self, name: str, docs: CloudInitDocs) -> None:
+        uuid = self.domain_uuid
         try:
-            where = await self.service.call(lambda c: seed.seed_pools(c, name),
+            where = await self.service.call(lambda c: seed.seed_pools(c, name, uuid),
                                             action="read the storage pools for", obj=f"domain '{name}'")
         except VmtuiError as err:
             self._error(err)
@@ -1119,7 +1122,7 @@ class CloudInitLibraryScreen(Screen[None]):
         self.notify(f"Uploading the seed for '{name}' to pool '{pool}'…", timeout=3)
         try:
             path = await self.service.call(
-                lambda c: seed.attach_seed(c, name, pool, docs, detach_after_first_boot=detach),
+                lambda c: seed.attach_seed(c, name, pool, docs, detach_after_first_boot=detach, uuid=uuid),
                 action="attach the cloud-init seed to", obj=f"domain '{name}'", timeout=300)
         except VmtuiError as err:
             self._error(err)

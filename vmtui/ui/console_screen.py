@@ -41,6 +41,7 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Footer
 from ..core import console as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
+from .templates_ui import confirm_start
 from .terminal import TerminalView
 
 SCREEN_NAME = "vmtui-consoles"
@@ -309,6 +310,10 @@ class ConsolePane(Vertical):
 
     @work(group="console-action")
     async def start_vm(self) -> None:
+        service = self.manager.service
+        d = service.domains.get(self.uuid)
+        if not await confirm_start(self.app, service, self.uuid, self.vm_name, template=bool(d and d.template)):
+            return
         before = self.state
         self.set_state(CONNECTING, "starting")  # the 'started' event must not connect a second time
         try:

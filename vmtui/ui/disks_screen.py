@@ -22,6 +22,7 @@ from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .templates_ui import clones_text, linked_clones
 
 
 @dataclass
@@ -198,7 +199,12 @@ class DisksScreen(DomainItemsScreen):
         if r.disk.device != "disk":
             self.notify(f"{r.disk.target} is a {r.disk.device}: only disks can grow.", severity="warning")
             return
-        size = await self.app.push_screen_wait(ResizeDialog(r, self.running))
+        try:  # a disk that backs linked clones must not change under them
+            clones = await linked_clones(self.service, self.uuid, self.domain_name, r.disk.target)
+        except VmtuiError as err:
+            self.notify(err.message, title="Grow disk", severity="error", timeout=12)
+            return
+        size = await self.app.push_screen_wait(ResizeDialog(r, self.running, clones))
         if size is None:
             return
         target = r.disk.target
@@ -502,16 +508,20 @@ class ResizeDialog(SubmitDialog["int | None"]):
 
     ok_id = "grow"
 
-    def __init__(self, row: disks.DiskRow, running: bool) -> None:
+    def __init__(self, row: disks.DiskRow, running: bool, clones: list[str] | None = None) -> None:
         super().__init__()
         self.row = row
         self.running = running
+        self.clones = clones or []  # linked clones whose backing file this disk is
 
     def compose(self) -> ComposeResult:
         d, cap = self.row.disk, self.row.capacity
         with Vertical(classes="dialog", id="resize-dialog"):
             yield Label(f"Grow {d.target}", classes="dialog-title")
             yield Static(f"{escape(d.source)}: {fmt_bytes(cap)} now. Disks only grow.", classes="dialog-body")
+            if self.clones:
+                yield Static(f"It is the backing file of linked clones ({escape(clones_text(self.clones))}): "
+                             "changing it can break them.", classes="warning")
             yield from labelled("New size (e.g. 40G, or +10G)", Input(id="new-size", compact=True), "size")
             how = ("QEMU grows it while the VM runs (virsh blockresize)" if self.running
                    else "the storage pool grows the volume (virsh vol-resize)")

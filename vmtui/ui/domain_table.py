@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable
 
@@ -13,6 +14,8 @@ from rich.control import strip_control_codes
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowDoesNotExist, RowKey
 
@@ -160,8 +163,27 @@ REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
 SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
 
 
+@dataclass(frozen=True, slots=True)
+class LostSelection:
+    """The selected VM left the list under the cursor: ``why`` is "removed"
+    (undefined on the host, or gone while disconnected) or "hidden" (it no
+    longer matches the filter, e.g. it stopped while only running VMs show)."""
+
+    uuid: str
+    name: str
+    why: str
+    index: int  # where its row was
+
+
 class DomainTable(DataTable):
     """Rows keyed by UUID. Filter by text and state; sort by any column.
+
+    The selection follows the VM, not the row index: rows added, removed or
+    re-sorted around it leave the same VM selected. When the selected VM
+    itself leaves the list, nothing is selected (:attr:`lost` says which VM
+    it was, the cursor is hidden, no action applies) until the user moves
+    the cursor: a key pressed right then never acts on the neighbour that
+    slid under the cursor.
 
     Column widths are kept by this class rather than measured by DataTable:
     a multiset of the cell widths in each column makes adding, updating and
@@ -174,6 +196,13 @@ class DomainTable(DataTable):
 
     DEFAULT_CSS = ""
 
+    class SelectionLost(Message):
+        """The selected VM left the list (see :class:`LostSelection`)."""
+
+        def __init__(self, lost: LostSelection) -> None:
+            super().__init__()
+            self.lost = lost
+
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.domains: dict[str, DomainInfo] = {}
@@ -184,6 +213,7 @@ class DomainTable(DataTable):
         # column key -> Counter of the widths of the cells in the table
         self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in COLUMN_KEYS}
         self._label_widths: dict[str, int] = {}
+        self.lost: LostSelection | None = None
 
     def on_mount(self) -> None:
         for key, label, _ in COLUMNS:
@@ -206,7 +236,7 @@ class DomainTable(DataTable):
 
     @property
     def selected_uuid(self) -> str | None:
-        if self.row_count == 0:
+        if self.row_count == 0 or self.lost is not None:
             return None
         try:
             row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
@@ -352,8 +382,12 @@ class DomainTable(DataTable):
     def reset(self, domains: Iterable[DomainInfo]) -> None:
         """Replace everything (after connecting or reconnecting)."""
         keep = self.selected_uuid
+        index = self.cursor_row
+        old = self.domains.get(keep) if keep else None
         self.domains = {d.uuid: d for d in domains}
         self.rebuild(keep)
+        if old is not None and keep not in self.rows:
+            self._lose(old, "hidden" if keep in self.domains else "removed", index)
 
     def clear(self, columns: bool = False):
         for widths in self._cell_widths.values():
@@ -361,8 +395,11 @@ class DomainTable(DataTable):
         return super().clear(columns)
 
     def rebuild(self, keep: str | None = None) -> None:
-        """Re-fill from ``self.domains`` (filter or sort changed)."""
-        keep = keep or self.selected_uuid
+        """Re-fill from ``self.domains`` (filter or sort changed). The
+        selected VM stays selected if it still shows; if the user's new
+        filter hides it, the cursor goes to the first row, in plain view
+        (a lost selection shown again is selected again)."""
+        keep = keep or self.selected_uuid or (self.lost.uuid if self.lost else None)
         self.clear()
         rows = [d for d in self.domains.values() if self.matches(d)]
         # Add them in order: sorting the table afterwards would give the same
@@ -440,6 +477,7 @@ class DomainTable(DataTable):
         self.remove_row(uuid)
 
     def select(self, uuid: str | None) -> None:
+        """Put the cursor on ``uuid``'s row (if shown); a lost selection ends."""
         if uuid is None:
             return
         try:
@@ -447,9 +485,92 @@ class DomainTable(DataTable):
         except RowDoesNotExist:
             return
         self.move_cursor(row=index)
+        if self.lost is not None:
+            self._found()
+
+    # --- the selected VM leaving the list ------------------------------------
+
+    def _lose(self, d: DomainInfo, why: str, index: int) -> None:
+        """The selected VM ``d`` is no longer shown: select nothing."""
+        self.lost = LostSelection(d.uuid, d.name, why, index)
+        self.show_cursor = False
+        self.post_message(self.SelectionLost(self.lost))
+
+    def _found(self) -> None:
+        """Selecting a row again: show the cursor (DataTable then tells
+        RowHighlighted for the row under it)."""
+        self.lost = None
+        self.show_cursor = True
+
+    def _wake(self, offset: int) -> bool:
+        """The first cursor key after the selected VM left: select the row
+        that followed it (``offset`` 0, down) or preceded it (-1, up),
+        without skipping one. False when nothing was lost."""
+        lost = self.lost
+        if lost is None:
+            return False
+        if self.row_count:
+            row = min(max(lost.index + offset, 0), self.row_count - 1)
+            self.move_cursor(row=row, animate=False)
+        self._found()
+        return True
+
+    def action_cursor_down(self) -> None:
+        if not self._wake(0):
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not self._wake(-1):
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        self._wake(0)
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        self._wake(-1)
+        super().action_page_up()
+
+    def action_scroll_top(self) -> None:
+        self._wake(0)
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        self._wake(0)
+        super().action_scroll_bottom()
+
+    async def _on_click(self, event: events.Click) -> None:
+        # runs before DataTable's own _on_click (Textual calls both), which
+        # then moves the cursor to the clicked row: a click selects again
+        if self.lost is not None and event.style.meta.get("row", -1) >= 0:
+            self._found()
+
+    @contextmanager
+    def _keeping_selection(self):
+        """A context in which rows come and go: afterwards the selected VM
+        is selected again, wherever its row went; if it went away, the
+        selection is lost (see :meth:`_lose`). A lost VM shown again is
+        selected again."""
+        uuid, index = self.selected_uuid, self.cursor_row
+        before = self.domains.get(uuid) if uuid else None
+        yield
+        if uuid is None:
+            if self.lost is not None and self.lost.uuid in self.rows:
+                self.select(self.lost.uuid)  # it matches again, or was defined again
+        elif uuid in self.rows:
+            if self.selected_uuid != uuid:
+                self.select(uuid)
+        elif (d := self.domains.get(uuid)) is not None:
+            self._lose(d, "hidden", index)
+        elif before is not None:
+            self._lose(before, "removed", index)
 
     def upsert(self, changed: Iterable[DomainInfo]) -> None:
         """Update rows in place; add or drop rows whose filter match changed."""
+        with self._keeping_selection():
+            self._upsert(changed)
+
+    def _upsert(self, changed: Iterable[DomainInfo]) -> None:
         resort = False
         resized: set[str] = set()
         for d in changed:
@@ -483,26 +604,31 @@ class DomainTable(DataTable):
         if resized:
             self._fit(resized)
         if resort:
-            keep = self.selected_uuid
             self._sort()
-            self.select(keep)
 
     def drop(self, uuid: str) -> None:
+        """The VM is gone from the host."""
         self.drop_many([uuid])
 
     def drop_many(self, uuids: Iterable[str]) -> None:
-        """Remove domains. DataTable re-indexes every row on each removal, so
-        many at once (an event storm) rebuild the table instead: O(rows)."""
-        shown = []
-        for uuid in uuids:
-            self.domains.pop(uuid, None)
-            if uuid in self.rows:
-                shown.append(uuid)
-        if len(shown) > REBUILD_AFTER:
-            self.rebuild()
-        else:
-            for uuid in shown:
-                self._remove(uuid)
+        """The VMs are gone from the host. DataTable re-indexes every row on
+        each removal, so many at once (an event storm) rebuild the table
+        instead: O(rows)."""
+        gone = set(uuids)
+        with self._keeping_selection():
+            shown = []
+            for uuid in gone:
+                self.domains.pop(uuid, None)
+                if uuid in self.rows:
+                    shown.append(uuid)
+            if len(shown) > REBUILD_AFTER:
+                self.rebuild()
+            else:
+                for uuid in shown:
+                    self._remove(uuid)
+        lost = self.lost
+        if lost is not None and lost.uuid in gone and lost.why != "removed":
+            self.lost = LostSelection(lost.uuid, lost.name, "removed", lost.index)  # hidden, now gone too
 
     # --- filter and sort controls ------------------------------------------
 
@@ -535,3 +661,4 @@ class DomainTable(DataTable):
         keep = self.selected_uuid
         self._sort()
         self.select(keep)
+

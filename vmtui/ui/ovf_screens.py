@@ -383,10 +383,12 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, service: LibvirtService, domain_name: str, default_dir: str | None = None) -> None:
+    def __init__(self, service: LibvirtService, domain_name: str, default_dir: str | None = None, *,
+                 uuid: str | None = None) -> None:
         super().__init__()
         self.service = service
         self.domain_name = domain_name
+        self.uuid = uuid  # the VM chosen on the list (by UUID: a rename or a namesake cannot swap it)
         self.default_dir = default_dir or os.getcwd()
         self.cancel_event: threading.Event | None = None
         self.busy = False
@@ -460,7 +462,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
             # a longer stall limit than the default
             out = await self.service.run_long(
                 lambda c, progress, cancel: ovf.export_ova(c, self.domain_name, path, local=local, progress=progress,
-                                                           cancel=cancel, overwrite=overwrite),
+                                                           cancel=cancel, overwrite=overwrite, uuid=self.uuid),
                 progress=self.set_progress, cancel=cancel, action="export", obj=f"domain '{self.domain_name}'",
                 stall=3600)
         except VmtuiError as err:

@@ -17,6 +17,7 @@ from ..core import snapshots
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .templates_ui import clones_text, linked_clones
 
 
 class SnapshotsScreen(DomainItemsScreen):
@@ -120,7 +121,12 @@ class SnapshotsScreen(DomainItemsScreen):
         s = self.selected
         if s is None:
             return
-        after = await self.app.push_screen_wait(RevertDialog(self.domain_name, s))
+        try:  # reverting rewrites the disks: linked clones on them would break
+            clones = await linked_clones(self.service, self.uuid, self.domain_name)
+        except VmtuiError as err:
+            self.notify(err.message, title="Revert", severity="error", timeout=12)
+            return
+        after = await self.app.push_screen_wait(RevertDialog(self.domain_name, s, clones))
         if after is None:
             return
         name = s.name
@@ -137,7 +143,7 @@ class SnapshotsScreen(DomainItemsScreen):
         if s is None:
             return
         below = snapshots.descendants(self.snaps, s.name)
-        answer = await self.app.push_screen_wait(DeleteSnapshotDialog(s, below))
+        answer = await self.app.push_screen_wait(DeleteSnapshotDialog(self.domain_name, s, below))
         if answer is None:
             return
         name = s.name
@@ -200,10 +206,11 @@ class RevertDialog(ModalScreen["str | None"]):
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
 
-    def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo) -> None:
+    def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, clones: list[str] | None = None) -> None:
         super().__init__()
         self.domain_name = domain_name
         self.snap = snap
+        self.clones = clones or []  # linked clones whose backing files the VM's disks are
 
     def compose(self) -> ComposeResult:
         s = self.snap
@@ -212,6 +219,9 @@ class RevertDialog(ModalScreen["str | None"]):
             yield Static("Everything the VM did since this snapshot is lost (disks"
                          + (" and memory" if s.memory != "no" else "") + f"). It was {s.state or '?'} then.",
                          classes="dialog-body")
+            if self.clones:
+                yield Static(f"Its disks are the backing files of linked clones ({escape(clones_text(self.clones))}): "
+                             "reverting changes them, which breaks those clones.", classes="warning")
             yield Label("Afterwards the VM is")
             with RadioSet(id="revert-after"):
                 yield RadioButton(f"as in the snapshot ({s.state or '?'})", id="after-as-taken", value=True)
@@ -241,15 +251,17 @@ class DeleteSnapshotDialog(ModalScreen["bool | None"]):
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
 
-    def __init__(self, snap: snapshots.SnapshotInfo, below: list[str]) -> None:
+    def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, below: list[str]) -> None:
         super().__init__()
+        self.domain_name = domain_name
         self.snap = snap
         self.below = below
 
     def compose(self) -> ComposeResult:
         s = self.snap
         with Vertical(classes="dialog", id="delete-snapshot-dialog"):
-            yield Label(f"Delete snapshot '{escape(s.name)}'?", classes="dialog-title")
+            yield Label(f"Delete snapshot '{escape(s.name)}' of '{escape(self.domain_name)}'?",
+                        classes="dialog-title")
             if self.below:
                 yield Static(f"Its children ({escape(', '.join(self.below))}) are kept and hang from "
                              f"{escape(s.parent or 'the top')} unless you tick:", classes="dialog-body")

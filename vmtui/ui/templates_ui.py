@@ -575,7 +575,8 @@ class TemplateActions:
                         title="New VM from template", severity="warning", timeout=10)
             return False
         try:
-            await self.service.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True),
+            await self.service.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True,
+                                                          uuid=res.uuid),
                                     action="attach the cloud-init seed to", obj=f"domain '{res.name}'",
                                     timeout=600)
         except VmtuiError as err:
@@ -602,14 +603,51 @@ class TemplateActions:
                 await asyncio.sleep(0.05)
         self.run_worker(wait(), group="select-new")
 
-    def confirm_template_start(self, d: DomainInfo, start) -> None:
-        """Starting a template asks first (its disks may back linked clones)."""
-        def answered(yes: bool | None) -> None:
-            if yes:
-                start()
+    @work(group="start")
+    async def start_checked(self, d: DomainInfo) -> None:
+        """Start ``d`` (the VM selected at key time) once
+        :func:`confirm_start` agrees."""
+        if await confirm_start(self, self.service, d.uuid, d.name, template=d.template):
+            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
 
-        self.push_screen(ConfirmDialog(
-            "Start template",
-            f"'{escape(d.name)}' is a template. Starting it changes its disks, which breaks "
-            "linked clones made from it and undoes its preparation. Start it anyway?",
-            yes="Start"), answered)
+
+# ---------------------------------------------------------------------------
+# a linked clone's source: warn before it changes
+# ---------------------------------------------------------------------------
+
+
+def clones_text(clones: list[str], most: int = 4) -> str:
+    """``pool/a, pool/b and 3 more``."""
+    shown = ", ".join(clones[:most])
+    return shown + (f" and {len(clones) - most} more" if len(clones) > most else "")
+
+
+async def linked_clones(service, uuid: str, name: str, target: str | None = None) -> list[str]:
+    """The linked clones' overlays backed by the VM's disks (a VmtuiError
+    when they cannot be checked)."""
+    return await service.call(lambda c: clone.linked_clones_of(c, uuid, target), action="check the disks of",
+                              obj=f"domain '{name}'")
+
+
+async def confirm_start(app, service, uuid: str, name: str, *, template: bool = False) -> bool:
+    """Before starting a template, or a VM whose disks are the backing files
+    of linked clones, ask (naming the VM and the clones). True: go ahead.
+    Must run in a worker (it waits for the answer)."""
+    try:
+        clones = await linked_clones(service, uuid, name)
+    except VmtuiError as err:
+        app.notify(err.message, title="Start", severity="error", timeout=12)
+        return False
+    if not clones and not template:
+        return True
+    if template:
+        title = "Start template"
+        question = (f"'{escape(name)}' is a template. Starting it changes its disks, which breaks linked "
+                    "clones made from it" + (f" ({escape(clones_text(clones))})" if clones else "")
+                    + " and undoes its preparation. Start it anyway?")
+    else:
+        title = "Start a linked clone's source"
+        question = (f"The disks of '{escape(name)}' are the backing files of linked clones "
+                    f"({escape(clones_text(clones))}). Running it writes to them, which breaks those clones. "
+                    "Start it anyway?")
+    return bool(await app.push_screen_wait(ConfirmDialog(title, question, yes="Start")))

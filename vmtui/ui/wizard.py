@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -427,7 +425,6 @@ class OsStep(Step):
 
     @work(exclusive=True, group="detect")
     async def detect(self) -> None:
-        from ..core import osinfo
         src = self.spec.install
         db = self.ctx.osdb
         err = self.query_one(FieldError)

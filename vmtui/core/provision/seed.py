@@ -31,15 +31,14 @@ import libvirt
 import yaml
 
 from .. import disks, domxml, safeyaml, storage
+from ..domain_model import Disk, Domain
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
+from ..ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
 
 log = logging.getLogger(__name__)
 
-#: Our namespace in the domain's <metadata> (separate from the builder's, so
-#: the two never replace each other's element).
-NS_SEED = "https://vmtui.dev/xmlns/cloudinit/1"
 NS_PREFIX = "vmtuici"
 SEED_SUFFIX = "-cidata.iso"
 
@@ -199,19 +198,17 @@ def seed_volume_name(domain_name: str) -> str:
 # pure XML helpers
 
 
-_root = domxml.parse_xml
+def _domain(xml: str | bytes) -> Domain:
+    return Domain.parse(xml, register=False)
 
 
 def cdrom_bus_for(xml: str | bytes) -> str:
     """The CD-ROM bus that works on this machine: ``scsi`` if the VM has a
     virtio-scsi controller, ``sata`` on q35, ``ide`` on i440fx ('pc')."""
-    root = _root(xml)
-    for ctl in root.iterfind("devices/controller"):
-        if ctl.get("type") == "scsi" and ctl.get("model") == "virtio-scsi":
-            return "scsi"
-    type_el = root.find("os/type")
-    machine = (type_el.get("machine") if type_el is not None else "") or ""
-    return "sata" if "q35" in machine else "ide"
+    dom = _domain(xml)
+    if any(c.type == "scsi" and c.model == "virtio-scsi" for c in dom.devices.controllers):
+        return "scsi"
+    return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
 used_targets = disks.used_targets
@@ -233,22 +230,25 @@ def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes |
     chosen from its XML; ``live_xml`` too when it runs)."""
     bus = cdrom_bus_for(domain_xml)
     used = used_targets(domain_xml, *([live_xml] if live_xml else []))
-    return ET.tostring(disks.cdrom_element(next_target(bus, used), bus, path), encoding="unicode")
+    return Disk.new(path, next_target(bus, used), bus=bus, device="cdrom", fmt="raw").to_xml()
+
+
+def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
+    """The CD-ROMs whose source is ``path`` (or whose file name is ``volume_name``)."""
+    out = []
+    for disk in _domain(xml).devices.disks:
+        if disk.device != "cdrom":
+            continue
+        f, vol = disk.source_file, disk.source_volume
+        if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
+            out.append(disk)
+    return out
 
 
 def seed_disk_elements(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[ET.Element]:
     """The CD-ROM ``<disk>`` elements whose source is ``path`` (or whose file
     name is ``volume_name``)."""
-    out = []
-    for disk in _root(xml).iterfind("devices/disk"):
-        if disk.get("device") != "cdrom":
-            continue
-        src = disk.find("source")
-        f = src.get("file") if src is not None else None
-        vol = src.get("volume") if src is not None else None
-        if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
-            out.append(disk)
-    return out
+    return [d.element for d in seed_disks(xml, path, volume_name)]
 
 
 @dataclass
@@ -272,8 +272,7 @@ def seed_record(xml: str | bytes) -> SeedRecord | None:
     if el is None:
         return None
     get = el.get
-    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "",
-                      get("detach_after_first_boot") == "yes")
+    return SeedRecord(get("path") or "", get("pool") or "", get("volume") or "", seed_cleanup_due(el))
 
 
 def set_seed_metadata(xml: str | bytes, rec: SeedRecord | None) -> str:
@@ -354,16 +353,17 @@ def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[s
 
 def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
                 detach_after_first_boot: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> str:
+                progress: Callable[[int, int], None] | None = None, uuid: str | None = None) -> str:
     """Build the NoCloud ISO from ``docs``, upload it as ``<domain>-cidata.iso``
-    into ``pool`` and attach it read-only to the domain (definition, and the
-    running VM when possible). An earlier seed of this VM is replaced.
-    Returns the volume's path. On failure nothing is left behind."""
+    into ``pool`` and attach it read-only to the domain (the one with
+    ``uuid`` when given: the VM chosen, whatever its name is now;
+    definition, and the running VM when possible). An earlier seed of this
+    VM is replaced. Returns the volume's path. On failure nothing is left behind."""
     action = "attach the cloud-init seed to"
     obj = f"domain '{domain_name}'"
     vol_name = seed_volume_name(domain_name)
     try:
-        dom = conn.lookupByName(domain_name)
+        dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
         dom_uuid = dom.UUIDString()
         if not dom.isPersistent():
             raise VmtuiError(action, obj, "it is transient (a seed must stay attached to the definition)")
@@ -443,9 +443,8 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
         path = rec.path if rec else None
         vol_name = rec.volume if rec else seed_volume_name(domain_name)
         if path is None:
-            disks = seed_disk_elements(inactive, None, vol_name)
-            src = disks[0].find("source") if disks else None
-            path = src.get("file") if src is not None else None
+            found = seed_disks(inactive, None, vol_name)
+            path = found[0].source_file if found else None
         if path is None and rec is None:
             return None
         still_live = _remove_from_domain(dom, path, vol_name)
@@ -465,8 +464,7 @@ def detach_seed(conn: libvirt.virConnect, domain_name: str, delete_volume: bool 
 
 
 def first_boot_cleanup_due(xml: str | bytes) -> bool:
-    rec = seed_record(xml)
-    return bool(rec and rec.detach_after_first_boot)
+    return seed_cleanup_due(domxml.get_metadata(xml, NS_SEED))
 
 
 def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
@@ -485,7 +483,12 @@ def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
         raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
     if not first_boot_cleanup_due(xml):
         return None
-    return detach_seed(conn, name, delete_volume=True)
+    try:
+        return detach_seed(conn, name, delete_volume=True)
+    except VmtuiError as err:
+        if err.code == libvirt.VIR_ERR_NO_DOMAIN:
+            return None  # deleted meanwhile: nothing left to clean
+        raise
 
 
 @dataclass(frozen=True)
@@ -496,11 +499,13 @@ class SeedPools:
     default: str | None
 
 
-def seed_pools(conn: libvirt.virConnect, domain_name: str) -> SeedPools:
-    """Blocking: the active pools, and the pool of the VM's first disk volume."""
+def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = None) -> SeedPools:
+    """Blocking: the active pools, and the pool of the VM's first disk volume
+    (the domain is looked up by ``uuid`` when given, else by name)."""
     pools = sorted(p.name for p in storage.list_pools(conn) if p.active)
     first = None
-    xml = conn.lookupByName(domain_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    dom = conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(domain_name)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     for disk in domxml.disk_sources(xml):
         if disk.device == "disk":
             vol = storage.disk_volume(conn, disk)
