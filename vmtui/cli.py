@@ -106,10 +106,8 @@ def _open_log(path: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.eventloop import silence_default_error_handler
     from .core.logs import divert_stderr, setup_logging
 
-    silence_default_error_handler()  # libvirt would print every error to stderr itself
     log_file = None
     if args.log:
         log_file = _open_log(args.log)
@@ -117,14 +115,28 @@ def main(argv: list[str] | None = None) -> int:
             _err(f"vmtui: --log {args.log}: {log_file}")
             return 2
     if args.command is not None:
+        from .core.eventloop import silence_default_error_handler
+
+        silence_default_error_handler()  # libvirt would print every error to stderr itself
         if log_file is not None:
             setup_logging(log_file, debug=True, path=args.log)
         if args.command == "create":
             return cmd_create(args)
         return cmd_export(args)
+
+    # The UI. Nothing a C library (libvirt, GLib) or a program it runs (ssh)
+    # writes to fd 2 may reach the screen: from here on it goes to the log.
+    # Before libvirt is first loaded: it writes as it initializes.
+    try:
+        log = setup_logging(log_file, debug=log_file is not None, path=args.log)
+    except OSError:
+        log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
+    divert_stderr(log)
     from .core.config import load_config
+    from .core.eventloop import silence_default_error_handler
     from .core.service import LibvirtService
 
+    silence_default_error_handler()
     config = load_config(args.config)
     if args.demo and not DEMO_HOST.exists():
         print(f"vmtui: the demo host file is missing: {DEMO_HOST}", file=sys.stderr)
@@ -136,20 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     from .ui.app import VmtuiApp
 
     app = VmtuiApp(service, config)
-    # Nothing a C library (libvirt, GLib) or a program it runs (ssh) writes
-    # to fd 2 may reach the screen: it goes to the log while the UI runs.
-    try:
-        log = setup_logging(log_file, debug=log_file is not None, path=args.log)
-    except OSError:
-        log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
-    diversion = divert_stderr(log)
     try:
         app.run()
     except KeyboardInterrupt:
         return 130
-    finally:
-        if diversion is not None:
-            diversion.restore()
     rc = app.return_code or 0
     if app.connect_error is not None and rc:
         # Textual already printed the message; keep the exit code honest.

@@ -64,37 +64,24 @@ def setup_logging(stream: TextIO | None, *, debug: bool, path: str | os.PathLike
 
 
 class StderrDiversion:
-    """fd 2 goes to a log file; ``terminal`` is a text stream on the old fd 2."""
+    """fd 2 goes to a log file for the rest of the process (libvirt's threads
+    may still write as the process ends); ``terminal`` is a text stream on
+    the old fd 2, which Python's ``sys.stderr`` and Textual use."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
         sys.stderr.flush()
-        self._saved_fd = os.dup(2)
-        os.set_inheritable(self._saved_fd, False)
+        saved = os.dup(2)
+        os.set_inheritable(saved, False)
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             os.dup2(fd, 2)
         finally:
             os.close(fd)
         encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
-        self.terminal: TextIO = os.fdopen(os.dup(self._saved_fd), "w", buffering=1, encoding=encoding,
-                                          errors="replace", closefd=True)
-        self._old = (sys.stderr, sys.__stderr__)
+        self.terminal: TextIO = os.fdopen(saved, "w", buffering=1, encoding=encoding, errors="replace")
         # Textual's driver writes the screen to sys.__stderr__: keep it on the terminal.
         sys.stderr = sys.__stderr__ = self.terminal
-
-    def restore(self) -> None:
-        """Put fd 2 and sys.stderr back on the terminal."""
-        if self._saved_fd < 0:
-            return
-        try:
-            self.terminal.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(self._saved_fd, 2)
-        os.close(self._saved_fd)
-        self._saved_fd = -1
-        sys.stderr, sys.__stderr__ = self._old
 
 
 def divert_stderr(log: Path) -> StderrDiversion | None:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URI = "qemu:///system"
 DEFAULT_TIMEOUT = 30.0
+SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REFRESH_BATCH = 50  # domains re-read per worker call after events
 HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
@@ -239,6 +240,7 @@ class LibvirtService:
         open_func: Callable[[str, bool], libvirt.virConnect] | None = None,
         hang_limit: float = HANG_LIMIT,
         probe_interval: float = PROBE_INTERVAL,
+        slow_timeout: float = SLOW_TIMEOUT,
     ) -> None:
         self.uri = normalize_uri(uri)
         self.display_uri = uri
@@ -260,6 +262,7 @@ class LibvirtService:
         self._stats_task: asyncio.Task | None = None
         self._watch_task: asyncio.Task | None = None
         self.hang_limit = hang_limit
+        self.slow_timeout = slow_timeout  # limit of calls libvirt may take long on (start, delete)
         self.probe_interval = probe_interval
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
@@ -1015,7 +1018,7 @@ class LibvirtService:
             if not d.isActive() and d.isPersistent():
                 disks.reset_overlays(d.connect(), d, d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             d.create()
-        await self._domain_op(uuid, "start", start, timeout=max(self.timeout, 120))
+        await self._domain_op(uuid, "start", start, timeout=max(self.timeout, self.slow_timeout))
 
     async def shutdown(self, uuid: str) -> None:
         await self._domain_op(uuid, "shut down", lambda d: d.shutdown())
@@ -1119,7 +1122,7 @@ class LibvirtService:
                     result.errors.append(f"{u.disk.source}: {libvirt_message(err)}")
             return result
 
-        result = await self.call(work, action="delete", obj=obj, timeout=max(self.timeout, 120))
+        result = await self.call(work, action="delete", obj=obj, timeout=max(self.timeout, self.slow_timeout))
         self._schedule_refresh(uuid)
         return result
 

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
@@ -21,6 +21,7 @@ from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
+from .footer import KeyFooter
 from .messages import (
     ConnectionStateChanged,
     DomainEventArrived,
@@ -40,7 +41,10 @@ MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume"
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
                                                      "disks", "snapshots"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
-STORAGE_CHECK_INTERVAL = 120.0  # seconds between pool warning checks for the status line
+STORAGE_CHECK_INTERVAL = 120.0
+TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
+TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
 
@@ -99,7 +103,10 @@ class DomainListScreen(Screen):
         yield Input(placeholder="filter by name or title — Enter keeps it, Esc clears", id="filter")
         yield DomainTable(id="domains")
         yield SelectionBar(id="selection")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
+
+    def on_screen_resume(self) -> None:
+        self.app._churned(SCREEN_CHURN)  # another screen's widgets were just dropped
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -141,6 +148,8 @@ class VmtuiApp(TemplateActions, App):
         self.connect_error: VmtuiError | None = None
         self._bridge: ServiceBridge | None = None
         self._keys_for: object = None  # what the footer's keys were last worked out for
+        self._churn = 0  # rows changed or dropped since the heap was last trimmed
+        self._trim_timer = None
         from ..core.console import ConsoleManager
         self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
@@ -230,6 +239,7 @@ class VmtuiApp(TemplateActions, App):
         self.ready = True
         self.check_storage()
         self._list_changed()
+        self._churned(len(message.domains) + TRIM_CHURN)
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
@@ -241,6 +251,22 @@ class VmtuiApp(TemplateActions, App):
         if message.changed:
             table.upsert(message.changed)
         self._list_changed()
+        self._churned(len(message.changed) + len(message.removed))
+
+    def _churned(self, rows: int) -> None:
+        """Count rows built and dropped; once many went by, give the freed
+        memory back when things have been calm for a while (core.heap)."""
+        self._churn += rows
+        if self._churn < TRIM_CHURN:
+            return
+        if self._trim_timer is not None:
+            self._trim_timer.stop()
+        self._trim_timer = self.set_timer(TRIM_AFTER, self._trim_heap)
+
+    def _trim_heap(self) -> None:
+        from ..core import heap
+        self._churn, self._trim_timer = 0, None
+        heap.trim()
 
     @on(DomainEventArrived)
     def _domain_event(self, message: DomainEventArrived) -> None:

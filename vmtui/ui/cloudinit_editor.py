@@ -32,7 +32,6 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
-    Footer,
     Input,
     Label,
     OptionList,
@@ -44,6 +43,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from .footer import KeyFooter
 from ..core import safeyaml, userfile
 from ..core.errors import VmtuiError
 from ..core.provision import cloudinit, seed
@@ -279,7 +279,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield from self._compose_form()
         yield Static("", id="ci-status")
         yield OptionList(id="ci-problems")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def _compose_form(self) -> ComposeResult:
         with VerticalScroll(id="ci-form"):
@@ -961,7 +961,7 @@ class CloudInitLibraryScreen(Screen[None]):
             yield OptionList(id="lib-list")
             yield TextArea("", id="lib-preview", read_only=True, language="yaml", show_line_numbers=False)
         yield Static("", id="lib-where", classes="dim")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.reload()

@@ -36,11 +36,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Static
 
 from ..core import console as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
+from .footer import KeyFooter
 from .templates_ui import confirm_start
 from .terminal import TerminalView
 
@@ -378,7 +379,7 @@ class ConsoleScreen(Screen):
         yield Static("", id="console-tabs", classes="screen-title")
         yield ContentSwitcher(id="console-panes")
         yield Static("", id="console-status")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._ready = True
@@ -644,7 +645,7 @@ class ConsoleListScreen(Screen):
                      "guest's shell (a serial line cannot tell the guest its size) · x closes the console and "
                      "drops its scroll-back · in a console Ctrl+PgDn/PgUp switch, Ctrl+] comes back here.",
                      id="console-list-help", classes="dim")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def consoles(self) -> ConsoleScreen | None:

@@ -15,12 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Select, Static
 
 from ..core import disks, inventory, storage
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
+from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 from .templates_ui import clones_text, linked_clones
 
@@ -66,7 +67,7 @@ class DisksScreen(DomainItemsScreen):
         yield Static(f" Disks — {escape(self.domain_name)}", id="disks-title", classes="screen-title")
         yield DataTable(id="disks-table", cursor_type="row", zebra_stripes=False)
         yield Static("Loading…", id="disk-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)

@@ -159,6 +159,8 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
+LINE_CACHE = 300  # rendered rows and lines kept
 REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
 SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
 
@@ -205,6 +207,15 @@ class DomainTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        # DataTable caches 10,000 rendered cells and 1,000 rows and lines:
+        # every focus change or screen switch renders the visible rows anew
+        # and fills them further, ~15 MB for a table that shows 40 rows. A few
+        # screenfuls are enough.
+        for name, size in (("_cell_render_cache", CELL_CACHE), ("_row_render_cache", LINE_CACHE),
+                           ("_line_cache", LINE_CACHE)):
+            cache = getattr(self, name, None)
+            if cache is not None and hasattr(cache, "maxsize"):
+                setattr(self, name, type(cache)(size))
         self.domains: dict[str, DomainInfo] = {}
         self.text_filter = ""
         self.state_filter = 0

@@ -22,12 +22,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core import graphics as G
 from ..core.errors import InvalidState, Unsupported, VmtuiError
 from ..core.service import LibvirtService
+from .footer import KeyFooter
 from .forms import SubmitDialog
 
 log = logging.getLogger(__name__)
@@ -337,7 +338,7 @@ class GraphicsScreen(Screen):
         yield Static(" connecting…", id="gfx-status", classes="screen-title")
         with VerticalScroll(id="gfx-info"):
             yield Static("Loading the displays…", id="gfx-info-text")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def view(self) -> ScreenView:

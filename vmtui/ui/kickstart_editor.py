@@ -28,9 +28,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from .footer import KeyFooter
 from ..core import userfile
 from ..core.builder import _Targets
 from ..core.provision import kickstart as ks
@@ -269,7 +270,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
         editor.cursor_blink = False
         yield editor
         yield OptionList(id="ks-problems")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @staticmethod
     def version_label(v: str) -> str:

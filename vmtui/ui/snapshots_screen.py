@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
 from ..core import snapshots
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
+from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 from .templates_ui import clones_text, linked_clones
 
@@ -42,7 +43,7 @@ class SnapshotsScreen(DomainItemsScreen):
         yield Static(f" Snapshots — {escape(self.domain_name)}", id="snaps-title", classes="screen-title")
         yield DataTable(id="snaps-table", cursor_type="row")
         yield Static("Loading…", id="snap-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)

@@ -15,12 +15,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from ..core import storage, userfile
 from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
+from .footer import KeyFooter
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
 
@@ -335,7 +336,7 @@ class StorageScreen(HostObjectScreen):
         vols = DataTable(id="volumes", cursor_type="row")
         vols.add_columns("Volume", "Format", "Capacity", "Allocation", "Provisioning", "Used by")
         yield vols
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#storage-warnings").display = False

@@ -18,9 +18,9 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import WorkerCancelled
 from textual.widgets import (
+
     Button,
     Checkbox,
-    Footer,
     Input,
     Label,
     Log,
@@ -36,6 +36,7 @@ from ..core.errors import VmtuiError
 from ..core.model import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
+from .footer import KeyFooter
 from .forms import FieldError
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class CloneScreen(Screen["CloneOutcome | None"]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create" if self.for_template else "Clone", id="clone-go", variant="primary")
                 yield Button("Cancel", id="clone-cancel")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#clone-progress", ProgressBar).display = False
@@ -349,7 +350,7 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Prepare", id="prepare-go", variant="primary")
                 yield Button("Close", id="prepare-close")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#prepare-log", Log).display = self.method == "virt-sysprep"

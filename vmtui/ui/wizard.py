@@ -29,7 +29,6 @@ from textual.widgets import (
     Button,
     Checkbox,
     ContentSwitcher,
-    Footer,
     Input,
     Label,
     OptionList,
@@ -46,6 +45,7 @@ from ..core.errors import VmtuiError
 from ..core.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from ..core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .footer import KeyFooter
 from .forms import FieldError, field_id, labelled  # noqa: F401 (field_id: used by the tests)
 
 log = logging.getLogger(__name__)
@@ -921,7 +921,7 @@ class NewVmWizard(Screen):
             yield Button("Back", id="back")
             yield Button("Next", id="next", variant="primary")
             yield Button("Cancel", id="cancel")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._update_title()
@@ -1302,7 +1302,7 @@ class PreviewScreen(Screen):
         yield Static(" Preview — virt-install command line and domain XML", classes="screen-title")
         yield TextArea("", read_only=True, id="virt-install", soft_wrap=True)
         yield TextArea("Building…", read_only=True, id="preview-xml", show_line_numbers=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.build()
@@ -1440,7 +1440,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         with Horizontal(classes="wizard-buttons"):
             yield Button(self.begin_label, id="begin", variant="success")
             yield Button("Back", id="c-back")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#step-errors").display = False
