@@ -26,13 +26,13 @@ import yaml
 
 from vmtui import cli
 from vmtui.core import config as config_mod
-from vmtui.core import safeyaml, userfile
+from vmtui.core.files import safeyaml, userfile
 from vmtui.core.config import load_config
 from vmtui.core.provision import cloudinit
 from vmtui.core.provision.library import Library, LibraryError
 from vmtui.core.provision.seed import CloudInitDocs, plain_password_problems
-from vmtui.core.service import LibvirtService
-from vmtui.core.vmspec_yaml import local_path_checker, validate_url
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.vmspec_yaml import local_path_checker, validate_url
 
 from .conftest import wait_for
 
@@ -515,7 +515,7 @@ def test_iso_path_fifo_and_devices(tmp_path):
     os.mkfifo(fifo)
     assert within(10, local_path_checker, str(fifo), "iso") == f"{fifo} is a FIFO (named pipe), not an ISO image"
     assert local_path_checker("/dev/zero", "iso") == "/dev/zero is a character device, not an ISO image"
-    from vmtui.core.osinfo import NotAnIsoError, read_iso_ids
+    from vmtui.core.create.osinfo import NotAnIsoError, read_iso_ids
 
     with pytest.raises(NotAnIsoError, match="is a FIFO \\(named pipe\\), not an ISO 9660 image"):
         within(10, read_iso_ids, fifo)

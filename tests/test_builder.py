@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core import builder, domxml
-from vmtui.core.builder import (
+from vmtui.core.create import builder
+from vmtui.core.xml import domxml
+from vmtui.core.create.builder import (
     NS_LIBOSINFO,
     NS_VMTUI,
     BuildError,
@@ -33,9 +34,9 @@ from vmtui.core.builder import (
     virt_install_command,
     virt_install_cmdline,
 )
-from vmtui.core.domcaps import HostCaps, Loader
-from vmtui.core.osinfo import OsInfo
-from vmtui.core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from vmtui.core.host.domcaps import HostCaps, Loader
+from vmtui.core.create.osinfo import OsInfo
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 
 DATA = Path(__file__).parent / "data" / "builder"
 REGEN = bool(os.environ.get("VMTUI_REGEN_GOLDEN"))

@@ -10,10 +10,11 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from vmtui.core import disks, domxml, snapshots
+from vmtui.core.storage import disks, snapshots
+from vmtui.core.xml import domxml
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import ALPHA, BRAVO, ECHO, SMALL_HOST, host_uri, press_button, wait_for

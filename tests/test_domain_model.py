@@ -1,4 +1,4 @@
-"""The domain XML model (vmtui.core.domain_model on vmtui.core.xmlmodel).
+"""The domain XML model (vmtui.core.xml.domain_model on vmtui.core.xml.xmlmodel).
 
 * every fact, both directions: ``tests/data/domain_model/facts.xml`` holds one
   fragment per fact with its value; parsing the fragment gives the value and
@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core import builder, domxml, ovf
-from vmtui.core import domain_model as dm
-from vmtui.core.xmlmodel import (
+from vmtui.core.create import builder
+from vmtui.core.xml import domxml
+from vmtui.core import ovf
+from vmtui.core.xml import domain_model as dm
+from vmtui.core.xml.xmlmodel import (
     Child,
     Children,
     Flag,
@@ -362,8 +364,8 @@ def test_secure_boot_survives_an_ova_round_trip():
 
 
 def test_what_the_builder_writes_all_readers_read_back():
-    from vmtui.core.domcaps import HostCaps, Loader
-    from vmtui.core.vmspec import VmSpec
+    from vmtui.core.host.domcaps import HostCaps, Loader
+    from vmtui.core.create.vmspec import VmSpec
 
     caps = HostCaps(arch="x86_64", kvm_available=True, virt_types=["kvm"], efi_autoselect=False,
                     uefi_loaders=[Loader("/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", True)])
@@ -511,7 +513,7 @@ def test_storage_sizes_use_the_same_scaling():
 
 
 def test_one_disk_builder_one_prefix_table():
-    from vmtui.core import disks
+    from vmtui.core.storage import disks
 
     assert disks.target_names("virtio")[:2] == ["vda", "vdb"] and disks.target_names("fdc") == ["fda", "fdb"]
     assert builder._Targets().next("xen") == "xvda"  # the builder uses the same table
@@ -521,7 +523,7 @@ def test_one_disk_builder_one_prefix_table():
 
 
 def test_short_id_from_uri_is_shared():
-    from vmtui.core.osinfo import short_id_from_uri
+    from vmtui.core.create.osinfo import short_id_from_uri
 
     assert short_id_from_uri("http://debian.org/debian/12") == "debian12"
     assert short_id_from_uri("http://microsoft.com/win/11") == "win11"

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from vmtui.core import snapshots
+from vmtui.core.storage import snapshots
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import BRAVO, DELTA, SMALL_HOST, host_uri, wait_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen

@@ -9,8 +9,8 @@ import pytest
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Select
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
-from vmtui.core.vmspec_yaml import load_spec
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.vmspec_yaml import load_spec
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.wizard import CustomizeScreen, FieldError, FinishStep, NewVmWizard, PreviewScreen, field_id
 
@@ -266,7 +266,8 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
     import threading
     from pathlib import Path
 
-    from vmtui.core import installer, storage
+    from vmtui.core.create import installer
+    from vmtui.core import storage
 
     root = tmp_path / "tree"
     (root / "images" / "pxeboot").mkdir(parents=True)

@@ -26,10 +26,11 @@ from textual.widgets import DataTable, Input
 from tests.conftest import press_button, wait_for
 from tests.prereq import missing
 from tests.real.test_real_storage import IMAGES, POOL_PREFIX, _mounts_under, _remove_pool, _remove_stale_pools
-from vmtui.core import networks, storage
+from vmtui.core.host import networks
+from vmtui.core import storage
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen

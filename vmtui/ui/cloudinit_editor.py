@@ -44,7 +44,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from ..core import safeyaml, userfile
+from ..core.files import safeyaml, userfile
 from ..core.errors import VmtuiError
 from ..core.provision import cloudinit, seed
 from ..core.provision.cloudinit import CloudConfigForm, Problem, UserForm, WriteFileForm

@@ -9,8 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
-from ..core.model import DomainInfo
-from ..core.service import DiskUsage
+from ..core.connection.rows import DomainInfo
+from ..core.connection.service import DiskUsage
 from ..core.sizes import fmt_bytes
 
 

@@ -17,9 +17,11 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
-from ..core import disks, inventory, storage
+from ..core import storage
+from ..core.storage import disks
+from ..core.host import inventory
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 from .templates_ui import clones_text, linked_clones

@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 
 
 def field_id(name: str) -> str:

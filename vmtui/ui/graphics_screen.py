@@ -25,9 +25,9 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..core import graphics as G
+from ..core.consoles import graphics as G
 from ..core.errors import InvalidState, Unsupported, VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .forms import SubmitDialog
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ..core import userfile
-from ..core.builder import _Targets
+from ..core.files import userfile
+from ..core.create.builder import _Targets
 from ..core.provision import kickstart as ks
 
 #: Seconds of quiet typing before the text is checked again.
@@ -328,7 +328,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
             found += ks.plaintext_password_warnings(text)
             if self.spec is not None:
                 # the VM's own facts: disks the kickstart names must exist
-                from ..core.vmspec_yaml import kickstart_disk_warnings
+                from ..core.create.vmspec_yaml import kickstart_disk_warnings
                 found += [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
                           for fe in kickstart_disk_warnings(self.spec, text)]
             found.sort(key=lambda p: (p.line, p.severity != ks.ERROR))

@@ -12,9 +12,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
-from ..core import networks
+from ..core.host import networks
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
 NETWORK_KEYS: list[tuple[str, str, str, str, bool]] = [

@@ -26,9 +26,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, ProgressBar, Select, Static
 
-from ..core import inventory, ovf
+from ..core.host import inventory
+from ..core import ovf
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def check_package_path(text: str) -> str | None:
         return f"No such file: {path}"
     if os.path.isdir(path):
         return "This is a directory: give the .ova, or the .ovf inside it"
-    from ..core.userfile import file_problem
+    from ..core.files.userfile import file_problem
 
     problem = file_problem(path)
     if problem:
@@ -171,7 +172,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         self.read_package(os.path.abspath(os.path.expanduser(text.strip())))
 
     def _known_os(self):
-        from ..core import osinfo
+        from ..core.create import osinfo
         try:
             db = osinfo.default_db()
         except Exception:  # no osinfo-db: the generic entries
@@ -278,7 +279,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
 
     @work(exclusive=True, group="ovf-import")
     async def run_import(self, name: str, pool: str) -> None:
-        from ..core.installer import create_vm, is_local_uri
+        from ..core.create.installer import create_vm, is_local_uri
         from .wizard import CreateProgress, CustomizeScreen, load_context
 
         pkg = self.package
@@ -450,7 +451,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     @work(exclusive=True, group="ova-export")
     async def run_export(self, path: str, overwrite: bool) -> None:
-        from ..core.installer import is_local_uri
+        from ..core.create.installer import is_local_uri
         self.busy = True
         self.cancel_event = threading.Event()
         cancel = self.cancel_event

@@ -12,9 +12,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from ..core import domxml
+from ..core.xml import domxml
 from ..core.errors import VmtuiError
-from ..core.service import DiskUsage, LibvirtService
+from ..core.connection.service import DiskUsage, LibvirtService
 from ..core.sizes import fmt_bytes, fmt_kib
 from .keys import DOMAIN_LIST_KEYS, display_key
 
@@ -160,7 +160,7 @@ class DetailsScreen(Screen):
             return
         connect = None
         if any(g.type in ("vnc", "spice") for g in ov.graphics):
-            from ..core import graphics
+            from ..core.consoles import graphics
             try:  # read with the SECURE flag: tells whether a password is set
                 displays = await self.service.call(
                     lambda c: graphics.displays_of(c, self.uuid),

@@ -13,9 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
 
-from ..core import snapshots
+from ..core.storage import snapshots
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
 from .templates_ui import clones_text, linked_clones
 

@@ -17,9 +17,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 
-from ..core import storage, userfile
+from ..core import storage
+from ..core.files import userfile
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 

@@ -31,9 +31,10 @@ from textual.widgets import (
     Static,
 )
 
-from ..core import clone, storage, templates
+from ..core.clones import clone, templates
+from ..core import storage
 from ..core.errors import VmtuiError
-from ..core.model import DomainInfo
+from ..core.connection.rows import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
 from .forms import FieldError

@@ -39,8 +39,8 @@ from typing import Any, Iterable, Iterator
 import jsonschema
 import yaml
 
-from .. import safeyaml
-from ..yamlout import dump_block
+from ..files import safeyaml
+from ..files.yamlout import dump_block
 from .iso import small_iso
 
 CLOUD_CONFIG_HEADER = "#cloud-config"

@@ -30,10 +30,13 @@ from typing import Any, Callable
 import libvirt
 import yaml
 
-from .. import disks, domxml, safeyaml, storage
-from ..domain_model import Disk, Domain
+from .. import storage
+from ..storage import disks
+from ..xml import domxml
+from ..files import safeyaml
+from ..xml.domain_model import Disk, Domain
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
-from ..ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
+from ..xml.ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
                         new_instance_id)
 

@@ -2,10 +2,10 @@
 
 1. install source  2. operating system  3. memory and CPUs  4. storage
 5. name, network and finish — then optionally "Customize configuration
-before install", then the VM is created by ``vmtui.core.installer``.
+before install", then the VM is created by ``vmtui.core.create.installer``.
 
 Every step fills the shared :class:`VmSpec`; validation comes from
-``vmtui.core.vmspec_yaml.validate_spec`` (the same rules as ``vmtui create``)
+``vmtui.core.create.vmspec_yaml.validate_spec`` (the same rules as ``vmtui create``)
 and each message is shown under the field that caused it.
 """
 
@@ -42,11 +42,11 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
-from ..core.sizes import fmt_bytes, parse_size
-from ..core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from .forms import FieldError, field_id, labelled  # noqa: F401 (field_id: used by the tests)
+from ...core.errors import VmtuiError
+from ...core.connection.service import LibvirtService
+from ...core.sizes import fmt_bytes, parse_size
+from ...core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from ..forms import FieldError, field_id, labelled  # noqa: F401 (field_id: used by the tests)
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,10 @@ class HostContext:
 
 
 async def load_context(service: LibvirtService) -> HostContext:
-    from ..core import inventory, osinfo
-    from ..core.domcaps import host_caps
-    from ..core.installer import is_local_uri
+    from ...core.host import inventory
+    from ...core.create import osinfo
+    from ...core.host.domcaps import host_caps
+    from ...core.create.installer import is_local_uri
 
     ctx = HostContext()
     ctx.existing_names = {d.name for d in service.domains.values()}
@@ -92,7 +93,7 @@ async def load_context(service: LibvirtService) -> HostContext:
 
 
 def validate_with_context(spec: VmSpec, service: LibvirtService, ctx: HostContext, os_info=None) -> list:
-    from ..core.vmspec_yaml import PoolFacts, local_path_checker, validate_spec
+    from ...core.create.vmspec_yaml import PoolFacts, local_path_checker, validate_spec
     pools = {p.name: PoolFacts(volumes=ctx.pool_volumes.get(p.name, ()), available=p.available, active=p.active,
                                path=p.path) for p in ctx.pools}
     return validate_spec(spec, host=ctx.caps or service.host, existing_names=ctx.existing_names,
@@ -186,7 +187,7 @@ def cloudinit_summary(ci: dict | None) -> str:
         return "default: the VM name as hostname"
     import yaml
 
-    from ..core import safeyaml
+    from ...core.files import safeyaml
     try:
         data = safeyaml.load(ci.get("user_data") or "") or {}
     except yaml.YAMLError:
@@ -218,8 +219,8 @@ class SourceStep(Step):
 
     @on(Button.Pressed, "#cloudinit-edit")
     def _edit_cloudinit(self) -> None:
-        from ..core.provision.seed import CloudInitDocs
-        from .cloudinit_editor import CloudInitEditorScreen
+        from ...core.provision.seed import CloudInitDocs
+        from ..cloudinit_editor import CloudInitEditorScreen
         current = cloudinit_save(self)
 
         def done(docs: CloudInitDocs | None) -> None:
@@ -515,7 +516,7 @@ class ResourcesStep(Step):
             except ValueError:
                 mem, cpus = None, None
             if mem is not None:
-                from ..core.osinfo import check_resources
+                from ...core.create.osinfo import check_resources
                 text = "\n".join(check_resources(os_, mem, cpus or 1))
         self.query_one("#os-warnings", Static).update(escape(text))
 
@@ -607,7 +608,7 @@ class StorageStep(Step):
         return next((p for p in self.ctx.pools if p.name == name), None)
 
     def _plan(self) -> None:
-        from ..core.storage import plan_new_disk
+        from ...core.storage import plan_new_disk
         plan_w, warn_w = self.query_one("#disk-plan", Static), self.query_one("#disk-warning", Static)
         if self.mode != "new":
             plan_w.update("")
@@ -843,8 +844,8 @@ class KickstartStep(Step):
         return kickstart_applies(self.spec, self.wizard.os_info)
 
     def load(self) -> None:
-        from ..core.vmspec_yaml import kickstart_problems
-        from .kickstart_editor import KickstartEditorScreen, delivery_text
+        from ...core.create.vmspec_yaml import kickstart_problems
+        from ..kickstart_editor import KickstartEditorScreen, delivery_text
         ks = self.spec.install.kickstart
         if not ks:
             text = "No kickstart: the installer runs interactively."
@@ -859,7 +860,7 @@ class KickstartStep(Step):
 
     @on(Button.Pressed, "#ks-edit")
     def edit(self) -> None:
-        from .kickstart_editor import KickstartEditorScreen
+        from ..kickstart_editor import KickstartEditorScreen
         ks = self.spec.install.kickstart or {}
 
         def done(result: dict | None) -> None:
@@ -881,7 +882,7 @@ class KickstartStep(Step):
 
 def kickstart_applies(spec: VmSpec, os_info: Any) -> bool:
     """ISO, CD-ROM and network installs of an OS whose installer is Anaconda."""
-    from ..core.provision.kickstart import DELIVERY_FOR_KIND
+    from ...core.provision.kickstart import DELIVERY_FOR_KIND
     return spec.install.kind in DELIVERY_FOR_KIND and bool(getattr(os_info, "is_anaconda", False))
 
 
@@ -982,7 +983,7 @@ class NewVmWizard(Screen):
 
     def set_os(self, os_) -> None:
         """A new OS: its recommended memory, CPUs, disk size and devices."""
-        from ..core.osinfo import recommended_defaults
+        from ...core.create.osinfo import recommended_defaults
         changed = self.os_info is None or os_.short_id != getattr(self.os_info, "short_id", None)
         self.os_info = os_
         self.spec.os = os_.short_id
@@ -1016,7 +1017,7 @@ class NewVmWizard(Screen):
             self.notify("The kickstart was dropped: it is only used by ISO, CD-ROM and network installs "
                         "of Anaconda-based OSes.", title="New VM", severity="warning", timeout=6)
             return
-        from ..core.provision.kickstart import delivery_for
+        from ...core.provision.kickstart import delivery_for
         ks["delivery"] = delivery_for(self.spec.install.kind)[0]
 
     def source_changed(self) -> None:
@@ -1042,7 +1043,7 @@ class NewVmWizard(Screen):
 
     async def local_path_of(self, ref: str) -> str:
         """A path this machine can read for an ISO given as a path or pool/volume."""
-        from ..core import storage
+        from ...core import storage
         if not self.ctx.local:
             raise VmtuiError("read", f"'{ref}'", "the host is remote: detection needs a local file")
         if ref.startswith("/"):
@@ -1174,10 +1175,10 @@ class NewVmWizard(Screen):
 
     @work(exclusive=True, group="create")
     async def create(self) -> None:
-        from ..core.installer import create_vm
+        from ...core.create.installer import create_vm
         ci = self.spec.install.cloud_init
         if self.spec.install.kind == "cloud" and not (ci and ci.get("user_data")):
-            from ..core.provision.seed import default_docs  # cloud images always get a seed
+            from ...core.provision.seed import default_docs  # cloud images always get a seed
             self.spec.install.cloud_init = default_docs(self.spec.name).to_spec(
                 bool(ci and ci.get("detach_after_first_boot")))
         problems = self.validate_all()
@@ -1215,8 +1216,8 @@ class NewVmWizard(Screen):
         def chosen(path: str | None) -> None:
             if not path:
                 return
-            from ..core.userfile import UserFileError, write_private_text
-            from ..core.vmspec_yaml import dump_spec
+            from ...core.files.userfile import UserFileError, write_private_text
+            from ...core.create.vmspec_yaml import dump_spec
             try:
                 # 0600: the spec may hold password hashes (cloud-init, kickstart)
                 write_private_text(Path(path).expanduser(), dump_spec(self.spec))
@@ -1309,7 +1310,7 @@ class PreviewScreen(Screen):
 
     @work(exclusive=True)
     async def build(self) -> None:
-        from ..core.installer import preview
+        from ...core.create.installer import preview
         try:
             self.texts = await preview(self.service, self.spec)
         except (VmtuiError, ValueError) as err:

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from . import networks, storage
-from .errors import is_connection_lost
+from . import networks
+from .. import storage
+from ..errors import is_connection_lost
 
 
 @dataclass

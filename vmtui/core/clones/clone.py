@@ -31,12 +31,13 @@ from typing import Callable
 
 import libvirt
 
-from . import domxml, storage
-from .domain_model import Domain
-from .sizes import fmt_bytes
+from ..xml import domxml
+from .. import storage
+from ..xml.domain_model import Domain
+from ..sizes import fmt_bytes
 from .templates import NS_TEMPLATE, PREFIX as TEMPLATE_PREFIX
-from .errors import VmtuiError, is_connection_lost, libvirt_message
-from .names import name_problem
+from ..errors import VmtuiError, is_connection_lost, libvirt_message
+from ..names import name_problem
 
 log = logging.getLogger(__name__)
 

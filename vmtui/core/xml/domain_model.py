@@ -1,5 +1,5 @@
 """The libvirt domain XML as one typed model: every fact vmtui reads or writes
-has one path, here (see :mod:`vmtui.core.xmlmodel` for the machinery).
+has one path, here (see :mod:`vmtui.core.xml.xmlmodel` for the machinery).
 
 * :class:`Domain` is the ``<domain>`` document: name, memory, vCPUs, metadata,
   and nested :class:`OS` (firmware, boot), :class:`Features`, :class:`CPU`,
@@ -40,7 +40,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from .osinfo import short_id_from_uri
+from ..create.osinfo import short_id_from_uri
 from .xmlmodel import (
     Child,
     Children,

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from vmtui.core.sizes import fmt_bytes
-from vmtui.core.xmlmodel import yes
+from vmtui.core.xml.xmlmodel import yes
 
 log = logging.getLogger(__name__)
 
@@ -447,7 +447,7 @@ def read_iso_ids(path: str | os.PathLike) -> IsoIds:
     """
     import errno
 
-    from .userfile import UserFileError, open_regular
+    from ..files.userfile import UserFileError, open_regular
 
     p = Path(path)
     try:

@@ -56,11 +56,11 @@ from typing import Callable, Iterable
 
 import libvirt
 
-from . import storage
-from .domain_model import Domain
-from .xmlmodel import yes
-from .errors import VmtuiError, from_libvirt, is_connection_lost
-from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .. import storage
+from ..xml.domain_model import Domain
+from ..xml.xmlmodel import yes
+from ..errors import VmtuiError, from_libvirt, is_connection_lost
+from ..create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class OvfPackage:
             self.work_dir = None
 
     def summary_lines(self) -> list[str]:
-        from .sizes import fmt_bytes
+        from ..sizes import fmt_bytes
         out = [f"Name:     {self.name}  (OVF {self.version})",
                f"CPUs:     {self.vcpus}",
                f"Memory:   {fmt_bytes(self.memory_mib * 1024 * 1024)}",
@@ -553,7 +553,7 @@ def open_package(path: str | os.PathLike, *, work_dir: str | None = None,
         raise OvfError("no such file", where)
     if os.path.isdir(src):
         raise OvfError("this is a directory: give the .ova file or the .ovf file inside it", where)
-    from .userfile import file_problem
+    from ..files.userfile import file_problem
 
     problem = file_problem(src)
     if problem:  # a FIFO would block the reader, a device never end
@@ -1391,7 +1391,7 @@ class ExportPlan:
 
 def plan_export(domain_xml: str, osinfo: str | None = None, *, keep_macs: bool = False) -> ExportPlan:
     """What an export writes, from the (inactive) domain XML, read through
-    :class:`vmtui.core.domain_model.Domain` (so firmware and Secure Boot are what
+    :class:`vmtui.core.xml.domain_model.Domain` (so firmware and Secure Boot are what
     the details screen and ``vmtui export`` say too).
 
     MAC addresses are left out unless ``keep_macs``: an appliance imported

@@ -49,12 +49,13 @@ from typing import Any, Callable
 
 import libvirt
 
-from . import builder, storage
-from .provision import kickstart
+from . import builder
+from .. import storage
+from ..provision import kickstart
 from .builder import ResolvedDisk
-from .domcaps import HostCaps, host_caps
-from .errors import VmtuiError, libvirt_message
-from .provision import seed
+from ..host.domcaps import HostCaps, host_caps
+from ..errors import VmtuiError, libvirt_message
+from ..provision import seed
 from .vmspec import DiskSpec, VmSpec
 from .vmspec_yaml import FieldError, PoolFacts, local_path_checker, validate_spec
 

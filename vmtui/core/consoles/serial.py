@@ -3,7 +3,7 @@
 :class:`ConsoleSession` wraps ``virDomainOpenConsole`` on a non-blocking
 ``virStream``. Opening is a blocking libvirt call and runs through the
 service (``LibvirtService.call``); reading is event driven: libvirt's event
-loop (libvirtaio on the "libvirt-events" thread, see :mod:`.eventloop`)
+loop (libvirtaio on the "libvirt-events" thread, see :mod:`vmtui.core.connection.eventloop`)
 calls us when the stream is readable, and we drain it with ``recv`` until it
 says EAGAIN. Consumers get bytes through ``on_data(bytes)`` and the end
 through ``on_closed(reason)``, both called **on the libvirt-events thread**:
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Callable
 
 import libvirt
 
-from . import domxml
-from .domain_model import Console, Domain, Serial
-from .errors import VmtuiError, is_connection_lost, libvirt_message
-from .eventloop import ensure_event_impl
+from ..xml import domxml
+from ..xml.domain_model import Console, Domain, Serial
+from ..errors import VmtuiError, is_connection_lost, libvirt_message
+from ..connection.eventloop import ensure_event_impl
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .service import LibvirtService
+    from ..connection.service import LibvirtService
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ class ConsoleSession:
         svc = self.service
         if svc is None:
             return False
-        from .service import ConnState  # local: avoids an import cycle at module load
+        from ..connection.service import ConnState  # local: avoids an import cycle at module load
         return svc.state is not ConnState.CONNECTED
 
     def _reason_for_eof(self) -> str:

@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 import jsonschema
 import yaml
 
-from . import safeyaml, userfile
-from .sizes import parse_size
+from ..files import safeyaml, userfile
+from ..sizes import parse_size
 from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from .yamlout import dump_block
+from ..files.yamlout import dump_block
 
 MIB = 1024 ** 2
 GIB = 1024 ** 3
@@ -484,7 +484,7 @@ def _read_kickstart(spec: VmSpec, data: dict, root: yaml.Node | None, lines: Lin
     mapping with ``text``/``file``, ``version``, ``delivery``) or
     ``install.kickstart_file``; return where its lines are. Relative files
     are relative to the spec file's directory."""
-    from .provision.kickstart import delivery_for, version_for_os
+    from ..provision.kickstart import delivery_for, version_for_os
 
     inst = data.get("install") or {}
     ks = inst.get("kickstart")
@@ -819,8 +819,8 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
                   check_path: PathChecker | None = None, osinfo: Any = None) -> list[FieldError]:
     """Every problem with ``spec``, as FieldErrors keyed by YAML field path.
 
-    ``host``: a :class:`vmtui.core.domcaps.HostCaps` or
-    :class:`vmtui.core.model.HostInfo` (``cpus``, ``memory_total_kib``;
+    ``host``: a :class:`vmtui.core.host.domcaps.HostCaps` or
+    :class:`vmtui.core.connection.rows.HostInfo` (``cpus``, ``memory_total_kib``;
     HostCaps adds KVM/UEFI/machine facts). ``existing_names``: domains on the
     host. ``pools``: pool name -> :class:`PoolFacts` (or the volume names).
     ``networks``: virtual network names. ``check_path(path, kind)`` returns
@@ -994,7 +994,7 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
             if not (d.pool or "").strip():
                 err(f"{p}.pool", "Choose a storage pool")
             if d.name is not None:
-                from .storage import validate_volume_name
+                from ..storage import validate_volume_name
 
                 problem = validate_volume_name(d.name)
                 if problem:
@@ -1084,7 +1084,7 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[..., None],
     meta-data, network-config), validated like the cloud-init editor does.
     The first problem of a document is its field's error, with its line in
     the document (FieldError.line) and "(and N more)"."""
-    from .provision import cloudinit
+    from ..provision import cloudinit
 
     base = "install.cloud_init"
     if not isinstance(ci, dict):
@@ -1105,7 +1105,7 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[..., None],
             continue
         problems = validate(text)
         if key == "user_data":
-            from .provision.seed import plain_password_problems
+            from ..provision.seed import plain_password_problems
             problems = sorted(problems + plain_password_problems(text), key=lambda p: (p.line, p.column))
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -1117,7 +1117,7 @@ def _check_cloud_init(ci: Any, kind: str, err: Callable[..., None],
 
 @functools.lru_cache(maxsize=16)
 def _kickstart_findings(text: str, version: str) -> tuple:
-    from .provision.kickstart import validate_kickstart
+    from ..provision.kickstart import validate_kickstart
 
     return tuple(validate_kickstart(text, version))
 
@@ -1126,7 +1126,7 @@ def kickstart_problems(spec: VmSpec) -> list[FieldError]:
     """``install.kickstart``: it must fit the install source, name a known
     syntax version, and parse (pykickstart) -- errors and deprecation
     warnings with their line in the kickstart text (FieldError.line)."""
-    from .provision.kickstart import available_versions, delivery_for
+    from ..provision.kickstart import available_versions, delivery_for
 
     out: list[FieldError] = []
     ks = spec.install.kickstart
@@ -1151,7 +1151,7 @@ def kickstart_problems(spec: VmSpec) -> list[FieldError]:
     if not text.strip():
         out.append(FieldError("install.kickstart", "The kickstart is empty"))
         return out
-    from .provision.kickstart import plaintext_password_warnings
+    from ..provision.kickstart import plaintext_password_warnings
 
     findings = _kickstart_findings(text, version)
     foreign = _not_a_kickstart(text, findings)

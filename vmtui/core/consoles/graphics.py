@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import libvirt
 
-from .domain_model import Domain
+from ..xml.domain_model import Domain
 
 __all__ = [
     "Display",

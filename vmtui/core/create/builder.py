@@ -34,7 +34,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Sequence
 
-from .domain_model import (
+from ..xml.domain_model import (
     BUS_PREFIX,
     NS_LIBOSINFO,
     NS_VMTUI,
@@ -298,7 +298,7 @@ _KS_ARG_RE = re.compile(r"(^|\s)(inst\.)?ks=")  # the user already gave a kickst
 
 def kickstart_delivery(spec: VmSpec) -> str | None:
     """``"oemdrv"`` / ``"initrd"`` when the spec has a kickstart its source can take."""
-    from .provision.kickstart import DELIVERY_FOR_KIND
+    from ..provision.kickstart import DELIVERY_FOR_KIND
 
     if not spec.install.kickstart:
         return None
@@ -306,14 +306,14 @@ def kickstart_delivery(spec: VmSpec) -> str | None:
 
 
 def kickstart_kernel_arg(spec: VmSpec) -> str | None:
-    from .provision.kickstart import INITRD, KICKSTART_INITRD_ARG
+    from ..provision.kickstart import INITRD, KICKSTART_INITRD_ARG
 
     return KICKSTART_INITRD_ARG if kickstart_delivery(spec) == INITRD else None
 
 
 def default_oemdrv_path(spec: VmSpec, pool_dir: str | None = None) -> str:
     """Where the OEMDRV volume would be, for previews (the installer knows the real path)."""
-    from .provision.kickstart import oemdrv_volume_name
+    from ..provision.kickstart import oemdrv_volume_name
 
     base = (pool_dir or DEFAULT_POOL_PATHS["default"]).rstrip("/")
     return f"{base}/{oemdrv_volume_name(spec.name)}"
@@ -457,10 +457,10 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
                      pretty: bool = True, install_oemdrv: str | None = None) -> str:
     """The domain XML of ``spec`` for one phase.
 
-    ``caps`` is a :class:`vmtui.core.domcaps.HostCaps` (or None: emulator
+    ``caps`` is a :class:`vmtui.core.host.domcaps.HostCaps` (or None: emulator
     left to libvirt, UEFI through ``<os firmware='efi'>``). ``disks`` come
     from the installer (or :func:`offline_disks`). ``os`` is the
-    :class:`vmtui.core.osinfo.OsInfo` of ``spec.os`` (None: generic).
+    :class:`vmtui.core.create.osinfo.OsInfo` of ``spec.os`` (None: generic).
     ``install_kernel``/``install_initrd`` are the host paths of the
     installer's kernel and initrd (``url`` installs); ``install_cmdline``
     overrides :func:`install_kernel_args`. ``install_oemdrv`` is the host
@@ -784,13 +784,13 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     """A VmSpec describing an existing domain (for ``vmtui export``).
 
     Disks come back as ``mode: existing`` with their paths;
-    :func:`vmtui.core.installer.export_spec` turns managed volumes into
+    :func:`vmtui.core.create.installer.export_spec` turns managed volumes into
     ``mode: new`` disks of the same size, format and provisioning. MAC
     addresses are dropped unless ``keep_macs`` (a copy must not reuse them).
     The install source comes from vmtui's metadata when vmtui created the
     domain; otherwise a CD-ROM with media becomes an ``iso`` source and
     anything else ``none``. CD-ROMs other than the install one are not kept.
-    Firmware and Secure Boot follow :class:`vmtui.core.domain_model.OS`'s rules.
+    Firmware and Secure Boot follow :class:`vmtui.core.xml.domain_model.OS`'s rules.
     """
     dom = Domain.parse(xml, register=False)
     spec = VmSpec(name=dom.name or "")

@@ -1,5 +1,7 @@
 """Storage pools and volumes: list them, plan a new disk, create, delete,
-upload and download volumes.
+upload and download volumes. (What VMs do with volumes is in the
+submodules: :mod:`.disks`, the disks and CD-ROMs of a domain, and
+:mod:`.snapshots`.)
 
 Every function here is blocking and takes a ``libvirt.virConnect``; the app
 runs them in the service's thread pool::
@@ -49,11 +51,11 @@ from typing import Callable
 
 import libvirt
 
-from . import domxml
-from .errors import VmtuiError, failure as _fail, is_connection_lost
-from .names import name_problem
-from .sizes import fmt_bytes
-from .xmlmodel import to_bytes
+from ..xml import domxml
+from ..errors import VmtuiError, failure as _fail, is_connection_lost
+from ..names import name_problem
+from ..sizes import fmt_bytes
+from ..xml.xmlmodel import to_bytes
 
 log = logging.getLogger(__name__)
 
@@ -801,7 +803,7 @@ def upload_file(conn: libvirt.virConnect, pool: str, name: str, local_path: str 
     problem = validate_volume_name(name)
     if problem:
         raise VmtuiError(action, obj, problem)
-    from .userfile import UserFileError, open_regular
+    from ..files.userfile import UserFileError, open_regular
 
     try:
         fh = open_regular(local_path)  # a FIFO or a device: refused, never waited on

@@ -27,8 +27,9 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from . import domxml, ownmeta, storage
-from .errors import (
+from ..xml import domxml, ownmeta
+from .. import storage
+from ..errors import (
     CallTimeout,
     ConnectError,
     Disconnected,
@@ -39,7 +40,7 @@ from .errors import (
     libvirt_message,
 )
 from .eventloop import ensure_event_impl
-from .model import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
+from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
 
 log = logging.getLogger(__name__)
 
@@ -774,7 +775,7 @@ class LibvirtService:
         non-persistent disks (disks.py; libvirt's own <transient/> needs
         nothing). A VM that is gone (deleted meanwhile) has nothing to
         empty; other failures are logged and told, never raised."""
-        from . import disks
+        from ..storage import disks
         try:
             done = await self.call(lambda c: disks.reset_nonpersistent(c, uuid),
                                    action="discard the non-persistent writes of", obj=f"domain '{name}'")
@@ -937,7 +938,7 @@ class LibvirtService:
         return result
 
     async def start(self, uuid: str) -> None:
-        from . import disks
+        from ..storage import disks
 
         def start(d: libvirt.virDomain) -> None:
             # a power-off vmtui did not see still leaves overlay writes: drop them

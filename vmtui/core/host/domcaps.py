@@ -165,7 +165,7 @@ class HostCaps:
     """What the wizard and the builder need to know about a host.
 
     ``cpus`` and ``memory_total_kib`` have the names of
-    :class:`vmtui.core.model.HostInfo`, so validation takes either.
+    :class:`vmtui.core.connection.rows.HostInfo`, so validation takes either.
     """
 
     arch: str = "x86_64"
@@ -281,7 +281,7 @@ def fetch_domcaps(conn: Any, arch: str = "x86_64", virt_types=VIRT_TYPES,
 async def host_caps(service: Any, arch: str = "x86_64") -> HostCaps:
     """Ask the host behind ``service`` what it can run (never raises for
     missing domain capabilities: defaults stand in)."""
-    from .errors import VmtuiError
+    from ..errors import VmtuiError
 
     try:
         found = await service.call(lambda conn: fetch_domcaps(conn, arch), action="read the capabilities of",

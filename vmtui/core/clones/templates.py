@@ -36,10 +36,11 @@ from email.mime.text import MIMEText
 import libvirt
 import yaml
 
-from . import domxml, safeyaml
-from .errors import VmtuiError
-from .ownmeta import NS_TEMPLATE
-from .xmlmodel import yes
+from ..xml import domxml
+from ..files import safeyaml
+from ..errors import VmtuiError
+from ..xml.ownmeta import NS_TEMPLATE
+from ..xml.xmlmodel import yes
 
 PREFIX = "vmtuitpl"
 TAG = f"{{{NS_TEMPLATE}}}template"

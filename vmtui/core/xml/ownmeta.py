@@ -3,10 +3,10 @@ domain list keeps for every domain, read from one ``XMLDesc``.
 
 Three parts of vmtui each keep a record under a namespace of their own:
 
-* :mod:`.templates` -- the template marker (:data:`NS_TEMPLATE`);
-* :mod:`.disks` -- the vmtui overlays of non-persistent disks, emptied at
+* :mod:`vmtui.core.clones.templates` -- the template marker (:data:`NS_TEMPLATE`);
+* :mod:`vmtui.core.storage.disks` -- the vmtui overlays of non-persistent disks, emptied at
   each power-off (:data:`NS_DISKS`);
-* :mod:`.provision.seed` -- the cloud-init seed, and whether it goes after
+* :mod:`vmtui.core.provision.seed` -- the cloud-init seed, and whether it goes after
   the first boot (:data:`NS_SEED`).
 
 The service reads :func:`flags_from_xml` for each domain (one XMLDesc,
@@ -61,7 +61,7 @@ def own_elements(root: ET.Element) -> dict[str, ET.Element]:
 
 def overlay_elements(el: ET.Element | None) -> list[ET.Element]:
     """The ``<overlay target base base-format overlay>`` records of our
-    disks element (:func:`.disks.overlay_disks` reads them), complete ones only."""
+    disks element (:func:`vmtui.core.storage.disks.overlay_disks` reads them), complete ones only."""
     if el is None:
         return []
     return [d for d in el.iter(f"{{{NS_DISKS}}}overlay")

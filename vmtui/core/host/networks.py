@@ -114,7 +114,7 @@ NEW_NETWORK_MODES = ("nat", "isolated")
 
 
 def _owner_error(action: str, obj: str, err: BaseException) -> BaseException:
-    from .errors import from_libvirt, is_connection_lost
+    from ..errors import from_libvirt, is_connection_lost
     if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
         return err
     return from_libvirt(action, obj, err)
@@ -340,7 +340,7 @@ def undefine_network(conn: libvirt.virConnect, name: str) -> None:
 
 def _domain_nics(conn: libvirt.virConnect):
     """(domain name, NicInfo) for every NIC of every domain (live XML when running)."""
-    from . import domxml
+    from ..xml import domxml
     out = []
     for dom in conn.listAllDomains(0):
         try:
@@ -430,7 +430,7 @@ def network_clients(conn: libvirt.virConnect, name: str) -> tuple[list[Lease], s
         else:
             note = "the network is inactive"
     except libvirt.libvirtError as err:
-        from .errors import is_connection_lost
+        from ..errors import is_connection_lost
         if is_connection_lost(err):
             raise
         if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:

@@ -88,8 +88,8 @@ class DomainInfo:
     persistent: bool = True
     title: str = ""
     description: str = ""
-    template: bool = False  # marked as a template (vmtui's metadata, see core/templates.py)
-    # vmtui's records in the domain's <metadata> (core/ownmeta.py), read with
+    template: bool = False  # marked as a template (vmtui's metadata, see core/clones/templates.py)
+    # vmtui's records in the domain's <metadata> (core/xml/ownmeta.py), read with
     # the title; until then (flags_read False) they are unknown, not "no"
     overlays: bool = False  # non-persistent disks with vmtui overlays to empty at power-off
     seed_cleanup: bool = False  # a cloud-init seed to remove after the first boot

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from . import domxml, storage
-from .domain_model import BUS_PREFIX, Disk, Domain, disk_target
-from .errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
-from .ownmeta import NS_DISKS, overlay_elements
-from .sizes import fmt_bytes
+from ..xml import domxml
+from .. import storage
+from ..xml.domain_model import BUS_PREFIX, Disk, Domain, disk_target
+from ..errors import VmtuiError, failure as _fail, from_libvirt, is_connection_lost, lookup_domain as _lookup
+from ..xml.ownmeta import NS_DISKS, overlay_elements
+from ..sizes import fmt_bytes
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def disk_element(source: str | None, target: str, *, bus: str = "virtio", device
                  fmt: str | None = None, source_type: str = "file", readonly: bool = False,
                  shareable: bool = False, transient: bool = False, cache: str | None = None,
                  pool: str | None = None, volume: str | None = None) -> ET.Element:
-    """A ``<disk>`` device element (:meth:`Disk.new <vmtui.core.domain_model.Disk.new>`).
+    """A ``<disk>`` device element (:meth:`Disk.new <vmtui.core.xml.domain_model.Disk.new>`).
 
     ``source_type`` "file" or "block" take ``source`` (a path); "volume"
     takes ``pool`` and ``volume``. ``source=None`` (file) makes an empty

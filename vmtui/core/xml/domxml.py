@@ -2,7 +2,7 @@
 small edits that keep everything else.
 
 Every fact is read and written through the domain model
-(:mod:`vmtui.core.domain_model`, one path per fact); this module turns the model
+(:mod:`vmtui.core.xml.domain_model`, one path per fact); this module turns the model
 into what the UI shows and keeps the helpers other modules have called so far.
 No libvirt, no Textual.
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import libvirt
 
-from . import domxml
-from .errors import VmtuiError, failure as _fail, is_connection_lost, lookup_domain as _dom
-from .names import name_problem
+from ..xml import domxml
+from ..errors import VmtuiError, failure as _fail, is_connection_lost, lookup_domain as _dom
+from ..names import name_problem
 
 __all__ = [
     "SnapshotInfo",
