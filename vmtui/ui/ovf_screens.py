@@ -225,7 +225,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         summary = self.query_one("#ovf-summary", Static)
         summary.set_classes("ovf-summary")
         summary.update("\n".join(lines))
-        name = self._unique(ovf._safe_vm_name(pkg.name))
+        name = self._unique(ovf.safe_vm_name(pkg.name))
         self.query_one("#ovf-name", Input).value = name
         self.query_one("#ovf-import", Button).disabled = False
 
