@@ -42,7 +42,7 @@ def _status(app) -> str:
 
 
 def _field_error(screen, name: str) -> str:
-    from vmtui.ui.wizard import field_id
+    from vmtui.ui.forms import field_id
     err = screen.query_one(f"#{field_id(name)}")
     return str(err.render()) if err.display else ""
 

@@ -12,7 +12,8 @@ from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.vmspec_yaml import load_spec
 from vmtui.ui.app import VmtuiApp
-from vmtui.ui.wizard import CustomizeScreen, FieldError, FinishStep, NewVmWizard, PreviewScreen, field_id
+from vmtui.ui.forms import FieldError, field_id
+from vmtui.ui.wizard import CustomizeScreen, FinishStep, NewVmWizard, PreviewScreen
 
 from .conftest import wait_for
 
