@@ -30,10 +30,9 @@ from vmtui.core.create.builder import (
     install_kernel_args,
     offline_disks,
     plan_disks,
-    spec_from_domain_xml,
-    virt_install_command,
-    virt_install_cmdline,
 )
+from vmtui.core.create.spec_from_xml import spec_from_domain_xml
+from vmtui.core.create.virt_install import virt_install_command, virt_install_cmdline
 from vmtui.core.host.domcaps import HostCaps, Loader
 from vmtui.core.create.osinfo import OsInfo
 from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec

@@ -71,14 +71,14 @@ def test_disk_element_round_trips_through_domxml():
 
 def test_next_target_per_bus():
     used = {"vda", "vdb", "hda", "hdc", "sda"}
-    assert disks.next_target(used, "virtio") == "vdc"
-    assert disks.next_target(used, "ide") == "hdb"
-    assert disks.next_target(used, "sata") == "sdb"
-    assert disks.next_target(used, "scsi") == "sdb"  # sd names are shared by scsi/sata/usb
-    assert disks.next_target({f"vd{c}" for c in "abcdefghijklmnopqrstuvwxyz"}, "virtio") == "vdaa"
+    assert disks.next_target("virtio", used) == "vdc"
+    assert disks.next_target("ide", used) == "hdb"
+    assert disks.next_target("sata", used) == "sdb"
+    assert disks.next_target("scsi", used) == "sdb"  # sd names are shared by scsi/sata/usb
+    assert disks.next_target("virtio", {f"vd{c}" for c in "abcdefghijklmnopqrstuvwxyz"}) == "vdaa"
     with pytest.raises(ValueError, match="takes 4"):
-        disks.next_target({"hda", "hdb", "hdc", "hdd"}, "ide")
-    assert disks.next_target(DOMAIN, "virtio") == "vdb"
+        disks.next_target("ide", {"hda", "hdb", "hdc", "hdd"})
+    assert disks.next_target("virtio", DOMAIN) == "vdb"
     assert disks.used_targets(DOMAIN, None) == {"vda", "hdc"}
 
 

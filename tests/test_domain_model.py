@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core.create import builder
+from vmtui.core.create import builder, spec_from_xml
 from vmtui.core.xml import domxml
 from vmtui.core import ovf
 from vmtui.core.xml import domain_model as dm
@@ -297,7 +297,7 @@ def _domain(os_xml: str) -> str:
 
 def _three_readers(xml: str) -> tuple[tuple[str, bool], tuple[str, bool], tuple[str, bool]]:
     ov = domxml.parse_domain(xml)
-    spec = builder.spec_from_domain_xml(xml)
+    spec = spec_from_xml.spec_from_domain_xml(xml)
     plan = ovf.plan_export(xml)
     return ((ov.firmware.lower(), ov.secure_boot), (spec.firmware, spec.secure_boot),
             (plan.firmware, plan.secure_boot))
@@ -516,7 +516,7 @@ def test_one_disk_builder_one_prefix_table():
     from vmtui.core.storage import disks
 
     assert disks.target_names("virtio")[:2] == ["vda", "vdb"] and disks.target_names("fdc") == ["fda", "fdb"]
-    assert builder._Targets().next("xen") == "xvda"  # the builder uses the same table
+    assert builder.TargetNames().next("xen") == "xvda"  # the builder uses the same table
     built = builder._disk(builder.ResolvedDisk("/i/a.qcow2", "qcow2"), "disk", "virtio", "vda", cache="none")
     via_disks = disks.disk_element("/i/a.qcow2", "vda", fmt="qcow2", cache="none")
     assert canon(built.element) == canon(via_disks)
@@ -532,4 +532,4 @@ def test_short_id_from_uri_is_shared():
     meta = ("<metadata><libosinfo:libosinfo xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>"
             "<libosinfo:os id='http://ubuntu.com/ubuntu/22.04'/></libosinfo:libosinfo></metadata>")
     xml = _domain("<os><type>hvm</type></os>").replace("<memory", meta + "<memory")
-    assert builder.spec_from_domain_xml(xml).os == ovf.plan_export(xml).osinfo == "ubuntu22.04"
+    assert spec_from_xml.spec_from_domain_xml(xml).os == ovf.plan_export(xml).osinfo == "ubuntu22.04"

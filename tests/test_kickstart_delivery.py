@@ -13,7 +13,7 @@ import pycdlib
 import pytest
 
 from tests.test_installer import POOL_VOLUMES, disks_of, iso_spec, make_tree, tree_server, volumes  # noqa: F401
-from vmtui.core.create import builder, installer
+from vmtui.core.create import builder, installer, virt_install
 from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
 from vmtui.core.create.installer import create_vm, preview
@@ -182,13 +182,13 @@ def test_builder_initrd_kickstart_kernel_args_and_virt_install_line():
     spec = iso_spec(os="fedora39", install=InstallSource(kind="url", url="http://h/t/", kernel_args="console=ttyS0",
                                                           kickstart=ks(delivery="initrd")))
     assert builder.install_kernel_args(spec) == "inst.repo=http://h/t/ console=ttyS0 inst.ks=file:/ks.cfg"
-    cmd = builder.virt_install_cmdline(spec)
+    cmd = virt_install.virt_install_cmdline(spec)
     assert "--initrd-inject ks.cfg --extra-args 'console=ttyS0 inst.ks=file:/ks.cfg'" in cmd
     spec.install.kernel_args = "inst.ks=hd:LABEL=X:/my.ks"  # the user's own inst.ks wins
     assert builder.install_kernel_args(spec) == "inst.repo=http://h/t/ inst.ks=hd:LABEL=X:/my.ks"
     iso = iso_spec(install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks()))
     assert "--disk path=/var/lib/libvirt/images/vmtui-newvm-ks-oemdrv.iso,device=cdrom,bus=sata,readonly=on" \
-        in builder.virt_install_cmdline(iso)
+        in virt_install.virt_install_cmdline(iso)
 
 
 def test_ide_count_includes_the_oemdrv_cdrom():

@@ -32,7 +32,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from ..core.files import userfile
-from ..core.create.builder import _Targets
+from ..core.create.builder import TargetNames
 from ..core.provision import kickstart as ks
 
 #: Seconds of quiet typing before the text is checked again.
@@ -70,7 +70,7 @@ def install_disk(spec: Any) -> str:
     """The kickstart name of the VM's first disk: vda (virtio), sda (SATA/SCSI), hda (IDE)."""
     disks = getattr(spec, "disks", None) or []
     bus = getattr(disks[0], "bus", "virtio") if disks else "virtio"
-    return _Targets().next(bus)
+    return TargetNames().next(bus)
 
 
 @dataclass

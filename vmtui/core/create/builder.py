@@ -1,4 +1,8 @@
-"""From a VmSpec to libvirt domain XML (and back), and the equivalent virt-install line.
+"""From a VmSpec to libvirt domain XML: the disks and NICs planned (default
+volume names, target devs, install media, kernel arguments), then the
+domain built. The equivalent virt-install line is made by
+:mod:`.virt_install`, the way back (a spec from a domain) by
+:mod:`.spec_from_xml`.
 
 Two definitions are built for one new VM, as virt-install does:
 
@@ -27,9 +31,7 @@ special characters or any Unicode go through it safely.
 
 from __future__ import annotations
 
-import math
 import re
-import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Sequence
@@ -53,7 +55,7 @@ from ..xml.domain_model import (
     Video,
     disk_target,
 )
-from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .vmspec import DiskSpec, NicSpec, VmSpec
 
 ET.register_namespace("vmtui", NS_VMTUI)
 ET.register_namespace("libosinfo", NS_LIBOSINFO)
@@ -200,8 +202,9 @@ def offline_disks(spec: VmSpec, pool_paths: dict[str, str] | None = None) -> lis
 # ---------------------------------------------------------------------------
 
 
-class _Targets:
-    """Hands out target dev names per bus prefix, in device order."""
+class TargetNames:
+    """Hands out target dev names per bus prefix, in device order, for a new
+    domain (a disk added to an existing one: :func:`vmtui.core.storage.disks.next_target`)."""
 
     def __init__(self) -> None:
         self.used: dict[str, int] = {}
@@ -288,12 +291,12 @@ def install_kernel_args(spec: VmSpec, os: Any = None) -> str:
     if args:
         parts.append(args)
     ks_arg = kickstart_kernel_arg(spec)
-    if ks_arg and not _KS_ARG_RE.search(args):
+    if ks_arg and not KS_ARG_RE.search(args):
         parts.append(ks_arg)
     return " ".join(parts)
 
 
-_KS_ARG_RE = re.compile(r"(^|\s)(inst\.)?ks=")  # the user already gave a kickstart location
+KS_ARG_RE = re.compile(r"(^|\s)(inst\.)?ks=")  # the user already gave a kickstart location
 
 
 def kickstart_delivery(spec: VmSpec) -> str | None:
@@ -527,7 +530,7 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     devices.emulator = emulator or None
     q35 = spec.machine == "q35"
     pcie_devices = 0
-    targets = _Targets()
+    targets = TargetNames()
     scsi = False
     for d, rd in zip(planned, hard):
         devices.append(_disk(rd, "disk", d.bus, targets.next(d.bus), cache=d.cache, readonly=d.readonly))
@@ -594,322 +597,3 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     # ElementTree's prefix table is global: make sure ours is still "vmtui"
     ET.register_namespace("vmtui", NS_VMTUI)
     return ET.tostring(root, encoding="unicode") + ("\n" if pretty else "")
-
-
-# ---------------------------------------------------------------------------
-# the virt-install line
-# ---------------------------------------------------------------------------
-
-
-def _gib(n: int) -> str:
-    value = n / 1024 ** 3
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return text if text != "0" else f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _opt_value(value: str) -> str:
-    """A virt-install sub-option value: quote it when it holds a comma."""
-    if "," in value:
-        return '"' + value.replace('"', '\\"') + '"'
-    return value
-
-
-def _kv(key: str, value: str) -> str:
-    return f"{key}={_opt_value(value)}"
-
-
-def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = None, *, os: Any = None,
-                         uri: str | None = None, oemdrv: str | None = None) -> list[str]:
-    """The equivalent ``virt-install`` command as an argument list.
-
-    A kickstart shows as ``--initrd-inject ks.cfg`` plus ``inst.ks=file:/ks.cfg``
-    in ``--extra-args`` (url installs; the kickstart saved as ks.cfg), or as a
-    second CD-ROM ``--disk <oemdrv>,device=cdrom`` (iso/cdrom installs;
-    ``oemdrv`` is its path)."""
-    src = spec.install
-    argv = ["virt-install"]
-    if uri:
-        argv += ["--connect", uri]
-    argv += ["--name", spec.name]
-    meta = []
-    if spec.title:
-        meta.append(_kv("title", spec.title))
-    if spec.description:
-        meta.append(_kv("description", spec.description))
-    if meta:
-        argv += ["--metadata", ",".join(meta)]
-    mem = f"memory={spec.memory_mib}"
-    if spec.max_memory != spec.memory_mib:
-        mem += f",maxmemory={spec.max_memory}"
-    argv += ["--memory", mem]
-    vcpus = str(spec.vcpus)
-    topo = topology(spec)
-    if topo is not None:
-        vcpus += f",sockets={topo[0]},cores={topo[1]},threads={topo[2]}"
-    argv += ["--vcpus", vcpus]
-    if spec.cpu_mode == "custom":
-        argv += ["--cpu", spec.cpu_model or "qemu64"]
-    else:
-        argv += ["--cpu", spec.cpu_mode]
-    argv += ["--osinfo", spec.os or "generic"]
-    argv += ["--virt-type", spec.virt_type]
-    if spec.arch != "x86_64":
-        argv += ["--arch", spec.arch]
-    argv += ["--machine", spec.machine]
-    if spec.firmware == "uefi":
-        boot = "uefi"
-        if spec.secure_boot:
-            boot += (",firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes"
-                     ",firmware.feature1.name=enrolled-keys,firmware.feature1.enabled=yes")
-        else:  # as in the XML: never a Secure Boot build by accident
-            boot += ",firmware.feature0.name=secure-boot,firmware.feature0.enabled=no"
-        argv += ["--boot", boot]
-        if spec.secure_boot:
-            argv += ["--features", "smm.state=on"]
-
-    # install source
-    media = next((d for d in (disks or []) if d.device == "cdrom"), None) \
-        or next((d for d in offline_disks(spec) if d.device == "cdrom"), None)
-    later = define_only(spec)
-    if later:
-        # virt-install always boots an installer; define-only is an import with
-        # the install media left in the drive, the disk first in the boot order.
-        argv += ["--install", "no_install=yes"]
-        if src.kind in ("iso", "cdrom") and media is not None:
-            argv += ["--boot", "hd,cdrom"]
-        elif src.kind == "pxe":
-            argv += ["--boot", "hd,network"]
-    elif src.kind in ("iso", "cdrom"):
-        argv += ["--cdrom", (media.path if media is not None else None) or src.iso or src.cdrom or ""]
-    elif src.kind == "url":
-        argv += ["--location", src.url or ""]
-        extra = install_kernel_args(spec, os)
-        user = src.kernel_args.strip()
-        ks_arg = kickstart_kernel_arg(spec)
-        if ks_arg:
-            argv += ["--initrd-inject", "ks.cfg"]
-            if not _KS_ARG_RE.search(user):
-                user = f"{user} {ks_arg}".strip()
-        if user:
-            argv += ["--extra-args", user]
-        elif extra and kernel_url_arg(spec, os) is None:
-            argv += ["--extra-args", extra]
-    elif src.kind == "pxe":
-        argv += ["--pxe"]
-    elif src.kind in ("import", "cloud"):
-        argv += ["--import"]
-    else:
-        argv += ["--install", "no_install=yes"]
-
-    # disks
-    planned = plan_disks(spec)
-    hard = [d for d in (disks or []) if d.device != "cdrom"]
-    if len(hard) != len(planned):
-        hard = [d for d in offline_disks(spec) if d.device != "cdrom"]
-    for d, rd in zip(planned, hard):
-        opts = []
-        if d.mode == "new":
-            opts.append(_kv("path", rd.path) if rd.path else _kv("pool", d.pool))
-            if d.size:
-                opts.append(f"size={_gib(d.size)}")
-            opts.append(f"format={d.format}")
-            if d.backing:
-                opts.append(_kv("backing_store", rd.backing or d.backing))
-            else:
-                opts.append(f"sparse={'no' if d.provisioning == 'thick' else 'yes'}")
-        elif is_volume_ref(d.path):
-            opts.append(_kv("vol", d.path))
-        else:
-            opts.append(_kv("path", rd.path or d.path or ""))
-        opts.append(f"bus={d.bus}")
-        if d.cache:
-            opts.append(f"cache={d.cache}")
-        if d.readonly:
-            opts.append("readonly=on")
-        argv += ["--disk", ",".join(opts)]
-    if later and src.kind in ("iso", "cdrom") and media is not None and media.path:
-        argv += ["--disk", f"{_kv('path', media.path)},device=cdrom,bus={spec.cdrom_bus}"]
-    if kickstart_delivery(spec) == "oemdrv":
-        argv += ["--disk", f"{_kv('path', oemdrv or default_oemdrv_path(spec))},device=cdrom,"
-                           f"bus={spec.cdrom_bus},readonly=on"]
-    if not planned and not later:
-        argv += ["--disk", "none"]
-
-    # network
-    nics = plan_nics(spec)
-    for nic in nics:
-        if nic.kind == "network":
-            opt = _kv("network", nic.source)
-        elif nic.kind == "bridge":
-            opt = _kv("bridge", nic.source)
-        else:
-            opt = f"type=direct,{_kv('source', nic.source)},source_mode={nic.mode}"
-        opt += f",model={nic.model or 'virtio'}"
-        if nic.mac:
-            opt += f",mac={nic.mac.lower()}"
-        argv += ["--network", opt]
-    if not nics:
-        argv += ["--network", "none"]
-
-    if spec.graphics == "none":
-        argv += ["--graphics", "none"]
-    else:
-        argv += ["--graphics", f"{spec.graphics},listen={spec.graphics_listen or '127.0.0.1'}"]
-    if spec.serial_console:
-        argv += ["--console", "pty,target.type=serial"]
-    else:
-        argv += ["--serial", "none", "--console", "none"]
-    if spec.tablet:
-        argv += ["--input", "tablet,bus=usb"]
-    if spec.autostart:
-        argv += ["--autostart"]
-    if not spec.start_install:
-        argv += ["--noreboot"]  # with no install phase: define, do not start
-    argv += ["--noautoconsole"]
-    return argv
-
-
-def virt_install_cmdline(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = None, *, os: Any = None,
-                         uri: str | None = None, oemdrv: str | None = None) -> str:
-    """The same, shell-quoted on one line."""
-    return shlex.join(virt_install_command(spec, disks, os=os, uri=uri, oemdrv=oemdrv))
-
-
-# ---------------------------------------------------------------------------
-# back from XML: vmtui export
-# ---------------------------------------------------------------------------
-
-
-def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False) -> VmSpec:
-    """A VmSpec describing an existing domain (for ``vmtui export``).
-
-    Disks come back as ``mode: existing`` with their paths;
-    :func:`vmtui.core.create.installer.export_spec` turns managed volumes into
-    ``mode: new`` disks of the same size, format and provisioning. MAC
-    addresses are dropped unless ``keep_macs`` (a copy must not reuse them).
-    The install source comes from vmtui's metadata when vmtui created the
-    domain; otherwise a CD-ROM with media becomes an ``iso`` source and
-    anything else ``none``. CD-ROMs other than the install one are not kept.
-    Firmware and Secure Boot follow :class:`vmtui.core.xml.domain_model.OS`'s rules.
-    """
-    dom = Domain.parse(xml, register=False)
-    spec = VmSpec(name=dom.name or "")
-    spec.title = dom.title or ""
-    spec.description = dom.description or ""
-    spec.virt_type = "kvm" if dom.type == "kvm" else "qemu"
-
-    # metadata
-    install: InstallSource | None = None
-    ours = dom.vmtui
-    if ours.install_kind:
-        install = InstallSource(kind=ours.install_kind)
-        for key in ("iso", "cdrom", "url", "image", "network"):
-            value = getattr(ours, f"install_{key}")
-            if value:
-                setattr(install, key, value)
-        install.kernel_args = ours.install_kernel_args or ""
-    spec.os = dom.os_short_id(osdb) or "generic"
-
-    # memory, CPUs
-    maximum = _mib(dom.memory_kib)
-    current = _mib(dom.current_memory_kib) or maximum
-    if current:
-        spec.memory_mib = current
-    if maximum and maximum != current:
-        spec.max_memory_mib = maximum
-    if dom.vcpus is not None or dom.vcpus_current is not None:
-        spec.vcpus = max(1, dom.vcpus_online)
-    cpu = dom.cpu
-    if cpu.exists:
-        mode = cpu.effective_mode
-        if mode in ("host-passthrough", "host-model", "custom"):
-            spec.cpu_mode = mode
-        elif mode == "maximum":
-            spec.cpu_mode = "host-model"
-        if spec.cpu_mode == "custom":
-            spec.cpu_model = cpu.model or None
-        for key in ("sockets", "cores", "threads"):
-            value = getattr(cpu, key)
-            if value is not None and value > 0:
-                setattr(spec, key, value)
-    elif spec.virt_type == "qemu":
-        spec.cpu_mode = "host-model"
-
-    # os / firmware
-    os_m = dom.os
-    if os_m.exists:
-        spec.arch = os_m.arch or spec.arch
-        if os_m.type is not None:
-            spec.machine = "q35" if "q35" in (os_m.machine or "") else "pc"
-        if os_m.is_uefi:
-            spec.firmware = "uefi"
-        spec.secure_boot = os_m.secure_boot
-
-    # devices
-    devices = dom.devices
-    disks: list[DiskSpec] = []
-    nics: list[NicSpec] = []
-    cdrom_media: tuple[str, str] | None = None
-    cdrom_bus = None
-    graphics = "none"
-    listen = "127.0.0.1"
-    for disk in devices.disks:
-        bus = disk.target_bus
-        path = disk.location
-        if disk.device_kind == "cdrom":
-            if cdrom_bus is None and bus in ("sata", "ide", "scsi"):
-                cdrom_bus = bus
-            if path and cdrom_media is None:
-                cdrom_media = (path, disk.kind)
-            continue
-        if disk.device_kind != "disk" or not path:
-            continue
-        fmt = disk.driver_type
-        disks.append(DiskSpec(mode="existing", path=path,
-                              bus=bus if bus in ("virtio", "sata", "scsi", "ide") else "virtio",
-                              format=fmt if fmt in ("qcow2", "raw") else "raw",
-                              cache=disk.driver_cache, readonly=disk.readonly))
-    for iface in devices.interfaces:
-        kind = iface.kind
-        if kind is None:
-            continue
-        nic = NicSpec(kind=kind)
-        nic.source = iface.source or nic.source
-        if kind == "macvtap" and iface.source_mode in ("bridge", "vepa", "private", "passthrough"):
-            nic.mode = iface.source_mode
-        if iface.model:
-            nic.model = iface.model
-        if keep_macs and iface.mac:
-            nic.mac = iface.mac
-        nics.append(nic)
-    for g in devices.graphics:
-        if g.type in ("vnc", "spice"):
-            graphics = g.type
-            lis = g.first_listen
-            addr = (lis.address if lis is not None else None) or g.listen_attr
-            if addr:
-                listen = addr
-            break
-    spec.disks = disks
-    spec.nics = nics
-    spec.cdrom_bus = cdrom_bus or ("sata" if spec.machine == "q35" else "ide")
-    spec.graphics = graphics
-    spec.graphics_listen = listen
-    spec.tablet = any(i.type == "tablet" for i in devices.inputs)
-    spec.serial_console = bool(devices.serials) or bool(devices.consoles)
-
-    if install is None:
-        if cdrom_media is not None:
-            path, dtype = cdrom_media
-            install = InstallSource(kind="cdrom", cdrom=path) if dtype == "block" else \
-                InstallSource(kind="iso", iso=path)
-        else:
-            install = InstallSource(kind="none")
-    spec.install = install
-    if install.kind == "import" and install.image:
-        spec.disks = [d for d in spec.disks if d.path != install.image]
-    return spec
-
-
-def _mib(kib: int | None) -> int | None:
-    return None if kib is None else max(1, math.ceil(kib / 1024))

@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 import libvirt
 
-from . import builder
+from . import builder, spec_from_xml, virt_install
 from .. import storage
 from ..provision import kickstart
 from .builder import ResolvedDisk
@@ -711,7 +711,7 @@ async def preview(service: Any, spec: VmSpec, *, osdb: Any = None,
         install_xml = builder.build_domain_xml(spec, caps, resolved, phase="install", os=osinfo,
                                                install_kernel=kernel, install_initrd=initrd, install_oemdrv=oemdrv)
     uri = getattr(service, "display_uri", None)
-    cmdline = builder.virt_install_cmdline(spec, resolved, os=osinfo, uri=uri, oemdrv=oemdrv)
+    cmdline = virt_install.virt_install_cmdline(spec, resolved, os=osinfo, uri=uri, oemdrv=oemdrv)
     return final_xml, install_xml, cmdline
 
 
@@ -731,7 +731,7 @@ def export_spec(conn: libvirt.virConnect, domain_name: str, *, osdb: Any = None)
     """
     dom = conn.lookupByName(domain_name)
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0)
-    spec = builder.spec_from_domain_xml(xml, osdb=osdb)
+    spec = spec_from_xml.spec_from_domain_xml(xml, osdb=osdb)
     try:
         spec.autostart = bool(dom.autostart())
     except libvirt.libvirtError:

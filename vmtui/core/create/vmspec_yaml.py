@@ -1188,9 +1188,9 @@ _KS_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]
 def kickstart_disk_warnings(spec: VmSpec, text: str) -> list[FieldError]:
     """A kickstart naming disks the VM will not have (``ignoredisk
     --only-use=vda`` on a VM whose disk is SATA, ``sda``) stops the install."""
-    from .builder import _Targets, plan_disks
+    from .builder import TargetNames, plan_disks
 
-    targets = _Targets()
+    targets = TargetNames()
     names = [targets.next(d.bus) for d in (plan_disks(spec) if spec.name else spec.disks)]
     out = []
     for n, line in enumerate(text.splitlines(), 1):

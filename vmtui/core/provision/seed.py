@@ -214,26 +214,19 @@ def cdrom_bus_for(xml: str | bytes) -> str:
     return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
-used_targets = disks.used_targets
-
-
-def next_target(bus: str, used: set[str]) -> str:
-    """The first free target dev on ``bus`` (ide, sata or scsi: hda.., sda..);
-    a VmtuiError when the bus is full."""
+def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
+    """The device XML of a seed CD-ROM for this domain (bus and free target
+    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
+    the bus is full."""
+    bus = cdrom_bus_for(domain_xml)
+    used = disks.used_targets(domain_xml, *([live_xml] if live_xml else []))
     try:
-        return disks.next_target(used, bus)
+        target = disks.next_target(bus, used)
     except ValueError:
         names = disks.target_names(bus)
         raise VmtuiError("attach a CD-ROM", "",
                          f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)") from None
-
-
-def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
-    """The device XML of a seed CD-ROM for this domain (bus and free target
-    chosen from its XML; ``live_xml`` too when it runs)."""
-    bus = cdrom_bus_for(domain_xml)
-    used = used_targets(domain_xml, *([live_xml] if live_xml else []))
-    return Disk.new(path, next_target(bus, used), bus=bus, device="cdrom", fmt="raw").to_xml()
+    return Disk.new(path, target, bus=bus, device="cdrom", fmt="raw").to_xml()
 
 
 def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
@@ -521,6 +514,6 @@ def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = No
 __all__: list[Any] = [
     "CloudInitDocs", "NS_SEED", "SeedPools", "SeedRecord", "attach_seed", "seed_pools", "detach_seed", "cleanup_after_first_boot",
     "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
-    "first_boot_cleanup_due", "next_target", "seed_record", "seed_volume_name", "set_seed_metadata",
-    "used_targets", "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
+    "first_boot_cleanup_due", "seed_record", "seed_volume_name", "set_seed_metadata",
+    "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
 ]

@@ -200,7 +200,7 @@ def target_names(bus: str) -> list[str]:
     return [disk_target(BUS_PREFIX[bus], i) for i in range(_LIMIT.get(bus, 26 * 27))]
 
 
-def next_target(used: set[str] | str | bytes, bus: str) -> str:
+def next_target(bus: str, used: set[str] | str | bytes) -> str:
     """The first free target dev name for ``bus`` (vdX, sdX, hdX...).
 
     ``used`` is a set of names or a domain XML. Raises ValueError when the
@@ -400,7 +400,7 @@ def add_disk(conn: libvirt.virConnect, uuid: str, *, bus: str | None = None, dev
         active = bool(dom.isActive())
         bus = bus or default_bus(config_xml or live_xml, device)
         try:
-            target = next_target(used_targets(live_xml, config_xml), bus)
+            target = next_target(bus, used_targets(live_xml, config_xml))
         except ValueError as err:
             raise VmtuiError(action, obj, str(err)) from None
         if device in ("cdrom", "floppy") and not existing:
