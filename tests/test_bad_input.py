@@ -28,11 +28,12 @@ from vmtui import cli
 from vmtui.core import config as config_mod
 from vmtui.core.files import safeyaml, userfile
 from vmtui.core.config import load_config
-from vmtui.core.provision import cloudinit
+from vmtui.core.provision import cloudinit, cloudinit_form
 from vmtui.core.provision.library import Library, LibraryError
-from vmtui.core.provision.seed import CloudInitDocs, plain_password_problems
+from vmtui.core.provision.cloudinit import plain_password_problems
+from vmtui.core.provision.seed import CloudInitDocs
 from vmtui.core.connection.service import LibvirtService
-from vmtui.core.create.vmspec_yaml import local_path_checker, validate_url
+from vmtui.core.create.validation import local_path_checker, validate_url
 
 from .conftest import wait_for
 
@@ -597,7 +598,7 @@ def test_user_data_bombs_are_problems_with_lines():
     (p,) = cloudinit.validate_network_config("version: 2\nbogus: 2001-02-30\n")
     assert (p.line, p.path) == (2, "bogus") and p.message.startswith("invalid date '2001-02-30'")
     with pytest.raises(ValueError, match="alias bomb"):
-        cloudinit.form_from_yaml(ud)
+        cloudinit_form.form_from_yaml(ud)
 
 
 async def test_ssh_key_file_that_is_not_a_file(tmp_path):

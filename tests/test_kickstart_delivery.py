@@ -20,7 +20,8 @@ from vmtui.core.create.installer import create_vm, preview
 from vmtui.core.provision import kickstart
 from vmtui.core.provision.kickstart import delivery_for, starter_kickstart, version_for_os
 from vmtui.core.create.vmspec import InstallSource
-from vmtui.core.create.vmspec_yaml import SpecError, dump_spec, load_spec, validate_spec
+from vmtui.core.create.validation import validate_spec
+from vmtui.core.create.vmspec_yaml import SpecError, dump_spec, load_spec
 
 KS = starter_kickstart("en_US.UTF-8", "us", "UTC", "$6$salt$hash", "admin")
 

@@ -16,21 +16,17 @@ from vmtui.core.host.domcaps import HostCaps
 from vmtui.core.connection.rows import HostInfo
 from vmtui.core.create.osinfo import OsInfo, Resources
 from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from vmtui.core.create.vmspec_yaml import (
-    SPEC_SCHEMA,
+from vmtui.core.create.validation import (
     FieldError,
     PoolFacts,
-    SpecError,
-    dump_spec,
-    format_size,
-    load_spec,
     local_path_checker,
     name_problems,
-    parse_spec,
     validate_mac,
     validate_spec,
     validate_url,
 )
+from vmtui.core.create.vmspec_yaml import SPEC_SCHEMA, SpecError, dump_spec, load_spec, parse_spec
+from vmtui.core.sizes import format_size
 
 from tests.test_builder import CASES
 

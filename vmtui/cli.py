@@ -183,7 +183,8 @@ async def _connected_service(args: argparse.Namespace, config):
 
 def cmd_create(args: argparse.Namespace) -> int:
     from .core.files import userfile
-    from .core.create.vmspec_yaml import SpecError, parse_spec, validate_spec
+    from .core.create.validation import validate_spec
+    from .core.create.vmspec_yaml import SpecError, parse_spec
 
     if args.demo and not DEMO_HOST.exists():
         _err(f"vmtui: the demo host file is missing: {DEMO_HOST}")

@@ -32,7 +32,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from ..core.files import userfile
-from ..core.create.builder import TargetNames
+from ..core.create.builder import TargetNames, disk_targets
 from ..core.provision import kickstart as ks
 
 #: Seconds of quiet typing before the text is checked again.
@@ -320,18 +320,17 @@ class KickstartEditorScreen(Screen["dict | None"]):
         self._timer = None
         self._check(self.text, self.version)
 
+    def problems_of(self, text: str, version: str) -> list[ks.Problem]:
+        """Blocking (pykickstart): the problems of ``text``, by line, errors
+        first -- for a VM, disks it names that the VM will not have too."""
+        if not text.strip():
+            return []
+        disks = disk_targets(self.spec) if self.spec is not None else None
+        return sorted(ks.check_kickstart(text, version, disks), key=lambda p: (p.line, p.severity != ks.ERROR))
+
     @work(exclusive=True, group="ks-check")
     async def _check(self, text: str, version: str) -> None:
-        found: list[ks.Problem] = []
-        if text.strip():
-            found = await asyncio.to_thread(ks.validate_kickstart, text, version)
-            found += ks.plaintext_password_warnings(text)
-            if self.spec is not None:
-                # the VM's own facts: disks the kickstart names must exist
-                from ..core.create.vmspec_yaml import kickstart_disk_warnings
-                found += [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
-                          for fe in kickstart_disk_warnings(self.spec, text)]
-            found.sort(key=lambda p: (p.line, p.severity != ks.ERROR))
+        found = await asyncio.to_thread(self.problems_of, text, version)
         if (text, version) != (self.text, self.version):
             return  # stale: a newer check follows
         self.problems = found
@@ -478,7 +477,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
                         severity="warning", timeout=5)
             return
         if self.checked != (text, self.version):
-            self.problems = ks.validate_kickstart(text, self.version)
+            self.problems = self.problems_of(text, self.version)
             self.checked = (text, self.version)
             self._show_problems()
         errors = [p for p in self.problems if p.severity == ks.ERROR]

@@ -216,6 +216,13 @@ class TargetNames:
         return disk_target(prefix, n)
 
 
+def disk_targets(spec: VmSpec) -> list[str]:
+    """The target devs (vda, sda ...) the spec's disks get, in order: the
+    names a kickstart may use for them."""
+    targets = TargetNames()
+    return [targets.next(d.bus) for d in (plan_disks(spec) if spec.name else spec.disks)]
+
+
 def topology(spec: VmSpec) -> tuple[int, int, int] | None:
     """(sockets, cores, threads), missing values filled; None when none is set."""
     if spec.sockets is None and spec.cores is None and spec.threads is None:

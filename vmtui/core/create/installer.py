@@ -3,7 +3,7 @@
 :func:`create_vm` runs these steps, reporting ``progress(message, fraction)``
 on the event loop:
 
-1. validate the spec against the host (:func:`vmspec_yaml.validate_spec`);
+1. validate the spec against the host (:func:`validation.validate_spec`);
 2. find the existing storage it names (ISO, images, ``pool/volume``);
 3. create each new volume (thin/thick; a qcow2 overlay for cloud images);
 4. ``url`` installs: fetch the installer's kernel and initrd from the tree
@@ -57,7 +57,7 @@ from ..host.domcaps import HostCaps, host_caps
 from ..errors import VmtuiError, libvirt_message
 from ..provision import seed
 from .vmspec import DiskSpec, VmSpec
-from .vmspec_yaml import FieldError, PoolFacts, local_path_checker, validate_spec
+from .validation import FieldError, PoolFacts, local_path_checker, validate_spec
 
 log = logging.getLogger(__name__)
 

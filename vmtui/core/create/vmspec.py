@@ -2,7 +2,7 @@
 
 The same dataclasses are filled by the New-VM wizard, saved as YAML (the "VM
 spec", schema in ``vmspec_yaml.py``, documented in docs/vm-spec.md) and read
-back by ``vmtui create``.
+back by ``vmtui create``; ``validation.py`` holds the rules a spec follows.
 Sizes are bytes, memory is MiB. Nothing here talks to libvirt.
 """
 

@@ -52,7 +52,7 @@ async def load_context(service: LibvirtService) -> HostContext:
 
 
 def validate_with_context(spec: VmSpec, service: LibvirtService, ctx: HostContext, os_info=None) -> list:
-    from ...core.create.vmspec_yaml import PoolFacts, local_path_checker, validate_spec
+    from ...core.create.validation import PoolFacts, local_path_checker, validate_spec
     pools = {p.name: PoolFacts(volumes=ctx.pool_volumes.get(p.name, ()), available=p.available, active=p.active,
                                path=p.path) for p in ctx.pools}
     return validate_spec(spec, host=ctx.caps or service.host, existing_names=ctx.existing_names,

@@ -38,7 +38,7 @@ class KickstartStep(Step):
         return kickstart_applies(self.spec, self.wizard.os_info)
 
     def load(self) -> None:
-        from ...core.create.vmspec_yaml import kickstart_problems
+        from ...core.create.validation import kickstart_problems
         from ..kickstart_editor import KickstartEditorScreen, delivery_text
         ks = self.spec.install.kickstart
         if not ks:
