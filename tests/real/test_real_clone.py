@@ -206,7 +206,7 @@ def test_linked_clone_of_template(system_conn, pool, domains):
     # the clone is no template (the marker is the source's)
     assert not templates.is_template(system_conn.lookupByName(new_name))
     # the original is now in use as a backing file
-    assert clone.linked_users(system_conn, [disk1]) == [f"{pool_name}/{os.path.basename(new1)}"]
+    assert storage.overlays_of(system_conn, disk1) == [f"{pool_name}/{os.path.basename(new1)}"]
     # ... so deleting the template never offers to delete that disk
     from vmtui.core.xml import domxml
     from vmtui.core.connection.service import LibvirtService

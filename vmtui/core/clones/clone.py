@@ -597,13 +597,6 @@ def run_clone(conn: libvirt.virConnect, plan: ClonePlan, progress: CloneProgress
                 log.warning("could not stop the temporary NVRAM pool: %s", libvirt_message(err))
 
 
-def linked_users(conn: libvirt.virConnect, paths: list[str]) -> list[str]:
-    """Blocking: ``pool/volume`` of overlays backed by any of ``paths`` (a
-    template with linked clones must not change)."""
-    backed = storage.backing_map(conn)  # one pass over the pools, not one per path
-    return sorted({o for p in paths for o in backed.get(p, [])})
-
-
 def linked_clones_of(conn: libvirt.virConnect, uuid: str, target: str | None = None) -> list[str]:
     """Blocking: ``pool/volume`` of the overlays (linked clones' disks)
     whose backing file is a writable disk of domain ``uuid`` (only disk
@@ -621,9 +614,9 @@ def linked_clones_of(conn: libvirt.virConnect, uuid: str, target: str | None = N
             path = vol.path if vol else None
         if path:
             paths.append(path)
-    return linked_users(conn, paths) if paths else []
+    return storage.overlays_of(conn, *paths) if paths else []
 
 
 __all__ = ["CloneError", "ClonePlan", "CloneResult", "DiskClone", "MODES", "clone_xml", "host_macs",
-           "linked_clones_of", "linked_users", "new_macs", "new_volume_name", "plan_clone", "random_mac",
+           "linked_clones_of", "new_macs", "new_volume_name", "plan_clone", "random_mac",
            "run_clone", "suggest_name", "validate_name", "name_taken"]

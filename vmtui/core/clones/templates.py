@@ -36,6 +36,7 @@ from email.mime.text import MIMEText
 import libvirt
 import yaml
 
+from .. import storage
 from ..xml import domxml
 from ..files import safeyaml
 from ..errors import VmtuiError
@@ -390,14 +391,12 @@ def record_preparation(conn: libvirt.virConnect, uuid: str, method: str, items: 
 def sysprep_disks(conn: libvirt.virConnect, uuid: str) -> list[str]:
     """Blocking: the disk images virt-sysprep may change on the shut-off
     domain ``uuid`` (writable, not shareable). Refused (VmtuiError) while it
-    runs, or when a disk backs a linked clone (``clone.linked_users``):
+    runs, or when a disk backs a linked clone (``storage.overlays_of``):
     changing it would corrupt that clone."""
-    from .clone import linked_users  # clone imports this module
-
     dom = _shut_off_domain(conn, uuid)
     ov = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     paths = [d.path for d in ov.disks if d.device == "disk" and d.path and not d.readonly and not d.shareable]
-    clones = linked_users(conn, paths)
+    clones = storage.overlays_of(conn, *paths)
     if clones:
         raise VmtuiError("prepare", f"domain '{dom.name()}'",
                          "its disks are the backing files of linked clones (" + ", ".join(clones)

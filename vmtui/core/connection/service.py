@@ -2,9 +2,11 @@
 
 * Every blocking libvirt call runs in this service's thread pool with a time
   limit (:meth:`LibvirtService.call`), so a hung libvirtd never freezes the UI.
-* State changes arrive as libvirt events dispatched by ``libvirtaio`` on the
-  asyncio loop; the service keeps ``domains`` (keyed by UUID) current and
-  tells its listeners what changed.
+* State changes arrive as libvirt events, dispatched by ``libvirtaio`` on
+  its own event thread ("libvirt-events", see :mod:`.eventloop`) and handed
+  to the service's asyncio loop with ``call_soon_threadsafe``; there the
+  service keeps ``domains`` (keyed by UUID) current and tells its listeners
+  what changed.
 * Stats come from one bulk ``getAllDomainStats`` call per tick (plus at most
   one host call), whatever the number of domains.
 * When the connection drops, listeners hear "disconnected, retrying", the

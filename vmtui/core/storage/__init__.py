@@ -733,14 +733,19 @@ def delete_volume(conn: libvirt.virConnect, key_or_path: str, *, force: bool = F
         raise _fail(action, obj, err) from None
 
 
-def overlays_of(conn: libvirt.virConnect, path: str) -> list[str]:
-    """``pool/volume`` of every volume in an active pool backed by ``path``."""
-    return backing_map(conn).get(path, [])
+def overlays_of(conn: libvirt.virConnect, *paths: str) -> list[str]:
+    """``pool/volume`` of every volume in an active pool whose backing file is
+    one of ``paths``: the linked clones that break when those files change
+    (a template's disks, a disk that is to be deleted or grown). One pass
+    over the pools, however many paths."""
+    backed = backing_map(conn)
+    return sorted({o for p in paths for o in backed.get(p, [])})
 
 
 def backing_map(conn: libvirt.virConnect) -> dict[str, list[str]]:
     """``{backing file path: ["pool/volume" of each overlay on it]}`` over the
-    active pools (linked clones keep their template's disks in use)."""
+    active pools: what :func:`overlays_of` reads, for a caller that asks
+    about many disks at once (the service's disk usage)."""
     out: dict[str, list[str]] = {}
     for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
         try:
