@@ -251,7 +251,7 @@ async def main() -> None:
                                   "ctrl+n", _type("#os-search", "debian")], None, None),
         ("wizard-storage", (100, 30), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                        "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n",
-                                       _type("#size", "200G")], None, None),
+                                       _type("#vol-size", "200G")], None, None),
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),

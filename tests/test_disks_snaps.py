@@ -302,17 +302,17 @@ async def test_disks_screen_lists_and_adds_a_disk():
         await wait_for(lambda: type(app.screen).__name__ == "AddDiskDialog", what="add dialog")
         dlg = app.screen
         await pilot.pause()
-        assert "The host will hold" in str(dlg.query_one("#add-plan").content)
-        dlg.query_one("#add-size", Input).value = "500G"
+        assert "The host will hold" in str(dlg.query_one("#vol-plan").content)
+        dlg.query_one("#vol-size", Input).value = "500G"
         await pilot.pause()
-        assert "overcommit" in str(dlg.query_one("#add-warning").content)
-        dlg.query_one("#add-size", Input).value = "lots"
-        dlg.query_one("#add-size", Input).focus()
+        assert "overcommit" in str(dlg.query_one("#vol-warning").content)
+        dlg.query_one("#vol-size", Input).value = "lots"
+        dlg.query_one("#vol-size", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
         assert "not a size" in str(dlg.query_one("#err-size").content)
-        dlg.query_one("#add-size", Input).value = "3G"
-        dlg.query_one("#add-name", Input).value = "bravo-data.qcow2"
+        dlg.query_one("#vol-size", Input).value = "3G"
+        dlg.query_one("#vol-name", Input).value = "bravo-data.qcow2"
         await pilot.press("enter")
         await wait_for(lambda: len(screen.rows) == 3, what="new disk listed")
         new = screen.rows[2]

@@ -265,7 +265,7 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
         await next_step(wiz, pilot)
         if wiz.index == 2:  # below the OS's recommendation: Next again accepts the warning
             await next_step(wiz, pilot)
-        await set_input(wiz, pilot, "#size", "10G")
+        await set_input(wiz, pilot, "#vol-size", "10G")
         await next_step(wiz, pilot)
         step = wiz.steps[wiz.index]
         assert isinstance(step, KickstartStep)

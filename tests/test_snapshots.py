@@ -82,7 +82,7 @@ def _wizard_at(step: int, customize: bool = False):
             lambda: setattr(wiz.query_one("#iso", Input), "value", "default/install.iso"),
             lambda: setattr(wiz.query_one("#os-search", Input), "value", "generic linux"),
             lambda: None,
-            lambda: setattr(wiz.query_one("#size", Input), "value", "10G"),
+            lambda: setattr(wiz.query_one("#vol-size", Input), "value", "10G"),
             lambda: setattr(wiz.query_one("#name", Input), "value", "web-03"),
         ]
         for i in range(step + 1):

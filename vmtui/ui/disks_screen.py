@@ -24,6 +24,7 @@ from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .new_volume import NewVolumeFields
 from .templates_ui import clones_text, linked_clones
 
 
@@ -313,8 +314,6 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
         self.volumes = volumes
 
     def compose(self) -> ComposeResult:
-        active = [p for p in self.pools if p.active]
-        opts = [(f"{p.name} ({fmt_bytes(p.available)} free of {fmt_bytes(p.capacity)})", p.name) for p in active]
         taken = {v.name for v in self.volumes}
         base = self.domain_name
         name = next(f"{base}-{i}.qcow2" for i in range(1, 1000) if f"{base}-{i}.qcow2" not in taken)
@@ -324,21 +323,7 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
                 yield RadioButton("New volume", id="kind-new", value=True)
                 yield RadioButton("Existing volume or path", id="kind-existing")
                 yield RadioButton("CD-ROM drive (empty, or with an ISO given below)", id="kind-cdrom")
-            with Vertical(id="add-new-box"):
-                yield from labelled("Pool", Select(opts, id="add-pool", compact=True, prompt="(no active pool)",
-                                                   value=opts[0][1] if opts else Select.BLANK), "pool")
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield from labelled("Size (e.g. 20G)", Input("10G", id="add-size", compact=True), "size")
-                    with Vertical():
-                        yield from labelled("Format", Select([("qcow2", "qcow2"), ("raw", "raw")], id="add-format", compact=True,
-                                                             allow_blank=False, value="qcow2"))
-                with RadioSet(id="add-prov"):
-                    yield RadioButton("Thin: allocate on write", id="prov-thin", value=True)
-                    yield RadioButton("Thick: allocate all now", id="prov-thick")
-                yield Static("", id="add-plan")
-                yield Static("", id="add-warning", classes="warning")
-                yield from labelled("Volume name", Input(name, id="add-name", compact=True), "name")
+            yield NewVolumeFields(self.pools, size="10G", name=name, compact=True, id="add-new-box")
             with Vertical(id="add-existing-box"):
                 names = sorted(f"{v.pool}/{v.name}" for v in self.volumes)
                 yield from labelled("Volume (pool/volume) or path", Input(
@@ -356,8 +341,7 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
 
     def on_mount(self) -> None:
         self._show()
-        self._plan()
-        self.query_one("#add-size", Input).focus()
+        self.query_one("#vol-size", Input).focus()
 
     @property
     def kind(self) -> str:
@@ -370,38 +354,9 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
         for box in self.query("#add-existing-box Checkbox"):
             box.display = self.kind == "existing"
 
-    @on(RadioSet.Changed)
+    @on(RadioSet.Changed, "#add-kind")
     def _radio(self) -> None:
         self._show()
-        self._plan()
-
-    @on(Input.Changed)
-    @on(Select.Changed)
-    def _changed(self) -> None:
-        self._plan()
-
-    def _pool(self) -> storage.PoolInfo | None:
-        sel = self.query_one("#add-pool", Select)
-        return None if sel.is_blank() else next((p for p in self.pools if p.name == sel.value), None)
-
-    @property
-    def provisioning(self) -> str:
-        return "thick" if self.query_one("#prov-thick", RadioButton).value else "thin"
-
-    def _plan(self) -> None:
-        plan_w, warn_w = self.query_one("#add-plan", Static), self.query_one("#add-warning", Static)
-        pool = self._pool()
-        try:
-            size = parse_size(self.query_one("#add-size", Input).value, "G")
-        except ValueError:
-            size = None
-        if self.kind != "new" or pool is None or size is None:
-            plan_w.update("")
-            warn_w.update("")
-            return
-        plan = storage.plan_new_disk(pool, size, self.provisioning, str(self.query_one("#add-format", Select).value))
-        plan_w.update(f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)}.")
-        warn_w.update(escape(plan.error or plan.warning or ""))
 
     def _errors(self) -> tuple[dict[str, str], AddRequest]:
         errors: dict[str, str] = {}
@@ -418,18 +373,14 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
             if not req.existing:
                 errors["path"] = "Give a volume (pool/volume) or a path"
             return errors, req
-        pool = self._pool()
+        new, errors = self.query_one(NewVolumeFields).read()
+        pool = new.pool
         if pool is None:
             errors["pool"] = "Choose a pool (start one on the storage screen)"
-        try:
-            req.size = parse_size(self.query_one("#add-size", Input).value, "G")
-            if req.size <= 0:
-                errors["size"] = "Size must be larger than zero"
-        except ValueError as e:
-            errors["size"] = str(e)
-        req.fmt = str(self.query_one("#add-format", Select).value)
-        req.provisioning = self.provisioning
-        req.name = self.query_one("#add-name", Input).value.strip()
+        req.size = new.size
+        if req.size is not None and req.size <= 0:
+            errors["size"] = "Size must be larger than zero"
+        req.fmt, req.provisioning, req.name = new.fmt, new.provisioning, new.name
         problem = storage.validate_volume_name(req.name)
         if problem:
             errors["name"] = problem

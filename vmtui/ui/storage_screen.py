@@ -14,15 +14,15 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
 
 from ..core import storage
 from ..core.files import userfile
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
-from ..core.sizes import fmt_bytes, parse_size
-from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
+from ..core.sizes import fmt_bytes
+from .forms import FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
+from .new_volume import NewVolumeFields
 
 
 def usage_bar(fraction: float, width: int = 8) -> str:
@@ -157,56 +157,23 @@ class CreateVolumeDialog(ProgressForm):
         self.title_text = f"New volume in pool '{pool.name}' (virsh vol-create-as)"
 
     def fields(self) -> ComposeResult:
-        yield from labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
-        yield from labelled("Size", Input("10G", compact=True, id="size"), "size")
-        with Horizontal(classes="form-row"):
-            yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True,
-                         id="format")
-            yield Select([("thin (allocate on write)", "thin"), ("thick (allocate now)", "thick")],
-                         value="thin", allow_blank=False, compact=True, id="provisioning")
-        yield Static("", id="plan", classes="field-hint")
-        yield FieldError("plan")
-
-    def _values(self) -> tuple[str, str, str]:
-        fmt = self.query_one("#format", Select).value
-        prov = self.query_one("#provisioning", Select).value
-        return self.field("name"), str(fmt), str(prov)
-
-    def plan(self) -> tuple[dict, storage.DiskPlan | None, int | None]:
-        name, fmt, prov = self._values()
-        errors: dict[str, str | None] = {}
-        size = None
-        try:
-            size = parse_size(self.field("size"), "G")
-        except ValueError as err:
-            errors["size"] = str(err)
-        plan = None
-        if size is not None:
-            plan = storage.plan_new_disk(self.pool, size, prov, fmt)
-            if plan.error:
-                errors["size"] = plan.error
-        return errors, plan, size
+        yield NewVolumeFields(fixed_pool=self.pool, size="10G", name_placeholder="disk1.qcow2", compact=True)
 
     def changed(self) -> None:
-        name, fmt, prov = self._values()
-        if name and "." not in name:
-            self.query_one("#name", Input).placeholder = f"disk1.{fmt}"
-        errors, plan, _size = self.plan()
-        self.set_errors({"size": errors.get("size"), "plan": plan.warning if plan else None}, partial=True)
-        if plan is not None and not plan.error:
-            self.query_one("#plan", Static).update(
-                f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)} "
-                f"({fmt_bytes(self.pool.available)} free in '{escape(self.pool.name)}').")
-        else:
-            self.query_one("#plan", Static).update("")
+        volume = self.query_one(NewVolumeFields)
+        if "." not in volume.name_input.value:
+            volume.name_input.placeholder = f"disk1.{volume.fmt}"
 
     async def submit(self):
-        name, fmt, prov = self._values()
-        errors, plan, size = self.plan()
-        errors["name"] = storage.validate_volume_name(name)
-        self.set_errors({**errors, "plan": plan.warning if plan else None})
-        if any(errors.get(k) for k in ("name", "size")):
+        new, errors = self.query_one(NewVolumeFields).read()
+        if new.size is not None:
+            plan = storage.plan_new_disk(self.pool, new.size, new.provisioning, new.fmt)
+            if plan.error:
+                errors["size"] = plan.error
+        errors["name"] = storage.validate_volume_name(new.name)
+        if not self.set_errors(errors):
             return None
+        name, size, fmt, prov = new.name, new.size, new.fmt, new.provisioning
         progress = self.start_progress(f"Allocating '{name}'") if prov == "thick" else None
         pool = self.pool.name
         try:
