@@ -52,6 +52,8 @@ from ..core.provision.cloudinit_form import (CloudConfigForm, UserForm, WriteFil
                                               tri_value)
 from ..core.provision.library import Library, LibraryError, validate_name
 from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
+from .dialogs import AskText
+from .forms import dialog_buttons
 
 log = logging.getLogger(__name__)
 
@@ -73,45 +75,6 @@ def validate_docs(texts: dict[str, str]) -> list[tuple[str, Problem]]:
 
 
 # --- small modals ---------------------------------------------------------------
-
-
-class AskText(ModalScreen["str | None"]):
-    """One line of text (a name, a path). Esc cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, question: str, default: str = "", ok: str = "OK", check=None) -> None:
-        super().__init__()
-        self.question, self.default, self.ok, self.check = question, default, ok, check
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
-            yield Input(self.default, id="answer")
-            yield Static("", id="answer-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok, id="ok", variant="primary")
-                yield Button("Cancel", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#answer-error").display = False
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        value = self.query_one(Input).value.strip()
-        problem = self.check(value) if self.check else (None if value else "Enter something")
-        if problem:
-            err = self.query_one("#answer-error", Static)
-            err.update(escape(problem))
-            err.display = True
-            return
-        self.dismiss(value)
-
-    @on(Button.Pressed, "#no")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class PickConfig(ModalScreen["str | None"]):
@@ -828,9 +791,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
             yield Select(opts, id="attach-pool", allow_blank=False, value=value) if opts else \
                 Static("No active storage pool: start one first.", classes="field-error")
             yield Checkbox("Remove the seed CD-ROM after the first boot", id="attach-detach")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Attach", id="ok", variant="primary", disabled=not self.pools)
-                yield Button("Cancel", id="no")
+            yield dialog_buttons("Attach", cancel_id="no", ok_disabled=not self.pools)
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:

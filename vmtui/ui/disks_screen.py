@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
@@ -23,7 +23,7 @@ from ..core.host import inventory
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
-from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .new_volume import NewVolumeFields
 from .templates_ui import clones_text, linked_clones
 
@@ -335,9 +335,7 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
                                               + [(b, b) for b in disks.BUSES], id="add-bus", compact=True,
                                               allow_blank=False, value="auto"))
 
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Add", id="add", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Add", "add", compact=True)
 
     def on_mount(self) -> None:
         self._show()
@@ -438,9 +436,7 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
                            disabled=kept is not None)
             if kept:
                 yield Static(f"Kept: {escape(kept)}", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Remove", id="remove", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Remove", "remove", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -479,9 +475,7 @@ class ResizeDialog(SubmitDialog["int | None"]):
             how = ("QEMU grows it while the VM runs (virsh blockresize)" if self.running
                    else "the storage pool grows the volume (virsh vol-resize)")
             yield Static(f"How: {how}. The guest then grows its partition and file system.", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Grow", id="grow", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Grow", "grow", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#new-size", Input).focus()
@@ -520,9 +514,7 @@ class MediaDialog(SubmitDialog["str | None"]):
             yield from labelled("ISO volume", Select([(i, i) for i in self.isos], id="iso-volume", compact=True,
                                                      prompt="(no ISO volumes)" if not self.isos else "(choose)"))
             yield from labelled("or a path / pool/volume", Input(id="iso-path", compact=True), "media")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Insert", id="insert", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Insert", "insert", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#iso-volume" if self.isos else "#iso-path").focus()

@@ -1,5 +1,5 @@
 """Pieces the screens share: the error line under a field, labelled fields,
-key tables with their help screen, a short form dialog (FormDialog) and a
+a dialog's buttons, key tables with their help screen, a short form dialog (FormDialog) and a
 small submit/cancel dialog (SubmitDialog), the base of the host-object
 screens (storage, networks: HostObjectScreen) and of the screens about one
 VM's items (disks, snapshots: DomainItemsScreen)."""
@@ -48,6 +48,13 @@ def labelled(label: str, widget: Widget, name: str | None = None, hint: str = ""
     if name:
         out.append(FieldError(name))
     return out
+
+
+def dialog_buttons(ok: str, ok_id: str = "ok", *, cancel: str = "Cancel", cancel_id: str = "cancel",
+                   variant: str = "primary", compact: bool = False, ok_disabled: bool = False) -> Horizontal:
+    """A dialog's row of buttons: the one that does it, then Cancel."""
+    return Horizontal(Button(ok, id=ok_id, variant=variant, compact=compact, disabled=ok_disabled),  # type: ignore[arg-type]
+                      Button(cancel, id=cancel_id, compact=compact), classes="dialog-buttons")
 
 
 def bindings(table: list[tuple[str, str, str, str, bool]]) -> list[Binding]:
@@ -112,9 +119,7 @@ class FormDialog(ModalScreen):
             yield Static("", id="form-status", classes="form-status")
             if self.with_progress:
                 yield ProgressBar(total=100, show_eta=False, id="form-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok_label, id="ok", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons(self.ok_label, compact=True)
 
     def on_mount(self) -> None:
         if self.with_progress:

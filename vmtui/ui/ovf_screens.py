@@ -30,6 +30,7 @@ from ..core.host import inventory
 from ..core import ovf
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from .forms import dialog_buttons
 
 log = logging.getLogger(__name__)
 
@@ -405,9 +406,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
             yield Checkbox("Replace the file if it exists", False, id="ova-overwrite")
             yield Static("", id="ovf-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="ovf-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="ova-export", variant="primary")
-                yield Button("Cancel", id="ova-cancel")
+            yield dialog_buttons("Export", "ova-export", cancel_id="ova-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#ova-path-error").display = False

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from ..core.storage import snapshots
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
-from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .templates_ui import clones_text, linked_clones
 
 
@@ -182,9 +182,7 @@ class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
                 yield Static("libvirt before 9.7 cannot revert to external (disk-only) snapshots.", classes="dim")
             else:
                 yield Static("The VM is shut off: a disk snapshot stored inside its qcow2 images.", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Create", id="create", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Create", "create", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#snap-name", Input).focus()
@@ -227,9 +225,7 @@ class RevertDialog(ModalScreen["str | None"]):
                 yield RadioButton(f"as in the snapshot ({s.state or '?'})", id="after-as-taken", value=True)
                 yield RadioButton("running", id="after-running")
                 yield RadioButton("paused", id="after-paused")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Revert", id="revert", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Revert", "revert", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -268,9 +264,7 @@ class DeleteSnapshotDialog(ModalScreen["bool | None"]):
                 yield Checkbox(f"Also delete the {len(self.below)} snapshot(s) below it", id="delete-children")
             else:
                 yield Static("The VM itself is not changed.", classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", id="delete", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Delete", "delete", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -23,13 +23,13 @@ from .kickstart import KickstartStep
 from .operating_system import OsStep
 from .preview import PreviewScreen
 from .resources import ResourcesStep
-from .screen import AskPath, CreateProgress, NewVmWizard
+from .screen import CreateProgress, NewVmWizard
 from .source import SourceStep
 from .step import Step
 from .storage import StorageStep
 
 __all__ = [
-    "AskPath", "CreateProgress", "CustomizeScreen", "FinishStep", "HostContext", "KickstartStep", "NewVmWizard",
+    "CreateProgress", "CustomizeScreen", "FinishStep", "HostContext", "KickstartStep", "NewVmWizard",
     "OsStep", "PreviewScreen", "ResourcesStep", "SourceStep", "Step", "StorageStep", "load_context",
     "validate_with_context",
 ]

@@ -14,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Label, ProgressBar, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import DiskSpec, VmSpec
 from ...core.errors import VmtuiError
 from ...core.sizes import fmt_bytes
+from ..dialogs import AskText
 from .context import HostContext, load_context, validate_with_context
 from .customize import CustomizeScreen
 from .finish import FinishStep
@@ -374,40 +375,11 @@ class NewVmWizard(Screen):
                         title="Save spec", timeout=8)
 
         default = f"{self.spec.name or 'vm'}.yaml"
-        self.app.push_screen(AskPath("Save the answers as a VM spec (YAML)", default), chosen)
+        self.app.push_screen(AskText("Save the answers as a VM spec (YAML)", default, "Save", required=False), chosen)
 
     def action_preview(self) -> None:
         self.steps[self.index].save()
         self.app.push_screen(PreviewScreen(self.service, self.spec))
-
-
-class AskPath(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, question: str, default: str) -> None:
-        super().__init__()
-        self.question = question
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
-            yield Input(self.default, id="path")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save", id="ok", variant="primary")
-                yield Button("Cancel", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        self.dismiss(self.query_one(Input).value.strip() or None)
-
-    @on(Button.Pressed, "#no")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class CreateProgress(ModalScreen[None]):
