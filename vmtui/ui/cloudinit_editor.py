@@ -53,7 +53,7 @@ from ..core.provision.cloudinit_form import (CloudConfigForm, UserForm, WriteFil
 from ..core.provision.library import Library, LibraryError, validate_name
 from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
 from .dialogs import AskText
-from .forms import dialog_buttons
+from .forms import dialog_buttons, side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -172,40 +172,21 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
     def _compose_form(self) -> ComposeResult:
         with VerticalScroll(id="ci-form"):
             yield Static("", id="f-note", classes="field-error")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Hostname", classes="field-label")
-                    yield Input(id="f-hostname", placeholder="web1")
-                with Vertical():
-                    yield Label("FQDN", classes="field-label")
-                    yield Input(id="f-fqdn", placeholder="web1.example.org")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Locale", classes="field-label")
-                    yield Input(id="f-locale", placeholder="en_US.UTF-8")
-                with Vertical():
-                    yield Label("Timezone", classes="field-label")
-                    yield Input(id="f-timezone", placeholder="Europe/Berlin")
+            yield side_by_side(("Hostname", Input(id="f-hostname", placeholder="web1")),
+                               ("FQDN", Input(id="f-fqdn", placeholder="web1.example.org")))
+            yield side_by_side(("Locale", Input(id="f-locale", placeholder="en_US.UTF-8")),
+                               ("Timezone", Input(id="f-timezone", placeholder="Europe/Berlin")))
             yield Label("Users", classes="field-label ci-section")
             with Horizontal(classes="row"):
                 yield Select([], id="f-user-pick", allow_blank=True, prompt="(no users)")
                 yield Button("Add user", id="f-user-add")
                 yield Button("Remove", id="f-user-del")
             with Vertical(id="f-user-box"):
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Name", classes="field-label")
-                        yield Input(id="f-user-name")
-                    with Vertical():
-                        yield Label("Groups (comma separated)", classes="field-label")
-                        yield Input(id="f-user-groups", placeholder="sudo, adm")
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("sudo rule (blank: none)", classes="field-label")
-                        yield Input(id="f-user-sudo", placeholder="ALL=(ALL) NOPASSWD:ALL")
-                    with Vertical():
-                        yield Label("Shell", classes="field-label")
-                        yield Input(id="f-user-shell", placeholder="/bin/bash")
+                yield side_by_side(("Name", Input(id="f-user-name")),
+                                   ("Groups (comma separated)", Input(id="f-user-groups", placeholder="sudo, adm")))
+                sudo = Input(id="f-user-sudo", placeholder="ALL=(ALL) NOPASSWD:ALL")
+                yield side_by_side(("sudo rule (blank: none)", sudo), ("Shell", Input(id="f-user-shell",
+                                                                                     placeholder="/bin/bash")))
                 yield Label("SSH authorized keys (one per line)", classes="field-label")
                 yield TextArea(id="f-user-keys", soft_wrap=True, tab_behavior="focus", classes="ci-small")
                 with Horizontal(classes="row"):
@@ -217,16 +198,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield Static("", id="f-user-pwstate", classes="dim")
             yield Label("Packages (one per line)", classes="field-label ci-section")
             yield TextArea(id="f-packages", tab_behavior="focus", classes="ci-small")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("package_update", classes="field-label")
-                    yield Select(TRI, id="f-package-update", allow_blank=False, value="unset")
-                with Vertical():
-                    yield Label("package_upgrade", classes="field-label")
-                    yield Select(TRI, id="f-package-upgrade", allow_blank=False, value="unset")
-                with Vertical():
-                    yield Label("ssh_pwauth", classes="field-label")
-                    yield Select(TRI, id="f-ssh-pwauth", allow_blank=False, value="unset")
+            yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
+                                 for key in ("package_update", "package_upgrade", "ssh_pwauth")))
             yield Label("runcmd (one command per line; [\"argv\", \"list\"] in JSON)",
                         classes="field-label ci-section")
             yield TextArea(id="f-runcmd", tab_behavior="focus", classes="ci-small")
@@ -236,16 +209,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield Button("Add file", id="f-file-add")
                 yield Button("Remove", id="f-file-del")
             with Vertical(id="f-file-box"):
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Path", classes="field-label")
-                        yield Input(id="f-file-path", placeholder="/etc/motd")
-                    with Vertical():
-                        yield Label("Permissions", classes="field-label")
-                        yield Input(id="f-file-perms", placeholder="0644")
-                    with Vertical():
-                        yield Label("Owner", classes="field-label")
-                        yield Input(id="f-file-owner", placeholder="root:root")
+                yield side_by_side(("Path", Input(id="f-file-path", placeholder="/etc/motd")),
+                                   ("Permissions", Input(id="f-file-perms", placeholder="0644")),
+                                   ("Owner", Input(id="f-file-owner", placeholder="root:root")))
                 yield Label("Content", classes="field-label")
                 yield TextArea(id="f-file-content", tab_behavior="focus", classes="ci-small")
 

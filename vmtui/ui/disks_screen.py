@@ -13,9 +13,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
 from ..core import storage
 from ..core.storage import disks
@@ -399,11 +398,12 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
             self.dismiss(req)
 
 
-class RemoveDiskDialog(ModalScreen["bool | None"]):
+class RemoveDiskDialog(SubmitDialog["bool | None"]):
     """Remove a disk: keep its volume (default) or delete it. Returns
     whether to delete the volume, None to cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "remove"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, row: disks.DiskRow, running: bool) -> None:
         super().__init__()
@@ -438,18 +438,9 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
                 yield Static(f"Kept: {escape(kept)}", classes="dim")
             yield dialog_buttons("Remove", "remove", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "remove":
-            box = self.query_one("#delete-volume", Checkbox)
-            self.dismiss(bool(box.value and not box.disabled))
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def _submit(self) -> None:
+        box = self.query_one("#delete-volume", Checkbox)
+        self.dismiss(bool(box.value and not box.disabled))
 
 
 class ResizeDialog(SubmitDialog["int | None"]):

@@ -1,8 +1,9 @@
-"""Pieces the screens share: the error line under a field, labelled fields,
-a dialog's buttons, key tables with their help screen, a short form dialog (FormDialog) and a
-small submit/cancel dialog (SubmitDialog), the base of the host-object
-screens (storage, networks: HostObjectScreen) and of the screens about one
-VM's items (disks, snapshots: DomainItemsScreen)."""
+"""Pieces the screens share: the error line under a field, labelled fields
+(alone or side by side), a dialog's buttons, key tables with their help
+screen, a short form dialog (FormDialog) and a small submit/cancel dialog
+(SubmitDialog), the base of the host-object screens (storage, networks:
+HostObjectScreen), of the screens about one VM (DomainScreen) and of those
+about one VM's items (disks, snapshots: DomainItemsScreen)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def labelled(label: str, widget: Widget, name: str | None = None, hint: str = ""
     if name:
         out.append(FieldError(name))
     return out
+
+
+def side_by_side(*fields: tuple) -> Horizontal:
+    """Labelled fields next to each other in a form row; each field is
+    :func:`labelled`'s arguments: ``(label, widget[, error name[, hint]])``."""
+    return Horizontal(*(Vertical(*labelled(*f)) for f in fields), classes="row")
 
 
 def dialog_buttons(ok: str, ok_id: str = "ok", *, cancel: str = "Cancel", cancel_id: str = "cancel",
@@ -212,19 +219,32 @@ class HostObjectScreen(Screen):
         except NoMatches:
             pass
 
-    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
+    def _run(self, title: str, fn: Callable, done: str | Callable[[object], str], obj: str,
+             timeout: float = 4) -> None:
+        """Run ``fn(conn)`` as a worker; say ``done`` (or ``done(result)``),
+        or the error, and reload."""
         async def job() -> None:
             try:
-                await self.service.call(fn, action=title.lower(), obj=obj)
+                result = await self.service.call(fn, action=title.lower(), obj=obj)
             except VmtuiError as err:
                 self.notify(err.message, title=title, severity="error", timeout=12)
                 return
-            self.notify(done, title=title, timeout=4)
+            self.notify(done(result) if callable(done) else done, title=title, timeout=timeout)
             self.reload()
         self.run_worker(job(), group=self.actions_group)
 
 
-class DomainItemsScreen(Screen):
+class DomainScreen(Screen):
+    """A screen about one VM: the service, and the VM's UUID and name."""
+
+    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
+        super().__init__()
+        self.service = service
+        self.uuid = uuid
+        self.domain_name = name
+
+
+class DomainItemsScreen(DomainScreen):
     """The base of the screens about one VM's items (its disks, its
     snapshots): a table, a detail line under it that follows the cursor,
     and actions that run as workers, notify, and load the table again."""
@@ -232,12 +252,6 @@ class DomainItemsScreen(Screen):
     detail_id = ""  # the id of the detail Static
     busy_group = ""  # the worker group of the actions
     done_timeout = 6  # seconds the "done" notification stays
-
-    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
 
     @property
     def running(self) -> bool:
@@ -285,10 +299,17 @@ class DomainItemsScreen(Screen):
 
 class SubmitDialog(ModalScreen[ScreenResultType]):
     """A small dialog: Enter in its input or its OK button (id ``ok_id``)
-    runs :meth:`_submit`; any other button and Esc dismiss it with None."""
+    runs :meth:`_submit`; any other button and Esc dismiss it with None.
+    With ``focus_cancel`` (dialogs that destroy something) Cancel has the
+    focus first."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     ok_id = "ok"
+    focus_cancel = False
+
+    def on_mount(self) -> None:
+        if self.focus_cancel:
+            self.query_one("#cancel", Button).focus()
 
     def _submit(self) -> None:  # pragma: no cover - overridden
         """Check the input; dismiss with the result when it is good."""

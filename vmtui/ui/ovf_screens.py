@@ -57,6 +57,20 @@ def check_package_path(text: str) -> str | None:
 
 
 class _ProgressMixin:
+    """A long job on the screen: its progress line and bar, and Esc that
+    first cancels the job and then leaves."""
+
+    busy = False
+    cancel_event: threading.Event | None = None
+
+    def cancel_or_leave(self) -> bool:
+        """Cancel the running job (True), or say there is none (False)."""
+        if self.busy and self.cancel_event is not None:
+            self.cancel_event.set()
+            self.set_progress("Cancelling…", None)
+            return True
+        return False
+
     def set_progress(self, message: str, fraction: float | None) -> None:
         try:
             self.query_one("#ovf-progress-text", Static).update(escape(message))
@@ -372,12 +386,9 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
 
     @on(Button.Pressed, "#ovf-cancel")
     def action_cancel(self) -> None:
-        if self.busy and self.cancel_event is not None:
-            self.cancel_event.set()
-            self.set_progress("Cancelling…", None)
-            return
-        self._close_package()
-        self.dismiss(None)
+        if not self.cancel_or_leave():
+            self._close_package()
+            self.dismiss(None)
 
 
 class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
@@ -488,8 +499,5 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     @on(Button.Pressed, "#ova-cancel")
     def action_cancel(self) -> None:
-        if self.busy and self.cancel_event is not None:
-            self.cancel_event.set()
-            self.set_progress("Cancelling…", None)
-            return
-        self.dismiss(None)
+        if not self.cancel_or_leave():
+            self.dismiss(None)

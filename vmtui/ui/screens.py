@@ -16,6 +16,7 @@ from ..core.xml import domxml
 from ..core.errors import VmtuiError
 from ..core.connection.service import DiskUsage, LibvirtService
 from ..core.sizes import fmt_bytes, fmt_kib
+from .forms import DomainScreen
 from .keys import DOMAIN_LIST_KEYS, display_key
 
 
@@ -124,7 +125,7 @@ def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], conn
     return out
 
 
-class DetailsScreen(Screen):
+class DetailsScreen(DomainScreen):
     """Overview of one domain, built from its XML."""
 
     BINDINGS = [
@@ -133,12 +134,6 @@ class DetailsScreen(Screen):
         Binding("c", "console", "Console"),
         Binding("r", "reload", "Reload"),
     ]
-
-    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
 
     def compose(self) -> ComposeResult:
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
@@ -183,7 +178,7 @@ class DetailsScreen(Screen):
         show_console(self.app, self.uuid, self.domain_name)
 
 
-class XmlScreen(Screen):
+class XmlScreen(DomainScreen):
     """The domain XML, read-only."""
 
     BINDINGS = [
@@ -192,10 +187,7 @@ class XmlScreen(Screen):
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
+        super().__init__(service, uuid, name)
         self.inactive = False
 
     def compose(self) -> ComposeResult:

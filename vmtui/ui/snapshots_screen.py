@@ -10,8 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from ..core.storage import snapshots
 from ..core.errors import VmtuiError
@@ -199,10 +198,12 @@ class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
         self.dismiss((name, self.query_one("#snap-description", Input).value.strip(), memory))
 
 
-class RevertDialog(ModalScreen["str | None"]):
+class RevertDialog(SubmitDialog["str | None"]):
     """Asks before reverting; returns "as taken", "running" or "paused"."""
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
+    ok_id = "revert"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, clones: list[str] | None = None) -> None:
         super().__init__()
@@ -227,25 +228,18 @@ class RevertDialog(ModalScreen["str | None"]):
                 yield RadioButton("paused", id="after-paused")
             yield dialog_buttons("Revert", "revert", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "revert":
-            self.dismiss(None)
-            return
+    def _submit(self) -> None:
         b = self.query_one("#revert-after", RadioSet).pressed_button
         after = (b.id or "after-as-taken").removeprefix("after-").replace("-", " ") if b else "as taken"
         self.dismiss(after)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class DeleteSnapshotDialog(ModalScreen["bool | None"]):
+class DeleteSnapshotDialog(SubmitDialog["bool | None"]):
     """Asks before deleting; returns whether to delete the children too."""
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
+    ok_id = "delete"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, below: list[str]) -> None:
         super().__init__()
@@ -266,15 +260,6 @@ class DeleteSnapshotDialog(ModalScreen["bool | None"]):
                 yield Static("The VM itself is not changed.", classes="dialog-body")
             yield dialog_buttons("Delete", "delete", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "delete":
-            self.dismiss(None)
-            return
+    def _submit(self) -> None:
         boxes = self.query("#delete-children")
         self.dismiss(bool(boxes and boxes.first(Checkbox).value))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

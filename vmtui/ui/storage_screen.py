@@ -524,19 +524,9 @@ class StorageScreen(HostObjectScreen):
         what = f" and remove its directory {p.path}" if p.type == "dir" and p.path else ""
 
         def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-
-            async def job() -> None:
-                try:
-                    msg = await self.service.call(lambda c: storage.delete_pool(c, p.name),
-                                                  action="delete pool", obj=f"'{p.name}'")
-                except VmtuiError as err:
-                    self.notify(err.message, title="Delete pool", severity="error", timeout=12)
-                    return
-                self.notify(msg[0].upper() + msg[1:], title="Delete pool", timeout=6)
-                self.reload()
-            self.run_worker(job(), group="storage-actions")
+            if yes:
+                self._run("Delete pool", lambda c: storage.delete_pool(c, p.name), lambda msg: msg[0].upper() + msg[1:],
+                          f"'{p.name}'", timeout=6)
 
         self.app.push_screen(ConfirmDialog("Delete pool", f"Delete pool '{escape(p.name)}'{escape(what)}? "
                                            "(virsh pool-destroy, pool-delete, pool-undefine)", yes="Delete"),

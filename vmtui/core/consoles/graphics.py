@@ -302,22 +302,23 @@ def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
     info = ConnectInfo(display=d, summary=f"{d.label}: {d.describe()}")
     remote = remote_host(uri)
     virt_viewer = f"virt-viewer --connect {shlex.quote(uri)} {shlex.quote(domain_name)}"
+
+    def through_libvirt(note: str, how: str = "view through libvirt") -> ConnectInfo:
+        info.notes.append(note)
+        info.commands.append((how, virt_viewer))
+        return info
+
     if d.password_set:
         info.notes.append("The viewer will ask for the password (vmtui never shows it; "
                           "`virsh dumpxml --security-info` does).")
     if d.listen_type == "none":
-        info.notes.append("No network listener: only clients that go through libvirt can show it.")
-        info.commands.append(("view through libvirt", virt_viewer))
-        return info
+        return through_libvirt("No network listener: only clients that go through libvirt can show it.")
     if d.listen_type == "socket":
         if remote is None:
-            info.notes.append(f"Listens on the UNIX socket {d.socket or '(assigned at start)'} of this host.")
-            info.commands.append(("view through libvirt", virt_viewer))
-            return info
+            return through_libvirt(f"Listens on the UNIX socket {d.socket or '(assigned at start)'} of this host.")
         if not d.socket:
-            info.notes.append("The socket path is assigned when the VM starts.")
-            info.commands.append(("view through libvirt (tunnels over ssh itself)", virt_viewer))
-            return info
+            return through_libvirt("The socket path is assigned when the VM starts.",
+                                   "view through libvirt (tunnels over ssh itself)")
         local = 5900 if d.type == "vnc" else 5930
         ssh = ["ssh", "-N", *remote.ssh_options(), "-L", f"{local}:{d.socket}", remote.target]
         info.commands.append((f"tunnel: local port {local} → the socket on {remote.host}", shlex.join(ssh)))
@@ -327,9 +328,7 @@ def connect_info(d: Display, uri: str, domain_name: str) -> ConnectInfo:
         return info
 
     if not d.ports:
-        info.notes.append("No port assigned yet: QEMU gets one when the VM starts (autoport).")
-        info.commands.append(("view through libvirt", virt_viewer))
-        return info
+        return through_libvirt("No port assigned yet: QEMU gets one when the VM starts (autoport).")
 
     listen = d.address or "0.0.0.0"
     if remote is None:

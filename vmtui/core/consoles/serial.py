@@ -26,7 +26,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import libvirt
 
@@ -196,6 +196,17 @@ def _open_blocking(conn: libvirt.virConnect, uuid: str, dev_name: str | None, fo
     return _Opened(stream, name)
 
 
+def _tell(callback: Callable[[Any], None] | None, what: Any) -> None:
+    """Hand ``what`` to a consumer's callback: one that fails is logged,
+    never raised into libvirt's event loop."""
+    if callback is None:
+        return
+    try:
+        callback(what)
+    except Exception:
+        log.exception("console consumer failed")
+
+
 class ConsoleSession:
     """One open console stream. Create with :meth:`open` (or through a
     :class:`ConsoleManager`).
@@ -326,12 +337,7 @@ class ConsoleSession:
             with self._lock:
                 self.bytes_in += len(data)
                 self.scrollback.append(data)
-                cb = self._on_data
-                if cb is not None:
-                    try:
-                        cb(data)
-                    except Exception:
-                        log.exception("console consumer failed")
+                _tell(self._on_data, data)
 
     def _service_down(self) -> bool:
         svc = self.service
@@ -418,11 +424,7 @@ class ConsoleSession:
                 self.stream.finish()
         except libvirt.libvirtError:
             pass
-        if cb is not None:
-            try:
-                cb(reason)
-            except Exception:
-                log.exception("console consumer failed")
+        _tell(cb, reason)
 
     def close(self) -> None:
         """Close the stream (any thread). ``on_closed`` hears :data:`CLOSED_BY_USER`."""

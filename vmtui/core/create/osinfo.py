@@ -54,7 +54,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 from vmtui.core.sizes import fmt_bytes
 from vmtui.core.xml.xmlmodel import yes
@@ -220,8 +220,28 @@ def _match_score(pairs: Iterable[tuple[re.Pattern | None, str | None]]) -> tuple
     return (complete, coverage) if used else None
 
 
+class _PatternRule:
+    """A rule of patterns (regexes from osinfo-db) matched against the
+    attributes of what was found: ``PATTERNS`` pairs each pattern attribute
+    of the rule with the attribute of the found thing it is matched with."""
+
+    PATTERNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _regexes: tuple | None
+
+    @property
+    def regexes(self) -> tuple[re.Pattern | None, ...]:
+        """The compiled patterns, in ``PATTERNS`` order (None: not compared)."""
+        if self._regexes is None:
+            self._regexes = tuple(_compile(getattr(self, name)) for name, _found in self.PATTERNS)
+        return self._regexes
+
+    def score(self, found: Any) -> tuple[bool, float] | None:
+        """How well ``found`` matches this rule (higher is better), None if not at all."""
+        return _match_score(zip(self.regexes, (getattr(found, attr) for _name, attr in self.PATTERNS)))
+
+
 @dataclass(eq=False)
-class MediaRule:
+class MediaRule(_PatternRule):
     """One ``<media>`` element: the regexes an ISO must match, and what is on it.
 
     ``volume_id`` etc. are the pattern strings (None = not compared);
@@ -244,19 +264,8 @@ class MediaRule:
     installer_script: bool = True
     _regexes: tuple | None = field(default=None, init=False, repr=False)
 
-    @property
-    def regexes(self) -> tuple[re.Pattern | None, re.Pattern | None, re.Pattern | None, re.Pattern | None]:
-        """Compiled (volume, system, publisher, application) patterns."""
-        if self._regexes is None:
-            self._regexes = (_compile(self.volume_id), _compile(self.system_id),
-                             _compile(self.publisher_id), _compile(self.application_id))
-        return self._regexes
-
-    def score(self, ids: IsoIds) -> tuple[bool, float] | None:
-        """How well ``ids`` match this rule (higher is better), None if not at all."""
-        vol, system, publisher, application = self.regexes
-        return _match_score(((vol, ids.volume_id), (system, ids.system_id),
-                             (publisher, ids.publisher_id), (application, ids.application_id)))
+    PATTERNS = (("volume_id", "volume_id"), ("system_id", "system_id"), ("publisher_id", "publisher_id"),
+                ("application_id", "application_id"))
 
     def matches(self, ids: IsoIds) -> bool:
         return self.score(ids) is not None and (
@@ -264,7 +273,7 @@ class MediaRule:
 
 
 @dataclass(eq=False)
-class TreeRule:
+class TreeRule(_PatternRule):
     """One ``<tree>`` element: the ``.treeinfo`` regexes and the boot files.
 
     ``family``/``variant``/``version``/``treeinfo_arch`` are patterns matched
@@ -283,18 +292,7 @@ class TreeRule:
     variant_id: str | None = None
     _regexes: tuple | None = field(default=None, init=False, repr=False)
 
-    @property
-    def regexes(self) -> tuple[re.Pattern | None, re.Pattern | None, re.Pattern | None, re.Pattern | None]:
-        """Compiled (family, variant, version, arch) patterns."""
-        if self._regexes is None:
-            self._regexes = (_compile(self.family), _compile(self.variant),
-                             _compile(self.version), _compile(self.treeinfo_arch))
-        return self._regexes
-
-    def score(self, info: TreeInfo) -> tuple[bool, float] | None:
-        family, variant, version, arch = self.regexes
-        return _match_score(((family, info.family), (variant, info.variant),
-                             (version, info.version), (arch, info.arch)))
+    PATTERNS = (("family", "family"), ("variant", "variant"), ("version", "version"), ("treeinfo_arch", "arch"))
 
 
 @dataclass(eq=False)
