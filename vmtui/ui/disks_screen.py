@@ -142,13 +142,18 @@ class DisksScreen(DomainItemsScreen):
 
     # --- add --------------------------------------------------------------
 
+    async def _storage(self, title: str, action: str) -> inventory.HostInventory | None:
+        """The host's pools and volumes, or None once the error is said."""
+        try:
+            return await self.service.call(inventory.read_storage, action=action, obj=self.service.display_uri)
+        except VmtuiError as err:
+            self.notify(err.message, title=title, severity="error", timeout=12)
+            return None
+
     @work(group="disks-dialog")
     async def action_add(self) -> None:
-        try:
-            inv = await self.service.call(inventory.read_storage, action="list the storage pools of",
-                                          obj=self.service.display_uri)
-        except VmtuiError as err:
-            self.notify(err.message, title="Add disk", severity="error", timeout=12)
+        inv = await self._storage("Add disk", "list the storage pools of")
+        if inv is None:
             return
         req = await self.app.push_screen_wait(AddDiskDialog(self.domain_name, inv.pools, inv.all_volumes))
         if req is None:
@@ -268,11 +273,8 @@ class DisksScreen(DomainItemsScreen):
         r = self._cdrom()
         if r is None:
             return
-        try:
-            inv = await self.service.call(inventory.read_storage, action="list the volumes of",
-                                          obj=self.service.display_uri)
-        except VmtuiError as err:
-            self.notify(err.message, title="Insert media", severity="error", timeout=12)
+        inv = await self._storage("Insert media", "list the volumes of")
+        if inv is None:
             return
         isos = inv.iso_volumes
         source = await self.app.push_screen_wait(MediaDialog(r.disk.target, isos))

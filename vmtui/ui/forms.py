@@ -108,12 +108,19 @@ class KeyHelp(ModalScreen[None]):
 class FormDialog(ModalScreen):
     """A short form: labelled inputs with their error lines, a status line,
     an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
-    implement :meth:`submit` (a coroutine; return a value to dismiss with)."""
+    implement :meth:`submit` (a coroutine; return a value to dismiss with),
+    which does its work through ``service``."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     title_text = ""
     ok_label = "OK"
     with_progress = False
+
+    def __init__(self, service: LibvirtService, title: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+        if title is not None:
+            self.title_text = title
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -202,6 +209,27 @@ class HostObjectScreen(Screen):
 
     actions_group = "host-object-actions"
     object_kind = ""  # the kind of the service's ObjectEvents that reload the screen
+
+    def __init__(self, service: LibvirtService) -> None:
+        super().__init__()
+        self.service = service
+        self.users: dict[str, list[str]] = {}  # who uses each object: VM names
+        self.loaded = False
+
+    def item_at_cursor(self, table_id: str, items: list):
+        """The item of ``items`` (the rows of table ``table_id``, in order) under its cursor."""
+        table = self.query_one(table_id, DataTable)
+        row = table.cursor_row
+        return items[row] if items and table.row_count and 0 <= row < len(items) else None
+
+    @staticmethod
+    def keep_cursor(table: DataTable, names: list[str], current: str | None) -> None:
+        """Put the cursor back on ``current`` after the rows were read again."""
+        if current in names:
+            table.move_cursor(row=names.index(current))
+
+    def action_close(self) -> None:
+        self.dismiss()
 
     def reload(self) -> None:  # pragma: no cover - overridden
         """Read the objects again (a worker in the subclasses)."""

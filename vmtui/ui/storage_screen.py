@@ -110,8 +110,7 @@ class DefinePoolDialog(FormDialog):
     ok_label = "Define"
 
     def __init__(self, service: LibvirtService, existing: list[storage.PoolInfo]) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.existing = existing
 
     def fields(self) -> ComposeResult:
@@ -151,10 +150,8 @@ class CreateVolumeDialog(ProgressForm):
     ok_label = "Create"
 
     def __init__(self, service: LibvirtService, pool: storage.PoolInfo) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"New volume in pool '{pool.name}' (virsh vol-create-as)")
         self.pool = pool
-        self.title_text = f"New volume in pool '{pool.name}' (virsh vol-create-as)"
 
     def fields(self) -> ComposeResult:
         yield NewVolumeFields(fixed_pool=self.pool, size="10G", name_placeholder="disk1.qcow2", compact=True)
@@ -192,11 +189,9 @@ class UploadDialog(ProgressForm):
     ok_label = "Upload"
 
     def __init__(self, service: LibvirtService, pool: storage.PoolInfo, local_path: str = "") -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"Upload a file to pool '{pool.name}' (virsh vol-upload)")
         self.pool = pool
         self.local_path = local_path
-        self.title_text = f"Upload a file to pool '{pool.name}' (virsh vol-upload)"
 
     def fields(self) -> ComposeResult:
         yield from labelled("Local file", Input(self.local_path, placeholder="/path/to/installer.iso",
@@ -237,10 +232,8 @@ class DownloadDialog(ProgressForm):
     ok_label = "Download"
 
     def __init__(self, service: LibvirtService, volume: storage.VolumeInfo) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"Download '{volume.name}' (virsh vol-download)")
         self.volume = volume
-        self.title_text = f"Download '{volume.name}' (virsh vol-download)"
 
     def fields(self) -> ComposeResult:
         default = os.path.join(os.getcwd(), self.volume.name)
@@ -284,13 +277,10 @@ class StorageScreen(HostObjectScreen):
     BINDINGS = bindings(STORAGE_KEYS)
 
     def __init__(self, service: LibvirtService) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.pools: list[storage.PoolInfo] = []
         self.volumes: list[storage.VolumeInfo] = []
-        self.users: dict[str, list[str]] = {}
         self.warnings: list[str] = []
-        self.loaded = False
         self._pool_for_volumes: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -314,21 +304,11 @@ class StorageScreen(HostObjectScreen):
 
     @property
     def selected_pool(self) -> storage.PoolInfo | None:
-        table = self.query_one("#pools", DataTable)
-        if not self.pools or table.row_count == 0:
-            return None
-        row = table.cursor_row
-        if 0 <= row < len(self.pools):
-            return self.pools[row]
-        return None
+        return self.item_at_cursor("#pools", self.pools)
 
     @property
     def selected_volume(self) -> storage.VolumeInfo | None:
-        table = self.query_one("#volumes", DataTable)
-        if not self.volumes or table.row_count == 0:
-            return None
-        row = table.cursor_row
-        return self.volumes[row] if 0 <= row < len(self.volumes) else None
+        return self.item_at_cursor("#volumes", self.volumes)
 
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
@@ -361,9 +341,7 @@ class StorageScreen(HostObjectScreen):
                 fmt_bytes(p.capacity) if active else "-", fmt_bytes(p.allocation) if active else "-",
                 fmt_bytes(p.available) if active else "-", p.type)),
                 key=p.name)
-        names = [p.name for p in pools]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        self.keep_cursor(table, [p.name for p in pools], current)
         self.warnings = storage.pool_warnings(pools)
         box = self.query_one("#storage-warnings", Static)
         box.update(Text("\n".join(f" ! {w}" for w in self.warnings), style="bold yellow"))
@@ -404,9 +382,7 @@ class StorageScreen(HostObjectScreen):
         for v in vols:
             table.add_row(*map(Text, (v.name, v.format or "-", fmt_bytes(v.capacity), fmt_bytes(v.allocation),
                                       self._provisioning(v), ", ".join(self.users_of(v)) or "-")), key=v.name)
-        names = [v.name for v in vols]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        self.keep_cursor(table, [v.name for v in vols], current)
         summary = f"{len(vols)} volume{'s' if len(vols) != 1 else ''}"
         if pool.capacity:
             summary += f", {fmt_bytes(pool.volumes_capacity)} provisioned on {fmt_bytes(pool.capacity)}"
@@ -593,6 +569,3 @@ class StorageScreen(HostObjectScreen):
 
     def action_storage_help(self) -> None:
         self.app.push_screen(KeyHelp("Storage — keys", STORAGE_KEYS))
-
-    def action_close(self) -> None:
-        self.dismiss()

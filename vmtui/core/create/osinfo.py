@@ -54,7 +54,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from vmtui.core.sizes import fmt_bytes
 from vmtui.core.xml.xmlmodel import yes
@@ -620,42 +620,38 @@ def _parse_resources(el: ET.Element) -> _RawResources:
     return raw
 
 
-def _parse_media(el: ET.Element) -> MediaRule:
-    iso = el.find("iso")
-    get = (lambda tag: _text(iso.find(tag))) if iso is not None else (lambda tag: None)
+def _rule_parts(el: ET.Element, inner: str) -> tuple[Callable[[str], str | None], dict[str, str | None], str | None]:
+    """What ``<media>`` and ``<tree>`` share: a reader of the texts of their
+    inner element (``<iso>``, ``<treeinfo>``), their arch, url, kernel and
+    initrd, and the id of their ``<variant>``."""
+    box = el.find(inner)
+    get = (lambda tag: _text(box.find(tag))) if box is not None else (lambda tag: None)
     variant = el.find("variant")
+    common = {"arch": el.get("arch", "all"), "url": _text(el.find("url")), "kernel": _text(el.find("kernel")),
+              "initrd": _text(el.find("initrd"))}
+    return get, common, variant.get("id") if variant is not None else None
+
+
+def _parse_media(el: ET.Element) -> MediaRule:
+    get, common, variant = _rule_parts(el, "iso")
     return MediaRule(
-        arch=el.get("arch", "all"),
+        **common,  # type: ignore[arg-type]
         volume_id=get("volume-id"),
         system_id=get("system-id"),
         publisher_id=get("publisher-id"),
         application_id=get("application-id"),
         volume_size=_int(get("volume-size")),
-        kernel=_text(el.find("kernel")),
-        initrd=_text(el.find("initrd")),
         live=_true(el.get("live"), False),
         installer=_true(el.get("installer"), True),
         installer_script=_true(el.get("installer-script"), True),
-        url=_text(el.find("url")),
-        variant=variant.get("id") if variant is not None else None,
+        variant=variant,
     )
 
 
 def _parse_tree(el: ET.Element) -> TreeRule:
-    info = el.find("treeinfo")
-    get = (lambda tag: _text(info.find(tag))) if info is not None else (lambda tag: None)
-    variant = el.find("variant")
-    return TreeRule(
-        arch=el.get("arch", "all"),
-        family=get("family"),
-        variant=get("variant"),
-        version=get("version"),
-        treeinfo_arch=get("arch"),
-        url=_text(el.find("url")),
-        kernel=_text(el.find("kernel")),
-        initrd=_text(el.find("initrd")),
-        variant_id=variant.get("id") if variant is not None else None,
-    )
+    get, common, variant = _rule_parts(el, "treeinfo")
+    return TreeRule(**common, family=get("family"), variant=get("variant"), version=get("version"),  # type: ignore[arg-type]
+                    treeinfo_arch=get("arch"), variant_id=variant)
 
 
 def _parse_os(el: ET.Element) -> _RawOs | None:
