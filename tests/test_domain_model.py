@@ -523,7 +523,7 @@ def test_one_disk_builder_one_prefix_table():
 
 
 def test_short_id_from_uri_is_shared():
-    from vmtui.core.create.osinfo import short_id_from_uri
+    from vmtui.core.xml.domain_model import short_id_from_uri
 
     assert short_id_from_uri("http://debian.org/debian/12") == "debian12"
     assert short_id_from_uri("http://microsoft.com/win/11") == "win11"

@@ -590,19 +590,6 @@ def _true(value: str | None, default: bool) -> bool:
     return default if value is None else yes(value)
 
 
-def short_id_from_uri(uri: str | None) -> str | None:
-    """An osinfo id URI's usual short id: ``http://debian.org/debian/12`` ->
-    ``debian12``, ``http://microsoft.com/win/11`` -> ``win11`` (the last two path
-    parts; one part is itself). None for something that is not such a URI."""
-    m = re.match(r"https?://[^/]+/(.+)$", uri or "")
-    if not m:
-        return None
-    parts = [p for p in m.group(1).split("/") if p]
-    if len(parts) >= 2:
-        return parts[-2] + parts[-1]
-    return parts[0] if parts else None
-
-
 def _parse_resources(el: ET.Element) -> _RawResources:
     raw = _RawResources(inherit=_true(el.get("inherit"), False))
     for kind in ("minimum", "recommended", "maximum"):

@@ -40,7 +40,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..create.osinfo import short_id_from_uri
 from .xmlmodel import (
     Child,
     Children,
@@ -66,6 +65,7 @@ __all__ = [
     "BUS_PREFIX",
     "DISK_DEVICES",
     "disk_target",
+    "short_id_from_uri",
     "Domain",
     "OS",
     "FirmwareFeature",
@@ -156,6 +156,19 @@ DISK_DEVICES = ("disk", "cdrom", "floppy", "lun")
 #: the <source> attributes that say where a disk's data is (the rest, e.g.
 #: startupPolicy, are kept when the source changes)
 _SOURCE_LOCATION = ("file", "dev", "dir", "pool", "volume", "protocol", "name", "index", "path", "type")
+
+
+def short_id_from_uri(uri: str | None) -> str | None:
+    """An osinfo id URI's usual short id: ``http://debian.org/debian/12`` ->
+    ``debian12``, ``http://microsoft.com/win/11`` -> ``win11`` (the last two path
+    parts; one part is itself). None for something that is not such a URI."""
+    m = re.match(r"https?://[^/]+/(.+)$", uri or "")
+    if not m:
+        return None
+    parts = [p for p in m.group(1).split("/") if p]
+    if len(parts) >= 2:
+        return parts[-2] + parts[-1]
+    return parts[0] if parts else None
 
 
 def disk_target(prefix: str, index: int) -> str:
