@@ -82,7 +82,7 @@ def resolve_uri(args: argparse.Namespace, config_uri: str | None) -> str:
 
 def _open_log(path: str):
     """The ``--log`` file opened for appending (created 0600), or the reason it cannot be."""
-    from .core.userfile import describe_mode
+    from .core.files.userfile import describe_mode
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         return cmd_export(args)
     from .core.config import load_config
-    from .core.service import LibvirtService
+    from .core.connection.service import LibvirtService
 
     config = load_config(args.config)
     if args.demo and not DEMO_HOST.exists():
@@ -170,7 +170,7 @@ def _command_config(args: argparse.Namespace):
 async def _connected_service(args: argparse.Namespace, config):
     """A connected service for the headless commands, or None (reason printed)."""
     from .core.errors import ConnectError
-    from .core.service import LibvirtService
+    from .core.connection.service import LibvirtService
 
     service = LibvirtService(resolve_uri(args, config.autoconnect_uri), stats_interval=3600, reconnect=False)
     try:
@@ -182,8 +182,9 @@ async def _connected_service(args: argparse.Namespace, config):
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from .core import userfile
-    from .core.vmspec_yaml import SpecError, parse_spec, validate_spec
+    from .core.files import userfile
+    from .core.create.validation import validate_spec
+    from .core.create.vmspec_yaml import SpecError, parse_spec
 
     if args.demo and not DEMO_HOST.exists():
         _err(f"vmtui: the demo host file is missing: {DEMO_HOST}")
@@ -221,8 +222,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 async def _create(args: argparse.Namespace, doc, config) -> int:
     from .core.errors import VmtuiError
-    from .core.installer import InvalidSpec, check_spec, create_vm, preview
-    from .core.osinfo import default_db
+    from .core.create.installer import InvalidSpec, check_spec, create_vm, preview
+    from .core.create.osinfo import default_db
 
     service = await _connected_service(args, config)
     if service is None:
@@ -278,9 +279,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace, config) -> int:
     from .core.errors import VmtuiError
-    from .core.installer import export_domain
-    from .core.osinfo import default_db
-    from .core.vmspec_yaml import dump_spec
+    from .core.create.installer import export_domain
+    from .core.create.osinfo import default_db
+    from .core.create.vmspec_yaml import dump_spec
 
     service = await _connected_service(args, config)
     if service is None:

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
-from ..core.model import DomainInfo, PAUSED, SHUT_OFF, CRASHED
-from ..core.service import (
+from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
+from ..core.connection.service import (
     ConnectionChanged,
     ConnState,
     DomainEvent,
@@ -149,7 +149,7 @@ class VmtuiApp(TemplateActions, App):
         self.exit_on_connect_failure = exit_on_connect_failure
         self.connect_error: VmtuiError | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        from ..core.console import ConsoleManager
+        from ..core.consoles.serial import ConsoleManager
         self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
         self._was_disconnected = False
@@ -580,7 +580,7 @@ class VmtuiApp(TemplateActions, App):
 
     @work(group="graphics")
     async def _open_graphics(self, d: DomainInfo) -> None:
-        from ..core import graphics
+        from ..core.consoles import graphics
         from .graphics_screen import GraphicsScreen
         try:
             displays = await self.service.call(lambda c: graphics.displays_of(c, d.uuid),

@@ -38,7 +38,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Footer, Input, Label, Static
 
-from ..core import console as C
+from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
 from .templates_ui import confirm_start
@@ -757,7 +757,7 @@ def forward_service_message(app: App, payload) -> None:
     cs = console_screen(app, create=False)
     if cs is None or not cs._ready:
         return
-    from ..core.service import ConnectionChanged, ConnState, DomainEvent
+    from ..core.connection.service import ConnectionChanged, ConnState, DomainEvent
     if isinstance(payload, ConnectionChanged):
         if payload.state is ConnState.CONNECTED:
             cs.connection_changed(True)
