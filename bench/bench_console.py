@@ -201,8 +201,8 @@ async def guest_typing(keys: int = 500) -> None:
     import libvirt
 
     from tests import guest
-    from vmtui.core import console as C
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.consoles import serial as C
+    from vmtui.core.connection.service import LibvirtService
 
     files = guest.tiny_guest_files()
     name = f"vmtui-test-{os.getpid()}-bench-console"

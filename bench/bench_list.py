@@ -139,7 +139,7 @@ def child_launch(n: int, xml: str, spawned: float, result_path: str, profile: st
 
         import libvirt
 
-        from vmtui.core.eventloop import ensure_event_impl
+        from vmtui.core.connection.eventloop import ensure_event_impl
 
         ensure_event_impl()  # libvirt wants its event loop before the first connection
         box: dict = {}
@@ -162,7 +162,7 @@ def child_launch(n: int, xml: str, spawned: float, result_path: str, profile: st
             return box["conn"]
 
     from vmtui.core.config import Config
-    from vmtui.core.service import DomainsReset, LibvirtService
+    from vmtui.core.connection.service import DomainsReset, LibvirtService
     from vmtui.ui import domain_table
     from vmtui.ui.app import VmtuiApp
 
@@ -276,8 +276,8 @@ def _count_domain_calls(counts) -> None:
 async def _tick_counts(n: int, xml: str, ticks: int = 4) -> dict:
     from collections import Counter
 
-    from vmtui.core.counting import counting_opener
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.connection.counting import counting_opener
+    from vmtui.core.connection.service import LibvirtService
 
     dom_counts: Counter = Counter()
     _count_domain_calls(dom_counts)
@@ -313,9 +313,9 @@ def child_headless(n: int, xml: str, idle_seconds: float, profile: str | None) -
     from textual import events
 
     from vmtui.core.config import Config
-    from vmtui.core.counting import counting_opener
-    from vmtui.core.model import DomainStats
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.connection.counting import counting_opener
+    from vmtui.core.connection.rows import DomainStats
+    from vmtui.core.connection.service import LibvirtService
     from vmtui.ui.app import VmtuiApp
 
     holder: list = []

@@ -36,7 +36,7 @@ import libvirt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vmtui.core import storage  # noqa: E402
+from vmtui.core.storage import pools as storage  # noqa: E402
 from vmtui.core.sizes import fmt_bytes, parse_size  # noqa: E402
 
 GiB = 1024 ** 3

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from vmtui.cli import demo_uri  # noqa: E402
 from vmtui.core.config import Config  # noqa: E402
-from vmtui.core.service import LibvirtService  # noqa: E402
+from vmtui.core.connection.service import LibvirtService  # noqa: E402
 from vmtui.ui.app import VmtuiApp  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -92,7 +92,7 @@ async def _ovf_read(app) -> None:
 
 def _mark_template(name: str):
     async def step(app) -> None:
-        from vmtui.core import templates
+        from vmtui.core.clones import templates
         uuid = next(u for u, d in app.table.domains.items() if d.name == name)
         await app.service.call(lambda c: templates.set_marked(c.lookupByUUIDString(uuid), True))
         await app.service.refresh_domain(uuid)
@@ -108,7 +108,7 @@ def _clone_planned(app) -> bool:
 async def _graphics_sample(app) -> None:
     """The graphical console of the selected VM with a sample picture (the
     test driver has no real screens) and the lines for a remote host."""
-    from vmtui.core import graphics
+    from vmtui.core.consoles import graphics
     from vmtui.ui.graphics_screen import GraphicsScreen
     d = app.table.selected
     app.service.display_uri = "qemu+ssh://admin@kvm1.example.org/system"
@@ -134,7 +134,7 @@ def _snaps_loaded(app) -> bool:
 
 async def _demo_snapshots(app) -> None:
     """A snapshot tree on the selected VM, with fixed times (metadata only)."""
-    from vmtui.core import snapshots
+    from vmtui.core.storage import snapshots
     S = snapshots.SnapshotInfo
     uuid = app.table.selected.uuid
 
@@ -251,7 +251,7 @@ async def main() -> None:
                                   "ctrl+n", _type("#os-search", "debian")], None, None),
         ("wizard-storage", (100, 30), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                        "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n",
-                                       _type("#size", "200G")], None, None),
+                                       _type("#vol-size", "200G")], None, None),
         ("wizard-finish", (100, 40), ["n", _wizard_ready, _type("#iso", "default/debian-12.8.0-amd64-netinst.iso"),
                                       "ctrl+n", _type("#os-search", "debian 11"), "ctrl+n", "ctrl+n", "ctrl+n",
                                       _type("#name", "web-03")], None, None),

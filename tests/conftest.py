@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import prereq
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 
 DATA = Path(__file__).resolve().parent / "data"
 SMALL_HOST = DATA / "host-small.xml"

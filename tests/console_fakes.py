@@ -1,4 +1,4 @@
-"""A stand-in for :class:`vmtui.core.console.ConsoleManager` (the test
+"""A stand-in for :class:`vmtui.core.consoles.serial.ConsoleManager` (the test
 driver has no console streams): sessions that tests feed by hand, and
 recorded guest output replayed for snapshots and screenshots."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vmtui.core import console as C
+from vmtui.core.consoles import serial as C
 
 #: A real boot of the tiny test guest (tests/guest.py, ``ignore_loglevel``)
 #: and a few commands, as the serial console sent it.

@@ -26,13 +26,14 @@ import yaml
 
 from vmtui import cli
 from vmtui.core import config as config_mod
-from vmtui.core import safeyaml, userfile
+from vmtui.core.files import safeyaml, userfile
 from vmtui.core.config import load_config
-from vmtui.core.provision import cloudinit
+from vmtui.core.provision import cloudinit, cloudinit_form
 from vmtui.core.provision.library import Library, LibraryError
-from vmtui.core.provision.seed import CloudInitDocs, plain_password_problems
-from vmtui.core.service import LibvirtService
-from vmtui.core.vmspec_yaml import local_path_checker, validate_url
+from vmtui.core.provision.cloudinit import plain_password_problems
+from vmtui.core.provision.seed import CloudInitDocs
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.validation import local_path_checker, validate_url
 
 from .conftest import wait_for
 
@@ -515,7 +516,7 @@ def test_iso_path_fifo_and_devices(tmp_path):
     os.mkfifo(fifo)
     assert within(10, local_path_checker, str(fifo), "iso") == f"{fifo} is a FIFO (named pipe), not an ISO image"
     assert local_path_checker("/dev/zero", "iso") == "/dev/zero is a character device, not an ISO image"
-    from vmtui.core.osinfo import NotAnIsoError, read_iso_ids
+    from vmtui.core.create.osinfo import NotAnIsoError, read_iso_ids
 
     with pytest.raises(NotAnIsoError, match="is a FIFO \\(named pipe\\), not an ISO 9660 image"):
         within(10, read_iso_ids, fifo)
@@ -597,7 +598,7 @@ def test_user_data_bombs_are_problems_with_lines():
     (p,) = cloudinit.validate_network_config("version: 2\nbogus: 2001-02-30\n")
     assert (p.line, p.path) == (2, "bogus") and p.message.startswith("invalid date '2001-02-30'")
     with pytest.raises(ValueError, match="alias bomb"):
-        cloudinit.form_from_yaml(ud)
+        cloudinit_form.form_from_yaml(ud)
 
 
 async def test_ssh_key_file_that_is_not_a_file(tmp_path):

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core import builder, domxml
-from vmtui.core.builder import (
+from vmtui.core.create import builder
+from vmtui.core.xml import domxml
+from vmtui.core.create.builder import (
     NS_LIBOSINFO,
     NS_VMTUI,
     BuildError,
@@ -29,13 +30,12 @@ from vmtui.core.builder import (
     install_kernel_args,
     offline_disks,
     plan_disks,
-    spec_from_domain_xml,
-    virt_install_command,
-    virt_install_cmdline,
 )
-from vmtui.core.domcaps import HostCaps, Loader
-from vmtui.core.osinfo import OsInfo
-from vmtui.core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from vmtui.core.create.spec_from_xml import spec_from_domain_xml
+from vmtui.core.create.virt_install import virt_install_command, virt_install_cmdline
+from vmtui.core.host.domcaps import HostCaps, Loader
+from vmtui.core.create.osinfo import OsInfo
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 
 DATA = Path(__file__).parent / "data" / "builder"
 REGEN = bool(os.environ.get("VMTUI_REGEN_GOLDEN"))

@@ -10,20 +10,16 @@ import yaml
 from tests.prereq import missing
 from vmtui.core.provision import cloudinit as ci
 from vmtui.core.provision.cloudinit import (
-    CloudConfigForm,
     Problem,
-    UserForm,
-    WriteFileForm,
-    apply_form,
     build_seed_iso,
     default_meta_data,
-    form_from_yaml,
     hash_password,
     new_instance_id,
     validate_meta_data,
     validate_network_config,
     validate_user_data,
 )
+from vmtui.core.provision.cloudinit_form import CloudConfigForm, UserForm, WriteFileForm, apply_form, form_from_yaml
 
 try:
     with warnings.catch_warnings():

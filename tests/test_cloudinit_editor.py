@@ -12,7 +12,8 @@ from textual.widgets import Input, OptionList, TextArea
 from vmtui.core.provision import cloudinit
 from vmtui.core.provision.library import Library
 from vmtui.core.provision.seed import CloudInitDocs
-from vmtui.ui.cloudinit_editor import CloudInitEditorScreen, CloudInitLibraryScreen, parse_lines, render_entry
+from vmtui.core.provision.cloudinit_form import parse_lines, render_entry
+from vmtui.ui.cloudinit_editor import CloudInitEditorScreen, CloudInitLibraryScreen
 
 SIZE = (80, 24)
 USER = """#cloud-config
@@ -334,3 +335,17 @@ def test_plain_passwords_are_problems():
     text = "#cloud-config\nusers:\n  - name: a\n    passwd: hunter2\n  - name: b\n    passwd: $6$abc$def\n"
     ((doc, p),) = validate_docs({"user-data": text})
     assert (doc, p.line, p.column, p.path) == ("user-data", 4, 13, "users.0.passwd")
+
+
+def test_the_editor_and_the_spec_check_a_document_alike():
+    """One check in core (cloudinit.check_document): the editor lists its
+    problems, the spec validation shows the first with the count."""
+    from vmtui.core.create.validation import validate_spec
+    from vmtui.core.create.vmspec import InstallSource, VmSpec
+    from vmtui.ui.cloudinit_editor import validate_docs
+    text = "#cloud-config\nusers:\n  - name: a\n    passwd: hunter2\nhostname: [x]\n"
+    listed = validate_docs({"user-data": text})
+    assert len(listed) == 2 and {doc for doc, _p in listed} == {"user-data"}
+    spec = VmSpec(name="a", install=InstallSource(kind="cloud", image="/i.qcow2", cloud_init={"user_data": text}))
+    (fe,) = [e for e in validate_spec(spec) if e.field == "install.cloud_init.user_data"]
+    assert fe.message == f"user-data {listed[0][1]} (and 1 more)" and fe.line == listed[0][1].line

@@ -8,11 +8,12 @@ import libvirt
 import pytest
 import yaml
 
-from vmtui.core import installer
+from vmtui.core.create import installer
 from vmtui.core.errors import VmtuiError
-from vmtui.core.installer import InvalidSpec, create_vm
-from vmtui.core.vmspec import DiskSpec, InstallSource, VmSpec
-from vmtui.core.vmspec_yaml import dump_spec, load_spec, parse_spec, validate_spec
+from vmtui.core.create.installer import InvalidSpec, create_vm
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, VmSpec
+from vmtui.core.create.validation import validate_spec
+from vmtui.core.create.vmspec_yaml import dump_spec, load_spec, parse_spec
 
 GIB = 1024 ** 3
 USER = "#cloud-config\nhostname: cloudy\npackages: [nginx]\n"

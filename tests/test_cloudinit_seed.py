@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
+from vmtui.core.errors import VmtuiError
 from vmtui.core.provision import seed
 from vmtui.core.provision.library import Library, LibraryError, strip_per_vm, validate_name
 from vmtui.core.provision.seed import CloudInitDocs
@@ -37,14 +38,18 @@ def test_device_xml_next_free_target_readonly():
     assert dev.find("target").attrib == {"dev": "sdb", "bus": "sata"}
     # a target used only by the running config counts too
     live = PC.replace("dev='hda'", "dev='hdb'")
-    assert seed.next_target("ide", seed.used_targets(PC, live)) == "hdc"
+    dev = ET.fromstring(seed.cdrom_device_xml(PC, "/p/s.iso", live))
+    assert dev.find("target").attrib == {"dev": "hdc", "bus": "ide"}
 
 
 def test_ide_slots_run_out():
-    used = {"hda", "hdb", "hdc", "hdd"}
-    with pytest.raises(Exception, match="no free IDE slot"):
-        seed.next_target("ide", used)
-    assert seed.next_target("sata", {f"sd{c}" for c in "abcdefghijklmnopqrstuvwxyz"}) == "sdaa"
+    full = PC.replace("</devices>", "".join(f"<disk type='file' device='cdrom'><target dev='hd{c}' bus='ide'/></disk>"
+                                            for c in "bcd") + "</devices>")
+    with pytest.raises(VmtuiError, match="no free IDE slot"):
+        seed.cdrom_device_xml(full, "/p/s.iso")
+    sata = Q35.replace("</devices>", "".join(f"<disk type='file' device='cdrom'><target dev='sd{c}' bus='sata'/></disk>"
+                                             for c in "bcdefghijklmnopqrstuvwxyz") + "</devices>")
+    assert ET.fromstring(seed.cdrom_device_xml(sata, "/p/s.iso")).find("target").get("dev") == "sdaa"
 
 
 def test_seed_metadata_round_trip_keeps_other_metadata():

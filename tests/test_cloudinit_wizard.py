@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 from textual.widgets import Checkbox
 
-from vmtui.core import installer
+from vmtui.core.create import installer
 from vmtui.ui.cloudinit_editor import CloudInitEditorScreen
 from vmtui.ui.wizard import NewVmWizard
 

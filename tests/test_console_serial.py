@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from vmtui.core import console as C
+from vmtui.core.consoles import serial as C
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.service import ConnState, DomainEvent, LibvirtService
+from vmtui.core.connection.service import ConnState, DomainEvent, LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.messages import ConnectionStateChanged, DomainEventArrived
 from vmtui.ui.console_screen import (

@@ -10,10 +10,11 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from vmtui.core import disks, domxml, snapshots
+from vmtui.core.storage import disks, snapshots
+from vmtui.core.xml import domxml
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import ALPHA, BRAVO, ECHO, SMALL_HOST, host_uri, press_button, wait_for
@@ -70,14 +71,14 @@ def test_disk_element_round_trips_through_domxml():
 
 def test_next_target_per_bus():
     used = {"vda", "vdb", "hda", "hdc", "sda"}
-    assert disks.next_target(used, "virtio") == "vdc"
-    assert disks.next_target(used, "ide") == "hdb"
-    assert disks.next_target(used, "sata") == "sdb"
-    assert disks.next_target(used, "scsi") == "sdb"  # sd names are shared by scsi/sata/usb
-    assert disks.next_target({f"vd{c}" for c in "abcdefghijklmnopqrstuvwxyz"}, "virtio") == "vdaa"
+    assert disks.next_target("virtio", used) == "vdc"
+    assert disks.next_target("ide", used) == "hdb"
+    assert disks.next_target("sata", used) == "sdb"
+    assert disks.next_target("scsi", used) == "sdb"  # sd names are shared by scsi/sata/usb
+    assert disks.next_target("virtio", {f"vd{c}" for c in "abcdefghijklmnopqrstuvwxyz"}) == "vdaa"
     with pytest.raises(ValueError, match="takes 4"):
-        disks.next_target({"hda", "hdb", "hdc", "hdd"}, "ide")
-    assert disks.next_target(DOMAIN, "virtio") == "vdb"
+        disks.next_target("ide", {"hda", "hdb", "hdc", "hdd"})
+    assert disks.next_target("virtio", DOMAIN) == "vdb"
     assert disks.used_targets(DOMAIN, None) == {"vda", "hdc"}
 
 
@@ -301,17 +302,17 @@ async def test_disks_screen_lists_and_adds_a_disk():
         await wait_for(lambda: type(app.screen).__name__ == "AddDiskDialog", what="add dialog")
         dlg = app.screen
         await pilot.pause()
-        assert "The host will hold" in str(dlg.query_one("#add-plan").content)
-        dlg.query_one("#add-size", Input).value = "500G"
+        assert "The host will hold" in str(dlg.query_one("#vol-plan").content)
+        dlg.query_one("#vol-size", Input).value = "500G"
         await pilot.pause()
-        assert "overcommit" in str(dlg.query_one("#add-warning").content)
-        dlg.query_one("#add-size", Input).value = "lots"
-        dlg.query_one("#add-size", Input).focus()
+        assert "overcommit" in str(dlg.query_one("#vol-warning").content)
+        dlg.query_one("#vol-size", Input).value = "lots"
+        dlg.query_one("#vol-size", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
         assert "not a size" in str(dlg.query_one("#err-size").content)
-        dlg.query_one("#add-size", Input).value = "3G"
-        dlg.query_one("#add-name", Input).value = "bravo-data.qcow2"
+        dlg.query_one("#vol-size", Input).value = "3G"
+        dlg.query_one("#vol-name", Input).value = "bravo-data.qcow2"
         await pilot.press("enter")
         await wait_for(lambda: len(screen.rows) == 3, what="new disk listed")
         new = screen.rows[2]

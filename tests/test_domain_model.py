@@ -1,4 +1,4 @@
-"""The domain XML model (vmtui.core.domain_model on vmtui.core.xmlmodel).
+"""The domain XML model (vmtui.core.xml.domain_model on vmtui.core.xml.xmlmodel).
 
 * every fact, both directions: ``tests/data/domain_model/facts.xml`` holds one
   fragment per fact with its value; parsing the fragment gives the value and
@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core import builder, domxml, ovf
-from vmtui.core import domain_model as dm
-from vmtui.core.xmlmodel import (
+from vmtui.core.create import builder, spec_from_xml
+from vmtui.core.xml import domxml
+from vmtui.core import ovf
+from vmtui.core.xml import domain_model as dm
+from vmtui.core.xml.xmlmodel import (
     Child,
     Children,
     Flag,
@@ -295,7 +297,7 @@ def _domain(os_xml: str) -> str:
 
 def _three_readers(xml: str) -> tuple[tuple[str, bool], tuple[str, bool], tuple[str, bool]]:
     ov = domxml.parse_domain(xml)
-    spec = builder.spec_from_domain_xml(xml)
+    spec = spec_from_xml.spec_from_domain_xml(xml)
     plan = ovf.plan_export(xml)
     return ((ov.firmware.lower(), ov.secure_boot), (spec.firmware, spec.secure_boot),
             (plan.firmware, plan.secure_boot))
@@ -362,8 +364,8 @@ def test_secure_boot_survives_an_ova_round_trip():
 
 
 def test_what_the_builder_writes_all_readers_read_back():
-    from vmtui.core.domcaps import HostCaps, Loader
-    from vmtui.core.vmspec import VmSpec
+    from vmtui.core.host.domcaps import HostCaps, Loader
+    from vmtui.core.create.vmspec import VmSpec
 
     caps = HostCaps(arch="x86_64", kvm_available=True, virt_types=["kvm"], efi_autoselect=False,
                     uefi_loaders=[Loader("/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", True)])
@@ -511,17 +513,17 @@ def test_storage_sizes_use_the_same_scaling():
 
 
 def test_one_disk_builder_one_prefix_table():
-    from vmtui.core import disks
+    from vmtui.core.storage import disks
 
     assert disks.target_names("virtio")[:2] == ["vda", "vdb"] and disks.target_names("fdc") == ["fda", "fdb"]
-    assert builder._Targets().next("xen") == "xvda"  # the builder uses the same table
+    assert builder.TargetNames().next("xen") == "xvda"  # the builder uses the same table
     built = builder._disk(builder.ResolvedDisk("/i/a.qcow2", "qcow2"), "disk", "virtio", "vda", cache="none")
     via_disks = disks.disk_element("/i/a.qcow2", "vda", fmt="qcow2", cache="none")
     assert canon(built.element) == canon(via_disks)
 
 
 def test_short_id_from_uri_is_shared():
-    from vmtui.core.osinfo import short_id_from_uri
+    from vmtui.core.xml.domain_model import short_id_from_uri
 
     assert short_id_from_uri("http://debian.org/debian/12") == "debian12"
     assert short_id_from_uri("http://microsoft.com/win/11") == "win11"
@@ -530,4 +532,4 @@ def test_short_id_from_uri_is_shared():
     meta = ("<metadata><libosinfo:libosinfo xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>"
             "<libosinfo:os id='http://ubuntu.com/ubuntu/22.04'/></libosinfo:libosinfo></metadata>")
     xml = _domain("<os><type>hvm</type></os>").replace("<memory", meta + "<memory")
-    assert builder.spec_from_domain_xml(xml).os == ovf.plan_export(xml).osinfo == "ubuntu22.04"
+    assert spec_from_xml.spec_from_domain_xml(xml).os == ovf.plan_export(xml).osinfo == "ubuntu22.04"

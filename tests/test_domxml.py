@@ -1,4 +1,4 @@
-"""Tests for vmtui.core.domxml (pure XML parsing/editing, no libvirt needed).
+"""Tests for vmtui.core.xml.domxml (pure XML parsing/editing, no libvirt needed).
 
 Golden files live in tests/data/domxml/: ``NAME.xml`` plus ``NAME.json`` holding
 ``dataclasses.asdict(parse_domain(xml))``. The JSON was generated from the parser once
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from vmtui.core.domxml import (
+from vmtui.core.xml.domxml import (
     DiskInfo,
     DomainOverview,
     DomainXMLError,

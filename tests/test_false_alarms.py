@@ -8,10 +8,12 @@ import asyncio
 
 import libvirt
 
-from vmtui.core import disks, ownmeta, templates
+from vmtui.core.storage import disks
+from vmtui.core.xml import ownmeta
+from vmtui.core.clones import templates
 from vmtui.core.config import Config
 from vmtui.core.provision import seed
-from vmtui.core.service import DomainEvent, LibvirtService
+from vmtui.core.connection.service import DomainEvent, LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import ALPHA, DELTA, ECHO, wait_for

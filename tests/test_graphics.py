@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from vmtui.core import graphics as G
+from vmtui.core.consoles import graphics as G
 
 # --- displays ------------------------------------------------------------------
 

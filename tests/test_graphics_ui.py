@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from vmtui.core import graphics as G
+from vmtui.core.consoles import graphics as G
 from vmtui.ui.graphics_screen import GraphicsScreen, ScreenView, SendKeysMenu, TypeTextDialog
 
 from .conftest import ALPHA, BRAVO, DELTA, wait_for

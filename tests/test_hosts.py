@@ -3,8 +3,8 @@
 import pytest
 
 from vmtui.core.errors import ConnectError
-from vmtui.core.hosts import HostRegistry
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.hosts import HostRegistry
+from vmtui.core.connection.service import LibvirtService
 
 from .conftest import ALPHA, DATA, SMALL_HOST, host_uri, wait_for
 

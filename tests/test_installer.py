@@ -15,12 +15,14 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from vmtui.core import builder, domcaps, installer, storage
-from vmtui.core.domcaps import HostCaps, host_caps, merge_domcaps, parse_domcaps
+from vmtui.core.create import builder, installer
+from vmtui.core.host import domcaps
+from vmtui.core import storage
+from vmtui.core.host.domcaps import HostCaps, host_caps, merge_domcaps, parse_domcaps
 from vmtui.core.errors import VmtuiError
-from vmtui.core.installer import InvalidSpec, create_vm, export_spec, find_tree_boot_files, preview
-from vmtui.core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from vmtui.core.vmspec_yaml import dump_spec, load_spec
+from vmtui.core.create.installer import InvalidSpec, create_vm, export_spec, find_tree_boot_files, preview
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from vmtui.core.create.vmspec_yaml import dump_spec, load_spec
 
 GIB = 1024 ** 3
 DATA = Path(__file__).parent / "data" / "builder"
@@ -409,7 +411,7 @@ def test_core_layering():
     import subprocess
     import sys
 
-    code = ("import sys, vmtui.core.builder, vmtui.core.domcaps, vmtui.core.installer, vmtui.core.vmspec_yaml\n"
+    code = ("import sys, vmtui.core.create.builder, vmtui.core.host.domcaps, vmtui.core.create.installer, vmtui.core.create.vmspec_yaml\n"
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('textual', 'rich')}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

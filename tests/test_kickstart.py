@@ -281,3 +281,20 @@ def test_newc_archive_format():
 
 def test_kernel_argument():
     assert KICKSTART_INITRD_ARG == "inst.ks=file:/ks.cfg"
+
+
+def test_the_spec_validation_reports_what_the_editor_checks():
+    """One check in core (kickstart.check_kickstart): the spec validation
+    turns its problems into the field's messages, line by line."""
+    from vmtui.core.create.builder import disk_targets
+    from vmtui.core.create.validation import kickstart_problems
+    from vmtui.core.create.vmspec import DiskSpec, InstallSource, VmSpec
+    from vmtui.core.provision.kickstart import check_kickstart
+    text = GOOD + "rootpw hunter2\nignoredisk --only-use=sdb\n"
+    spec = VmSpec(name="ks", disks=[DiskSpec(bus="sata")],
+                  install=InstallSource(kind="iso", iso="/i.iso",
+                                        kickstart={"text": text, "version": "RHEL9", "delivery": "oemdrv"}))
+    found = check_kickstart(text, "RHEL9", disk_targets(spec))
+    assert {p.message.split(":")[0] for p in found} >= {"rootpw", "the VM has no disk 'sdb' (its disks"}
+    assert [(fe.line, fe.message, fe.severity) for fe in kickstart_problems(spec)] == \
+        [(p.line, f"line {p.line}: {p.message}", p.severity) for p in found]

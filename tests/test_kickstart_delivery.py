@@ -13,13 +13,15 @@ import pycdlib
 import pytest
 
 from tests.test_installer import POOL_VOLUMES, disks_of, iso_spec, make_tree, tree_server, volumes  # noqa: F401
-from vmtui.core import builder, installer, storage
+from vmtui.core.create import builder, installer, virt_install
+from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
-from vmtui.core.installer import create_vm, preview
+from vmtui.core.create.installer import create_vm, preview
 from vmtui.core.provision import kickstart
 from vmtui.core.provision.kickstart import delivery_for, starter_kickstart, version_for_os
-from vmtui.core.vmspec import InstallSource
-from vmtui.core.vmspec_yaml import SpecError, dump_spec, load_spec, validate_spec
+from vmtui.core.create.vmspec import InstallSource
+from vmtui.core.create.validation import validate_spec
+from vmtui.core.create.vmspec_yaml import SpecError, dump_spec, load_spec
 
 KS = starter_kickstart("en_US.UTF-8", "us", "UTC", "$6$salt$hash", "admin")
 
@@ -181,18 +183,18 @@ def test_builder_initrd_kickstart_kernel_args_and_virt_install_line():
     spec = iso_spec(os="fedora39", install=InstallSource(kind="url", url="http://h/t/", kernel_args="console=ttyS0",
                                                           kickstart=ks(delivery="initrd")))
     assert builder.install_kernel_args(spec) == "inst.repo=http://h/t/ console=ttyS0 inst.ks=file:/ks.cfg"
-    cmd = builder.virt_install_cmdline(spec)
+    cmd = virt_install.virt_install_cmdline(spec)
     assert "--initrd-inject ks.cfg --extra-args 'console=ttyS0 inst.ks=file:/ks.cfg'" in cmd
     spec.install.kernel_args = "inst.ks=hd:LABEL=X:/my.ks"  # the user's own inst.ks wins
     assert builder.install_kernel_args(spec) == "inst.repo=http://h/t/ inst.ks=hd:LABEL=X:/my.ks"
     iso = iso_spec(install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks()))
     assert "--disk path=/var/lib/libvirt/images/vmtui-newvm-ks-oemdrv.iso,device=cdrom,bus=sata,readonly=on" \
-        in builder.virt_install_cmdline(iso)
+        in virt_install.virt_install_cmdline(iso)
 
 
 def test_ide_count_includes_the_oemdrv_cdrom():
     spec = iso_spec(machine="pc", cdrom_bus="ide", install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks()))
-    from vmtui.core.vmspec import DiskSpec
+    from vmtui.core.create.vmspec import DiskSpec
     spec.disks = [DiskSpec(bus="ide", size=2 ** 30) for _ in range(3)]
     assert any(e.field == "disks" and "IDE" in e.message for e in validate_spec(spec))
 
@@ -303,7 +305,7 @@ def test_concurrent_validations_keep_their_warnings():
 
 
 def test_kickstart_disk_names_must_match_the_vm():
-    from vmtui.core.vmspec import DiskSpec
+    from vmtui.core.create.vmspec import DiskSpec
 
     spec = iso_spec(install=InstallSource(kind="iso", iso="/x.iso", kickstart=ks()))  # KS uses vda
     assert not [e for e in validate_spec(spec) if "no disk" in e.message]

@@ -9,7 +9,7 @@ from textual.widgets import Input, OptionList, Select, TextArea
 
 from vmtui.core.provision.cloudinit import is_password_hash
 from vmtui.core.provision.kickstart import validate_kickstart
-from vmtui.core.vmspec import DiskSpec, VmSpec
+from vmtui.core.create.vmspec import DiskSpec, VmSpec
 from vmtui.ui.kickstart_editor import KickstartEditorScreen, StarterDialog
 
 from .conftest import wait_for
@@ -238,7 +238,8 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
     import xml.etree.ElementTree as ET
     from pathlib import Path
 
-    from vmtui.core import installer, storage
+    from vmtui.core.create import installer
+    from vmtui.core import storage
     from vmtui.ui.wizard import FinishStep, KickstartStep, PreviewScreen
 
     from .test_kickstart_delivery import read_oemdrv
@@ -264,7 +265,7 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
         await next_step(wiz, pilot)
         if wiz.index == 2:  # below the OS's recommendation: Next again accepts the warning
             await next_step(wiz, pilot)
-        await set_input(wiz, pilot, "#size", "10G")
+        await set_input(wiz, pilot, "#vol-size", "10G")
         await next_step(wiz, pilot)
         step = wiz.steps[wiz.index]
         assert isinstance(step, KickstartStep)

@@ -1,7 +1,8 @@
 """The layers: vmtui.core must not pull in Textual (or Rich), vmtui.ui must
-not import libvirt. The import-linter contracts in pyproject.toml say so and
-`make test` checks them before the tests; these tests check that they hold,
-that they bite, and that the Makefile runs them."""
+not import libvirt, and vmtui.core's folders are layers (ovf over create
+over ... over xml over files). The import-linter contracts in pyproject.toml
+say so and `make test` checks them before the tests; these tests check that
+they hold, that they bite, and that the Makefile runs them."""
 
 import re
 import shutil
@@ -41,24 +42,28 @@ def _lint_imports(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_import_contracts_are_kept():
     out = _lint_imports()
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "2 kept, 0 broken" in out.stdout
+    assert "3 kept, 0 broken" in out.stdout
 
 
 def test_import_contracts_fail_when_broken(tmp_path):
-    """The same contracts on a copy of vmtui where the UI imports libvirt and
-    the core imports Textual: lint-imports exits non-zero, naming both."""
+    """The same contracts on a copy of vmtui where the UI imports libvirt, the
+    core imports Textual and the XML model imports storage (a layer above
+    it): lint-imports exits non-zero, naming all three."""
     shutil.copytree(ROOT / "vmtui", tmp_path / "vmtui", ignore=shutil.ignore_patterns("__pycache__"))
     with open(tmp_path / "vmtui" / "ui" / "dialogs.py", "a") as fh:
         fh.write("\nimport libvirt  # broken on purpose\n")
     with open(tmp_path / "vmtui" / "core" / "names.py", "a") as fh:
         fh.write("\nfrom textual.app import App  # broken on purpose\n")
+    with open(tmp_path / "vmtui" / "core" / "xml" / "xmlmodel.py", "a") as fh:
+        fh.write("\nfrom vmtui.core.storage import disks  # broken on purpose\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     out = subprocess.run([str(LINT_IMPORTS), "--no-cache"], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.returncode != 0, out.stdout
-    assert "0 kept, 2 broken" in out.stdout, out.stdout + out.stderr
+    assert "0 kept, 3 broken" in out.stdout, out.stdout + out.stderr
     assert "vmtui.ui.dialogs -> libvirt" in out.stdout
     assert "vmtui.core.names -> textual" in out.stdout
+    assert "vmtui.core.xml.xmlmodel -> vmtui.core.storage.disks" in out.stdout
 
 
 def test_contracts_name_the_layers():
@@ -68,6 +73,11 @@ def test_contracts_name_the_layers():
     assert contracts["core-without-ui"]["source_modules"] == ["vmtui.core"]
     assert "libvirt" in contracts["ui-without-libvirt"]["forbidden_modules"]
     assert contracts["ui-without-libvirt"]["source_modules"] == ["vmtui.ui"]
+    layers = contracts["core-layers"]["layers"]
+    assert layers[-2:] == ["vmtui.core.xml", "vmtui.core.files"] and layers[0] == "vmtui.core.ovf"
+    # every folder of vmtui.core is a layer
+    folders = {p.name for p in (ROOT / "vmtui" / "core").iterdir() if (p / "__init__.py").exists()}
+    assert {f"vmtui.core.{f}" for f in folders} == {m.strip() for layer in layers for m in layer.split("|")}
     assert any(dep.startswith("import-linter") for dep in config["project"]["optional-dependencies"]["test"])
 
 

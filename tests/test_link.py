@@ -1,6 +1,6 @@
 """A connection is never closed while a call is in flight on it (issue 10.1).
 
-Unit tests of vmtui.core.link with a fake connection, and of the service's
+Unit tests of vmtui.core.connection.link with a fake connection, and of the service's
 use of it on the test driver: a lost connection tells waiting callers at
 once, closes only after their calls returned, and a hung daemon is found by
 the probe without libvirt's keepalive.
@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import wait_for
 from vmtui.core.errors import Disconnected
-from vmtui.core.link import DaemonPool, Link, Opener, RetiredLink
-from vmtui.core.service import ConnectionChanged, ConnState, LibvirtService
+from vmtui.core.connection.link import DaemonPool, Link, Opener, RetiredLink
+from vmtui.core.connection.service import ConnectionChanged, ConnState, LibvirtService
 
 
 class FakeConn:

@@ -1,4 +1,4 @@
-"""vmtui.core.osinfo: the osinfo-db catalogue, media/tree detection, resources.
+"""vmtui.core.create.osinfo: the osinfo-db catalogue, media/tree detection, resources.
 
 Three groups: a hand-written fixture database (tests/data/osinfo, exact
 values), the host's real /usr/share/osinfo (skipped when absent; values read
@@ -18,8 +18,8 @@ import pycdlib
 import pytest
 
 from tests.prereq import missing, needs
-from vmtui.core import osinfo
-from vmtui.core.osinfo import (
+from vmtui.core.create import osinfo
+from vmtui.core.create.osinfo import (
     Detection,
     IsoIds,
     NotAnIsoError,
@@ -773,7 +773,7 @@ kernel = images/pxeboot/vmlinuz
 
 def test_osinfo_imports_no_textual():
     code = (
-        "import sys, vmtui.core.osinfo\n"
+        "import sys, vmtui.core.create.osinfo\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('textual', 'rich')})\n"
         "print(bad)\n"
     )

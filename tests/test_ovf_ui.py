@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Select, Static
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.ovf_screens import ExportOvaScreen, ImportOvfScreen
 

@@ -21,3 +21,11 @@ def test_quick_start_has_exactly_two_commands():
     block = text.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["make demo", "make test"]
+
+
+def test_the_architecture_page_is_linked_and_names_every_folder_of_core():
+    root = README.parent
+    assert "(docs/architecture.md)" in README.read_text()
+    doc = (root / "docs" / "architecture.md").read_text()
+    folders = sorted(p.name for p in (root / "vmtui" / "core").iterdir() if (p / "__init__.py").exists())
+    assert folders and all(f"`{name}/`" in doc for name in folders), folders

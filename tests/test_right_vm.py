@@ -10,9 +10,9 @@ import asyncio
 
 import libvirt
 
-from vmtui.core import clone
+from vmtui.core.clones import clone
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import SelectionBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog, DeleteDialog
 
@@ -225,7 +225,7 @@ async def test_destructive_confirmations_name_the_vm(small_uri):
         assert "Delete domain 'delta'" in str(app.screen.query_one(".dialog-title", Label).content)
         await pilot.press("escape")
         await pilot.pause()
-        from vmtui.core import snapshots
+        from vmtui.core.storage import snapshots
         await app.service.call(lambda c: snapshots.create_snapshot(c, ECHO, "s1", "", memory=False))
         app.table.select(ECHO)
         await pilot.press("z")
@@ -300,7 +300,7 @@ async def test_starting_a_linked_clones_source_asks_first_naming_the_clones(smal
 async def test_a_linked_clones_source_warns_in_the_console_revert_and_grow_dialogs(small_uri):
     from textual.widgets import Static
 
-    from vmtui.core import snapshots
+    from vmtui.core.storage import snapshots
     from vmtui.ui.console_screen import ConsolePane
     from vmtui.ui.disks_screen import DisksScreen, ResizeDialog
     from vmtui.ui.snapshots_screen import RevertDialog, SnapshotsScreen

@@ -12,10 +12,13 @@ import threading
 import libvirt
 import pytest
 
-from vmtui.core import graphics, inventory, storage, templates
+from vmtui.core.consoles import graphics
+from vmtui.core.host import inventory
+from vmtui.core import storage
+from vmtui.core.clones import templates
 from vmtui.core.errors import CallTimeout, Disconnected, InvalidState, Unsupported, VmtuiError, from_libvirt
 from vmtui.core.provision import seed
-from vmtui.core.service import ConnectionChanged, ConnState, LibvirtService
+from vmtui.core.connection.service import ConnectionChanged, ConnState, LibvirtService
 
 from .conftest import ALPHA, ECHO, wait_for
 

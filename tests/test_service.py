@@ -8,9 +8,9 @@ import time
 import libvirt
 import pytest
 
-from vmtui.core.counting import counting_opener
+from vmtui.core.connection.counting import counting_opener
 from vmtui.core.errors import CallTimeout, ConnectError, Disconnected, VmtuiError
-from vmtui.core.service import (
+from vmtui.core.connection.service import (
     ConnState,
     DomainRemoved,
     DomainsChanged,
@@ -155,7 +155,7 @@ async def test_stats_tick_makes_at_most_two_calls(small_uri):
 
 
 async def test_stats_rates_from_deltas(service):
-    from vmtui.core.model import DomainInfo
+    from vmtui.core.connection.rows import DomainInfo
     info = DomainInfo(uuid="u", name="n", id=1, state_code=1, vcpus=2)
     rec1 = {"state.state": 1, "cpu.time": 0, "block.count": 1, "block.0.rd.bytes": 0, "block.0.wr.bytes": 0,
             "net.count": 1, "net.0.rx.bytes": 0, "net.0.tx.bytes": 0, "balloon.rss": 1000}

@@ -6,7 +6,7 @@ Update on purpose with: pytest tests/test_snapshots.py --snapshot-update
 from __future__ import annotations
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import DELTA, SMALL_HOST, host_uri, wait_for
@@ -82,7 +82,7 @@ def _wizard_at(step: int, customize: bool = False):
             lambda: setattr(wiz.query_one("#iso", Input), "value", "default/install.iso"),
             lambda: setattr(wiz.query_one("#os-search", Input), "value", "generic linux"),
             lambda: None,
-            lambda: setattr(wiz.query_one("#size", Input), "value", "10G"),
+            lambda: setattr(wiz.query_one("#vol-size", Input), "value", "10G"),
             lambda: setattr(wiz.query_one("#name", Input), "value", "web-03"),
         ]
         for i in range(step + 1):

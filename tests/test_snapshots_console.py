@@ -8,9 +8,9 @@ Update on purpose with: pytest tests/test_snapshots_console.py --snapshot-update
 
 from __future__ import annotations
 
-from vmtui.core import console as C
+from vmtui.core.consoles import serial as C
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.console_screen import CONNECTED, ConsoleListScreen, ConsoleScreen
 

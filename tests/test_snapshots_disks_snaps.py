@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from vmtui.core import snapshots
+from vmtui.core.storage import snapshots
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import BRAVO, DELTA, SMALL_HOST, host_uri, wait_for
@@ -57,10 +57,10 @@ def test_add_disk_dialog_80x24(snap_compare):
         await _open(pilot, BRAVO, "d", "DisksScreen", "#disk-detail")
         await pilot.press("a")
         await wait_for(lambda: type(pilot.app.screen).__name__ == "AddDiskDialog", what="dialog")
-        pilot.app.screen.query_one("#add-size", Input).value = "200G"
-        await wait_for(lambda: "200.0 GiB" in str(pilot.app.screen.query_one("#add-plan").content)
-                       and "overcommit" in str(pilot.app.screen.query_one("#add-warning").content), what="plan")
-        pilot.app.screen.query_one("#add-pool").focus()  # no text cursor in the picture
+        pilot.app.screen.query_one("#vol-size", Input).value = "200G"
+        await wait_for(lambda: "200.0 GiB" in str(pilot.app.screen.query_one("#vol-plan").content)
+                       and "overcommit" in str(pilot.app.screen.query_one("#vol-warning").content), what="plan")
+        pilot.app.screen.query_one("#vol-pool").focus()  # no text cursor in the picture
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(80, 24), run_before=run_before)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from vmtui.core import graphics as G
+from vmtui.core.consoles import graphics as G
 from vmtui.ui.graphics_screen import GraphicsScreen
 
 from .conftest import ALPHA, wait_for

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from vmtui.core.config import Config
 from vmtui.core.provision.kickstart import starter_kickstart
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.kickstart_editor import KickstartEditorScreen, StarterAnswers, StarterDialog
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import BRAVO, SMALL_HOST, host_uri, wait_for

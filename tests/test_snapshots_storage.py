@@ -6,7 +6,7 @@ Update on purpose with: pytest tests/test_snapshots_storage.py --snapshot-update
 from __future__ import annotations
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import DATA, SMALL_HOST, host_uri, wait_for

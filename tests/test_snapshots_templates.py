@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from vmtui.core import templates
+from vmtui.core.clones import templates
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.templates_ui import CloneScreen, PrepareTemplateScreen
 

@@ -161,7 +161,7 @@ def test_volume_users(conn):
 
 
 def test_disk_volume(conn):
-    from vmtui.core import domxml
+    from vmtui.core.xml import domxml
     disks = domxml.disk_sources(conn.lookupByName("echo").XMLDesc(0))
     vols = [storage.disk_volume(conn, d) for d in disks]
     assert [v.name for v in vols] == ["echo.qcow2", "install.iso"]

@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from vmtui.core import networks, storage
+from vmtui.core.host import networks
+from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
 from vmtui.ui.network_screen import dhcp_label, fmt_expiry
 from vmtui.ui.storage_screen import usage_bar

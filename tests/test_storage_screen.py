@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, RadioButton
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen
@@ -42,7 +42,7 @@ def _status(app) -> str:
 
 
 def _field_error(screen, name: str) -> str:
-    from vmtui.ui.wizard import field_id
+    from vmtui.ui.forms import field_id
     err = screen.query_one(f"#{field_id(name)}")
     return str(err.render()) if err.display else ""
 
@@ -154,30 +154,37 @@ async def test_create_volume_form_shows_plan_and_errors_on_the_fields():
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, CreateVolumeDialog))
         form = app.screen
-        form.query_one("#size", Input).value = "20G"
+        assert "default (86.0 GiB free of 100.0 GiB)" in str(form.query_one("#vol-pool-fixed").render())
+        form.query_one("#vol-size", Input).value = "20G"
         await pilot.pause()
-        plan = str(form.query_one("#plan").render())
-        assert "The host will hold 256.0 KiB now, at most 20.0 GiB" in plan
+        plan = str(form.query_one("#vol-plan").render())
+        assert "The host will hold 256.0 KiB now and at most 20.0 GiB" in plan
         # thin overcommit: a warning, not an error
-        form.query_one("#size", Input).value = "60G"
+        form.query_one("#vol-size", Input).value = "60G"
         await pilot.pause()
-        assert "Thin disks would overcommit pool 'default'" in _field_error(form, "plan")
-        # thick and too big: an error on the size field
-        form.query_one("#provisioning").value = "thick"
-        form.query_one("#size", Input).value = "90G"
+        assert "Thin disks would overcommit pool 'default'" in str(form.query_one("#vol-warning").render())
+        # thick and too big: said at once, an error on the size field when submitted
+        form.query_one("#vol-thick", RadioButton).value = True
+        form.query_one("#vol-size", Input).value = "90G"
         await pilot.pause()
-        assert "is larger than the 86.0 GiB free in pool 'default'" in _field_error(form, "size")
-        form.query_one("#size", Input).value = "lots"
+        too_big = "is larger than the 86.0 GiB free in pool 'default'"
+        assert too_big in str(form.query_one("#vol-warning").render())
+        form.query_one("#vol-name", Input).value = "big.img"
+        await press_button(pilot, "#ok")
+        await wait_for(lambda: too_big in _field_error(form, "size"))
+        form.query_one("#vol-size", Input).value = "lots"
         await pilot.pause()
-        assert "'lots' is not a size" in _field_error(form, "size")
+        await press_button(pilot, "#ok")
+        await wait_for(lambda: "'lots' is not a size" in _field_error(form, "size"))
         # bad name
-        form.query_one("#size", Input).value = "2G"
-        form.query_one("#name", Input).value = "a/b"
+        form.query_one("#vol-size", Input).value = "2G"
+        form.query_one("#vol-thin", RadioButton).value = True
+        form.query_one("#vol-name", Input).value = "a/b"
         await pilot.pause()
         await press_button(pilot, "#ok")
         await wait_for(lambda: "must not contain '/'" in _field_error(form, "name"))
         assert isinstance(app.screen, CreateVolumeDialog)
-        form.query_one("#name", Input).value = "new.qcow2"
+        form.query_one("#vol-name", Input).value = "new.qcow2"
         await pilot.pause()
         await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), what="dialog closed")

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from vmtui.core import clone, domxml, templates
+from vmtui.core.clones import clone, templates
+from vmtui.core.xml import domxml
 
 LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 VMTUI = "https://vmtui.dev/xmlns/vmtui/1"

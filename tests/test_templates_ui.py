@@ -9,9 +9,9 @@ import libvirt
 import pytest
 from textual.widgets import Checkbox, Input, Log, RadioButton
 
-from vmtui.core import clone, templates
+from vmtui.core.clones import clone, templates
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import SelectionBar, StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.templates_ui import CloneScreen, PrepareTemplateScreen

@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Checkbox, Input, TextArea
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import SelectionBar, StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog, DeleteDialog, DiskCheckbox
 from vmtui.ui.screens import DetailsScreen, HelpScreen, XmlScreen
@@ -343,7 +343,7 @@ async def test_no_color_still_readable(small_uri, monkeypatch):
 
 async def test_console_errors_are_notifications(small_uri):
     """The test driver has no consoles: the key still behaves (offer, message, back to the list)."""
-    from vmtui.core import console as C
+    from vmtui.core.consoles import serial as C
     from vmtui.ui.console_screen import ConsoleScreen
     app = make_app(small_uri)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -12,25 +12,21 @@ import jsonschema
 import pycdlib
 import pytest
 
-from vmtui.core.domcaps import HostCaps
-from vmtui.core.model import HostInfo
-from vmtui.core.osinfo import OsInfo, Resources
-from vmtui.core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from vmtui.core.vmspec_yaml import (
-    SPEC_SCHEMA,
+from vmtui.core.host.domcaps import HostCaps
+from vmtui.core.connection.rows import HostInfo
+from vmtui.core.create.osinfo import OsInfo, Resources
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from vmtui.core.create.validation import (
     FieldError,
     PoolFacts,
-    SpecError,
-    dump_spec,
-    format_size,
-    load_spec,
     local_path_checker,
     name_problems,
-    parse_spec,
     validate_mac,
     validate_spec,
     validate_url,
 )
+from vmtui.core.create.vmspec_yaml import SPEC_SCHEMA, SpecError, dump_spec, load_spec, parse_spec
+from vmtui.core.sizes import format_size
 
 from tests.test_builder import CASES
 
@@ -311,7 +307,7 @@ def test_os_minimum_is_a_warning():
     os_ = OsInfo(id="http://x/os/1", short_id="x1", short_ids=("x1",), name="X 1",
                  minimum=Resources(1024, 2, None),
                  resources_by_arch={})
-    from vmtui.core.osinfo import ResourceSet
+    from vmtui.core.create.osinfo import ResourceSet
     os_.resources_by_arch = {"all": ResourceSet(minimum=Resources(1024, 2, None))}
     found = validate_spec(ok_spec(memory_mib=512, vcpus=1), osinfo=os_)
     assert fields(found) == [] and fields(found, "warning") == ["memory", "vcpus"]

@@ -9,10 +9,11 @@ import pytest
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Select
 
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
-from vmtui.core.vmspec_yaml import load_spec
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.vmspec_yaml import load_spec
 from vmtui.ui.app import VmtuiApp
-from vmtui.ui.wizard import CustomizeScreen, FieldError, FinishStep, NewVmWizard, PreviewScreen, field_id
+from vmtui.ui.forms import FieldError, field_id
+from vmtui.ui.wizard import CustomizeScreen, FinishStep, NewVmWizard, PreviewScreen
 
 from .conftest import wait_for
 
@@ -69,9 +70,9 @@ async def walk_to_finish(wiz, pilot, *, name: str, size: str = "8G", thick: bool
     await set_input(wiz, pilot, "#vcpus", "1")
     await next_step(wiz, pilot)
     assert wiz.index == 3, [str(e.content) for e in wiz.query(FieldError) if e.display]
-    await set_input(wiz, pilot, "#size", size)
+    await set_input(wiz, pilot, "#vol-size", size)
     if thick:
-        wiz.query_one("#prov-thick", RadioButton).value = True
+        wiz.query_one("#vol-thick", RadioButton).value = True
         await pilot.pause()
     await next_step(wiz, pilot)
     assert isinstance(wiz.steps[wiz.index], FinishStep)
@@ -139,24 +140,24 @@ async def test_each_step_shows_errors_on_its_fields(small_uri):
         # step 4: sizes zero / nonsense / thick larger than the pool
         assert wiz.index == 3
         for bad in ("0", "-5G", "abc"):
-            await set_input(wiz, pilot, "#size", bad)
+            await set_input(wiz, pilot, "#vol-size", bad)
             await next_step(wiz, pilot)
             assert wiz.index == 3 and error_of(wiz, "disks[0].size"), bad
-        await set_input(wiz, pilot, "#size", "500G")
-        wiz.query_one("#prov-thick", RadioButton).value = True
+        await set_input(wiz, pilot, "#vol-size", "500G")
+        wiz.query_one("#vol-thick", RadioButton).value = True
         await pilot.pause()
-        assert "larger than" in str(wiz.query_one("#disk-warning").content)
+        assert "larger than" in str(wiz.query_one("#vol-warning").content)
         await next_step(wiz, pilot)
         assert wiz.index == 3 and error_of(wiz, "disks[0].size")
         # thin overcommit is allowed, with a warning on screen
-        wiz.query_one("#prov-thin", RadioButton).value = True
+        wiz.query_one("#vol-thin", RadioButton).value = True
         await pilot.pause()
-        assert "fill" in str(wiz.query_one("#disk-warning").content)
+        assert "fill" in str(wiz.query_one("#vol-warning").content)
         await set_input(wiz, pilot, "#vol-name", "alpha.qcow2")  # exists in pool 'default'
         await next_step(wiz, pilot)
         assert wiz.index == 3 and error_of(wiz, "disks[0].name")
         await set_input(wiz, pilot, "#vol-name", "")
-        await set_input(wiz, pilot, "#size", "10G")
+        await set_input(wiz, pilot, "#vol-size", "10G")
         await next_step(wiz, pilot)
         # step 5: duplicate, empty and illegal names, bad MAC
         assert isinstance(wiz.steps[wiz.index], FinishStep)
@@ -171,7 +172,7 @@ async def test_each_step_shows_errors_on_its_fields(small_uri):
         # back keeps what was typed
         await pilot.press("alt+b")
         await pilot.pause()
-        assert wiz.index == 3 and wiz.query_one("#size", Input).value == "10G"
+        assert wiz.index == 3 and wiz.query_one("#vol-size", Input).value == "10G"
 
 
 async def test_unicode_and_xml_characters_in_title(small_uri):
@@ -266,7 +267,8 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
     import threading
     from pathlib import Path
 
-    from vmtui.core import installer, storage
+    from vmtui.core.create import installer
+    from vmtui.core import storage
 
     root = tmp_path / "tree"
     (root / "images" / "pxeboot").mkdir(parents=True)
@@ -309,7 +311,7 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
             if wiz.index == 2:  # a warning (below the OS's minimum) is accepted on the second press
                 await next_step(wiz, pilot)
             assert wiz.index == 3
-            await set_input(wiz, pilot, "#size", "10G")
+            await set_input(wiz, pilot, "#vol-size", "10G")
             await next_step(wiz, pilot)
             if wiz.steps[wiz.index].title.startswith("Kickstart"):  # CentOS: the optional kickstart step
                 await next_step(wiz, pilot)  # skipped

@@ -81,7 +81,7 @@ def resolve_uri(args: argparse.Namespace, config_uri: str | None) -> str:
 
 def _open_log(path: str):
     """The ``--log`` file opened for appending (created 0600), or the reason it cannot be."""
-    from .core.userfile import describe_mode
+    from .core.files.userfile import describe_mode
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -106,7 +106,7 @@ def _open_log(path: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .core.logs import divert_stderr, setup_logging
+    from .core.connection.logs import divert_stderr, setup_logging
 
     log_file = None
     if args.log:
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             _err(f"vmtui: --log {args.log}: {log_file}")
             return 2
     if args.command is not None:
-        from .core.eventloop import silence_default_error_handler
+        from .core.connection.eventloop import silence_default_error_handler
 
         silence_default_error_handler()  # libvirt would print every error to stderr itself
         if log_file is not None:
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
     divert_stderr(log)
     from .core.config import load_config
-    from .core.eventloop import silence_default_error_handler
-    from .core.service import LibvirtService
+    from .core.connection.eventloop import silence_default_error_handler
+    from .core.connection.service import LibvirtService
 
     silence_default_error_handler()
     config = load_config(args.config)
@@ -186,7 +186,7 @@ def _command_config(args: argparse.Namespace):
 async def _connected_service(args: argparse.Namespace, config):
     """A connected service for the headless commands, or None (reason printed)."""
     from .core.errors import ConnectError
-    from .core.service import LibvirtService
+    from .core.connection.service import LibvirtService
 
     service = LibvirtService(resolve_uri(args, config.autoconnect_uri), stats_interval=3600, reconnect=False)
     try:
@@ -198,8 +198,9 @@ async def _connected_service(args: argparse.Namespace, config):
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from .core import userfile
-    from .core.vmspec_yaml import SpecError, parse_spec, validate_spec
+    from .core.files import userfile
+    from .core.create.validation import validate_spec
+    from .core.create.vmspec_yaml import SpecError, parse_spec
 
     if args.demo and not DEMO_HOST.exists():
         _err(f"vmtui: the demo host file is missing: {DEMO_HOST}")
@@ -237,8 +238,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 async def _create(args: argparse.Namespace, doc, config) -> int:
     from .core.errors import VmtuiError
-    from .core.installer import InvalidSpec, check_spec, create_vm, preview
-    from .core.osinfo import default_db
+    from .core.create.installer import InvalidSpec, check_spec, create_vm, preview
+    from .core.create.osinfo import default_db
 
     service = await _connected_service(args, config)
     if service is None:
@@ -294,9 +295,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace, config) -> int:
     from .core.errors import VmtuiError
-    from .core.installer import export_domain
-    from .core.osinfo import default_db
-    from .core.vmspec_yaml import dump_spec
+    from .core.create.installer import export_domain
+    from .core.create.osinfo import default_db
+    from .core.create.vmspec_yaml import dump_spec
 
     service = await _connected_service(args, config)
     if service is None:

@@ -18,7 +18,8 @@ import pytest
 
 from tests.real.test_real_storage import make_pool, pool  # noqa: F401  (fixtures)
 
-from vmtui.core import clone, storage, templates
+from vmtui.core.clones import clone, templates
+from vmtui.core import storage
 from vmtui.core.errors import VmtuiError
 
 pytestmark = pytest.mark.real
@@ -205,10 +206,10 @@ def test_linked_clone_of_template(system_conn, pool, domains):
     # the clone is no template (the marker is the source's)
     assert not templates.is_template(system_conn.lookupByName(new_name))
     # the original is now in use as a backing file
-    assert clone.linked_users(system_conn, [disk1]) == [f"{pool_name}/{os.path.basename(new1)}"]
+    assert storage.overlays_of(system_conn, disk1) == [f"{pool_name}/{os.path.basename(new1)}"]
     # ... so deleting the template never offers to delete that disk
-    from vmtui.core import domxml
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.xml import domxml
+    from vmtui.core.connection.service import LibvirtService
     usage = LibvirtService._disk_usage(system_conn, dom.UUIDString(), domxml.disk_sources(dom.XMLDesc(0)))
     assert usage[0].used_by == [f"overlay {pool_name}/{os.path.basename(new1)}"]
     assert not usage[0].deletable and "overlay" in usage[0].why_not_deletable
@@ -328,7 +329,7 @@ async def test_clone_screen_on_real_host(system_conn, pool, domains):
 
     from tests.conftest import wait_for
     from vmtui.core.config import Config
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.connection.service import LibvirtService
     from vmtui.ui.app import VmtuiApp
     from vmtui.ui.templates_ui import CloneScreen
 

@@ -139,7 +139,7 @@ async def editor_docs(hostname: str, tmp_path) -> CloudInitDocs:
 
 async def test_seed_is_read_by_the_guest_and_removed_after_first_boot(system_conn, tiny_guest, seed_guest_files,
                                                                        serial_console, pool, tmp_path):
-    from vmtui.core.service import DomainEvent, LibvirtService
+    from vmtui.core.connection.service import DomainEvent, LibvirtService
 
     dom = tiny_guest(start=False, files=seed_guest_files)
     name = dom.name()
@@ -206,10 +206,10 @@ def test_attach_to_a_running_vm(system_conn, tiny_guest, pool):
 
 
 async def test_create_vm_from_a_cloud_image_attaches_the_seed(system_conn, pool, monkeypatch):
-    from vmtui.core import installer
+    from vmtui.core.create import installer
     from vmtui.core.errors import VmtuiError
-    from vmtui.core.service import LibvirtService
-    from vmtui.core.vmspec import DiskSpec, InstallSource, VmSpec
+    from vmtui.core.connection.service import LibvirtService
+    from vmtui.core.create.vmspec import DiskSpec, InstallSource, VmSpec
 
     storage.create_volume(system_conn, pool, "base.qcow2", 64 * 1024 ** 2, "qcow2", "thin")
     svc = LibvirtService("qemu:///system", stats_interval=3600, reconnect=False)
@@ -288,7 +288,7 @@ async def test_attach_from_the_library_screen(system_conn, tiny_guest, pool, mon
     from tests.conftest import wait_for
     from vmtui.core.config import Config
     from vmtui.core.provision.library import Library
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.connection.service import LibvirtService
     from vmtui.ui.app import VmtuiApp
     from vmtui.ui.cloudinit_editor import AttachSeedDialog, CloudInitEditorScreen, CloudInitLibraryScreen
 

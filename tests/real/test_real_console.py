@@ -12,8 +12,8 @@ import pytest
 from textual.app import App, ComposeResult
 
 from tests.guest import PROMPT, READY_BANNER
-from vmtui.core import console as C
-from vmtui.core.service import LibvirtService
+from vmtui.core.consoles import serial as C
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.terminal import TerminalView
 
 pytestmark = pytest.mark.real

@@ -13,9 +13,9 @@ import libvirt
 import pytest
 
 from tests.guest import PROMPT, READY_BANNER
-from vmtui.core import console as C
+from vmtui.core.consoles import serial as C
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.console_screen import CONNECTED, ConsoleScreen
 

@@ -32,13 +32,13 @@ import pytest
 from tests import guest
 from tests.prereq import missing
 from vmtui.core import storage
-from vmtui.core.builder import NS_LIBOSINFO, NS_VMTUI
-from vmtui.core.domcaps import host_caps
+from vmtui.core.create.builder import NS_LIBOSINFO, NS_VMTUI
+from vmtui.core.host.domcaps import host_caps
 from vmtui.core.errors import VmtuiError
-from vmtui.core.installer import create_vm, export_spec, host_facts
-from vmtui.core.service import LibvirtService
-from vmtui.core.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
-from vmtui.core.vmspec_yaml import dump_spec, load_spec
+from vmtui.core.create.installer import create_vm, export_spec, host_facts
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from vmtui.core.create.vmspec_yaml import dump_spec, load_spec
 
 pytestmark = pytest.mark.real
 

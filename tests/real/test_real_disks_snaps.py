@@ -1,4 +1,4 @@
-"""vmtui.core.disks and vmtui.core.snapshots on the real libvirtd + QEMU.
+"""vmtui.core.storage.disks and vmtui.core.storage.snapshots on the real libvirtd + QEMU.
 
 The tiny test guest (tests/guest.py) gets extra disks from a transient dir
 pool of its own; the guest's busybox shell writes and reads a marker
@@ -19,7 +19,9 @@ import pytest
 from tests import guest
 from tests.real.test_real_storage import make_pool  # noqa: F401  (fixture)
 
-from vmtui.core import disks, domxml, snapshots, storage
+from vmtui.core import storage
+from vmtui.core.storage import disks, snapshots
+from vmtui.core.xml import domxml
 from vmtui.core.errors import VmtuiError
 
 pytestmark = pytest.mark.real
@@ -247,7 +249,7 @@ async def test_overlay_non_persistent_disk_is_emptied_by_the_service_at_power_of
     that the service recreates when it sees the VM stop."""
     import asyncio
 
-    from vmtui.core.service import LibvirtService
+    from vmtui.core.connection.service import LibvirtService
 
     name, path = pool
     vol = storage.create_volume(system_conn, name, "base.img", 4 * MiB, "raw", "thin")

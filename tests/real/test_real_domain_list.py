@@ -19,7 +19,7 @@ from tests.conftest import wait_for
 from tests.guest import READY_BANNER
 from tests.prereq import missing
 from vmtui.core.config import Config
-from vmtui.core.service import ConnState, LibvirtService
+from vmtui.core.connection.service import ConnState, LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog, DeleteDialog, DiskCheckbox
 

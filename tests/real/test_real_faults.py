@@ -34,7 +34,7 @@ from tests.conftest import wait_for
 from tests.ptyterm import PtyTerminal
 from tests.real.conftest import NAME_PREFIX
 from vmtui.core.config import Config
-from vmtui.core.service import ConnState, LibvirtService
+from vmtui.core.connection.service import ConnState, LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 pytestmark = pytest.mark.real

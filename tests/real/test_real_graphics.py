@@ -19,9 +19,9 @@ from textual.widgets import Input
 from tests import guest
 from tests.conftest import wait_for
 from tests.prereq import missing
-from vmtui.core import graphics as G
+from vmtui.core.consoles import graphics as G
 from vmtui.core.config import Config
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.graphics_screen import GraphicsScreen, SendKeysMenu, TypeTextDialog
 

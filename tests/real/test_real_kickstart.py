@@ -25,9 +25,9 @@ from tests.real.test_real_create import (  # noqa: F401 -- fixtures
     IMAGES, _QuietHandler, boot_iso, dom_xml, domains, pool, svc, tiny_spec, unique)
 from tests.test_kickstart_delivery import read_oemdrv
 from vmtui.core import storage
-from vmtui.core.installer import create_vm
+from vmtui.core.create.installer import create_vm
 from vmtui.core.provision.kickstart import starter_kickstart
-from vmtui.core.vmspec import InstallSource
+from vmtui.core.create.vmspec import InstallSource
 
 pytestmark = pytest.mark.real
 

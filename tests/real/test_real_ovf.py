@@ -27,8 +27,8 @@ import pytest
 from tests import guest
 from vmtui.core import ovf
 from vmtui.core.errors import VmtuiError
-from vmtui.core.installer import create_vm
-from vmtui.core.service import LibvirtService
+from vmtui.core.create.installer import create_vm
+from vmtui.core.connection.service import LibvirtService
 
 pytestmark = pytest.mark.real
 

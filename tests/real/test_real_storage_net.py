@@ -26,10 +26,11 @@ from textual.widgets import DataTable, Input
 from tests.conftest import press_button, wait_for
 from tests.prereq import missing
 from tests.real.test_real_storage import IMAGES, POOL_PREFIX, _mounts_under, _remove_pool, _remove_stale_pools
-from vmtui.core import networks, storage
+from vmtui.core.host import networks
+from vmtui.core import storage
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.service import LibvirtService
+from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen
@@ -112,12 +113,12 @@ async def test_small_pool_shows_full_and_overcommit_warnings(system_conn, tmpfs_
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, CreateVolumeDialog))
         form = app.screen
-        form.query_one("#name", Input).value = "thick.img"
-        form.query_one("#size", Input).value = "56M"
-        form.query_one("#format").value = "raw"
-        form.query_one("#provisioning").value = "thick"
+        form.query_one("#vol-name", Input).value = "thick.img"
+        form.query_one("#vol-size", Input).value = "56M"
+        form.query_one("#vol-format").value = "raw"
+        form.query_one("#vol-thick").value = True
         await pilot.pause()
-        assert "The host will hold 56.0 MiB now, at most 56.0 MiB" in str(form.query_one("#plan").render())
+        assert "The host will hold 56.0 MiB now and at most 56.0 MiB" in str(form.query_one("#vol-plan").render())
         await press_button(pilot, "#ok")
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=30, what="created")
         await wait_for(lambda: [v.name for v in screen.volumes] == ["thick.img", "thin.qcow2"], timeout=20)

@@ -2,8 +2,8 @@
 
 A missing file means defaults. A broken one means defaults plus a notice that
 names the file and the line (``FILE:LINE: setting: message``) -- never a
-crash: the file is read with :mod:`vmtui.core.userfile` (regular files only,
-at most 256 KiB of UTF-8 text) and :mod:`vmtui.core.safeyaml` (no alias bombs,
+crash: the file is read with :mod:`vmtui.core.files.userfile` (regular files only,
+at most 256 KiB of UTF-8 text) and :mod:`vmtui.core.files.safeyaml` (no alias bombs,
 no runaway nesting).
 
 Example::
@@ -27,7 +27,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
-from . import safeyaml, userfile
+from .files import safeyaml, userfile
 
 APP_NAME = "vmtui"
 MIN_INTERVAL, MAX_INTERVAL = 0.5, 3600.0

@@ -35,6 +35,20 @@ def parse_size(text: str, default_unit: str = "") -> int:
     return int(value)
 
 
+def format_size(n: int) -> str | int:
+    """Bytes as the shortest exact size :func:`parse_size` reads back: 20G,
+    512M, 64K, or plain bytes (an int)."""
+    for unit, factor in (("T", 1024 ** 4), ("G", 1024 ** 3), ("M", 1024 ** 2), ("K", 1024)):
+        if n and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return int(n)
+
+
+def format_memory(mib: int) -> str:
+    """MiB as the shortest exact size: 2G, 1536M."""
+    return f"{mib // 1024}G" if mib and mib % 1024 == 0 else f"{mib}M"
+
+
 def fmt_bytes(n: int | float | None) -> str:
     if n is None:
         return "-"

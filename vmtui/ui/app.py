@@ -15,8 +15,8 @@ from textual.widgets import DataTable, Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
-from ..core.model import DomainInfo, PAUSED, SHUT_OFF, CRASHED
-from ..core.service import ConnState, DomainEvent, LibvirtService
+from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
+from ..core.connection.service import ConnState, DomainEvent, LibvirtService
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
@@ -150,7 +150,7 @@ class VmtuiApp(TemplateActions, App):
         self._keys_for: object = None  # what the footer's keys were last worked out for
         self._churn = 0  # rows changed or dropped since the heap was last trimmed
         self._trim_timer = None
-        from ..core.console import ConsoleManager
+        from ..core.consoles.serial import ConsoleManager
         self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
         self._was_disconnected = False
@@ -635,7 +635,7 @@ class VmtuiApp(TemplateActions, App):
 
     @work(group="graphics")
     async def _open_graphics(self, d: DomainInfo) -> None:
-        from ..core import graphics
+        from ..core.consoles import graphics
         from .graphics_screen import GraphicsScreen
         try:
             displays = await self.service.call(lambda c: graphics.displays_of(c, d.uuid),

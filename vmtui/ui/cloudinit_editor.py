@@ -8,15 +8,14 @@ configs library.
 configs.
 
 The form and the YAML are one document: leaving the form writes its values
-into user-data (:func:`cloudinit.apply_form`, only the keys that changed,
+into user-data (:func:`cloudinit_form.apply_form`, only the keys that changed,
 everything else untouched), entering it reads them back
-(:func:`cloudinit.form_from_yaml`). A password typed into the form is hashed
+(:func:`cloudinit_form.form_from_yaml`). A password typed into the form is hashed
 (SHA-512 crypt) on the way into the YAML; the plain text is never kept.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,150 +42,39 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from .footer import KeyFooter
-from ..core import safeyaml, userfile
+from ..core.files import safeyaml, userfile
 from ..core.errors import VmtuiError
 from ..core.provision import cloudinit, seed
-from ..core.provision.cloudinit import CloudConfigForm, Problem, UserForm, WriteFileForm
+from ..core.provision.cloudinit import Problem
+from ..core.provision.cloudinit_form import (CloudConfigForm, UserForm, WriteFileForm, apply_form, form_from_yaml,
+                                              groups_text, parse_lines, render_entry, sudo_from, sudo_text, tri_from,
+                                              tri_value)
 from ..core.provision.library import Library, LibraryError, validate_name
-from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs, plain_password_problems
+from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
+from .dialogs import AskText
+from .footer import KeyFooter
+from .forms import dialog_buttons, side_by_side
 
 log = logging.getLogger(__name__)
 
-#: (pane id, label, validator)
-DOCS = (
-    ("user-data", "user-data", cloudinit.validate_user_data),
-    ("meta-data", "meta-data", cloudinit.validate_meta_data),
-    ("network-config", "network-config", cloudinit.validate_network_config),
-)
 VALIDATE_DELAY = 0.3  # seconds of quiet typing before validating
 TRI = [("not set", "unset"), ("yes", "yes"), ("no", "no")]
 
 
 def validate_docs(texts: dict[str, str]) -> list[tuple[str, Problem]]:
-    """(document, problem) for the three documents; an empty meta-data or
-    network-config is fine (meta-data is completed when the seed is built)."""
+    """(document, problem) for the three documents (each checked as the
+    spec validation checks it); an empty meta-data or network-config is fine
+    (meta-data is completed when the seed is built)."""
     out = []
-    for doc, _label, validate in DOCS:
+    for doc in cloudinit.DOCUMENTS:
         text = texts.get(doc, "")
         if doc != "user-data" and not text.strip():
             continue
-        found = validate(text)
-        if doc == "user-data":
-            found = sorted(found + plain_password_problems(text), key=lambda p: (p.line, p.column))
-        out += [(doc, p) for p in found]
+        out += [(doc, p) for p in cloudinit.check_document(doc, text)]
     return out
-
-
-# --- list <-> lines ------------------------------------------------------------
-
-
-def render_entry(entry: Any) -> str:
-    """One list entry (package, command) as one line."""
-    if isinstance(entry, str) and "\n" not in entry and not entry.startswith(('"', "[", "{")):
-        return entry
-    return json.dumps(entry)
-
-
-def parse_lines(text: str, originals: list[Any]) -> list[Any]:
-    """Lines back to entries: an unchanged line gives back its original entry;
-    a line in JSON (``["ls", "-l"]``, ``"a\\nb"``) is parsed; else a string."""
-    by_line = {render_entry(o): o for o in originals}
-    out: list[Any] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if line in by_line:
-            out.append(by_line[line])
-            continue
-        if line.lstrip().startswith(('"', "[", "{")):
-            try:
-                out.append(json.loads(line))
-                continue
-            except ValueError:
-                pass
-        out.append(line)
-    return out
-
-
-def _tri(value: bool | None) -> str:
-    return "unset" if value is None else ("yes" if value else "no")
-
-
-def _from_tri(value: Any) -> bool | None:
-    return None if value not in ("yes", "no") else value == "yes"
-
-
-def _groups_text(groups: list[str]) -> str:
-    return ", ".join(groups)
-
-
-def _sudo_text(sudo: Any) -> str:
-    if sudo is None:
-        return ""
-    if sudo is False:
-        return "false"
-    if isinstance(sudo, list):
-        return json.dumps(sudo)
-    return str(sudo)
-
-
-def _sudo_from(text: str) -> Any:
-    text = text.strip()
-    if not text:
-        return None
-    if text.lower() in ("false", "no"):
-        return False
-    if text.startswith("["):
-        try:
-            value = json.loads(text)
-            if isinstance(value, list):
-                return value
-        except ValueError:
-            pass
-    return text
 
 
 # --- small modals ---------------------------------------------------------------
-
-
-class AskText(ModalScreen["str | None"]):
-    """One line of text (a name, a path). Esc cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, question: str, default: str = "", ok: str = "OK", check=None) -> None:
-        super().__init__()
-        self.question, self.default, self.ok, self.check = question, default, ok, check
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
-            yield Input(self.default, id="answer")
-            yield Static("", id="answer-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok, id="ok", variant="primary")
-                yield Button("Cancel", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#answer-error").display = False
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        value = self.query_one(Input).value.strip()
-        problem = self.check(value) if self.check else (None if value else "Enter something")
-        if problem:
-            err = self.query_one("#answer-error", Static)
-            err.update(escape(problem))
-            err.display = True
-            return
-        self.dismiss(value)
-
-    @on(Button.Pressed, "#no")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class PickConfig(ModalScreen["str | None"]):
@@ -269,10 +157,10 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
     def compose(self) -> ComposeResult:
         yield Static(escape(self.heading), id="ci-title", classes="screen-title")
         with TabbedContent(id="ci-tabs", initial="user-data"):
-            for doc, label, _v in DOCS:
+            for doc in cloudinit.DOCUMENTS:
                 text = {"user-data": self.initial.user_data, "meta-data": self.initial.meta_data,
                         "network-config": self.initial.network_config or ""}[doc]
-                with TabPane(label, id=doc):
+                with TabPane(doc, id=doc):
                     yield TextArea(text, language="yaml", id=f"ta-{doc}", show_line_numbers=True,
                                    tab_behavior="focus", soft_wrap=False, classes="ci-text")
             with TabPane("Form", id="form"):
@@ -284,40 +172,21 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
     def _compose_form(self) -> ComposeResult:
         with VerticalScroll(id="ci-form"):
             yield Static("", id="f-note", classes="field-error")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Hostname", classes="field-label")
-                    yield Input(id="f-hostname", placeholder="web1")
-                with Vertical():
-                    yield Label("FQDN", classes="field-label")
-                    yield Input(id="f-fqdn", placeholder="web1.example.org")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Locale", classes="field-label")
-                    yield Input(id="f-locale", placeholder="en_US.UTF-8")
-                with Vertical():
-                    yield Label("Timezone", classes="field-label")
-                    yield Input(id="f-timezone", placeholder="Europe/Berlin")
+            yield side_by_side(("Hostname", Input(id="f-hostname", placeholder="web1")),
+                               ("FQDN", Input(id="f-fqdn", placeholder="web1.example.org")))
+            yield side_by_side(("Locale", Input(id="f-locale", placeholder="en_US.UTF-8")),
+                               ("Timezone", Input(id="f-timezone", placeholder="Europe/Berlin")))
             yield Label("Users", classes="field-label ci-section")
             with Horizontal(classes="row"):
                 yield Select([], id="f-user-pick", allow_blank=True, prompt="(no users)")
                 yield Button("Add user", id="f-user-add")
                 yield Button("Remove", id="f-user-del")
             with Vertical(id="f-user-box"):
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Name", classes="field-label")
-                        yield Input(id="f-user-name")
-                    with Vertical():
-                        yield Label("Groups (comma separated)", classes="field-label")
-                        yield Input(id="f-user-groups", placeholder="sudo, adm")
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("sudo rule (blank: none)", classes="field-label")
-                        yield Input(id="f-user-sudo", placeholder="ALL=(ALL) NOPASSWD:ALL")
-                    with Vertical():
-                        yield Label("Shell", classes="field-label")
-                        yield Input(id="f-user-shell", placeholder="/bin/bash")
+                yield side_by_side(("Name", Input(id="f-user-name")),
+                                   ("Groups (comma separated)", Input(id="f-user-groups", placeholder="sudo, adm")))
+                sudo = Input(id="f-user-sudo", placeholder="ALL=(ALL) NOPASSWD:ALL")
+                yield side_by_side(("sudo rule (blank: none)", sudo), ("Shell", Input(id="f-user-shell",
+                                                                                     placeholder="/bin/bash")))
                 yield Label("SSH authorized keys (one per line)", classes="field-label")
                 yield TextArea(id="f-user-keys", soft_wrap=True, tab_behavior="focus", classes="ci-small")
                 with Horizontal(classes="row"):
@@ -329,16 +198,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield Static("", id="f-user-pwstate", classes="dim")
             yield Label("Packages (one per line)", classes="field-label ci-section")
             yield TextArea(id="f-packages", tab_behavior="focus", classes="ci-small")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("package_update", classes="field-label")
-                    yield Select(TRI, id="f-package-update", allow_blank=False, value="unset")
-                with Vertical():
-                    yield Label("package_upgrade", classes="field-label")
-                    yield Select(TRI, id="f-package-upgrade", allow_blank=False, value="unset")
-                with Vertical():
-                    yield Label("ssh_pwauth", classes="field-label")
-                    yield Select(TRI, id="f-ssh-pwauth", allow_blank=False, value="unset")
+            yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
+                                 for key in ("package_update", "package_upgrade", "ssh_pwauth")))
             yield Label("runcmd (one command per line; [\"argv\", \"list\"] in JSON)",
                         classes="field-label ci-section")
             yield TextArea(id="f-runcmd", tab_behavior="focus", classes="ci-small")
@@ -348,16 +209,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield Button("Add file", id="f-file-add")
                 yield Button("Remove", id="f-file-del")
             with Vertical(id="f-file-box"):
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield Label("Path", classes="field-label")
-                        yield Input(id="f-file-path", placeholder="/etc/motd")
-                    with Vertical():
-                        yield Label("Permissions", classes="field-label")
-                        yield Input(id="f-file-perms", placeholder="0644")
-                    with Vertical():
-                        yield Label("Owner", classes="field-label")
-                        yield Input(id="f-file-owner", placeholder="root:root")
+                yield side_by_side(("Path", Input(id="f-file-path", placeholder="/etc/motd")),
+                                   ("Permissions", Input(id="f-file-perms", placeholder="0644")),
+                                   ("Owner", Input(id="f-file-owner", placeholder="root:root")))
                 yield Label("Content", classes="field-label")
                 yield TextArea(id="f-file-content", tab_behavior="focus", classes="ci-small")
 
@@ -373,7 +227,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         return self.query_one(f"#ta-{doc}", TextArea)
 
     def texts(self) -> dict[str, str]:
-        return {doc: self.ta(doc).text for doc, _l, _v in DOCS}
+        return {doc: self.ta(doc).text for doc in cloudinit.DOCUMENTS}
 
     def docs(self) -> CloudInitDocs:
         t = self.texts()
@@ -479,7 +333,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         note = self.query_one("#f-note", Static)
         text = self.ta("user-data").text
         try:
-            form = cloudinit.form_from_yaml(text)
+            form = form_from_yaml(text)
         except ValueError as err:
             self._form = None
             note.update(escape(f"user-data cannot be shown as a form until it is valid YAML: {err}. "
@@ -498,9 +352,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             self._rendered["runcmd"] = "\n".join(render_entry(c) for c in form.runcmd)
             self.query_one("#f-packages", TextArea).load_text(self._rendered["packages"])
             self.query_one("#f-runcmd", TextArea).load_text(self._rendered["runcmd"])
-            self.query_one("#f-package-update", Select).value = _tri(form.package_update)
-            self.query_one("#f-package-upgrade", Select).value = _tri(form.package_upgrade)
-            self.query_one("#f-ssh-pwauth", Select).value = _tri(form.ssh_pwauth)
+            self.query_one("#f-package-update", Select).value = tri_value(form.package_update)
+            self.query_one("#f-package-upgrade", Select).value = tri_value(form.package_upgrade)
+            self.query_one("#f-ssh-pwauth", Select).value = tri_value(form.ssh_pwauth)
             self._user_index = 0
             self._file_index = 0
             self._refresh_user_pick()
@@ -521,9 +375,9 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         rc = self.query_one("#f-runcmd", TextArea).text
         if rc != self._rendered.get("runcmd"):
             form.runcmd = parse_lines(rc, form.runcmd)
-        form.package_update = _from_tri(self.query_one("#f-package-update", Select).value)
-        form.package_upgrade = _from_tri(self.query_one("#f-package-upgrade", Select).value)
-        form.ssh_pwauth = _from_tri(self.query_one("#f-ssh-pwauth", Select).value)
+        form.package_update = tri_from(self.query_one("#f-package-update", Select).value)
+        form.package_upgrade = tri_from(self.query_one("#f-package-upgrade", Select).value)
+        form.ssh_pwauth = tri_from(self.query_one("#f-ssh-pwauth", Select).value)
         self._collect_user()
         self._collect_file()
 
@@ -538,7 +392,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             self._form = None
             return
         try:
-            new = cloudinit.apply_form(text, self._form)
+            new = apply_form(text, self._form)
         except (ValueError, RuntimeError) as err:
             self.notify(f"Cannot write the form into user-data: {err}", severity="error", timeout=8)
             return
@@ -573,7 +427,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         self._rendered["user"] = None
         if u is None:
             return
-        r = {"name": u.name, "groups": _groups_text(u.groups), "sudo": _sudo_text(u.sudo), "shell": u.shell or "",
+        r = {"name": u.name, "groups": groups_text(u.groups), "sudo": sudo_text(u.sudo), "shell": u.shell or "",
              "keys": "\n".join(u.ssh_keys)}
         self._rendered["user"] = r
         with self._quiet():
@@ -613,7 +467,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             u.groups = [g.strip() for g in groups.split(",") if g.strip()]
         sudo = self.query_one("#f-user-sudo", Input).value
         if sudo != r["sudo"]:
-            u.sudo = _sudo_from(sudo)
+            u.sudo = sudo_from(sudo)
         shell = self.query_one("#f-user-shell", Input).value.strip()
         if shell != r["shell"]:
             u.shell = shell or None
@@ -623,7 +477,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         pw = self.query_one("#f-user-password", Input).value
         if pw:
             u.password = pw
-        self._rendered["user"] = {"name": u.name, "groups": _groups_text(u.groups), "sudo": _sudo_text(u.sudo),
+        self._rendered["user"] = {"name": u.name, "groups": groups_text(u.groups), "sudo": sudo_text(u.sudo),
                                   "shell": u.shell or "", "keys": "\n".join(u.ssh_keys)}
 
     # users and write_files are lists edited one item at a time: a pick list,
@@ -903,9 +757,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
             yield Select(opts, id="attach-pool", allow_blank=False, value=value) if opts else \
                 Static("No active storage pool: start one first.", classes="field-error")
             yield Checkbox("Remove the seed CD-ROM after the first boot", id="attach-detach")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Attach", id="ok", variant="primary", disabled=not self.pools)
-                yield Button("Cancel", id="no")
+            yield dialog_buttons("Attach", cancel_id="no", ok_disabled=not self.pools)
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:

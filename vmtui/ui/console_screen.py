@@ -38,7 +38,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Static
 
-from ..core import console as C
+from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
 from .footer import KeyFooter
@@ -758,7 +758,7 @@ def forward_connection_state(app: App, state) -> None:
     cs = console_screen(app, create=False)
     if cs is None or not cs._ready:
         return
-    from ..core.service import ConnState
+    from ..core.connection.service import ConnState
     if state is ConnState.CONNECTED:
         cs.connection_changed(True)
     elif state is ConnState.DISCONNECTED:

@@ -1,17 +1,21 @@
-"""Modal dialogs: confirm, and delete-with-storage."""
+"""Modal dialogs: confirm, one line of text, and delete-with-storage."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from ..core.model import DomainInfo
-from ..core.service import DiskUsage
+from ..core.connection.rows import DomainInfo
+from ..core.connection.service import DiskUsage
 from ..core.sizes import fmt_bytes
+from .forms import dialog_buttons
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -33,9 +37,7 @@ class ConfirmDialog(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.question, classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.yes, id="yes", variant="error" if self.danger else "primary")
-                yield Button("Cancel", id="no")
+            yield dialog_buttons(self.yes, "yes", cancel_id="no", variant="error" if self.danger else "primary")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -45,6 +47,50 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+class AskText(ModalScreen["str | None"]):
+    """One line of text (a name, a path): Enter or the OK button answers,
+    Esc or Cancel gives None. ``check(text)`` returns a problem to show
+    under the field; without it an empty answer is a problem, unless not
+    ``required`` (then it is None, like Cancel)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, default: str = "", ok: str = "OK",
+                 check: Callable[[str], str | None] | None = None, *, required: bool = True) -> None:
+        super().__init__()
+        self.question, self.default, self.ok, self.check, self.required = question, default, ok, check, required
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-title")
+            yield Input(self.default, id="answer")
+            yield Static("", id="answer-error", classes="field-error")
+            yield dialog_buttons(self.ok, cancel_id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#answer-error").display = False
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        value = self.query_one(Input).value.strip()
+        if not value and not self.required:
+            self.dismiss(None)
+            return
+        problem = self.check(value) if self.check else (None if value else "Enter something")
+        if problem:
+            err = self.query_one("#answer-error", Static)
+            err.update(escape(problem))
+            err.display = True
+            return
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class DiskCheckbox(Checkbox):
@@ -103,9 +149,7 @@ class DeleteDialog(ModalScreen["list[str] | None"]):
                 yield Static("This VM has no disks.")
             yield Static("The definition, its NVRAM and snapshot metadata are removed. "
                          "Unticked disks are kept.", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", id="delete", variant="error")
-                yield Button("Cancel", id="cancel")
+            yield dialog_buttons("Delete", "delete", variant="error")
 
     def on_mount(self) -> None:
         boxes = [b for b in self.query(DiskCheckbox) if not b.disabled]

@@ -12,17 +12,19 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Select, Static
 
-from ..core import disks, inventory, storage
+from ..core import storage
+from ..core.storage import disks
+from ..core.host import inventory
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
 from .footer import KeyFooter
-from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
+from .new_volume import NewVolumeFields
 from .templates_ui import clones_text, linked_clones
 
 
@@ -141,13 +143,18 @@ class DisksScreen(DomainItemsScreen):
 
     # --- add --------------------------------------------------------------
 
+    async def _storage(self, title: str, action: str) -> inventory.HostInventory | None:
+        """The host's pools and volumes, or None once the error is said."""
+        try:
+            return await self.service.call(inventory.read_storage, action=action, obj=self.service.display_uri)
+        except VmtuiError as err:
+            self.notify(err.message, title=title, severity="error", timeout=12)
+            return None
+
     @work(group="disks-dialog")
     async def action_add(self) -> None:
-        try:
-            inv = await self.service.call(inventory.read_storage, action="list the storage pools of",
-                                          obj=self.service.display_uri)
-        except VmtuiError as err:
-            self.notify(err.message, title="Add disk", severity="error", timeout=12)
+        inv = await self._storage("Add disk", "list the storage pools of")
+        if inv is None:
             return
         req = await self.app.push_screen_wait(AddDiskDialog(self.domain_name, inv.pools, inv.all_volumes))
         if req is None:
@@ -267,11 +274,8 @@ class DisksScreen(DomainItemsScreen):
         r = self._cdrom()
         if r is None:
             return
-        try:
-            inv = await self.service.call(inventory.read_storage, action="list the volumes of",
-                                          obj=self.service.display_uri)
-        except VmtuiError as err:
-            self.notify(err.message, title="Insert media", severity="error", timeout=12)
+        inv = await self._storage("Insert media", "list the volumes of")
+        if inv is None:
             return
         isos = inv.iso_volumes
         source = await self.app.push_screen_wait(MediaDialog(r.disk.target, isos))
@@ -312,8 +316,6 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
         self.volumes = volumes
 
     def compose(self) -> ComposeResult:
-        active = [p for p in self.pools if p.active]
-        opts = [(f"{p.name} ({fmt_bytes(p.available)} free of {fmt_bytes(p.capacity)})", p.name) for p in active]
         taken = {v.name for v in self.volumes}
         base = self.domain_name
         name = next(f"{base}-{i}.qcow2" for i in range(1, 1000) if f"{base}-{i}.qcow2" not in taken)
@@ -323,21 +325,7 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
                 yield RadioButton("New volume", id="kind-new", value=True)
                 yield RadioButton("Existing volume or path", id="kind-existing")
                 yield RadioButton("CD-ROM drive (empty, or with an ISO given below)", id="kind-cdrom")
-            with Vertical(id="add-new-box"):
-                yield from labelled("Pool", Select(opts, id="add-pool", compact=True, prompt="(no active pool)",
-                                                   value=opts[0][1] if opts else Select.BLANK), "pool")
-                with Horizontal(classes="row"):
-                    with Vertical():
-                        yield from labelled("Size (e.g. 20G)", Input("10G", id="add-size", compact=True), "size")
-                    with Vertical():
-                        yield from labelled("Format", Select([("qcow2", "qcow2"), ("raw", "raw")], id="add-format", compact=True,
-                                                             allow_blank=False, value="qcow2"))
-                with RadioSet(id="add-prov"):
-                    yield RadioButton("Thin: allocate on write", id="prov-thin", value=True)
-                    yield RadioButton("Thick: allocate all now", id="prov-thick")
-                yield Static("", id="add-plan")
-                yield Static("", id="add-warning", classes="warning")
-                yield from labelled("Volume name", Input(name, id="add-name", compact=True), "name")
+            yield NewVolumeFields(self.pools, size="10G", name=name, compact=True, id="add-new-box")
             with Vertical(id="add-existing-box"):
                 names = sorted(f"{v.pool}/{v.name}" for v in self.volumes)
                 yield from labelled("Volume (pool/volume) or path", Input(
@@ -349,14 +337,11 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
                                               + [(b, b) for b in disks.BUSES], id="add-bus", compact=True,
                                               allow_blank=False, value="auto"))
 
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Add", id="add", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Add", "add", compact=True)
 
     def on_mount(self) -> None:
         self._show()
-        self._plan()
-        self.query_one("#add-size", Input).focus()
+        self.query_one("#vol-size", Input).focus()
 
     @property
     def kind(self) -> str:
@@ -369,38 +354,9 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
         for box in self.query("#add-existing-box Checkbox"):
             box.display = self.kind == "existing"
 
-    @on(RadioSet.Changed)
+    @on(RadioSet.Changed, "#add-kind")
     def _radio(self) -> None:
         self._show()
-        self._plan()
-
-    @on(Input.Changed)
-    @on(Select.Changed)
-    def _changed(self) -> None:
-        self._plan()
-
-    def _pool(self) -> storage.PoolInfo | None:
-        sel = self.query_one("#add-pool", Select)
-        return None if sel.is_blank() else next((p for p in self.pools if p.name == sel.value), None)
-
-    @property
-    def provisioning(self) -> str:
-        return "thick" if self.query_one("#prov-thick", RadioButton).value else "thin"
-
-    def _plan(self) -> None:
-        plan_w, warn_w = self.query_one("#add-plan", Static), self.query_one("#add-warning", Static)
-        pool = self._pool()
-        try:
-            size = parse_size(self.query_one("#add-size", Input).value, "G")
-        except ValueError:
-            size = None
-        if self.kind != "new" or pool is None or size is None:
-            plan_w.update("")
-            warn_w.update("")
-            return
-        plan = storage.plan_new_disk(pool, size, self.provisioning, str(self.query_one("#add-format", Select).value))
-        plan_w.update(f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)}.")
-        warn_w.update(escape(plan.error or plan.warning or ""))
 
     def _errors(self) -> tuple[dict[str, str], AddRequest]:
         errors: dict[str, str] = {}
@@ -417,18 +373,14 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
             if not req.existing:
                 errors["path"] = "Give a volume (pool/volume) or a path"
             return errors, req
-        pool = self._pool()
+        new, errors = self.query_one(NewVolumeFields).read()
+        pool = new.pool
         if pool is None:
             errors["pool"] = "Choose a pool (start one on the storage screen)"
-        try:
-            req.size = parse_size(self.query_one("#add-size", Input).value, "G")
-            if req.size <= 0:
-                errors["size"] = "Size must be larger than zero"
-        except ValueError as e:
-            errors["size"] = str(e)
-        req.fmt = str(self.query_one("#add-format", Select).value)
-        req.provisioning = self.provisioning
-        req.name = self.query_one("#add-name", Input).value.strip()
+        req.size = new.size
+        if req.size is not None and req.size <= 0:
+            errors["size"] = "Size must be larger than zero"
+        req.fmt, req.provisioning, req.name = new.fmt, new.provisioning, new.name
         problem = storage.validate_volume_name(req.name)
         if problem:
             errors["name"] = problem
@@ -449,11 +401,12 @@ class AddDiskDialog(SubmitDialog["AddRequest | None"]):
             self.dismiss(req)
 
 
-class RemoveDiskDialog(ModalScreen["bool | None"]):
+class RemoveDiskDialog(SubmitDialog["bool | None"]):
     """Remove a disk: keep its volume (default) or delete it. Returns
     whether to delete the volume, None to cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    ok_id = "remove"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, row: disks.DiskRow, running: bool) -> None:
         super().__init__()
@@ -486,22 +439,11 @@ class RemoveDiskDialog(ModalScreen["bool | None"]):
                            disabled=kept is not None)
             if kept:
                 yield Static(f"Kept: {escape(kept)}", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Remove", id="remove", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Remove", "remove", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "remove":
-            box = self.query_one("#delete-volume", Checkbox)
-            self.dismiss(bool(box.value and not box.disabled))
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def _submit(self) -> None:
+        box = self.query_one("#delete-volume", Checkbox)
+        self.dismiss(bool(box.value and not box.disabled))
 
 
 class ResizeDialog(SubmitDialog["int | None"]):
@@ -527,9 +469,7 @@ class ResizeDialog(SubmitDialog["int | None"]):
             how = ("QEMU grows it while the VM runs (virsh blockresize)" if self.running
                    else "the storage pool grows the volume (virsh vol-resize)")
             yield Static(f"How: {how}. The guest then grows its partition and file system.", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Grow", id="grow", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Grow", "grow", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#new-size", Input).focus()
@@ -568,9 +508,7 @@ class MediaDialog(SubmitDialog["str | None"]):
             yield from labelled("ISO volume", Select([(i, i) for i in self.isos], id="iso-volume", compact=True,
                                                      prompt="(no ISO volumes)" if not self.isos else "(choose)"))
             yield from labelled("or a path / pool/volume", Input(id="iso-path", compact=True), "media")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Insert", id="insert", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Insert", "insert", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#iso-volume" if self.isos else "#iso-path").focus()

@@ -1,8 +1,9 @@
-"""Pieces the screens share: the error line under a field, labelled fields,
-key tables with their help screen, a short form dialog (FormDialog) and a
-small submit/cancel dialog (SubmitDialog), the base of the host-object
-screens (storage, networks: HostObjectScreen) and of the screens about one
-VM's items (disks, snapshots: DomainItemsScreen)."""
+"""Pieces the screens share: the error line under a field, labelled fields
+(alone or side by side), a dialog's buttons, key tables with their help
+screen, a short form dialog (FormDialog) and a small submit/cancel dialog
+(SubmitDialog), the base of the host-object screens (storage, networks:
+HostObjectScreen), of the screens about one VM (DomainScreen) and of those
+about one VM's items (disks, snapshots: DomainItemsScreen)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 
 
 def field_id(name: str) -> str:
@@ -48,6 +49,19 @@ def labelled(label: str, widget: Widget, name: str | None = None, hint: str = ""
     if name:
         out.append(FieldError(name))
     return out
+
+
+def side_by_side(*fields: tuple) -> Horizontal:
+    """Labelled fields next to each other in a form row; each field is
+    :func:`labelled`'s arguments: ``(label, widget[, error name[, hint]])``."""
+    return Horizontal(*(Vertical(*labelled(*f)) for f in fields), classes="row")
+
+
+def dialog_buttons(ok: str, ok_id: str = "ok", *, cancel: str = "Cancel", cancel_id: str = "cancel",
+                   variant: str = "primary", compact: bool = False, ok_disabled: bool = False) -> Horizontal:
+    """A dialog's row of buttons: the one that does it, then Cancel."""
+    return Horizontal(Button(ok, id=ok_id, variant=variant, compact=compact, disabled=ok_disabled),  # type: ignore[arg-type]
+                      Button(cancel, id=cancel_id, compact=compact), classes="dialog-buttons")
 
 
 def bindings(table: list[tuple[str, str, str, str, bool]]) -> list[Binding]:
@@ -94,12 +108,19 @@ class KeyHelp(ModalScreen[None]):
 class FormDialog(ModalScreen):
     """A short form: labelled inputs with their error lines, a status line,
     an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
-    implement :meth:`submit` (a coroutine; return a value to dismiss with)."""
+    implement :meth:`submit` (a coroutine; return a value to dismiss with),
+    which does its work through ``service``."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     title_text = ""
     ok_label = "OK"
     with_progress = False
+
+    def __init__(self, service: LibvirtService, title: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+        if title is not None:
+            self.title_text = title
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -112,9 +133,7 @@ class FormDialog(ModalScreen):
             yield Static("", id="form-status", classes="form-status")
             if self.with_progress:
                 yield ProgressBar(total=100, show_eta=False, id="form-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok_label, id="ok", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons(self.ok_label, compact=True)
 
     def on_mount(self) -> None:
         if self.with_progress:
@@ -191,6 +210,27 @@ class HostObjectScreen(Screen):
     actions_group = "host-object-actions"
     object_kind = ""  # the kind of the service's ObjectEvents that reload the screen
 
+    def __init__(self, service: LibvirtService) -> None:
+        super().__init__()
+        self.service = service
+        self.users: dict[str, list[str]] = {}  # who uses each object: VM names
+        self.loaded = False
+
+    def item_at_cursor(self, table_id: str, items: list):
+        """The item of ``items`` (the rows of table ``table_id``, in order) under its cursor."""
+        table = self.query_one(table_id, DataTable)
+        row = table.cursor_row
+        return items[row] if items and table.row_count and 0 <= row < len(items) else None
+
+    @staticmethod
+    def keep_cursor(table: DataTable, names: list[str], current: str | None) -> None:
+        """Put the cursor back on ``current`` after the rows were read again."""
+        if current in names:
+            table.move_cursor(row=names.index(current))
+
+    def action_close(self) -> None:
+        self.dismiss()
+
     def reload(self) -> None:  # pragma: no cover - overridden
         """Read the objects again (a worker in the subclasses)."""
 
@@ -207,19 +247,32 @@ class HostObjectScreen(Screen):
         except NoMatches:
             pass
 
-    def _run(self, title: str, fn: Callable, done: str, obj: str) -> None:
+    def _run(self, title: str, fn: Callable, done: str | Callable[[object], str], obj: str,
+             timeout: float = 4) -> None:
+        """Run ``fn(conn)`` as a worker; say ``done`` (or ``done(result)``),
+        or the error, and reload."""
         async def job() -> None:
             try:
-                await self.service.call(fn, action=title.lower(), obj=obj)
+                result = await self.service.call(fn, action=title.lower(), obj=obj)
             except VmtuiError as err:
                 self.notify(err.message, title=title, severity="error", timeout=12)
                 return
-            self.notify(done, title=title, timeout=4)
+            self.notify(done(result) if callable(done) else done, title=title, timeout=timeout)
             self.reload()
         self.run_worker(job(), group=self.actions_group)
 
 
-class DomainItemsScreen(Screen):
+class DomainScreen(Screen):
+    """A screen about one VM: the service, and the VM's UUID and name."""
+
+    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
+        super().__init__()
+        self.service = service
+        self.uuid = uuid
+        self.domain_name = name
+
+
+class DomainItemsScreen(DomainScreen):
     """The base of the screens about one VM's items (its disks, its
     snapshots): a table, a detail line under it that follows the cursor,
     and actions that run as workers, notify, and load the table again."""
@@ -227,12 +280,6 @@ class DomainItemsScreen(Screen):
     detail_id = ""  # the id of the detail Static
     busy_group = ""  # the worker group of the actions
     done_timeout = 6  # seconds the "done" notification stays
-
-    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
 
     @property
     def running(self) -> bool:
@@ -280,10 +327,17 @@ class DomainItemsScreen(Screen):
 
 class SubmitDialog(ModalScreen[ScreenResultType]):
     """A small dialog: Enter in its input or its OK button (id ``ok_id``)
-    runs :meth:`_submit`; any other button and Esc dismiss it with None."""
+    runs :meth:`_submit`; any other button and Esc dismiss it with None.
+    With ``focus_cancel`` (dialogs that destroy something) Cancel has the
+    focus first."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     ok_id = "ok"
+    focus_cancel = False
+
+    def on_mount(self) -> None:
+        if self.focus_cancel:
+            self.query_one("#cancel", Button).focus()
 
     def _submit(self) -> None:  # pragma: no cover - overridden
         """Check the input; dismiss with the result when it is good."""

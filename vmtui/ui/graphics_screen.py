@@ -18,18 +18,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..core import graphics as G
+from ..core.consoles import graphics as G
 from ..core.errors import InvalidState, Unsupported, VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
-from .forms import SubmitDialog
+from .forms import SubmitDialog, dialog_buttons
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,7 @@ class TypeTextDialog(SubmitDialog["str | None"]):
             yield Checkbox("Press Enter at the end", value=True, id="enter")
             yield Static("Sent as key presses of a US keyboard; the guest's layout decides what appears.",
                          classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Type", id="type", variant="primary")
-                yield Button("Cancel", id="cancel")
+            yield dialog_buttons("Type", "type")
 
     def on_mount(self) -> None:
         self.query_one("#text", Input).focus()
@@ -267,9 +265,7 @@ class SavePictureDialog(SubmitDialog["Path | None"]):
             yield Label("Save the picture", classes="dialog-title")
             yield Input(str(self.default), id="path")
             yield Static("", id="path-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save", id="save", variant="primary")
-                yield Button("Cancel", id="cancel")
+            yield dialog_buttons("Save", "save")
 
     def on_mount(self) -> None:
         self.query_one("#path", Input).focus()

@@ -31,10 +31,12 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from .footer import KeyFooter
-from ..core import userfile
-from ..core.builder import _Targets
+from ..core.files import userfile
+from ..core.create.builder import TargetNames, disk_targets
 from ..core.provision import kickstart as ks
+from .dialogs import AskText
+from .footer import KeyFooter
+from .forms import dialog_buttons
 
 #: Seconds of quiet typing before the text is checked again.
 DEBOUNCE = 0.35
@@ -71,7 +73,7 @@ def install_disk(spec: Any) -> str:
     """The kickstart name of the VM's first disk: vda (virtio), sda (SATA/SCSI), hda (IDE)."""
     disks = getattr(spec, "disks", None) or []
     bus = getattr(disks[0], "bus", "virtio") if disks else "virtio"
-    return _Targets().next(bus)
+    return TargetNames().next(bus)
 
 
 @dataclass
@@ -126,9 +128,7 @@ class StarterDialog(ModalScreen["StarterAnswers | None"]):
                                            placeholder="commands; ';' separates lines"))
                 yield Static("Passwords are stored as SHA-512 crypt hashes, never as typed.", classes="field-hint")
                 yield Static("", id="ks-starter-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Insert", id="ks-starter-ok", variant="primary", compact=True)
-                yield Button("Cancel", id="ks-starter-cancel", compact=True)
+            yield dialog_buttons("Insert", "ks-starter-ok", cancel_id="ks-starter-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ks-starter-error").display = False
@@ -169,36 +169,6 @@ class StarterDialog(ModalScreen["StarterAnswers | None"]):
         self.dismiss(result)
 
     @on(Button.Pressed, "#ks-starter-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class PathDialog(ModalScreen["str | None"]):
-    """Ask for a file path (on this machine)."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, question: str, default: str, ok: str) -> None:
-        super().__init__()
-        self.question, self.default, self.ok = question, default, ok
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
-            yield Input(self.default, id="ks-path")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(self.ok, id="ks-path-ok", variant="primary")
-                yield Button("Cancel", id="ks-path-cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#ks-path-ok")
-    def _ok(self) -> None:
-        self.dismiss(self.query_one(Input).value.strip() or None)
-
-    @on(Button.Pressed, "#ks-path-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
 
@@ -321,18 +291,17 @@ class KickstartEditorScreen(Screen["dict | None"]):
         self._timer = None
         self._check(self.text, self.version)
 
+    def problems_of(self, text: str, version: str) -> list[ks.Problem]:
+        """Blocking (pykickstart): the problems of ``text``, by line, errors
+        first -- for a VM, disks it names that the VM will not have too."""
+        if not text.strip():
+            return []
+        disks = disk_targets(self.spec) if self.spec is not None else None
+        return sorted(ks.check_kickstart(text, version, disks), key=lambda p: (p.line, p.severity != ks.ERROR))
+
     @work(exclusive=True, group="ks-check")
     async def _check(self, text: str, version: str) -> None:
-        found: list[ks.Problem] = []
-        if text.strip():
-            found = await asyncio.to_thread(ks.validate_kickstart, text, version)
-            found += ks.plaintext_password_warnings(text)
-            if self.spec is not None:
-                # the VM's own facts: disks the kickstart names must exist
-                from ..core.vmspec_yaml import kickstart_disk_warnings
-                found += [ks.Problem(fe.line or 0, fe.message.split(": ", 1)[-1], ks.WARNING)
-                          for fe in kickstart_disk_warnings(self.spec, text)]
-            found.sort(key=lambda p: (p.line, p.severity != ks.ERROR))
+        found = await asyncio.to_thread(self.problems_of, text, version)
         if (text, version) != (self.text, self.version):
             return  # stale: a newer check follows
         self.problems = found
@@ -444,7 +413,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
             self._update_title()
             self.check_now()
 
-        self.app.push_screen(PathDialog("Open a kickstart file", self.path or "ks.cfg", "Open"), chosen)
+        self.app.push_screen(AskText("Open a kickstart file", self.path or "ks.cfg", "Open", required=False), chosen)
 
     def action_save(self) -> None:
         def chosen(path: str | None) -> None:
@@ -465,7 +434,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
             note = f" ({errors} error{'s' if errors != 1 else ''} left: F8 jumps to them)" if errors else ""
             self.notify(f"Saved {p}{note}", title="Kickstart", timeout=5)
 
-        self.app.push_screen(PathDialog("Save the kickstart to", self.path or "ks.cfg", "Save"), chosen)
+        self.app.push_screen(AskText("Save the kickstart to", self.path or "ks.cfg", "Save", required=False), chosen)
 
     # --- leaving --------------------------------------------------------------------
 
@@ -479,7 +448,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
                         severity="warning", timeout=5)
             return
         if self.checked != (text, self.version):
-            self.problems = ks.validate_kickstart(text, self.version)
+            self.problems = self.problems_of(text, self.version)
             self.checked = (text, self.version)
             self._show_problems()
         errors = [p for p in self.problems if p.severity == ks.ERROR]

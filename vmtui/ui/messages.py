@@ -1,6 +1,6 @@
 """What the connection service says, as Textual messages.
 
-The service (``vmtui.core.service``) tells its listeners plain dataclasses.
+The service (``vmtui.core.connection.service``) tells its listeners plain dataclasses.
 :class:`ServiceBridge` listens and posts one typed Textual message per kind
 of news to the app, which handles each with ``@on``:
 
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from ..core.model import DomainInfo, HostInfo
-from ..core.service import (
+from ..core.connection.rows import DomainInfo, HostInfo
+from ..core.connection.service import (
     ConnectionChanged,
     ConnState,
     DomainEvent,
@@ -44,7 +44,7 @@ from ..core.service import (
 if TYPE_CHECKING:  # pragma: no cover
     from textual.app import App
 
-    from ..core.service import LibvirtService
+    from ..core.connection.service import LibvirtService
 
 FRAME = 1 / 30  # seconds: row changes reach the app at most this often
 

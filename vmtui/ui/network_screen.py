@@ -12,9 +12,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from ..core import networks
+from ..core.host import networks
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
@@ -60,8 +60,7 @@ class DefineNetworkDialog(FormDialog):
     ok_label = "Define"
 
     def __init__(self, service: LibvirtService, existing: list[networks.NetworkInfo]) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.existing = existing
 
     def fields(self) -> ComposeResult:
@@ -115,12 +114,9 @@ class NetworkScreen(HostObjectScreen):
     BINDINGS = bindings(NETWORK_KEYS)
 
     def __init__(self, service: LibvirtService) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.networks: list[networks.NetworkInfo] = []
-        self.users: dict[str, list[str]] = {}
         self.leases: list[networks.Lease] = []
-        self.loaded = False
         self._leases_of: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -141,9 +137,7 @@ class NetworkScreen(HostObjectScreen):
 
     @property
     def selected(self) -> networks.NetworkInfo | None:
-        table = self.query_one("#networks", DataTable)
-        row = table.cursor_row
-        return self.networks[row] if self.networks and 0 <= row < len(self.networks) else None
+        return self.item_at_cursor("#networks", self.networks)
 
     @work(exclusive=True, group="networks-load")
     async def reload(self) -> None:
@@ -169,9 +163,7 @@ class NetworkScreen(HostObjectScreen):
                                       "yes" if n.autostart else "no", n.ipv4 or "-", dhcp, n.bridge or "-",
                                       "yes" if n.persistent else "no", str(len(users.get(n.name, []))))),
                           key=n.name)
-        names = [n.name for n in nets]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        self.keep_cursor(table, [n.name for n in nets], current)
         await self.load_leases()
         self.loaded = True
         self.refresh_bindings()
@@ -315,6 +307,3 @@ class NetworkScreen(HostObjectScreen):
 
     def action_net_help(self) -> None:
         self.app.push_screen(KeyHelp("Networks — keys", NETWORK_KEYS))
-
-    def action_close(self) -> None:
-        self.dismiss()

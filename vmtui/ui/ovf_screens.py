@@ -26,10 +26,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
-from .footer import KeyFooter
-from ..core import inventory, ovf
+from ..core.host import inventory
+from ..core import ovf
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
+from .footer import KeyFooter
+from .forms import dialog_buttons
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def check_package_path(text: str) -> str | None:
         return f"No such file: {path}"
     if os.path.isdir(path):
         return "This is a directory: give the .ova, or the .ovf inside it"
-    from ..core.userfile import file_problem
+    from ..core.files.userfile import file_problem
 
     problem = file_problem(path)
     if problem:
@@ -56,6 +58,20 @@ def check_package_path(text: str) -> str | None:
 
 
 class _ProgressMixin:
+    """A long job on the screen: its progress line and bar, and Esc that
+    first cancels the job and then leaves."""
+
+    busy = False
+    cancel_event: threading.Event | None = None
+
+    def cancel_or_leave(self) -> bool:
+        """Cancel the running job (True), or say there is none (False)."""
+        if self.busy and self.cancel_event is not None:
+            self.cancel_event.set()
+            self.set_progress("Cancelling…", None)
+            return True
+        return False
+
     def set_progress(self, message: str, fraction: float | None) -> None:
         try:
             self.query_one("#ovf-progress-text", Static).update(escape(message))
@@ -172,7 +188,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         self.read_package(os.path.abspath(os.path.expanduser(text.strip())))
 
     def _known_os(self):
-        from ..core import osinfo
+        from ..core.create import osinfo
         try:
             db = osinfo.default_db()
         except Exception:  # no osinfo-db: the generic entries
@@ -225,7 +241,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
         summary = self.query_one("#ovf-summary", Static)
         summary.set_classes("ovf-summary")
         summary.update("\n".join(lines))
-        name = self._unique(ovf._safe_vm_name(pkg.name))
+        name = self._unique(ovf.safe_vm_name(pkg.name))
         self.query_one("#ovf-name", Input).value = name
         self.query_one("#ovf-import", Button).disabled = False
 
@@ -279,7 +295,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
 
     @work(exclusive=True, group="ovf-import")
     async def run_import(self, name: str, pool: str) -> None:
-        from ..core.installer import create_vm, is_local_uri
+        from ..core.create.installer import create_vm, is_local_uri
         from .wizard import CreateProgress, CustomizeScreen, load_context
 
         pkg = self.package
@@ -371,12 +387,9 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
 
     @on(Button.Pressed, "#ovf-cancel")
     def action_cancel(self) -> None:
-        if self.busy and self.cancel_event is not None:
-            self.cancel_event.set()
-            self.set_progress("Cancelling…", None)
-            return
-        self._close_package()
-        self.dismiss(None)
+        if not self.cancel_or_leave():
+            self._close_package()
+            self.dismiss(None)
 
 
 class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
@@ -405,9 +418,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
             yield Checkbox("Replace the file if it exists", False, id="ova-overwrite")
             yield Static("", id="ovf-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="ovf-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Export", id="ova-export", variant="primary")
-                yield Button("Cancel", id="ova-cancel")
+            yield dialog_buttons("Export", "ova-export", cancel_id="ova-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#ova-path-error").display = False
@@ -451,7 +462,7 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     @work(exclusive=True, group="ova-export")
     async def run_export(self, path: str, overwrite: bool) -> None:
-        from ..core.installer import is_local_uri
+        from ..core.create.installer import is_local_uri
         self.busy = True
         self.cancel_event = threading.Event()
         cancel = self.cancel_event
@@ -489,8 +500,5 @@ class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
 
     @on(Button.Pressed, "#ova-cancel")
     def action_cancel(self) -> None:
-        if self.busy and self.cancel_event is not None:
-            self.cancel_event.set()
-            self.set_progress("Cancelling…", None)
-            return
-        self.dismiss(None)
+        if not self.cancel_or_leave():
+            self.dismiss(None)

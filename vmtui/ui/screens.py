@@ -12,11 +12,12 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static, TextArea
 
-from ..core import domxml
+from ..core.xml import domxml
 from ..core.errors import VmtuiError
-from ..core.service import DiskUsage, LibvirtService
+from ..core.connection.service import DiskUsage, LibvirtService
 from ..core.sizes import fmt_bytes, fmt_kib
 from .footer import KeyFooter
+from .forms import DomainScreen
 from .keys import DOMAIN_LIST_KEYS, display_key
 
 
@@ -125,7 +126,7 @@ def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], conn
     return out
 
 
-class DetailsScreen(Screen):
+class DetailsScreen(DomainScreen):
     """Overview of one domain, built from its XML."""
 
     BINDINGS = [
@@ -134,12 +135,6 @@ class DetailsScreen(Screen):
         Binding("c", "console", "Console"),
         Binding("r", "reload", "Reload"),
     ]
-
-    def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
 
     def compose(self) -> ComposeResult:
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
@@ -161,7 +156,7 @@ class DetailsScreen(Screen):
             return
         connect = None
         if any(g.type in ("vnc", "spice") for g in ov.graphics):
-            from ..core import graphics
+            from ..core.consoles import graphics
             try:  # read with the SECURE flag: tells whether a password is set
                 displays = await self.service.call(
                     lambda c: graphics.displays_of(c, self.uuid),
@@ -184,7 +179,7 @@ class DetailsScreen(Screen):
         show_console(self.app, self.uuid, self.domain_name)
 
 
-class XmlScreen(Screen):
+class XmlScreen(DomainScreen):
     """The domain XML, read-only."""
 
     BINDINGS = [
@@ -193,10 +188,7 @@ class XmlScreen(Screen):
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
-        super().__init__()
-        self.service = service
-        self.uuid = uuid
-        self.domain_name = name
+        super().__init__(service, uuid, name)
         self.inactive = False
 
     def compose(self) -> ComposeResult:

@@ -9,15 +9,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
+from textual.containers import Vertical
+from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
-from ..core import snapshots
+from ..core.storage import snapshots
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
+from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
-from .forms import DomainItemsScreen, FieldError, SubmitDialog, labelled
+from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .templates_ui import clones_text, linked_clones
 
 
@@ -183,9 +182,7 @@ class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
                 yield Static("libvirt before 9.7 cannot revert to external (disk-only) snapshots.", classes="dim")
             else:
                 yield Static("The VM is shut off: a disk snapshot stored inside its qcow2 images.", classes="dim")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Create", id="create", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Create", "create", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#snap-name", Input).focus()
@@ -202,10 +199,12 @@ class NewSnapshotDialog(SubmitDialog["tuple[str, str, bool] | None"]):
         self.dismiss((name, self.query_one("#snap-description", Input).value.strip(), memory))
 
 
-class RevertDialog(ModalScreen["str | None"]):
+class RevertDialog(SubmitDialog["str | None"]):
     """Asks before reverting; returns "as taken", "running" or "paused"."""
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
+    ok_id = "revert"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, clones: list[str] | None = None) -> None:
         super().__init__()
@@ -228,29 +227,20 @@ class RevertDialog(ModalScreen["str | None"]):
                 yield RadioButton(f"as in the snapshot ({s.state or '?'})", id="after-as-taken", value=True)
                 yield RadioButton("running", id="after-running")
                 yield RadioButton("paused", id="after-paused")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Revert", id="revert", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Revert", "revert", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "revert":
-            self.dismiss(None)
-            return
+    def _submit(self) -> None:
         b = self.query_one("#revert-after", RadioSet).pressed_button
         after = (b.id or "after-as-taken").removeprefix("after-").replace("-", " ") if b else "as taken"
         self.dismiss(after)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class DeleteSnapshotDialog(ModalScreen["bool | None"]):
+class DeleteSnapshotDialog(SubmitDialog["bool | None"]):
     """Asks before deleting; returns whether to delete the children too."""
 
     BINDINGS = [Binding("escape,n", "cancel", "Cancel")]
+    ok_id = "delete"
+    focus_cancel = True
 
     def __init__(self, domain_name: str, snap: snapshots.SnapshotInfo, below: list[str]) -> None:
         super().__init__()
@@ -269,19 +259,8 @@ class DeleteSnapshotDialog(ModalScreen["bool | None"]):
                 yield Checkbox(f"Also delete the {len(self.below)} snapshot(s) below it", id="delete-children")
             else:
                 yield Static("The VM itself is not changed.", classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", id="delete", variant="error", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield dialog_buttons("Delete", "delete", variant="error", compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id != "delete":
-            self.dismiss(None)
-            return
+    def _submit(self) -> None:
         boxes = self.query("#delete-children")
         self.dismiss(bool(boxes and boxes.first(Checkbox).value))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -14,15 +14,16 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 
-from ..core import storage, userfile
+from ..core import storage
+from ..core.files import userfile
 from ..core.errors import VmtuiError
-from ..core.service import LibvirtService
-from ..core.sizes import fmt_bytes, parse_size
+from ..core.connection.service import LibvirtService
+from ..core.sizes import fmt_bytes
 from .footer import KeyFooter
-from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
+from .forms import FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
+from .new_volume import NewVolumeFields
 
 
 def usage_bar(fraction: float, width: int = 8) -> str:
@@ -110,8 +111,7 @@ class DefinePoolDialog(FormDialog):
     ok_label = "Define"
 
     def __init__(self, service: LibvirtService, existing: list[storage.PoolInfo]) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.existing = existing
 
     def fields(self) -> ComposeResult:
@@ -151,62 +151,27 @@ class CreateVolumeDialog(ProgressForm):
     ok_label = "Create"
 
     def __init__(self, service: LibvirtService, pool: storage.PoolInfo) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"New volume in pool '{pool.name}' (virsh vol-create-as)")
         self.pool = pool
-        self.title_text = f"New volume in pool '{pool.name}' (virsh vol-create-as)"
 
     def fields(self) -> ComposeResult:
-        yield from labelled("Name", Input(placeholder="disk1.qcow2", compact=True, id="name"), "name")
-        yield from labelled("Size", Input("10G", compact=True, id="size"), "size")
-        with Horizontal(classes="form-row"):
-            yield Select([("qcow2", "qcow2"), ("raw", "raw")], value="qcow2", allow_blank=False, compact=True,
-                         id="format")
-            yield Select([("thin (allocate on write)", "thin"), ("thick (allocate now)", "thick")],
-                         value="thin", allow_blank=False, compact=True, id="provisioning")
-        yield Static("", id="plan", classes="field-hint")
-        yield FieldError("plan")
-
-    def _values(self) -> tuple[str, str, str]:
-        fmt = self.query_one("#format", Select).value
-        prov = self.query_one("#provisioning", Select).value
-        return self.field("name"), str(fmt), str(prov)
-
-    def plan(self) -> tuple[dict, storage.DiskPlan | None, int | None]:
-        name, fmt, prov = self._values()
-        errors: dict[str, str | None] = {}
-        size = None
-        try:
-            size = parse_size(self.field("size"), "G")
-        except ValueError as err:
-            errors["size"] = str(err)
-        plan = None
-        if size is not None:
-            plan = storage.plan_new_disk(self.pool, size, prov, fmt)
-            if plan.error:
-                errors["size"] = plan.error
-        return errors, plan, size
+        yield NewVolumeFields(fixed_pool=self.pool, size="10G", name_placeholder="disk1.qcow2", compact=True)
 
     def changed(self) -> None:
-        name, fmt, prov = self._values()
-        if name and "." not in name:
-            self.query_one("#name", Input).placeholder = f"disk1.{fmt}"
-        errors, plan, _size = self.plan()
-        self.set_errors({"size": errors.get("size"), "plan": plan.warning if plan else None}, partial=True)
-        if plan is not None and not plan.error:
-            self.query_one("#plan", Static).update(
-                f"The host will hold {fmt_bytes(plan.now)} now, at most {fmt_bytes(plan.at_most)} "
-                f"({fmt_bytes(self.pool.available)} free in '{escape(self.pool.name)}').")
-        else:
-            self.query_one("#plan", Static).update("")
+        volume = self.query_one(NewVolumeFields)
+        if "." not in volume.name_input.value:
+            volume.name_input.placeholder = f"disk1.{volume.fmt}"
 
     async def submit(self):
-        name, fmt, prov = self._values()
-        errors, plan, size = self.plan()
-        errors["name"] = storage.validate_volume_name(name)
-        self.set_errors({**errors, "plan": plan.warning if plan else None})
-        if any(errors.get(k) for k in ("name", "size")):
+        new, errors = self.query_one(NewVolumeFields).read()
+        if new.size is not None:
+            plan = storage.plan_new_disk(self.pool, new.size, new.provisioning, new.fmt)
+            if plan.error:
+                errors["size"] = plan.error
+        errors["name"] = storage.validate_volume_name(new.name)
+        if not self.set_errors(errors):
             return None
+        name, size, fmt, prov = new.name, new.size, new.fmt, new.provisioning
         progress = self.start_progress(f"Allocating '{name}'") if prov == "thick" else None
         pool = self.pool.name
         try:
@@ -225,11 +190,9 @@ class UploadDialog(ProgressForm):
     ok_label = "Upload"
 
     def __init__(self, service: LibvirtService, pool: storage.PoolInfo, local_path: str = "") -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"Upload a file to pool '{pool.name}' (virsh vol-upload)")
         self.pool = pool
         self.local_path = local_path
-        self.title_text = f"Upload a file to pool '{pool.name}' (virsh vol-upload)"
 
     def fields(self) -> ComposeResult:
         yield from labelled("Local file", Input(self.local_path, placeholder="/path/to/installer.iso",
@@ -270,10 +233,8 @@ class DownloadDialog(ProgressForm):
     ok_label = "Download"
 
     def __init__(self, service: LibvirtService, volume: storage.VolumeInfo) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service, f"Download '{volume.name}' (virsh vol-download)")
         self.volume = volume
-        self.title_text = f"Download '{volume.name}' (virsh vol-download)"
 
     def fields(self) -> ComposeResult:
         default = os.path.join(os.getcwd(), self.volume.name)
@@ -317,13 +278,10 @@ class StorageScreen(HostObjectScreen):
     BINDINGS = bindings(STORAGE_KEYS)
 
     def __init__(self, service: LibvirtService) -> None:
-        super().__init__()
-        self.service = service
+        super().__init__(service)
         self.pools: list[storage.PoolInfo] = []
         self.volumes: list[storage.VolumeInfo] = []
-        self.users: dict[str, list[str]] = {}
         self.warnings: list[str] = []
-        self.loaded = False
         self._pool_for_volumes: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -347,21 +305,11 @@ class StorageScreen(HostObjectScreen):
 
     @property
     def selected_pool(self) -> storage.PoolInfo | None:
-        table = self.query_one("#pools", DataTable)
-        if not self.pools or table.row_count == 0:
-            return None
-        row = table.cursor_row
-        if 0 <= row < len(self.pools):
-            return self.pools[row]
-        return None
+        return self.item_at_cursor("#pools", self.pools)
 
     @property
     def selected_volume(self) -> storage.VolumeInfo | None:
-        table = self.query_one("#volumes", DataTable)
-        if not self.volumes or table.row_count == 0:
-            return None
-        row = table.cursor_row
-        return self.volumes[row] if 0 <= row < len(self.volumes) else None
+        return self.item_at_cursor("#volumes", self.volumes)
 
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
@@ -394,9 +342,7 @@ class StorageScreen(HostObjectScreen):
                 fmt_bytes(p.capacity) if active else "-", fmt_bytes(p.allocation) if active else "-",
                 fmt_bytes(p.available) if active else "-", p.type)),
                 key=p.name)
-        names = [p.name for p in pools]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        self.keep_cursor(table, [p.name for p in pools], current)
         self.warnings = storage.pool_warnings(pools)
         box = self.query_one("#storage-warnings", Static)
         box.update(Text("\n".join(f" ! {w}" for w in self.warnings), style="bold yellow"))
@@ -437,9 +383,7 @@ class StorageScreen(HostObjectScreen):
         for v in vols:
             table.add_row(*map(Text, (v.name, v.format or "-", fmt_bytes(v.capacity), fmt_bytes(v.allocation),
                                       self._provisioning(v), ", ".join(self.users_of(v)) or "-")), key=v.name)
-        names = [v.name for v in vols]
-        if current in names:
-            table.move_cursor(row=names.index(current))
+        self.keep_cursor(table, [v.name for v in vols], current)
         summary = f"{len(vols)} volume{'s' if len(vols) != 1 else ''}"
         if pool.capacity:
             summary += f", {fmt_bytes(pool.volumes_capacity)} provisioned on {fmt_bytes(pool.capacity)}"
@@ -557,19 +501,9 @@ class StorageScreen(HostObjectScreen):
         what = f" and remove its directory {p.path}" if p.type == "dir" and p.path else ""
 
         def answered(yes: bool | None) -> None:
-            if not yes:
-                return
-
-            async def job() -> None:
-                try:
-                    msg = await self.service.call(lambda c: storage.delete_pool(c, p.name),
-                                                  action="delete pool", obj=f"'{p.name}'")
-                except VmtuiError as err:
-                    self.notify(err.message, title="Delete pool", severity="error", timeout=12)
-                    return
-                self.notify(msg[0].upper() + msg[1:], title="Delete pool", timeout=6)
-                self.reload()
-            self.run_worker(job(), group="storage-actions")
+            if yes:
+                self._run("Delete pool", lambda c: storage.delete_pool(c, p.name), lambda msg: msg[0].upper() + msg[1:],
+                          f"'{p.name}'", timeout=6)
 
         self.app.push_screen(ConfirmDialog("Delete pool", f"Delete pool '{escape(p.name)}'{escape(what)}? "
                                            "(virsh pool-destroy, pool-delete, pool-undefine)", yes="Delete"),
@@ -636,6 +570,3 @@ class StorageScreen(HostObjectScreen):
 
     def action_storage_help(self) -> None:
         self.app.push_screen(KeyHelp("Storage — keys", STORAGE_KEYS))
-
-    def action_close(self) -> None:
-        self.dismiss()

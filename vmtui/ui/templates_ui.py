@@ -18,7 +18,6 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import WorkerCancelled
 from textual.widgets import (
-
     Button,
     Checkbox,
     Input,
@@ -31,13 +30,14 @@ from textual.widgets import (
     Static,
 )
 
-from ..core import clone, storage, templates
+from ..core.clones import clone, templates
+from ..core import storage
 from ..core.errors import VmtuiError
-from ..core.model import DomainInfo
+from ..core.connection.rows import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
 from .footer import KeyFooter
-from .forms import FieldError
+from .forms import FieldError, dialog_buttons
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,7 @@ class CloneScreen(Screen["CloneOutcome | None"]):
                              "config), then it starts.", classes="field-hint")
             yield Static("", id="clone-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="clone-progress")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Create" if self.for_template else "Clone", id="clone-go", variant="primary")
-                yield Button("Cancel", id="clone-cancel")
+            yield dialog_buttons("Create" if self.for_template else "Clone", "clone-go", cancel_id="clone-cancel")
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -347,9 +345,7 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             yield Checkbox("Mark it as a template when done", value=True, id="prepare-mark", classes="compact")
             yield Log(id="prepare-log", max_lines=2000)
             yield Static("", id="prepare-result")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Prepare", id="prepare-go", variant="primary")
-                yield Button("Close", id="prepare-close")
+            yield dialog_buttons("Prepare", "prepare-go", cancel="Close", cancel_id="prepare-close")
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:

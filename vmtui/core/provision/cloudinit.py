@@ -1,10 +1,10 @@
-"""cloud-init NoCloud documents: validation, a form model, password hashing
-and the ``cidata`` seed ISO.
+"""cloud-init NoCloud documents: validation, password hashing and the
+``cidata`` seed ISO (the editor's form model is in :mod:`.cloudinit_form`).
 
 Three documents make a NoCloud seed:
 
 * ``user-data`` -- a ``#cloud-config`` YAML document (:func:`validate_user_data`,
-  :class:`CloudConfigForm`, :func:`form_from_yaml`, :func:`apply_form`);
+  and :func:`plain_password_problems`: passwords must be stored as hashes);
 * ``meta-data`` -- ``instance-id`` and ``local-hostname``
   (:func:`validate_meta_data`, :func:`default_meta_data`, :func:`new_instance_id`);
 * ``network-config`` -- optional, netplan-like version 2 (version 1 accepted)
@@ -12,6 +12,7 @@ Three documents make a NoCloud seed:
 
 :func:`build_seed_iso` packs them into an ISO 9660 image labelled ``cidata``
 (Joliet + Rock Ridge, so the guest sees the exact file names).
+:func:`check_document` is how the editor and the spec validation check one.
 
 Validation results are :class:`Problem` records with **1-based** line and
 column numbers (0 when unknown) and a dotted path into the document
@@ -32,15 +33,14 @@ import re
 import subprocess
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import jsonschema
 import yaml
 
-from .. import safeyaml
-from ..yamlout import dump_block
+from ..files import safeyaml
 from .iso import small_iso
 
 CLOUD_CONFIG_HEADER = "#cloud-config"
@@ -83,7 +83,7 @@ def _yaml_error_problem(err: yaml.YAMLError) -> Problem:
     return Problem(mark.line + 1, mark.column + 1, "", f"YAML syntax error: {msg}")
 
 
-def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
+def parse_yaml(text: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
     """(data, root node, problems). Problems non-empty => data/node unusable.
     Loaded with safeyaml's limits (alias bombs, nesting, huge numbers)."""
     try:
@@ -340,7 +340,7 @@ def validate_user_data(text: str) -> list[Problem]:
     header, is_cloud_config = _header_problem(text)
     if not is_cloud_config:
         return []
-    data, root, problems = _parse_yaml(text)
+    data, root, problems = parse_yaml(text)
     if problems:
         return problems
     problems = [header] if header else []
@@ -353,7 +353,7 @@ def validate_user_data(text: str) -> list[Problem]:
 
 
 def _validate_mapping_doc(text: str, schema: dict, what: str, allow_empty: bool) -> list[Problem]:
-    data, root, problems = _parse_yaml(text)
+    data, root, problems = parse_yaml(text)
     if problems:
         return problems
     if data is None:
@@ -374,7 +374,7 @@ def validate_network_config(text: str) -> list[Problem]:
     ``match``/``dhcp4``/``addresses``/``gateway4``/``routes``/``nameservers``)
     or version 1 (``config:`` list). An empty document is fine (no
     network-config). A top-level ``network:`` wrapper is accepted."""
-    data, root, problems = _parse_yaml(text)
+    data, root, problems = parse_yaml(text)
     if problems:
         return problems
     if data is None:
@@ -462,322 +462,110 @@ def default_meta_data(hostname: str, instance_id: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------
-# the form
+# passwords in user-data, and one document checked
 
 
-@dataclass
-class UserForm:
-    """One entry of ``users:``. ``password`` is a plain password typed into
-    the form: :func:`apply_form` hashes it into ``password_hash`` and drops
-    it. ``extra`` holds the entry's keys the form does not model (kept)."""
-
-    name: str = ""
-    groups: list[str] = field(default_factory=list)
-    sudo: Any = None  # str, list[str], False or None as cloud-init accepts
-    shell: str | None = None
-    ssh_keys: list[str] = field(default_factory=list)
-    password_hash: str | None = None
-    password: str | None = field(default=None, repr=False)
-    extra: dict = field(default_factory=dict)
-    #: bookkeeping for faithful round trips (not compared)
-    password_key: str = field(default="passwd", compare=False, repr=False)
-    from_string: bool = field(default=False, compare=False, repr=False)
+_NOT_A_HASH = "not a password hash: type the password in the editor's form, which stores its SHA-512 hash"
+_PLAIN = "a password in plain text (anyone who can read the seed can read it)"
+_PLAIN_USER = f"{_PLAIN}: use passwd with its SHA-512 hash (type the password in the editor's form)"
+_PLAIN_CHPASSWD = f"{_PLAIN}: use type: hash with its SHA-512 hash (mkpasswd -m sha-512)"
+_PLAIN_LIST = f"{_PLAIN}: write user:HASH with its SHA-512 hash (mkpasswd -m sha-512)"
 
 
-@dataclass
-class WriteFileForm:
-    """One entry of ``write_files:``; ``extra`` keeps other keys (append, defer...)."""
-
-    path: str = ""
-    content: str = ""
-    permissions: str | None = None
-    owner: str | None = None
-    encoding: str | None = None
-    extra: dict = field(default_factory=dict)
+def _problem(node: yaml.Node, path: str, message: str) -> Problem:
+    return Problem(node.start_mark.line + 1, node.start_mark.column + 1, path, message)
 
 
-@dataclass
-class CloudConfigForm:
-    """The common cloud-config settings. ``None``/empty means "not set": the
-    key is removed from (or not added to) the YAML."""
-
-    hostname: str | None = None
-    fqdn: str | None = None
-    locale: str | None = None
-    timezone: str | None = None
-    users: list[UserForm] = field(default_factory=list)
-    packages: list[Any] = field(default_factory=list)  # str or [name, version]
-    package_update: bool | None = None
-    package_upgrade: bool | None = None
-    runcmd: list[Any] = field(default_factory=list)  # str or argv list
-    write_files: list[WriteFileForm] = field(default_factory=list)
-    ssh_pwauth: bool | None = None
-
-
-#: Top-level keys the form owns, in the order new keys are appended.
-FORM_KEYS = (
-    "hostname", "fqdn", "locale", "timezone", "users", "packages",
-    "package_update", "package_upgrade", "runcmd", "write_files", "ssh_pwauth",
-)
-
-_USER_KEYS = {"name", "groups", "sudo", "shell", "ssh_authorized_keys"}  # + the password key
-_WRITE_FILE_KEYS = {"path", "content", "permissions", "owner", "encoding"}
-
-
-def _as_str_list(value: Any) -> list[str]:
-    if value is None or value is False:
+def _items(node: yaml.Node) -> list[tuple[str, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
         return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [str(value)]
+    return [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
 
 
-def _user_from(entry: Any) -> UserForm:
-    if isinstance(entry, str):
-        return UserForm(name=entry, from_string=True)
-    if not isinstance(entry, dict):
-        return UserForm(name=str(entry), extra={"__raw__": entry})
-    keys = entry.get("ssh_authorized_keys")
-    pw_key = "passwd" if "passwd" in entry or "hashed_passwd" not in entry else "hashed_passwd"
-    return UserForm(
-        name=str(entry.get("name", "")),
-        groups=_as_str_list(entry.get("groups")),
-        sudo=entry.get("sudo"),
-        shell=entry.get("shell"),
-        ssh_keys=[keys] if isinstance(keys, str) else list(keys or []),
-        password_hash=entry.get(pw_key),
-        extra={k: v for k, v in entry.items() if k not in _USER_KEYS and k != pw_key},
-        password_key=pw_key,
-    )
+def _set(v: yaml.Node) -> bool:
+    return isinstance(v, yaml.ScalarNode) and bool(v.value) and v.tag != "tag:yaml.org,2002:null"
 
 
-def _write_file_from(entry: Any) -> WriteFileForm:
-    if not isinstance(entry, dict):
-        return WriteFileForm(extra={"__raw__": entry})
-    return WriteFileForm(
-        path=str(entry.get("path", "")),
-        content=entry.get("content", "") if isinstance(entry.get("content", ""), str) else str(entry["content"]),
-        permissions=None if entry.get("permissions") is None else str(entry["permissions"]),
-        owner=entry.get("owner"),
-        encoding=entry.get("encoding"),
-        extra={k: v for k, v in entry.items() if k not in _WRITE_FILE_KEYS},
-    )
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _opt_bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _form_from_data(data: dict) -> CloudConfigForm:
-    users = data.get("users")
-    if isinstance(users, str):
-        users = [u.strip() for u in users.split(",") if u.strip()]
-    write_files = data.get("write_files")
-    return CloudConfigForm(
-        hostname=_opt_str(data.get("hostname")),
-        fqdn=_opt_str(data.get("fqdn")),
-        locale=_opt_str(data.get("locale")) if data.get("locale") is not False else None,
-        timezone=_opt_str(data.get("timezone")),
-        users=[_user_from(u) for u in users] if isinstance(users, list) else [],
-        packages=list(data.get("packages") or []) if isinstance(data.get("packages"), list) else [],
-        package_update=_opt_bool(data.get("package_update")),
-        package_upgrade=_opt_bool(data.get("package_upgrade")),
-        runcmd=list(data.get("runcmd") or []) if isinstance(data.get("runcmd"), list) else [],
-        write_files=[_write_file_from(w) for w in write_files] if isinstance(write_files, list) else [],
-        ssh_pwauth=_opt_bool(data.get("ssh_pwauth")),
-    )
-
-
-def form_from_yaml(text: str) -> CloudConfigForm:
-    """Read the form's fields out of a user-data document. Raises
-    ``ValueError`` when the text is not YAML or not a mapping."""
-    data, _root, problems = _parse_yaml(text)
-    if problems:
-        raise ValueError(str(problems[0]))
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError("cloud-config must be a mapping")
-    return _form_from_data(data)
-
-
-def _user_to(user: UserForm, original: Any) -> Any:
-    if "__raw__" in user.extra:
-        return user.extra["__raw__"]
-    pw_hash = user.password_hash
-    extra = user.extra
-    if original is not None and _user_from(original) == user:
-        return original  # unchanged: keep its exact representation
-    bare = not (user.groups or user.sudo is not None or user.shell or user.ssh_keys or pw_hash or extra)
-    if bare and (user.from_string or user.name == "default"):
-        return user.name  # "default" = the distro's default user
-    out: dict = {"name": user.name}
-    if user.groups:
-        out["groups"] = list(user.groups)
-    if user.sudo is not None:
-        out["sudo"] = user.sudo
-    if user.shell:
-        out["shell"] = user.shell
-    if user.ssh_keys:
-        out["ssh_authorized_keys"] = list(user.ssh_keys)
-    if pw_hash:
-        out[user.password_key or "passwd"] = pw_hash
-    # keep the unmodelled keys, in their original order relative to each other
-    out.update(extra)
+def plain_password_problems(text: str) -> list[Problem]:
+    """Passwords in user-data that are not crypt hashes, wherever cloud-init
+    takes one: ``users[].passwd``/``hashed_passwd`` (cloud-init would take
+    plain text for a hash: no login), ``users[].plain_text_passwd``, the
+    top-level ``password``, ``chpasswd.users[].password`` (``type: text``, or
+    a non-hash with the default ``type: hash``) and the old ``chpasswd.list``
+    (``user:password`` lines). Plain text must not sit in the documents; the
+    editor's form hashes typed passwords. Lines are those of ``text``."""
+    try:
+        root = safeyaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    out = []
+    for key, value in _items(root):
+        if key == "users" and isinstance(value, yaml.SequenceNode):
+            for i, entry in enumerate(value.value):
+                for k, v in _items(entry):
+                    if k in ("passwd", "hashed_passwd") and _set(v) and not is_password_hash(v.value):
+                        out.append(_problem(v, f"users.{i}.{k}", _NOT_A_HASH))
+                    elif k == "plain_text_passwd" and _set(v):
+                        out.append(_problem(v, f"users.{i}.{k}", _PLAIN_USER))
+        elif key == "password" and _set(value):
+            out.append(_problem(value, "password", _PLAIN_USER))
+        elif key == "chpasswd":
+            for ck, cv in _items(value):
+                if ck == "users" and isinstance(cv, yaml.SequenceNode):
+                    for i, entry in enumerate(cv.value):
+                        fields = dict(_items(entry))
+                        pw, kind = fields.get("password"), fields.get("type")
+                        kind_text = kind.value if isinstance(kind, yaml.ScalarNode) else "hash"
+                        if pw is None or not _set(pw) or kind_text == "RANDOM":
+                            continue
+                        path = f"chpasswd.users.{i}.password"
+                        if kind_text == "text":
+                            out.append(_problem(pw, path, _PLAIN_CHPASSWD))
+                        elif not is_password_hash(pw.value):
+                            out.append(_problem(pw, path, "not a password hash (type: hash is the default): give "
+                                                          "its SHA-512 hash (mkpasswd -m sha-512), or type: text"
+                                                          " -- which is plain text, refused too"))
+                elif ck == "list":
+                    out.extend(_chpasswd_list_problems(cv))
     return out
 
 
-def _write_file_to(wf: WriteFileForm, original: Any) -> Any:
-    if "__raw__" in wf.extra:
-        return wf.extra["__raw__"]
-    if original is not None and _write_file_from(original) == wf:
-        return original
-    out: dict = {"path": wf.path}
-    if wf.content:
-        out["content"] = wf.content
-    if wf.permissions:
-        out["permissions"] = wf.permissions
-    if wf.owner:
-        out["owner"] = wf.owner
-    if wf.encoding:
-        out["encoding"] = wf.encoding
-    out.update(wf.extra)
-    return out
-
-
-_DELETE = object()
-
-
-def _form_values(form: CloudConfigForm, old: CloudConfigForm, data: dict) -> dict[str, Any]:
-    """Top-level key -> new value (or _DELETE) for every form key that changed."""
-    changes: dict[str, Any] = {}
-    for user in form.users:
-        if user.password:
-            # hash now and forget the plain text, so that applying the form
-            # again gives the same document
-            user.password_hash = hash_password(user.password)
-            user.password = None
-            user.extra.setdefault("lock_passwd", False)  # a locked password cannot log in
-    for key in FORM_KEYS:
-        new = getattr(form, key)
-        if new == getattr(old, key):
+def _chpasswd_list_problems(node: yaml.Node) -> list[Problem]:
+    """``chpasswd.list``: ``user:password`` entries (a list, or lines of a
+    string); R/RANDOM and crypt hashes are fine, anything else is plain text."""
+    entries: list[tuple[yaml.Node, str, int]] = []  # node, entry, line offset inside the node
+    if isinstance(node, yaml.SequenceNode):
+        entries = [(item, item.value, 0) for item in node.value if isinstance(item, yaml.ScalarNode)]
+    elif isinstance(node, yaml.ScalarNode):
+        block = node.style in ("|", ">")
+        entries = [(node, line, n + (1 if block else 0)) for n, line in enumerate(node.value.splitlines())]
+    out = []
+    for i, (item, entry, offset) in enumerate(entries):
+        _user, sep, pw = entry.strip().partition(":")
+        if not sep or not pw or pw in ("R", "RANDOM") or is_password_hash(pw):
             continue
-        if key == "users":
-            originals = data.get("users") if isinstance(data.get("users"), list) else []
-            value = [
-                _user_to(u, originals[i] if i < len(originals) else None) for i, u in enumerate(new)
-            ]
-        elif key == "write_files":
-            originals = data.get("write_files") if isinstance(data.get("write_files"), list) else []
-            value = [
-                _write_file_to(w, originals[i] if i < len(originals) else None) for i, w in enumerate(new)
-            ]
-        elif isinstance(new, list):
-            value = list(new)
-        else:
-            value = new
-        if value is None or value == "" or value == []:
-            changes[key] = _DELETE
-        else:
-            changes[key] = value
-    return changes
-
-
-def _dump(data: Any) -> str:
-    return dump_block(data)
-
-
-def _is_blank_or_comment(line: str) -> bool:
-    s = line.strip()
-    return not s or (line.startswith("#") and not line.startswith("#!"))
-
-
-def _patch_text(text: str, root: yaml.MappingNode, changes: dict[str, Any]) -> str:
-    """Replace/delete/append top-level keys in ``text``, leaving every other
-    line (comments, formatting, unknown keys) untouched."""
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    entries = root.value
-    spans: dict[str, tuple[int, int]] = {}
-    for i, (key_node, value_node) in enumerate(entries):
-        start = key_node.start_mark.line
-        if i + 1 < len(entries):
-            end = entries[i + 1][0].start_mark.line
-        else:
-            end = value_node.end_mark.line + (1 if value_node.end_mark.column > 0 else 0)
-            end = min(max(end, start + 1), len(lines))
-        while end > start + 1 and _is_blank_or_comment(lines[end - 1]):
-            end -= 1  # trailing comments/blank lines belong to what follows
-        spans[key_node.value] = (start, end)
-    edits = []
-    appended = []
-    for key, value in changes.items():
-        snippet = "" if value is _DELETE else _dump({key: value})
-        if key in spans:
-            edits.append((*spans[key], snippet))
-        elif value is not _DELETE:
-            appended.append(snippet)
-    for start, end, snippet in sorted(edits, reverse=True):
-        lines[start:end] = [snippet]
-    out = "".join(lines)
-    if appended:
-        out += "".join(appended)
+        line = item.start_mark.line + 1 + offset
+        out.append(Problem(line, 0 if offset else item.start_mark.column + 1, f"chpasswd.list.{i}",
+                           _PLAIN_LIST))
     return out
 
 
-def apply_form(text: str, form: CloudConfigForm) -> str:
-    """Write the form's values into the user-data document ``text``.
+#: The documents of a NoCloud seed, as the seed names them.
+DOCUMENTS = ("user-data", "meta-data", "network-config")
 
-    Only keys whose value the form changed are rewritten; every other key
-    (including unknown modules), their order and comments stay as they were.
-    Plain passwords in ``form.users[*].password`` are hashed (SHA-512 crypt)
-    on the way in: the form is updated in place (``password_hash`` set,
-    ``password`` cleared, ``lock_passwd: false`` added unless the entry says
-    otherwise), so applying the same form again is stable. Raises ``ValueError`` when ``text`` is not a YAML mapping
-    (fix the syntax errors first).
-    """
-    if not text.strip():
-        text = CLOUD_CONFIG_HEADER + "\n"
-    data, root, problems = _parse_yaml(text)
-    if problems:
-        raise ValueError(str(problems[0]))
-    if data is None:
-        data, root = {}, None
-    if not isinstance(data, dict):
-        raise ValueError("cloud-config must be a mapping")
-    changes = _form_values(form, _form_from_data(data), data)
-    expected = dict(data)
-    for key, value in changes.items():
-        if value is _DELETE:
-            expected.pop(key, None)
-        else:
-            expected[key] = value
-    if not changes:
-        return text
-    result = None
-    patchable = root is None
-    if isinstance(root, yaml.MappingNode) and not root.flow_style:
-        keys = [k.value for k, _v in root.value if isinstance(k, yaml.ScalarNode)]
-        patchable = len(keys) == len(root.value) and len(keys) == len(set(keys))
-    if patchable:
-        try:
-            candidate = _patch_text(text, root, changes) if root is not None else text + (
-                "" if text.endswith("\n") else "\n"
-            ) + "".join(_dump({k: v}) for k, v in changes.items() if v is not _DELETE)
-            if (safeyaml.load(candidate) or {}) == expected:
-                result = candidate
-        except yaml.YAMLError:
-            result = None
-    if result is None:  # fall back to a full re-dump (comments are lost)
-        result = CLOUD_CONFIG_HEADER + "\n" + (_dump(expected) if expected else "")
-    return result
+
+def check_document(name: str, text: str) -> list[Problem]:
+    """The problems of one seed document (``name`` is one of
+    :data:`DOCUMENTS`): its validator's, and for user-data the passwords not
+    stored as hashes, in the order of their places in the text. The editor
+    and the spec validation both check a document with this."""
+    if name == "user-data":
+        return sorted(validate_user_data(text) + plain_password_problems(text), key=lambda p: (p.line, p.column))
+    if name == "meta-data":
+        return validate_meta_data(text)
+    if name == "network-config":
+        return validate_network_config(text)
+    raise ValueError(f"not a seed document: {name!r}")
 
 
 # --------------------------------------------------------------------------

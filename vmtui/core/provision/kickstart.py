@@ -4,6 +4,8 @@ and delivery without a web server the guest must reach.
 * :func:`validate_kickstart` -- parse with pykickstart's handler for a syntax
   version (``RHEL9``, ``F40`` ...); errors and deprecation warnings come back
   as :class:`Problem` records with 1-based line numbers (0: unknown).
+  :func:`check_kickstart` adds plain-text passwords and disks the VM will
+  not have: what the editor and the spec validation report.
 * :func:`starter_kickstart` -- a minimal, valid kickstart from the wizard's
   answers (password *hashes* only).
 * :func:`build_oemdrv_iso` -- for ISO installs: a small ISO labelled
@@ -15,13 +17,14 @@ and delivery without a web server the guest must reach.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import shlex
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 OEMDRV_VOLUME_LABEL = "OEMDRV"
 #: Kernel argument that makes Anaconda read the injected file.
@@ -382,3 +385,40 @@ def plaintext_password_warnings(text: str) -> list[Problem]:
             out.append(Problem(n, f"{cmd}: the password is in plain text here (and on the VM's install media); "
                                   "use --iscrypted with a hash (the starter template makes one)", WARNING))
     return out
+
+
+_DISK_OPTS = re.compile(r"--(?:only-use|drives|boot-drive|ondisk|ondrive)[= ]\s*['\"]?([^\s'\"]+)")
+
+
+def disk_name_warnings(text: str, disks: Sequence[str]) -> list[Problem]:
+    """Disks a kickstart names (``ignoredisk --only-use=vda``, ``part
+    --ondisk``, ...) that are not among ``disks``, the VM's target devs: the
+    installer would stop there (a VM whose disk is SATA has ``sda``)."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in _DISK_OPTS.finditer(line):
+            for disk in m.group(1).split(","):
+                disk = disk.removeprefix("/dev/")
+                if not disk or "/" in disk or "*" in disk or "?" in disk or disk in disks:
+                    continue
+                have = ", ".join(disks) if disks else "none"
+                out.append(Problem(n, f"the VM has no disk '{disk}' (its disks: {have})", WARNING))
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _validated(text: str, version: str) -> tuple[Problem, ...]:
+    return tuple(validate_kickstart(text, version))
+
+
+def check_kickstart(text: str, version: str, disks: Sequence[str] | None = None) -> list[Problem]:
+    """Everything wrong with a kickstart for one syntax version: pykickstart's
+    errors and deprecation warnings (the last results are cached), passwords
+    in plain text, and -- given the VM's disk names -- disks it names that the
+    VM will not have. The editor and the spec validation both check with this."""
+    found = list(_validated(text, version)) + plaintext_password_warnings(text)
+    if disks is not None:
+        found += disk_name_warnings(text, disks)
+    return found

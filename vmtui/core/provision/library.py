@@ -30,10 +30,10 @@ from pathlib import Path
 import platformdirs
 import yaml
 
-from .. import safeyaml, userfile
+from ..files import safeyaml, userfile
 from ..errors import VmtuiError
 from ..names import name_problem
-from ..yamlout import dump_block
+from ..files.yamlout import dump_block
 from .seed import CloudInitDocs
 
 APP_NAME = "vmtui"

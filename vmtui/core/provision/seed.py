@@ -30,12 +30,14 @@ from typing import Any, Callable
 import libvirt
 import yaml
 
-from .. import disks, domxml, safeyaml, storage
-from ..domain_model import Disk, Domain
+from .. import storage
+from ..storage import disks
+from ..xml import domxml
+from ..files import safeyaml
+from ..xml.domain_model import Disk, Domain
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
-from ..ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
-from .cloudinit import (CLOUD_CONFIG_HEADER, Problem, build_seed_iso, default_meta_data, is_password_hash,
-                        new_instance_id)
+from ..xml.ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
+from .cloudinit import CLOUD_CONFIG_HEADER, build_seed_iso, default_meta_data, new_instance_id
 
 log = logging.getLogger(__name__)
 
@@ -105,91 +107,6 @@ def complete_docs(docs: CloudInitDocs | None, hostname: str) -> CloudInitDocs:
     return CloudInitDocs(user_data, meta_text, net)
 
 
-_NOT_A_HASH = "not a password hash: type the password in the editor's form, which stores its SHA-512 hash"
-_PLAIN = "a password in plain text (anyone who can read the seed can read it)"
-_PLAIN_USER = f"{_PLAIN}: use passwd with its SHA-512 hash (type the password in the editor's form)"
-_PLAIN_CHPASSWD = f"{_PLAIN}: use type: hash with its SHA-512 hash (mkpasswd -m sha-512)"
-_PLAIN_LIST = f"{_PLAIN}: write user:HASH with its SHA-512 hash (mkpasswd -m sha-512)"
-
-
-def _problem(node: yaml.Node, path: str, message: str) -> Problem:
-    return Problem(node.start_mark.line + 1, node.start_mark.column + 1, path, message)
-
-
-def _items(node: yaml.Node) -> list[tuple[str, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        return []
-    return [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
-
-
-def _set(v: yaml.Node) -> bool:
-    return isinstance(v, yaml.ScalarNode) and bool(v.value) and v.tag != "tag:yaml.org,2002:null"
-
-
-def plain_password_problems(text: str) -> list[Problem]:
-    """Passwords in user-data that are not crypt hashes, wherever cloud-init
-    takes one: ``users[].passwd``/``hashed_passwd`` (cloud-init would take
-    plain text for a hash: no login), ``users[].plain_text_passwd``, the
-    top-level ``password``, ``chpasswd.users[].password`` (``type: text``, or
-    a non-hash with the default ``type: hash``) and the old ``chpasswd.list``
-    (``user:password`` lines). Plain text must not sit in the documents; the
-    editor's form hashes typed passwords. Lines are those of ``text``."""
-    try:
-        root = safeyaml.compose(text)
-    except yaml.YAMLError:
-        return []
-    out = []
-    for key, value in _items(root):
-        if key == "users" and isinstance(value, yaml.SequenceNode):
-            for i, entry in enumerate(value.value):
-                for k, v in _items(entry):
-                    if k in ("passwd", "hashed_passwd") and _set(v) and not is_password_hash(v.value):
-                        out.append(_problem(v, f"users.{i}.{k}", _NOT_A_HASH))
-                    elif k == "plain_text_passwd" and _set(v):
-                        out.append(_problem(v, f"users.{i}.{k}", _PLAIN_USER))
-        elif key == "password" and _set(value):
-            out.append(_problem(value, "password", _PLAIN_USER))
-        elif key == "chpasswd":
-            for ck, cv in _items(value):
-                if ck == "users" and isinstance(cv, yaml.SequenceNode):
-                    for i, entry in enumerate(cv.value):
-                        fields = dict(_items(entry))
-                        pw, kind = fields.get("password"), fields.get("type")
-                        kind_text = kind.value if isinstance(kind, yaml.ScalarNode) else "hash"
-                        if pw is None or not _set(pw) or kind_text == "RANDOM":
-                            continue
-                        path = f"chpasswd.users.{i}.password"
-                        if kind_text == "text":
-                            out.append(_problem(pw, path, _PLAIN_CHPASSWD))
-                        elif not is_password_hash(pw.value):
-                            out.append(_problem(pw, path, "not a password hash (type: hash is the default): give "
-                                                          "its SHA-512 hash (mkpasswd -m sha-512), or type: text"
-                                                          " -- which is plain text, refused too"))
-                elif ck == "list":
-                    out.extend(_chpasswd_list_problems(cv))
-    return out
-
-
-def _chpasswd_list_problems(node: yaml.Node) -> list[Problem]:
-    """``chpasswd.list``: ``user:password`` entries (a list, or lines of a
-    string); R/RANDOM and crypt hashes are fine, anything else is plain text."""
-    entries: list[tuple[yaml.Node, str, int]] = []  # node, entry, line offset inside the node
-    if isinstance(node, yaml.SequenceNode):
-        entries = [(item, item.value, 0) for item in node.value if isinstance(item, yaml.ScalarNode)]
-    elif isinstance(node, yaml.ScalarNode):
-        block = node.style in ("|", ">")
-        entries = [(node, line, n + (1 if block else 0)) for n, line in enumerate(node.value.splitlines())]
-    out = []
-    for i, (item, entry, offset) in enumerate(entries):
-        _user, sep, pw = entry.strip().partition(":")
-        if not sep or not pw or pw in ("R", "RANDOM") or is_password_hash(pw):
-            continue
-        line = item.start_mark.line + 1 + offset
-        out.append(Problem(line, 0 if offset else item.start_mark.column + 1, f"chpasswd.list.{i}",
-                           _PLAIN_LIST))
-    return out
-
-
 def seed_volume_name(domain_name: str) -> str:
     return f"{domain_name}{SEED_SUFFIX}"
 
@@ -211,26 +128,19 @@ def cdrom_bus_for(xml: str | bytes) -> str:
     return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
-used_targets = disks.used_targets
-
-
-def next_target(bus: str, used: set[str]) -> str:
-    """The first free target dev on ``bus`` (ide, sata or scsi: hda.., sda..);
-    a VmtuiError when the bus is full."""
+def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
+    """The device XML of a seed CD-ROM for this domain (bus and free target
+    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
+    the bus is full."""
+    bus = cdrom_bus_for(domain_xml)
+    used = disks.used_targets(domain_xml, *([live_xml] if live_xml else []))
     try:
-        return disks.next_target(used, bus)
+        target = disks.next_target(bus, used)
     except ValueError:
         names = disks.target_names(bus)
         raise VmtuiError("attach a CD-ROM", "",
                          f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)") from None
-
-
-def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
-    """The device XML of a seed CD-ROM for this domain (bus and free target
-    chosen from its XML; ``live_xml`` too when it runs)."""
-    bus = cdrom_bus_for(domain_xml)
-    used = used_targets(domain_xml, *([live_xml] if live_xml else []))
-    return Disk.new(path, next_target(bus, used), bus=bus, device="cdrom", fmt="raw").to_xml()
+    return Disk.new(path, target, bus=bus, device="cdrom", fmt="raw").to_xml()
 
 
 def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
@@ -518,6 +428,6 @@ def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = No
 __all__: list[Any] = [
     "CloudInitDocs", "NS_SEED", "SeedPools", "SeedRecord", "attach_seed", "seed_pools", "detach_seed", "cleanup_after_first_boot",
     "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
-    "first_boot_cleanup_due", "next_target", "seed_record", "seed_volume_name", "set_seed_metadata",
-    "used_targets", "SUCCESSFUL_STOP_DETAILS", "plain_password_problems",
+    "first_boot_cleanup_due", "seed_record", "seed_volume_name", "set_seed_metadata",
+    "SUCCESSFUL_STOP_DETAILS",
 ]

@@ -1,0 +1,60 @@
+"""What the wizard knows about the host (loaded once, off the loop), and the
+spec checked against it with the rules ``vmtui create`` uses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+
+from ...core.connection.service import LibvirtService
+from ...core.create.vmspec import VmSpec
+
+
+@dataclass
+class HostContext:
+    """What the wizard knows about the host, loaded once off the loop."""
+
+    pools: list = field(default_factory=list)  # storage.PoolInfo
+    iso_volumes: list[str] = field(default_factory=list)  # "pool/volume" of ISO volumes
+    image_volumes: list[str] = field(default_factory=list)  # "pool/volume" of disk images
+    networks: list = field(default_factory=list)  # networks.NetworkInfo
+    interfaces: list[str] = field(default_factory=list)
+    caps: Any = None  # domcaps.HostCaps
+    osdb: Any = None  # osinfo.OsDb
+    existing_names: set[str] = field(default_factory=set)
+    pool_volumes: dict[str, list[str]] = field(default_factory=dict)
+    host_memory_mib: int = 0
+    host_cpus: int = 0
+    local: bool = True  # the host's files are this machine's files
+
+
+async def load_context(service: LibvirtService) -> HostContext:
+    from ...core.host import inventory
+    from ...core.create import osinfo
+    from ...core.host.domcaps import host_caps
+    from ...core.create.installer import is_local_uri
+
+    ctx = HostContext()
+    ctx.existing_names = {d.name for d in service.domains.values()}
+    ctx.host_memory_mib = service.host.memory_total_kib // 1024
+    ctx.host_cpus = service.host.cpus
+    ctx.local = is_local_uri(service.uri)
+    inv = await service.call(inventory.read_inventory, action="read pools and networks of",
+                             obj=service.display_uri)
+    ctx.pools, ctx.networks, ctx.interfaces = inv.pools, inv.networks, inv.interfaces
+    ctx.iso_volumes, ctx.image_volumes = inv.iso_volumes, inv.image_volumes
+    ctx.pool_volumes = inv.volume_names()
+    ctx.caps = await host_caps(service)
+    ctx.osdb = await asyncio.to_thread(osinfo.default_db)
+    return ctx
+
+
+def validate_with_context(spec: VmSpec, service: LibvirtService, ctx: HostContext, os_info=None) -> list:
+    from ...core.create.validation import PoolFacts, local_path_checker, validate_spec
+    pools = {p.name: PoolFacts(volumes=ctx.pool_volumes.get(p.name, ()), available=p.available, active=p.active,
+                               path=p.path) for p in ctx.pools}
+    return validate_spec(spec, host=ctx.caps or service.host, existing_names=ctx.existing_names,
+                         pools=pools or None, networks=[n.name for n in ctx.networks] or None,
+                         check_path=local_path_checker if ctx.local else None, osinfo=os_info)
