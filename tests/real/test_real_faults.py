@@ -115,9 +115,11 @@ async def test_hung_daemon_with_a_pending_start_never_kills_the_process(private_
 
 
 async def test_daemon_killed_and_restarted_in_a_loop(private_daemon, tiny_guest_files):
-    """Each time the list comes back and events flow; the connections given
-    up are released (no link, thread or callback retained per reconnect)."""
+    """Each time the list comes back (the guest kept running while its
+    libvirtd was away) and events flow; the connections given up are
+    released (no link, thread or callback retained per reconnect)."""
     uuid, name = define_tiny(private_daemon.uri, tiny_guest_files, unique("restart"))
+    await asyncio.to_thread(private_daemon.virsh, "start", name)
     service = LibvirtService(private_daemon.uri, stats_interval=1.0)
     app = VmtuiApp(service, Config())
     links: list[weakref.ref] = []
@@ -131,10 +133,9 @@ async def test_daemon_killed_and_restarted_in_a_loop(private_daemon, tiny_guest_
             await asyncio.to_thread(private_daemon.start)
             await wait_for(lambda: service.state is ConnState.CONNECTED and service._link is not None
                            and all(service._link is not r() for r in links), timeout=120, what="reconnected")
-            await wait_for(lambda: uuid in app.table.rows, timeout=60, what="list back")
+            await wait_for(lambda: uuid in app.table.rows and app.table.domains[uuid].is_running, timeout=60,
+                           what="list back, the guest still running")
         # events flow on the last connection
-        await asyncio.to_thread(private_daemon.virsh, "start", name)
-        await wait_for(lambda: app.table.domains[uuid].is_running, timeout=60, what="start seen")
         await asyncio.to_thread(private_daemon.virsh, "destroy", name)
         await wait_for(lambda: not app.table.domains[uuid].is_active, timeout=60, what="destroy seen")
         # what the old connections held is gone
