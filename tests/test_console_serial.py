@@ -13,8 +13,9 @@ import pytest
 from vmtui.core.consoles import serial as C
 from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
-from vmtui.core.connection.service import ConnectionChanged, ConnState, DomainEvent, LibvirtService
-from vmtui.ui.app import ServiceMessage, VmtuiApp
+from vmtui.core.connection.service import ConnState, DomainEvent, LibvirtService
+from vmtui.ui.app import VmtuiApp
+from vmtui.ui.messages import ConnectionStateChanged, DomainEventArrived
 from vmtui.ui.console_screen import (
     CONNECTED,
     ConsoleListScreen,
@@ -313,7 +314,7 @@ async def test_shutdown_while_watching_keeps_scrollback(small_uri):
         assert "VM shut down" in panel_text(pane) and "scroll-back is kept" in panel_text(pane)
         assert "VM shut down" in str(consoles(app).query_one("#console-status").render())
         # a 'started' event reconnects by itself, without repeating old output
-        app.post_message(ServiceMessage(DomainEvent(ALPHA, "alpha", "started")))
+        app.post_message(DomainEventArrived(DomainEvent(ALPHA, "alpha", "started")))
         await wait_for(lambda: pane.state == CONNECTED, what="reconnected after start")
         app.consoles.sessions[ALPHA].emit(b"second boot\r\n")
         await pilot.pause(0.1)
@@ -328,10 +329,10 @@ async def test_connection_lost_then_reconnects(small_uri):
         pane = await open_console(app, pilot, ALPHA)
         first = app.consoles.sessions[ALPHA]
         first.emit(b"before the loss\r\n")
-        app.post_message(ServiceMessage(ConnectionChanged(ConnState.DISCONNECTED, "end of file")))
+        app.post_message(ConnectionStateChanged(ConnState.DISCONNECTED, "end of file"))
         await wait_for(lambda: pane.state == C.CONNECTION_LOST, what="connection lost")
         assert "Connection lost" in panel_text(pane) and "reconnects by itself" in panel_text(pane)
-        app.post_message(ServiceMessage(ConnectionChanged(ConnState.CONNECTED)))
+        app.post_message(ConnectionStateChanged(ConnState.CONNECTED))
         await wait_for(lambda: pane.state == CONNECTED, what="reconnected")
         second = app.consoles.sessions[ALPHA]
         assert second is not first and first.close_reason == C.CLOSED_BY_USER

@@ -41,9 +41,7 @@ async def settle(service: LibvirtService, timeout: float = 5.0) -> None:
     """Wait until the service's background tasks (refreshes, resets) are done."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    def busy() -> bool:
-        return any(not t.done() for t in service._tasks if t is not service._stats_task)
-    while busy():
+    while service.busy():
         assert loop.time() < deadline, "service tasks still running"
         await asyncio.sleep(0.02)
 

@@ -234,7 +234,8 @@ async def test_lost_connection_during_a_long_operation_starts_the_reconnect(smal
 
         with pytest.raises(VmtuiError) as info:
             await svc.run_long(work, progress=lambda *a: None, action="import the disks of", obj="'x'")
-        assert info.value.message == "Cannot import the disks of 'x': internal error: client socket is closed"
+        assert info.value.message == (f"Cannot import the disks of 'x': connection to {small_uri} lost "
+                                      "(internal error: client socket is closed)")
         assert any(m.state is not ConnState.CONNECTED and "connection lost" in m.message for m in heard)
         await wait_for(lambda: svc.state is ConnState.CONNECTED, timeout=20, what="reconnect")
     finally:

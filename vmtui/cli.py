@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import stat
 import sys
@@ -107,20 +106,37 @@ def _open_log(path: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .core.connection.logs import divert_stderr, setup_logging
+
+    log_file = None
     if args.log:
         log_file = _open_log(args.log)
         if isinstance(log_file, str):
             _err(f"vmtui: --log {args.log}: {log_file}")
             return 2
-        logging.basicConfig(handlers=[logging.StreamHandler(log_file)], level=logging.DEBUG,
-                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
-    if args.command == "create":
-        return cmd_create(args)
-    if args.command == "export":
+    if args.command is not None:
+        from .core.connection.eventloop import silence_default_error_handler
+
+        silence_default_error_handler()  # libvirt would print every error to stderr itself
+        if log_file is not None:
+            setup_logging(log_file, debug=True, path=args.log)
+        if args.command == "create":
+            return cmd_create(args)
         return cmd_export(args)
+
+    # The UI. Nothing a C library (libvirt, GLib) or a program it runs (ssh)
+    # writes to fd 2 may reach the screen: from here on it goes to the log.
+    # Before libvirt is first loaded: it writes as it initializes.
+    try:
+        log = setup_logging(log_file, debug=log_file is not None, path=args.log)
+    except OSError:
+        log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
+    divert_stderr(log)
     from .core.config import load_config
+    from .core.connection.eventloop import silence_default_error_handler
     from .core.connection.service import LibvirtService
 
+    silence_default_error_handler()
     config = load_config(args.config)
     if args.demo and not DEMO_HOST.exists():
         print(f"vmtui: the demo host file is missing: {DEMO_HOST}", file=sys.stderr)

@@ -132,3 +132,45 @@ def serial_console():
     yield open_console
     for con in opened:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def session_daemon(_libvirt_available):
+    """A private libvirt host: a non-root user's session libvirtd
+    (:class:`tests.sessiond.SessionDaemon`), for tests that stop, kill or
+    flood a daemon. Stopped at the end of the session."""
+    from tests.prereq import missing
+    from tests.sessiond import SessionDaemon, SessionDaemonError
+
+    daemon = SessionDaemon("vmtui-h1")
+    try:
+        daemon.start()
+    except (SessionDaemonError, OSError) as exc:
+        missing(f"cannot start a private session libvirtd: {exc}")
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def private_daemon(session_daemon):
+    """The session daemon, running and answering (a test before may have
+    stopped or killed it); domains this test defined on it are removed after."""
+    import signal
+
+    if session_daemon.running():
+        session_daemon.signal(signal.SIGCONT)
+    session_daemon.start()
+    yield session_daemon
+    if session_daemon.running():
+        session_daemon.signal(signal.SIGCONT)
+    try:
+        session_daemon.start()
+        conn = libvirt.open(session_daemon.uri)
+    except Exception:  # noqa: BLE001 - best effort clean-up
+        return
+    try:
+        for dom in conn.listAllDomains():
+            if dom.name().startswith(f"{NAME_PREFIX}{os.getpid()}-"):
+                guest.destroy_and_undefine(conn, dom.name())
+    finally:
+        conn.close()

@@ -10,28 +10,27 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
 from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
-from ..core.connection.service import (
-    ConnectionChanged,
-    ConnState,
-    DomainEvent,
-    DomainRemoved,
-    DomainsChanged,
-    DomainsReset,
-    HostChanged,
-    LibvirtService,
-    ObjectEvent,
-)
+from ..core.connection.service import ConnState, DomainEvent, LibvirtService
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
+from .footer import KeyFooter
+from .messages import (
+    ConnectionStateChanged,
+    DomainEventArrived,
+    DomainRowsChanged,
+    DomainsLoaded,
+    HostInfoChanged,
+    HostObjectChanged,
+    ServiceBridge,
+)
 from .screens import DetailsScreen, HelpScreen, XmlScreen
 from .templates_ui import TemplateActions, template_action_enabled
 
@@ -41,7 +40,11 @@ MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume"
             "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
                                                      "disks", "snapshots"}
-STORAGE_CHECK_INTERVAL = 120.0  # seconds between pool warning checks for the status line
+KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
+STORAGE_CHECK_INTERVAL = 120.0
+TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
+TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
 
@@ -82,14 +85,6 @@ def why_not(action: str, d: DomainInfo) -> str:
     return f"Not possible for '{name}' while it is {state}."
 
 
-class ServiceMessage(Message):
-    """Something the connection service said, delivered on the app's queue."""
-
-    def __init__(self, payload: Any) -> None:
-        super().__init__()
-        self.payload = payload
-
-
 class StatusBar(Static):
     """Host, URI, connection state, counts by state, host CPU and memory."""
 
@@ -108,7 +103,10 @@ class DomainListScreen(Screen):
         yield Input(placeholder="filter by name or title — Enter keeps it, Esc clears", id="filter")
         yield DomainTable(id="domains")
         yield SelectionBar(id="selection")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
+
+    def on_screen_resume(self) -> None:
+        self.app._churned(SCREEN_CHURN)  # another screen's widgets were just dropped
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
@@ -148,7 +146,10 @@ class VmtuiApp(TemplateActions, App):
         self.config = config or Config()
         self.exit_on_connect_failure = exit_on_connect_failure
         self.connect_error: VmtuiError | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._bridge: ServiceBridge | None = None
+        self._keys_for: object = None  # what the footer's keys were last worked out for
+        self._churn = 0  # rows changed or dropped since the heap was last trimmed
+        self._trim_timer = None
         from ..core.consoles.serial import ConsoleManager
         self.consoles = ConsoleManager(service)
         self.ready = False  # first full list shown
@@ -173,14 +174,14 @@ class VmtuiApp(TemplateActions, App):
 
     def start_service(self) -> None:
         """Called by the list screen once it is mounted: listen, then connect."""
-        self._unsubscribe = self.service.subscribe(lambda payload: self.post_message(ServiceMessage(payload)))
+        self._bridge = ServiceBridge(self, self.service)
         self.update_status()
         self.connect()
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
 
     async def on_unmount(self) -> None:
-        if self._unsubscribe:
-            self._unsubscribe()
+        if self._bridge is not None:
+            self._bridge.close()
         self.consoles.close_all()
         await self.service.close()
 
@@ -197,56 +198,110 @@ class VmtuiApp(TemplateActions, App):
                 self.update_status()
 
     # --- what the service says ----------------------------------------------------
+    # The ServiceBridge (messages.py) turns the service's news into these
+    # messages; row changes arrive in batches, at most one per frame.
 
-    def on_service_message(self, message: ServiceMessage) -> None:
-        p = message.payload
-        if isinstance(p, (ConnectionChanged, DomainEvent)):
-            from .console_screen import forward_service_message
-            forward_service_message(self, p)  # open consoles reconnect / say so
+    def _list_table(self) -> DomainTable | None:
         try:
-            table = self.table
+            return self.table
         except NoMatches:  # shutting down: the list is already gone
+            return None
+
+    @on(ConnectionStateChanged)
+    def _connection_changed(self, message: ConnectionStateChanged) -> None:
+        from .console_screen import forward_connection_state
+        forward_connection_state(self, message.state)  # open consoles reconnect / say so
+        if self._list_table() is None:
             return
-        if isinstance(p, ObjectEvent):
-            self._object_event(p)
-            return
-        if isinstance(p, DomainsReset):
-            table.reset(p.domains)
-            self.ready = True
-            self.check_storage()
-        elif isinstance(p, DomainsChanged):
-            table.upsert(p.domains)
-        elif isinstance(p, DomainRemoved):
-            table.drop(p.uuid)
-        elif isinstance(p, ConnectionChanged):
-            if p.state is ConnState.DISCONNECTED:
-                if not self._was_disconnected:
-                    self.notify(f"{self.service.display_uri}: {p.message}", title="Disconnected",
-                                severity="warning", timeout=8)
-                self._was_disconnected = True
-            elif p.state is ConnState.CONNECTED and self._was_disconnected:
-                self._was_disconnected = False
-                self.notify(f"{self.service.display_uri}: connected again", title="Reconnected", timeout=4)
-        elif isinstance(p, DomainEvent):
-            if p.event == "crashed":
-                self.notify(f"Domain '{p.name}' crashed", severity="error", timeout=10)
-            elif p.event == "non-persistent reset failed":
-                self.notify(f"Could not discard what '{p.name}' wrote to its non-persistent disks "
-                            "(see the log): they keep those writes until the next power-off.",
-                            severity="warning", timeout=15)
-            elif p.event == "stopped":
-                self._after_stop(p)
-            return
-        elif isinstance(p, HostChanged):
-            # host CPU/memory figures: only the status line shows them; the
-            # selection and the enabled keys cannot have changed
+        if message.state is ConnState.DISCONNECTED:
+            if not self._was_disconnected:
+                self.notify(f"{self.service.display_uri}: {message.message}", title="Disconnected",
+                            severity="warning", timeout=8)
+            self._was_disconnected = True
+        elif message.state is ConnState.CONNECTED and self._was_disconnected:
+            self._was_disconnected = False
+            self.notify(f"{self.service.display_uri}: connected again", title="Reconnected", timeout=4)
+        self._list_changed()
+
+    @on(HostInfoChanged)
+    def _host_changed(self, message: HostInfoChanged) -> None:
+        # host CPU/memory figures: only the status line shows them; the
+        # selection and the enabled keys cannot have changed
+        if self._list_table() is not None:
             self.update_status()
+
+    @on(DomainsLoaded)
+    def _domains_loaded(self, message: DomainsLoaded) -> None:
+        table = self._list_table()
+        if table is None:
             return
-        else:
+        table.reset(message.domains)
+        self.ready = True
+        self.check_storage()
+        self._list_changed()
+        self._churned(len(message.domains) + TRIM_CHURN)
+
+    @on(DomainRowsChanged)
+    def _rows_changed(self, message: DomainRowsChanged) -> None:
+        table = self._list_table()
+        if table is None:
             return
+        if message.removed:
+            table.drop_many(message.removed)
+        if message.changed:
+            table.upsert(message.changed)
+        self._list_changed()
+        self._churned(len(message.changed) + len(message.removed))
+
+    def _churned(self, rows: int) -> None:
+        """Count rows built and dropped; once many went by, give the freed
+        memory back when things have been calm for a while (core.heap)."""
+        self._churn += rows
+        if self._churn < TRIM_CHURN:
+            return
+        if self._trim_timer is not None:
+            self._trim_timer.stop()
+        self._trim_timer = self.set_timer(TRIM_AFTER, self._trim_heap)
+
+    def _trim_heap(self) -> None:
+        from ..core import heap
+        self._churn, self._trim_timer = 0, None
+        heap.trim()
+
+    @on(DomainEventArrived)
+    def _domain_event(self, message: DomainEventArrived) -> None:
+        from .console_screen import forward_domain_event
+        forward_domain_event(self, message.uuid, message.kind)
+        if self._list_table() is None:
+            return
+        if message.kind == "crashed":
+            self.notify(f"Domain '{message.name}' crashed", severity="error", timeout=10)
+        elif message.kind == "non-persistent reset failed":
+            self.notify(f"Could not discard what '{message.name}' wrote to its non-persistent disks "
+                        "(see the log): they keep those writes until the next power-off.",
+                        severity="warning", timeout=15)
+        elif message.kind == "stopped":
+            self._after_stop(message.event)
+
+    @on(HostObjectChanged)
+    def _host_object_changed(self, message: HostObjectChanged) -> None:
+        if self._list_table() is not None:
+            self._object_event(message)
+
+    def _list_changed(self) -> None:
+        """After the list changed: status line, selection bar, and the keys
+        (the footer is recomposed only when what it shows can have changed)."""
         self.update_status()
         self.update_selection()
-        self.refresh_bindings()
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """Recompose the footer only when the set of keys that apply changed
+        (not on every highlight or stats tick)."""
+        enabled = frozenset(a for a in KEYED_ACTIONS if self.action_enabled(a))
+        if enabled != self._keys_for:
+            self._keys_for = enabled
+            self.refresh_bindings()
 
     # --- status lines ---------------------------------------------------------
 
@@ -353,7 +408,7 @@ class VmtuiApp(TemplateActions, App):
             self.update_selection()
         except NoMatches:  # shutting down: the list is already gone
             return
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def on_domain_table_selection_lost(self, event: DomainTable.SelectionLost) -> None:
         """The selected VM left the list: say so; nothing is selected until
@@ -624,7 +679,7 @@ class VmtuiApp(TemplateActions, App):
         if not isinstance(self.screen, NetworkScreen):
             self.push_screen(NetworkScreen(self.service))
 
-    def _object_event(self, event: ObjectEvent) -> None:
+    def _object_event(self, event: HostObjectChanged) -> None:
         if event.kind == "pool":
             self.check_storage()
         for screen in self.screen_stack:
@@ -713,7 +768,7 @@ class VmtuiApp(TemplateActions, App):
         self.notify(f"Showing {label}", timeout=2)
         self.update_status()
         self.update_selection()
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def action_sort(self) -> None:
         label = self.table.cycle_sort()

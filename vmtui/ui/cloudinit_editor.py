@@ -31,7 +31,6 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
-    Footer,
     Input,
     Label,
     OptionList,
@@ -53,6 +52,7 @@ from ..core.provision.cloudinit_form import (CloudConfigForm, UserForm, WriteFil
 from ..core.provision.library import Library, LibraryError, validate_name
 from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
 from .dialogs import AskText
+from .footer import KeyFooter
 from .forms import dialog_buttons, side_by_side
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
                 yield from self._compose_form()
         yield Static("", id="ci-status")
         yield OptionList(id="ci-problems")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def _compose_form(self) -> ComposeResult:
         with VerticalScroll(id="ci-form"):
@@ -813,7 +813,7 @@ class CloudInitLibraryScreen(Screen[None]):
             yield OptionList(id="lib-list")
             yield TextArea("", id="lib-preview", read_only=True, language="yaml", show_line_numbers=False)
         yield Static("", id="lib-where", classes="dim")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.reload()

@@ -36,11 +36,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Static
 
 from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
+from .footer import KeyFooter
 from .templates_ui import confirm_start
 from .terminal import TerminalView
 
@@ -378,7 +379,7 @@ class ConsoleScreen(Screen):
         yield Static("", id="console-tabs", classes="screen-title")
         yield ContentSwitcher(id="console-panes")
         yield Static("", id="console-status")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._ready = True
@@ -644,7 +645,7 @@ class ConsoleListScreen(Screen):
                      "guest's shell (a serial line cannot tell the guest its size) · x closes the console and "
                      "drops its scroll-back · in a console Ctrl+PgDn/PgUp switch, Ctrl+] comes back here.",
                      id="console-list-help", classes="dim")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def consoles(self) -> ConsoleScreen | None:
@@ -752,16 +753,20 @@ def show_console_list(app: App) -> None:
     app.push_screen(ConsoleListScreen())
 
 
-def forward_service_message(app: App, payload) -> None:
-    """Tell the open consoles about connection changes and domain events."""
+def forward_connection_state(app: App, state) -> None:
+    """Tell the open consoles that the connection went down or came back."""
     cs = console_screen(app, create=False)
     if cs is None or not cs._ready:
         return
-    from ..core.connection.service import ConnectionChanged, ConnState, DomainEvent
-    if isinstance(payload, ConnectionChanged):
-        if payload.state is ConnState.CONNECTED:
-            cs.connection_changed(True)
-        elif payload.state is ConnState.DISCONNECTED:
-            cs.connection_changed(False)
-    elif isinstance(payload, DomainEvent):
-        cs.domain_event(payload.uuid, payload.event)
+    from ..core.connection.service import ConnState
+    if state is ConnState.CONNECTED:
+        cs.connection_changed(True)
+    elif state is ConnState.DISCONNECTED:
+        cs.connection_changed(False)
+
+
+def forward_domain_event(app: App, uuid: str, kind: str) -> None:
+    """Tell the open consoles about a domain event (a VM started or stopped)."""
+    cs = console_screen(app, create=False)
+    if cs is not None and cs._ready:
+        cs.domain_event(uuid, kind)

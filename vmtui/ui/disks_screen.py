@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Select, Static
 
 from ..core import storage
 from ..core.storage import disks
@@ -22,6 +22,7 @@ from ..core.host import inventory
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes, parse_size
+from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .new_volume import NewVolumeFields
 from .templates_ui import clones_text, linked_clones
@@ -68,7 +69,7 @@ class DisksScreen(DomainItemsScreen):
         yield Static(f" Disks — {escape(self.domain_name)}", id="disks-title", classes="screen-title")
         yield DataTable(id="disks-table", cursor_type="row", zebra_stripes=False)
         yield Static("Loading…", id="disk-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)

@@ -159,6 +159,9 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
+LINE_CACHE = 300  # rendered rows and lines kept
+REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
 SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
 
 
@@ -204,6 +207,15 @@ class DomainTable(DataTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        # DataTable caches 10,000 rendered cells and 1,000 rows and lines:
+        # every focus change or screen switch renders the visible rows anew
+        # and fills them further, ~15 MB for a table that shows 40 rows. A few
+        # screenfuls are enough.
+        for name, size in (("_cell_render_cache", CELL_CACHE), ("_row_render_cache", LINE_CACHE),
+                           ("_line_cache", LINE_CACHE)):
+            cache = getattr(self, name, None)
+            if cache is not None and hasattr(cache, "maxsize"):
+                setattr(self, name, type(cache)(size))
         self.domains: dict[str, DomainInfo] = {}
         self.text_filter = ""
         self.state_filter = 0
@@ -607,12 +619,26 @@ class DomainTable(DataTable):
 
     def drop(self, uuid: str) -> None:
         """The VM is gone from the host."""
+        self.drop_many([uuid])
+
+    def drop_many(self, uuids: Iterable[str]) -> None:
+        """The VMs are gone from the host. DataTable re-indexes every row on
+        each removal, so many at once (an event storm) rebuild the table
+        instead: O(rows)."""
+        gone = set(uuids)
         with self._keeping_selection():
-            self.domains.pop(uuid, None)
-            if uuid in self.rows:
-                self._remove(uuid)
+            shown = []
+            for uuid in gone:
+                self.domains.pop(uuid, None)
+                if uuid in self.rows:
+                    shown.append(uuid)
+            if len(shown) > REBUILD_AFTER:
+                self.rebuild()
+            else:
+                for uuid in shown:
+                    self._remove(uuid)
         lost = self.lost
-        if lost is not None and lost.uuid == uuid and lost.why != "removed":
+        if lost is not None and lost.uuid in gone and lost.why != "removed":
             self.lost = LostSelection(lost.uuid, lost.name, "removed", lost.index)  # hidden, now gone too
 
     # --- filter and sort controls ------------------------------------------

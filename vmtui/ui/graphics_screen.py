@@ -22,12 +22,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Checkbox, Footer, Input, Label, OptionList, Static
+from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core.consoles import graphics as G
 from ..core.errors import InvalidState, Unsupported, VmtuiError
 from ..core.connection.service import LibvirtService
+from .footer import KeyFooter
 from .forms import SubmitDialog, dialog_buttons
 
 log = logging.getLogger(__name__)
@@ -333,7 +334,7 @@ class GraphicsScreen(Screen):
         yield Static(" connecting…", id="gfx-status", classes="screen-title")
         with VerticalScroll(id="gfx-info"):
             yield Static("Loading the displays…", id="gfx-info-text")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def view(self) -> ScreenView:

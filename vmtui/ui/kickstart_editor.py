@@ -28,13 +28,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from ..core.files import userfile
 from ..core.create.builder import TargetNames, disk_targets
 from ..core.provision import kickstart as ks
 from .dialogs import AskText
+from .footer import KeyFooter
 from .forms import dialog_buttons
 
 #: Seconds of quiet typing before the text is checked again.
@@ -239,7 +240,7 @@ class KickstartEditorScreen(Screen["dict | None"]):
         editor.cursor_blink = False
         yield editor
         yield OptionList(id="ks-problems")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @staticmethod
     def version_label(v: str) -> str:

@@ -10,11 +10,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from ..core.host import networks
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from .footer import KeyFooter
 from .forms import FieldError, FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 
 NETWORK_KEYS: list[tuple[str, str, str, str, bool]] = [
@@ -128,7 +129,7 @@ class NetworkScreen(HostObjectScreen):
         leases = DataTable(id="leases", cursor_type="row")
         leases.add_columns("MAC", "IP address", "Hostname", "Expires", "VM")
         yield leases
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#networks", DataTable).focus()

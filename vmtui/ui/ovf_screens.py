@@ -24,12 +24,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
 from ..core.host import inventory
 from ..core import ovf
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from .footer import KeyFooter
 from .forms import dialog_buttons
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
             yield Button("Read", id="ovf-read", compact=True)
             yield Button("Import…", id="ovf-import", variant="primary", compact=True, disabled=True)
             yield Button("Cancel", id="ovf-cancel", compact=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         for wid in ("#ovf-path-error", "#ovf-name-error", "#ovf-progress-box"):

@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from ..core.xml import domxml
 from ..core.errors import VmtuiError
 from ..core.connection.service import DiskUsage, LibvirtService
 from ..core.sizes import fmt_bytes, fmt_kib
+from .footer import KeyFooter
 from .forms import DomainScreen
 from .keys import DOMAIN_LIST_KEYS, display_key
 
@@ -139,7 +140,7 @@ class DetailsScreen(DomainScreen):
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
         with VerticalScroll(id="details-body"):
             yield Static("Loading…", id="details")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#details-body").focus()
@@ -193,7 +194,7 @@ class XmlScreen(DomainScreen):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="xml-title", classes="screen-title")
         yield TextArea("Loading…", read_only=True, id="xml", show_line_numbers=True, soft_wrap=False)
-        yield Footer()
+        yield KeyFooter()
 
     def _title(self) -> str:
         which = "persistent configuration" if self.inactive else "live"
@@ -237,7 +238,7 @@ class HelpScreen(Screen):
                 "\nStates and devices use libvirt's own words. Actions that do not apply to the "
                 "selected VM's state are greyed out in the footer. Errors from libvirt appear as "
                 "notifications naming the VM.", classes="dim")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

@@ -10,11 +10,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Checkbox, DataTable, Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
 
 from ..core.storage import snapshots
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .templates_ui import clones_text, linked_clones
 
@@ -41,7 +42,7 @@ class SnapshotsScreen(DomainItemsScreen):
         yield Static(f" Snapshots — {escape(self.domain_name)}", id="snaps-title", classes="screen-title")
         yield DataTable(id="snaps-table", cursor_type="row")
         yield Static("Loading…", id="snap-detail")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)

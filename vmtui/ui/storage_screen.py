@@ -14,13 +14,14 @@ from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Input, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ..core import storage
 from ..core.files import userfile
 from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
 from ..core.sizes import fmt_bytes
+from .footer import KeyFooter
 from .forms import FormDialog, HostObjectScreen, KeyHelp, bindings, labelled
 from .new_volume import NewVolumeFields
 
@@ -293,7 +294,7 @@ class StorageScreen(HostObjectScreen):
         vols = DataTable(id="volumes", cursor_type="row")
         vols.add_columns("Volume", "Format", "Capacity", "Allocation", "Provisioning", "Used by")
         yield vols
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#storage-warnings").display = False

@@ -20,7 +20,6 @@ from textual.worker import WorkerCancelled
 from textual.widgets import (
     Button,
     Checkbox,
-    Footer,
     Input,
     Label,
     Log,
@@ -37,6 +36,7 @@ from ..core.errors import VmtuiError
 from ..core.connection.rows import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
+from .footer import KeyFooter
 from .forms import FieldError, dialog_buttons
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class CloneScreen(Screen["CloneOutcome | None"]):
             yield Static("", id="clone-progress-text")
             yield ProgressBar(total=100, show_eta=False, id="clone-progress")
             yield dialog_buttons("Create" if self.for_template else "Clone", "clone-go", cancel_id="clone-cancel")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#clone-progress", ProgressBar).display = False
@@ -346,7 +346,7 @@ class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
             yield Log(id="prepare-log", max_lines=2000)
             yield Static("", id="prepare-result")
             yield dialog_buttons("Prepare", "prepare-go", cancel="Close", cancel_id="prepare-close")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#prepare-log", Log).display = self.method == "virt-sysprep"

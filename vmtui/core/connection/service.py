@@ -18,7 +18,6 @@ Nothing here imports Textual. Several services (hosts) can run side by side.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import logging
 import threading
@@ -42,13 +41,18 @@ from ..errors import (
     libvirt_message,
 )
 from .eventloop import ensure_event_impl
+from .link import Link, Opener, RetiredLink
 from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URI = "qemu:///system"
 DEFAULT_TIMEOUT = 30.0
+SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+REFRESH_BATCH = 50  # domains re-read per worker call after events
+HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
+PROBE_INTERVAL = 5.0  # s without any answer before the daemon is probed
 
 
 class ConnState(str, Enum):
@@ -188,6 +192,17 @@ def _undefine(dom: libvirt.virDomain) -> None:
         raise last
 
 
+def _probe(conn: libvirt.virConnect) -> None:
+    conn.getLibVersion()  # a round trip to the daemon on remote connections
+
+
+def _consume(fut: asyncio.Future) -> None:
+    """Retrieve a future's outcome so that an answer nobody waits for any
+    more (a call that timed out) is not logged as "never retrieved"."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 def normalize_uri(uri: str) -> str:
     """ssh transports must never prompt on our terminal: ask libvirt for no tty."""
     if uri.split(":", 1)[0].endswith("+ssh") and "no_tty=" not in uri:
@@ -226,6 +241,9 @@ class LibvirtService:
         readonly: bool = False,
         reconnect: bool = True,
         open_func: Callable[[str, bool], libvirt.virConnect] | None = None,
+        hang_limit: float = HANG_LIMIT,
+        probe_interval: float = PROBE_INTERVAL,
+        slow_timeout: float = SLOW_TIMEOUT,
     ) -> None:
         self.uri = normalize_uri(uri)
         self.display_uri = uri
@@ -234,20 +252,25 @@ class LibvirtService:
         self.want_readonly = readonly
         self.reconnect_enabled = reconnect
         self._open_func = open_func
-        self.conn: libvirt.virConnect | None = None
         self.readonly = readonly
         self.state = ConnState.CLOSED
         self.host = HostInfo(uri=uri)
         self.domains: dict[str, DomainInfo] = {}
         self._listeners: list[Listener] = []
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._link: Link | None = None
+        self._opener = Opener()
+        self._connecting = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._callback_ids: list[tuple[str, int]] = []
         self._tasks: set[asyncio.Task] = set()
         self._stats_task: asyncio.Task | None = None
+        self._watch_task: asyncio.Task | None = None
+        self.hang_limit = hang_limit
+        self.slow_timeout = slow_timeout  # limit of calls libvirt may take long on (start, delete)
+        self.probe_interval = probe_interval
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
-        self._refreshing: dict[str, bool] = {}
+        self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
+        self._refresh_task: asyncio.Task | None = None
         self._samples: dict[str, _Sample] = {}
         self._host_cpu_sample: tuple[int, int] | None = None
         self._host_unsupported: set[str] = set()
@@ -280,23 +303,47 @@ class LibvirtService:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    @property
+    def conn(self) -> libvirt.virConnect | None:
+        """The open connection, if any (for tests and tools; the app goes through call())."""
+        link = self._link
+        return link.conn if link is not None and not link.retired else None
+
     async def run(self, fn: Callable, *args, timeout: float | None = None,
-                  action: str = "talk to", obj: str = "") -> Any:
-        """Run ``fn(*args)`` in the pool, with a time limit; errors become VmtuiError."""
-        if self._executor is None:
+                  action: str = "talk to", obj: str = "", link: Link | None = None,
+                  probe: bool = False) -> Any:
+        """Run ``fn(*args)`` on a worker thread of ``link`` (default: the
+        current connection), with a time limit; errors become VmtuiError.
+
+        The wait ends early, with :class:`Disconnected`, when the connection is
+        declared lost meanwhile; the thread itself stays in libvirt until
+        libvirt lets it go, and the connection is closed only after that.
+        """
+        link = link or self._link
+        if link is None:
             raise Disconnected(action, obj, f"not connected to {self.display_uri}")
         loop = asyncio.get_running_loop()
         self.calls += 1
-        fut = loop.run_in_executor(self._executor, fn, *args)
-        limit = self.timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(fut, limit)
-        except asyncio.TimeoutError:
+            cfut = link.submit(fn, *args, probe=probe)
+        except RetiredLink:
+            raise self._lost_error(action, obj, link) from None
+        fut = asyncio.wrap_future(cfut, loop=loop)
+        fut.add_done_callback(_consume)  # an answer nobody waits for any more is not an error
+        lost = link.lost_future(loop)
+        limit = self.timeout if timeout is None else timeout
+        done, _ = await asyncio.wait((fut, lost), timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        if fut not in done:
+            if lost in done:
+                raise self._lost_error(action, obj, link)
             raise CallTimeout(action, obj, f"libvirt did not answer within {limit:g} s "
-                              f"({self.display_uri})") from None
+                              f"({self.display_uri})")
+        try:
+            return fut.result()
         except libvirt.libvirtError as err:
             if is_connection_lost(err):
-                self._connection_lost(libvirt_message(err))
+                self._connection_lost(libvirt_message(err), link)
+                raise self._lost_error(action, obj, link) from None
             raise from_libvirt(action, obj, err) from None
         except VmtuiError:
             raise
@@ -304,13 +351,17 @@ class LibvirtService:
             log.exception("%s %s failed", action, obj)
             raise VmtuiError(action, obj, f"{type(err).__name__}: {err}") from None
 
+    def _lost_error(self, action: str, obj: str, link: Link) -> Disconnected:
+        why = link.why or "connection closed"
+        return Disconnected(action, obj, f"connection to {self.display_uri} lost ({why})")
+
     async def call(self, fn: Callable[[libvirt.virConnect], Any], *, timeout: float | None = None,
                    action: str = "talk to", obj: str = "") -> Any:
         """Run ``fn(conn)`` off the loop; the common way to use the connection."""
-        conn = self.conn
-        if conn is None or self.state is not ConnState.CONNECTED:
+        link = self._link
+        if link is None or link.retired or self.state is not ConnState.CONNECTED:
             raise Disconnected(action, obj, f"not connected to {self.display_uri} ({self.state.value})")
-        return await self.run(fn, conn, timeout=timeout, action=action, obj=obj)
+        return await self.run(fn, link.conn, timeout=timeout, action=action, obj=obj, link=link)
 
     # --- connecting --------------------------------------------------------
 
@@ -346,47 +397,55 @@ class LibvirtService:
             raise ConnectError("connect to", self.display_uri, err.cause, connect_hint(self.uri, err.cause)) from None
         if self._stats_task is None:
             self._stats_task = self._spawn(self._stats_loop())
+        if self._watch_task is None:
+            self._watch_task = self._spawn(self._watch_loop())
 
     async def _connect_once(self) -> None:
-        self._new_executor()
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._open)
+        fut = asyncio.wrap_future(self._opener.start(self._open))
+        fut.add_done_callback(_consume)
         try:
-            conn, readonly = await asyncio.wait_for(fut, self.timeout)
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         except asyncio.TimeoutError:
+            # the attempt keeps its thread; the next one waits for it (link.Opener)
             raise CallTimeout("connect to", self.display_uri, f"no answer within {self.timeout:g} s") from None
         except libvirt.libvirtError as err:
+            self._opener.failed()
             raise from_libvirt("connect to", self.display_uri, err) from None
-        self.conn = conn
-        self.readonly = readonly
+        except Exception as err:  # an open_func of a test, or odd data
+            self._opener.failed()
+            raise VmtuiError("connect to", self.display_uri, f"{type(err).__name__}: {err}") from None
+        (conn, readonly), executor = self._opener.take()
         self._generation += 1
+        link = Link(conn, self._generation, readonly, executor)
+        self._link = link
+        self.readonly = readonly
         self.state = ConnState.CONNECTED
+        self._connecting = True
         try:
-            await self.run(self._setup_connection, conn, action="set up events on", obj=self.display_uri)
+            await self.run(self._setup_connection, link, action="set up events on", obj=self.display_uri, link=link)
             await self._load_all()
         except VmtuiError:
-            self._drop_connection()
+            self._retire(link, "set-up failed")
+            self.state = ConnState.DISCONNECTED
             raise
+        finally:
+            self._connecting = False
+        if link is not self._link or link.retired:  # lost while loading
+            raise Disconnected("connect to", self.display_uri, link.why or "connection lost")
         self._set_state(ConnState.CONNECTED, "read-only" if readonly else "")
 
-    def _new_executor(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)  # lets a pending teardown of the old connection finish
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=4, thread_name_prefix="libvirt")
-
-    def _setup_connection(self, conn: libvirt.virConnect) -> None:
+    def _setup_connection(self, link: Link) -> None:
         """Blocking: keepalive, close callback, event callbacks."""
-        gen = self._generation
-        try:
-            conn.setKeepAlive(5, 3)
-        except libvirt.libvirtError:
-            pass  # local drivers (test:///) have no keepalive
+        conn, gen = link.conn, link.gen
+        # No libvirt keepalive: when it fires, libvirt closes the client
+        # under the threads waiting in calls, and libvirt 9's client then
+        # crashes the process as the daemon answers at last (SIGSTOP/SIGCONT).
+        # A hung daemon is found by our own probe instead (_watch_loop).
         try:
             conn.registerCloseCallback(self._on_close, gen)
+            link.close_callback = True
         except libvirt.libvirtError:
             pass
-        ids: list[tuple[str, int]] = []
         dom_events = [
             (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle),
             (libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot),
@@ -396,82 +455,84 @@ class LibvirtService:
         ]
         for event_id, cb in dom_events:
             try:
-                ids.append(("domain", conn.domainEventRegisterAny(None, event_id, cb, gen)))
+                link.callback_ids.append(("domain", conn.domainEventRegisterAny(None, event_id, cb, gen)))
             except libvirt.libvirtError as err:
                 log.info("domain event %s not available: %s", event_id, libvirt_message(err))
         try:
-            ids.append(("network", conn.networkEventRegisterAny(
+            link.callback_ids.append(("network", conn.networkEventRegisterAny(
                 None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._on_network, gen)))
         except libvirt.libvirtError as err:
             log.info("network events not available: %s", libvirt_message(err))
         try:
-            ids.append(("pool", conn.storagePoolEventRegisterAny(
+            link.callback_ids.append(("pool", conn.storagePoolEventRegisterAny(
                 None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, self._on_pool, gen)))
         except libvirt.libvirtError as err:
             log.info("pool events not available: %s", libvirt_message(err))
-        self._callback_ids = ids
 
-    def _teardown_connection(self, conn: libvirt.virConnect) -> None:
-        """Blocking: deregister callbacks and close."""
-        for kind, cid in self._callback_ids:
-            try:
-                if kind == "domain":
-                    conn.domainEventDeregisterAny(cid)
-                elif kind == "network":
-                    conn.networkEventDeregisterAny(cid)
-                else:
-                    conn.storagePoolEventDeregisterAny(cid)
-            except libvirt.libvirtError:
-                pass
-        self._callback_ids = []
-        try:
-            conn.unregisterCloseCallback()
-        except libvirt.libvirtError:
-            pass
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
-
-    def _drop_connection(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None and self._executor is not None:
-            try:
-                self._executor.submit(self._teardown_connection, conn)
-            except RuntimeError:
-                pass
-        self.state = ConnState.DISCONNECTED
+    def _retire(self, link: Link, why: str) -> None:
+        """Give ``link`` up: waiting callers hear at once, the connection is
+        closed once its last call has returned (link.Link)."""
+        if link is self._link:
+            self._link = None
+        link.retire(why, self._loop)
 
     async def close(self) -> None:
-        for task in (self._stats_task, self._reconnect_task, self._titles_task, *self._tasks):
+        for task in (self._stats_task, self._watch_task, self._reconnect_task, self._titles_task,
+                     self._refresh_task, *self._tasks):
             if task is not None and not task.done():
                 task.cancel()
-        self._stats_task = self._reconnect_task = self._titles_task = None
-        conn, self.conn = self.conn, None
-        if conn is not None and self._executor is not None:
-            fut = asyncio.get_running_loop().run_in_executor(self._executor, self._teardown_connection, conn)
-            try:
-                await asyncio.wait_for(fut, 5)
-            except (asyncio.TimeoutError, Exception):
-                pass
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._stats_task = self._watch_task = self._reconnect_task = self._titles_task = None
+        self._refresh_task = None
+        self._opener.abandon()
+        link = self._link
+        if link is not None:
+            self._retire(link, "closed")
+            if link.inflight == 0:  # torn down now: wait a little for it (tests check what is left)
+                await asyncio.get_running_loop().run_in_executor(None, link.done.wait, 5)
+        self._dirty.clear()
         self.state = ConnState.CLOSED
         self._emit(ConnectionChanged(ConnState.CLOSED, ""))
 
     # --- losing and regaining the connection -------------------------------
 
-    def _connection_lost(self, why: str) -> None:
-        if self.state is not ConnState.CONNECTED:
+    def _connection_lost(self, why: str, link: Link | None = None) -> None:
+        """The connection is gone: retire it (now, for waiting callers), say
+        so, and reconnect. ``link``, when given, is the connection a failing
+        call was made on: a stale one is ignored."""
+        current = self._link
+        if current is None or (link is not None and link is not current) or self.state is not ConnState.CONNECTED:
+            if link is not None and not link.retired:
+                link.retire(why, self._loop)
             return
-        self._drop_connection()
+        self._retire(current, why)
+        self.state = ConnState.DISCONNECTED
+        if self._connecting:
+            return  # _connect_once fails and says so
         if not self.reconnect_enabled:
             self._set_state(ConnState.CLOSED, f"connection lost: {why}")
             return
         self._set_state(ConnState.DISCONNECTED, f"connection lost: {why}")
         if self._reconnect_task is None or self._reconnect_task.done():
             self._reconnect_task = self._spawn(self._reconnect_loop())
+
+    async def _watch_loop(self) -> None:
+        """Find a hung daemon: when nothing answered for probe_interval, ask
+        for something cheap (one round trip) on a thread of its own; no
+        answer within hang_limit means the connection is lost."""
+        while True:
+            await asyncio.sleep(self.probe_interval)
+            link = self._link
+            if link is None or self.state is not ConnState.CONNECTED:
+                continue
+            if time.monotonic() - link.last_answer < self.probe_interval:
+                continue
+            try:
+                await self.run(_probe, link.conn, timeout=self.hang_limit, action="reach",
+                               obj=self.display_uri, link=link, probe=True)
+            except CallTimeout:
+                self._connection_lost(f"libvirtd did not answer for {self.hang_limit:g} s", link)
+            except VmtuiError:
+                pass  # run() already handled a lost connection
 
     async def _reconnect_loop(self) -> None:
         for attempt in itertools.count():
@@ -510,6 +571,12 @@ class LibvirtService:
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
         self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
+
+    def busy(self) -> bool:
+        """Work started by events or actions is still running (refreshes,
+        clean-ups; not the stats and probe loops, which never end)."""
+        forever = (self._stats_task, self._watch_task)
+        return any(not t.done() for t in self._tasks if t not in forever)
 
     async def wait_loaded(self) -> None:
         """Wait until the background pass (titles) after a (re)load is done."""
@@ -691,47 +758,54 @@ class LibvirtService:
                 told_at = now
 
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
-        """Re-read one domain and tell listeners (removed if it is gone)."""
+        """Re-read one domain now and tell listeners (removed if it is gone)."""
+        await self._refresh([uuid])
+        return self.domains.get(uuid)
+
+    async def _refresh(self, uuids: list[str]) -> None:
+        """Re-read ``uuids`` in one worker call; one DomainsChanged for all that changed."""
+        def fetch(conn: libvirt.virConnect) -> list[tuple[str, DomainInfo | None]]:
+            return [(uuid, self._fetch_one(conn, uuid)) for uuid in uuids]
+
         try:
-            info = await self.call(lambda c: self._fetch_one(c, uuid), action="read domain", obj=uuid)
+            found = await self.call(fetch, action="read", obj=f"{len(uuids)} domain(s) on {self.display_uri}")
         except VmtuiError as err:
-            log.info("refresh of %s failed: %s", uuid, err)
-            return self.domains.get(uuid)
-        if info is None:
-            old = self.domains.pop(uuid, None)
-            self._samples.pop(uuid, None)
+            log.info("refresh of %d domain(s) failed: %s", len(uuids), err)
+            return
+        changed: list[DomainInfo] = []
+        for uuid, info in found:
+            old = self.domains.get(uuid)
+            if info is None:
+                self._samples.pop(uuid, None)
+                if old is not None:
+                    del self.domains[uuid]
+                    self._emit(DomainRemoved(uuid, old.name))
+                continue
             if old is not None:
-                self._emit(DomainRemoved(uuid, old.name))
-            return None
-        old = self.domains.get(uuid)
-        if old is not None:
-            info.stats = old.stats if info.is_active else DomainStats()
-        if not info.is_active:
-            self._samples.pop(uuid, None)
-        if old == info:
-            return old
-        self.domains[uuid] = info
-        self._emit(DomainsChanged([info]))
-        return info
+                info.stats = old.stats if info.is_active else DomainStats()
+            if not info.is_active:
+                self._samples.pop(uuid, None)
+            if old != info:
+                self.domains[uuid] = info
+                changed.append(info)
+        if changed:
+            self._emit(DomainsChanged(changed))
 
     def _schedule_refresh(self, uuid: str) -> None:
-        """Coalesce bursts of events for one domain into one re-read."""
-        if uuid in self._refreshing:
-            self._refreshing[uuid] = True  # dirty: read again when done
-            return
-        self._refreshing[uuid] = False
+        """Mark a domain to be re-read. Bursts of events coalesce: one task
+        reads everything marked, in batches of REFRESH_BATCH domains per
+        worker call, until nothing is left (an event that arrives while its
+        domain is being read marks it again)."""
+        self._dirty[uuid] = None
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = self._spawn(self._refresher())
 
-        async def runner() -> None:
-            try:
-                while True:
-                    await self.refresh_domain(uuid)
-                    if not self._refreshing.get(uuid):
-                        break
-                    self._refreshing[uuid] = False
-            finally:
-                self._refreshing.pop(uuid, None)
-
-        self._spawn(runner())
+    async def _refresher(self) -> None:
+        while self._dirty and self.state is ConnState.CONNECTED:
+            batch = list(itertools.islice(self._dirty, REFRESH_BATCH))
+            for uuid in batch:
+                del self._dirty[uuid]
+            await self._refresh(batch)
 
     # --- libvirt event callbacks ------------------------------------------------
     # They run on the libvirt event thread: read what is needed from the
@@ -947,7 +1021,7 @@ class LibvirtService:
             if not d.isActive() and d.isPersistent():
                 disks.reset_overlays(d.connect(), d, d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             d.create()
-        await self._domain_op(uuid, "start", start, timeout=max(self.timeout, 120))
+        await self._domain_op(uuid, "start", start, timeout=max(self.timeout, self.slow_timeout))
 
     async def shutdown(self, uuid: str) -> None:
         await self._domain_op(uuid, "shut down", lambda d: d.shutdown())
@@ -1051,7 +1125,7 @@ class LibvirtService:
                     result.errors.append(f"{u.disk.source}: {libvirt_message(err)}")
             return result
 
-        result = await self.call(work, action="delete", obj=obj, timeout=max(self.timeout, 120))
+        result = await self.call(work, action="delete", obj=obj, timeout=max(self.timeout, self.slow_timeout))
         self._schedule_refresh(uuid)
         return result
 

@@ -11,11 +11,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import VmSpec
 from ...core.sizes import parse_size
+from ..footer import KeyFooter
 from ..forms import FieldError, labelled
 from .context import HostContext, validate_with_context
 from .finish import NIC_MODELS
@@ -128,7 +129,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         with Horizontal(classes="wizard-buttons"):
             yield Button(self.begin_label, id="begin", variant="success")
             yield Button("Back", id="c-back")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#step-errors").display = False

@@ -8,11 +8,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import VmSpec
 from ...core.errors import VmtuiError
+from ..footer import KeyFooter
 
 
 class PreviewScreen(Screen):
@@ -31,7 +32,7 @@ class PreviewScreen(Screen):
         yield Static(" Preview — virt-install command line and domain XML", classes="screen-title")
         yield TextArea("", read_only=True, id="virt-install", soft_wrap=True)
         yield TextArea("Building…", read_only=True, id="preview-xml", show_line_numbers=True)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.build()

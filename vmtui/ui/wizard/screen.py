@@ -14,13 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Label, ProgressBar, Static
+from textual.widgets import Button, ContentSwitcher, Label, ProgressBar, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import DiskSpec, VmSpec
 from ...core.errors import VmtuiError
 from ...core.sizes import fmt_bytes
 from ..dialogs import AskText
+from ..footer import KeyFooter
 from .context import HostContext, load_context, validate_with_context
 from .customize import CustomizeScreen
 from .finish import FinishStep
@@ -68,7 +69,7 @@ class NewVmWizard(Screen):
             yield Button("Back", id="back")
             yield Button("Next", id="next", variant="primary")
             yield Button("Cancel", id="cancel")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self._update_title()

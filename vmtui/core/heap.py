@@ -1,0 +1,38 @@
+"""Give freed memory back to the system after a burst of work.
+
+An event storm or a reconnect builds and drops thousands of short-lived
+objects at once. glibc's allocator keeps the freed pages of its heap (they
+are fragmented: a few live objects pin each region), so the process's RSS
+stays at the storm's high-water mark for good. ``malloc_trim(0)`` returns
+every free page to the system; it takes a few milliseconds, so callers run
+it once things have calmed down, not per event.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+
+_trim = None
+_looked = False
+
+
+def trim() -> bool:
+    """Return free heap pages to the system (glibc only). True if done."""
+    global _trim, _looked
+    if not _looked:
+        _looked = True
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _trim = libc.malloc_trim
+            _trim.argtypes = [ctypes.c_size_t]
+            _trim.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            log.info("malloc_trim is not available: RSS stays at its high-water mark")
+    if _trim is None:
+        return False
+    _trim(0)
+    return True
