@@ -31,6 +31,7 @@ import pytest
 
 from tests import guest
 from tests.conftest import wait_for
+from tests.notes import Notes
 from tests.ptyterm import PtyTerminal
 from tests.real.conftest import NAME_PREFIX
 from vmtui.core.config import Config
@@ -63,10 +64,6 @@ def domstate(uri: str, name: str) -> int:
         conn.close()
 
 
-def notes(app: VmtuiApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def status_text(app: VmtuiApp) -> str:
     return str(app.list_screen.query_one("#status").content)
 
@@ -78,7 +75,8 @@ async def test_hung_daemon_with_a_pending_start_never_kills_the_process(private_
     service = LibvirtService(private_daemon.uri, stats_interval=1.0, hang_limit=5.0, probe_interval=1.0,
                              slow_timeout=15.0, timeout=10.0)
     app = VmtuiApp(service, Config())
-    async with app.run_test(size=(120, 40)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 40), message_hook=notes.hook) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.rows, timeout=60, what="guest listed")
         app.table.select(uuid)
         await pilot.pause()
@@ -90,7 +88,7 @@ async def test_hung_daemon_with_a_pending_start_never_kills_the_process(private_
             # soon as the connection is declared lost, not when its 15 s limit runs
             # out, and the status line agrees
             def failure() -> str | None:
-                return next((n for n in notes(app) if n.startswith("Cannot ") and f"domain '{name}'" in n), None)
+                return next((n for n in notes.messages if n.startswith("Cannot ") and f"domain '{name}'" in n), None)
 
             await wait_for(failure, timeout=60, what="the start's failure told")
             assert f"domain '{name}': connection to {private_daemon.uri} lost" in failure()
@@ -123,7 +121,8 @@ async def test_daemon_killed_and_restarted_in_a_loop(private_daemon, tiny_guest_
     service = LibvirtService(private_daemon.uri, stats_interval=1.0)
     app = VmtuiApp(service, Config())
     links: list[weakref.ref] = []
-    async with app.run_test(size=(120, 40)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 40), message_hook=notes.hook) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.rows, timeout=60, what="guest listed")
         threads_before = threading.active_count()
         for round_ in range(4):
@@ -146,7 +145,7 @@ async def test_daemon_killed_and_restarted_in_a_loop(private_daemon, tiny_guest_
             await asyncio.sleep(0.1)
         assert [r() for r in links] == [None] * len(links)
         assert threading.active_count() <= threads_before + 4
-        assert any("connected again" in n for n in notes(app))
+        assert notes.has("connected again")
         await pilot.press("question_mark")
         await wait_for(lambda: type(app.screen).__name__ == "HelpScreen", timeout=30, what="help opened")
 
