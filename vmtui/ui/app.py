@@ -44,6 +44,7 @@ KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0
 TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+TOAST_CHURN = 20  # what a notification counts as
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
@@ -83,6 +84,21 @@ def why_not(action: str, d: DomainInfo) -> str:
         case "graphics":
             return f"'{name}' is {state}: its screen can be shown while it runs."
     return f"Not possible for '{name}' while it is {state}."
+
+
+def release_render_memo() -> None:
+    """Textual memoizes ``StylesCache.get_inner_outer`` with an lru_cache of
+    1,024 entries keyed by the StylesCache object itself, so the render caches
+    of up to 1,024 widgets that are gone (toasts, screens, footer keys) stay
+    alive: a few MB per ten reconnects, tens of MB over days. Clearing the
+    memo lets them go; it refills at once for the widgets on screen."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:  # a Textual without it
+        return
+    memo = getattr(StylesCache, "get_inner_outer", None)
+    if hasattr(memo, "cache_clear"):
+        memo.cache_clear()
 
 
 class StatusBar(Static):
@@ -253,9 +269,14 @@ class VmtuiApp(TemplateActions, App):
         self._list_changed()
         self._churned(len(message.changed) + len(message.removed))
 
+    def notify(self, message, *args, **kwargs) -> None:  # noqa: D102 - Textual's, counted
+        super().notify(message, *args, **kwargs)
+        self._churned(TOAST_CHURN)  # a toast is a few widgets made and dropped
+
     def _churned(self, rows: int) -> None:
-        """Count rows built and dropped; once many went by, give the freed
-        memory back when things have been calm for a while (core.heap)."""
+        """Count rows (and widgets) built and dropped; once many went by,
+        release what Textual still holds of them and give the freed memory
+        back when things have been calm for a while (core.heap)."""
         self._churn += rows
         if self._churn < TRIM_CHURN:
             return
@@ -266,6 +287,7 @@ class VmtuiApp(TemplateActions, App):
     def _trim_heap(self) -> None:
         from ..core import heap
         self._churn, self._trim_timer = 0, None
+        release_render_memo()
         heap.trim()
 
     @on(DomainEventArrived)
