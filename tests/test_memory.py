@@ -19,13 +19,19 @@ from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp, release_render_memo
 
 
-def live_footer_keys() -> tuple[int, int]:
+def footer_keys() -> set[int]:
     gc.collect()
-    keys = [o for o in gc.get_objects() if isinstance(o, FooterKey)]
+    return {id(o) for o in gc.get_objects() if isinstance(o, FooterKey)}
+
+
+def detached_footer_keys(ignore: set[int]) -> tuple[int, int]:
+    gc.collect()
+    keys = [o for o in gc.get_objects() if isinstance(o, FooterKey) and id(o) not in ignore]
     return len(keys), sum(1 for k in keys if not k.is_attached)
 
 
 async def test_screen_switches_leave_no_footer_keys_behind(small_uri):
+    before = footer_keys()  # earlier tests' apps may not be collected yet
     app = VmtuiApp(LibvirtService(small_uri, reconnect=False, stats_interval=3600), Config())
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.ready, what="list loaded")
@@ -35,7 +41,7 @@ async def test_screen_switches_leave_no_footer_keys_behind(small_uri):
             await pilot.pause()
             await pilot.press("escape")
             await pilot.pause()
-        total, detached = live_footer_keys()
+        total, detached = detached_footer_keys(before)
         assert detached == 0
         assert total < 40  # the list's keys (and at most one other screen's)
 

@@ -24,7 +24,7 @@ from .domain_table import DomainTable
 from .footer import KeyFooter
 from .messages import (
     ConnectionStateChanged,
-    DomainEventArrived,
+    DomainEventsArrived,
     DomainRowsChanged,
     DomainsLoaded,
     HostInfoChanged,
@@ -290,20 +290,22 @@ class VmtuiApp(TemplateActions, App):
         release_render_memo()
         heap.trim()
 
-    @on(DomainEventArrived)
-    def _domain_event(self, message: DomainEventArrived) -> None:
+    @on(DomainEventsArrived)
+    def _domain_events(self, message: DomainEventsArrived) -> None:
         from .console_screen import forward_domain_event
-        forward_domain_event(self, message.uuid, message.kind)
-        if self._list_table() is None:
-            return
-        if message.kind == "crashed":
-            self.notify(f"Domain '{message.name}' crashed", severity="error", timeout=10)
-        elif message.kind == "non-persistent reset failed":
-            self.notify(f"Could not discard what '{message.name}' wrote to its non-persistent disks "
-                        "(see the log): they keep those writes until the next power-off.",
-                        severity="warning", timeout=15)
-        elif message.kind == "stopped":
-            self._after_stop(message.event)
+        listed = self._list_table() is not None
+        for event in message.events:
+            forward_domain_event(self, event.uuid, event.event)
+            if not listed:
+                continue
+            if event.event == "crashed":
+                self.notify(f"Domain '{event.name}' crashed", severity="error", timeout=10)
+            elif event.event == "non-persistent reset failed":
+                self.notify(f"Could not discard what '{event.name}' wrote to its non-persistent disks "
+                            "(see the log): they keep those writes until the next power-off.",
+                            severity="warning", timeout=15)
+            elif event.event == "stopped":
+                self._after_stop(event)
 
     @on(HostObjectChanged)
     def _host_object_changed(self, message: HostObjectChanged) -> None:
