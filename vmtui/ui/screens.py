@@ -137,10 +137,25 @@ class DetailsScreen(DomainScreen):
     ]
 
     def compose(self) -> ComposeResult:
+        from .live_figures import LiveFigures
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
         with VerticalScroll(id="details-body"):
+            yield LiveFigures(self.service, self.uuid, id="live")
             yield Static("Loading…", id="details")
         yield KeyFooter()
+
+    def domain_rows_changed(self, message) -> None:
+        """The app forwards each batch of changed rows: the live figures follow this VM."""
+        from .live_figures import LiveFigures
+        for live in self.query(LiveFigures):  # none while composing: it reads the VM's row when it mounts
+            if not live.is_mounted:
+                continue
+            if self.uuid in message.removed:
+                live.show(None, gone=True)
+                continue
+            for d in message.changed:
+                if d.uuid == self.uuid:
+                    live.show(d)
 
     def on_mount(self) -> None:
         self.query_one("#details-body").focus()
