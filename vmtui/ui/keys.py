@@ -22,7 +22,7 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
     ("enter", "details", "Details", "Overview of the VM: live figures and graphs, OS, firmware, CPU, memory, "
      "disks, NICs, graphics", True),
-    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
+    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml); e there edits it (virsh edit)", False),
     ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "
      "(virsh attach-disk, blockresize, change-media)", False),
     ("z", "snapshots", "Snapshots", "Snapshots of the VM as a tree: create, revert, delete (virsh snapshot-*)",
