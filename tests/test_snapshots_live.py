@@ -59,12 +59,22 @@ def test_details_live_figures_120x40(snap_compare, monkeypatch):
     assert snap_compare(_fed_app(feed), terminal_size=(120, 40), run_before=_details(feed, monkeypatch))
 
 
-def test_list_with_cpu_graph_column_120x40(snap_compare, monkeypatch):
-    feed = Feed()
-
+def _list(feed: Feed, monkeypatch):
     async def run_before(pilot):
         await _fed_ticks(pilot, feed, monkeypatch)
         pilot.app.table.select(ALPHA)
         await pilot.pause()
 
-    assert snap_compare(_fed_app(feed, cpu_graph_column=True), terminal_size=(120, 40), run_before=run_before)
+    return run_before
+
+
+def test_list_with_cpu_graph_column_80x24(snap_compare, monkeypatch):
+    feed = Feed()
+    assert snap_compare(_fed_app(feed, cpu_graph_column=True), terminal_size=(80, 24),
+                        run_before=_list(feed, monkeypatch))
+
+
+def test_list_with_cpu_graph_column_120x40(snap_compare, monkeypatch):
+    feed = Feed()
+    assert snap_compare(_fed_app(feed, cpu_graph_column=True), terminal_size=(120, 40),
+                        run_before=_list(feed, monkeypatch))
