@@ -191,9 +191,17 @@ class VmtuiApp(TemplateActions, App):
     def start_service(self) -> None:
         """Called by the list screen once it is mounted: listen, then connect."""
         self._bridge = ServiceBridge(self, self.service)
+        if self.config.cpu_graph_column:
+            self.table.show_column("graph", True)
         self.update_status()
         self.connect()
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
+        self.set_interval(self.service.stats_interval, self._graphs_tick)
+
+    def _graphs_tick(self) -> None:
+        table = self._list_table()
+        if table is not None:
+            table.refresh_graphs()
 
     async def on_unmount(self) -> None:
         if self._bridge is not None:
@@ -259,6 +267,10 @@ class VmtuiApp(TemplateActions, App):
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
+        for screen in self.screen_stack[1:]:  # screens about one VM follow it (details: live figures)
+            forward = getattr(screen, "domain_rows_changed", None)
+            if forward is not None:
+                forward(message)
         table = self._list_table()
         if table is None:
             return
@@ -800,3 +812,9 @@ class VmtuiApp(TemplateActions, App):
 
     def action_reverse_sort(self) -> None:
         self.table.reverse_sort()
+
+    def action_graph_column(self) -> None:
+        shown = "graph" not in self.table.optional_shown
+        self.table.show_column("graph", shown)
+        self.notify("CPU graph column shown (CPU % of the last 20 s)" if shown else "CPU graph column hidden",
+                    timeout=2)

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowDoesNotExist, RowKey
 
+from ..core.connection.history import CPU
 from ..core.connection.rows import CRASHED, IDLE, IN_SHUTDOWN, PAUSED, PMSUSPENDED, RUNNING, SHUT_OFF, DomainInfo
 from ..core.sizes import fmt_kib, fmt_percent, fmt_rate
 
@@ -147,7 +148,20 @@ def _state_cell(d: DomainInfo) -> Cell:
     return Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))
 
 
-# column key -> (label, cell builder)
+GRAPH_WIDTH = 10  # ticks in the list's CPU graph (20 s at the default tick)
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def _graph_cell(d: DomainInfo) -> Cell:
+    """The CPU % of the last GRAPH_WIDTH ticks as bars, 0-100 % (the
+    service's stats history; nothing while the VM does not run)."""
+    ring = d.history
+    values = ring.series(CPU, GRAPH_WIDTH) if ring is not None and d.is_active else []
+    bars = "".join(" " if v is None else _BARS[min(7, int(v * 8 / 100.0))] for v in values)
+    return Cell(bars.rjust(GRAPH_WIDTH) if bars else "", d.stats.cpu_percent or -1.0)
+
+
+# column key -> (label, cell builder); the OPTIONAL ones show when switched on
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else "")),
     ("state", "State", lambda d: _state_cell(d)),
@@ -156,9 +170,11 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("cpu", "CPU%", lambda d: _num(fmt_percent(d.stats.cpu_percent), d.stats.cpu_percent or -1.0)),
     ("disk", "Disk I/O", lambda d: _io_cell(d.stats.disk_read_bps, d.stats.disk_write_bps)),
     ("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps)),
+    ("graph", "CPU graph", _graph_cell),
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+OPTIONAL_COLUMNS = frozenset({"graph"})
 CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
 LINE_CACHE = 300  # rendered rows and lines kept
 REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
@@ -225,11 +241,33 @@ class DomainTable(DataTable):
         self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in COLUMN_KEYS}
         self._label_widths: dict[str, int] = {}
         self.lost: LostSelection | None = None
+        self.optional_shown: set[str] = set()
+        self._settling: set[str] = set()  # rows whose CPU graph still moves without a change (refresh_graphs)
+        self._shown = [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS]
+        self.column_keys = [c[0] for c in self._shown]  # the columns shown, in order
 
     def on_mount(self) -> None:
-        for key, label, _ in COLUMNS:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for key, label, _ in self._shown:
             self.add_column(label, key=key)
             self._label_widths[key] = self.columns[ColumnKey(key)].content_width
+
+    def show_column(self, key: str, shown: bool) -> None:
+        """Show or hide an optional column (OPTIONAL_COLUMNS); the rows are built again."""
+        if key not in OPTIONAL_COLUMNS or (key in self.optional_shown) == shown:
+            return
+        (self.optional_shown.add if shown else self.optional_shown.discard)(key)
+        self._shown = [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS or c[0] in self.optional_shown]
+        self.column_keys = [c[0] for c in self._shown]
+        if not self.columns:
+            return  # not mounted yet: on_mount adds these
+        keep = self.selected_uuid or (self.lost.uuid if self.lost else None)
+        self.clear(columns=True)
+        self._add_columns()
+        self.rebuild(keep)
+        self._settling = {u for u, d in self.domains.items() if d.history is not None} if shown else set()
 
     # --- what is shown --------------------------------------------------
 
@@ -241,9 +279,8 @@ class DomainTable(DataTable):
             return needle in d.name.lower() or needle in d.title.lower()
         return True
 
-    @staticmethod
-    def cells(d: DomainInfo) -> list[Cell]:
-        return [build(d) for _, _, build in COLUMNS]
+    def cells(self, d: DomainInfo) -> list[Cell]:
+        return [build(d) for _, _, build in self._shown]
 
     @property
     def selected_uuid(self) -> str | None:
@@ -419,19 +456,20 @@ class DomainTable(DataTable):
         self.select(keep)
 
     def add_rows_keyed(self, rows: list[DomainInfo], presort: bool = False) -> None:
-        with _gc_paused(len(rows) * len(COLUMNS)):
+        with _gc_paused(len(rows) * len(self._shown)):
             self._add_rows_keyed(rows, presort)
 
     def _add_rows_keyed(self, rows: list[DomainInfo], presort: bool) -> None:
         built = [(d.uuid, self.cells(d)) for d in rows]
         if presort and len(built) > 1:
-            index = COLUMN_KEYS.index(self.sort_key)
+            index = self.column_keys.index(self.sort_key)
             built.sort(key=lambda item: item[1][index].key, reverse=self.sort_reverse)
         self._append_rows(built)
         widest: dict[str, int] = {}
-        cell_widths = [self._cell_widths[key] for key in COLUMN_KEYS]
+        keys = self.column_keys
+        cell_widths = [self._cell_widths[key] for key in keys]
         for _, cells in built:
-            for key, counter, cell in zip(COLUMN_KEYS, cell_widths, cells):
+            for key, counter, cell in zip(keys, cell_widths, cells):
                 w = cell.width
                 counter[w] += 1
                 if w > widest.get(key, -1):
@@ -472,7 +510,7 @@ class DomainTable(DataTable):
             "_require_update_dimensions"))
 
     def _forget_widths(self, uuid: str) -> None:
-        for key in COLUMN_KEYS:
+        for key in self.column_keys:
             try:
                 cell = self.get_cell(uuid, key)
             except CellDoesNotExist:
@@ -597,25 +635,52 @@ class DomainTable(DataTable):
                 resort = True
                 continue
             new_cells = self.cells(d)
-            for key, cell in zip(COLUMN_KEYS, new_cells):
-                current = self.get_cell(d.uuid, key)
-                if current != cell:
-                    counter = self._cell_widths[key]
-                    if isinstance(current, Cell):
-                        counter[current.width] -= 1
-                        if counter[current.width] <= 0:
-                            del counter[current.width]
-                    counter[cell.width] += 1
+            for key, cell in zip(self.column_keys, new_cells):
+                if self._replace_cell(d.uuid, key, cell):
                     resized.add(key)
-                    self.update_cell(d.uuid, key, cell)
                     if key == self.sort_key:
                         resort = True
+            if d.history is not None and "graph" in self.optional_shown:
+                self._settling.add(d.uuid)
             if old is not None and old.name != d.name:
                 resort = True
         if resized:
             self._fit(resized)
         if resort:
             self._sort()
+
+    def _replace_cell(self, uuid: str, key: str, cell: Cell) -> bool:
+        """Put ``cell`` in place if it differs (its width counted); True if it did."""
+        current = self.get_cell(uuid, key)
+        if current == cell:
+            return False
+        counter = self._cell_widths[key]
+        if isinstance(current, Cell):
+            counter[current.width] -= 1
+            if counter[current.width] <= 0:
+                del counter[current.width]
+        counter[cell.width] += 1
+        self.update_cell(uuid, key, cell)
+        return True
+
+    def refresh_graphs(self) -> None:
+        """Move the CPU graphs of the rows whose figures stopped changing (run
+        at each stats tick): their history repeats their last sample, and no
+        row change says so. Only rows changed in the last GRAPH_WIDTH ticks
+        are looked at."""
+        if "graph" not in self.optional_shown:
+            self._settling.clear()
+            return
+        resized = False
+        for uuid in list(self._settling):
+            d = self.domains.get(uuid)
+            ring = d.history if d is not None else None
+            if ring is None or ring.clock.tick - ring.last >= GRAPH_WIDTH:
+                self._settling.discard(uuid)  # its bars are all its last figure now
+            if d is not None and uuid in self.rows:
+                resized |= self._replace_cell(uuid, "graph", _graph_cell(d))
+        if resized:
+            self._fit(["graph"])
 
     def drop(self, uuid: str) -> None:
         """The VM is gone from the host."""

@@ -20,8 +20,9 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("g", "graphics", "Screen", "Graphical console: the VM's screen in the terminal, send keys, "
      "VNC/SPICE connection lines (virt-viewer)", False),
     ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
-    ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
-    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
+    ("enter", "details", "Details", "Overview of the VM: live figures and graphs, OS, firmware, CPU, memory, "
+     "disks, NICs, graphics", True),
+    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml); e there edits it (virsh edit)", False),
     ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "
      "(virsh attach-disk, blockresize, change-media)", False),
     ("z", "snapshots", "Snapshots", "Snapshots of the VM as a tree: create, revert, delete (virsh snapshot-*)",
@@ -30,6 +31,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused, templates", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
+    ("G", "graph_column", "CPU graph", "Show or hide the CPU graph column (CPU % of the last 20 s; "
+     "cpu_graph_column in the config file)", False),
     ("I", "import_ovf", "Import OVF", "Import an OVF/OVA appliance: disks to qcow2, review, define (virt-convert)",
      False),
     ("E", "export_ova", "Export OVA", "Export a shut-off VM as an OVA (OVF 1.0 + stream-optimized VMDK)", False),

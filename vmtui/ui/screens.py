@@ -137,10 +137,25 @@ class DetailsScreen(DomainScreen):
     ]
 
     def compose(self) -> ComposeResult:
+        from .live_figures import LiveFigures
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
         with VerticalScroll(id="details-body"):
+            yield LiveFigures(self.service, self.uuid, id="live")
             yield Static("Loading…", id="details")
         yield KeyFooter()
+
+    def domain_rows_changed(self, message) -> None:
+        """The app forwards each batch of changed rows: the live figures follow this VM."""
+        from .live_figures import LiveFigures
+        for live in self.query(LiveFigures):  # none while composing: it reads the VM's row when it mounts
+            if not live.is_mounted:
+                continue
+            if self.uuid in message.removed:
+                live.show(None, gone=True)
+                continue
+            for d in message.changed:
+                if d.uuid == self.uuid:
+                    live.show(d)
 
     def on_mount(self) -> None:
         self.query_one("#details-body").focus()
@@ -180,11 +195,14 @@ class DetailsScreen(DomainScreen):
 
 
 class XmlScreen(DomainScreen):
-    """The domain XML, read-only."""
+    """The domain XML, read-only; ``e`` edits the persistent definition (xml_editor.py)."""
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("i", "toggle_inactive", "Live/config"),
+        Binding("e", "edit", "Edit", tooltip="Edit the persistent definition (virsh edit): $VISUAL / $EDITOR "
+                "when set, else vmtui's editor"),
+        Binding("E", "edit_here", "Edit in vmtui", tooltip="Edit the persistent definition in vmtui's editor"),
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
@@ -218,6 +236,41 @@ class XmlScreen(DomainScreen):
     def action_toggle_inactive(self) -> None:
         self.inactive = not self.inactive
         self.load()
+
+    def action_edit(self) -> None:
+        from .xml_editor import editor_command
+        self.edit(editor_command())
+
+    def action_edit_here(self) -> None:
+        self.edit(None)
+
+    @work(exclusive=True, group="xml-edit")
+    async def edit(self, editor: list[str] | None) -> None:
+        """Edit the persistent definition: in ``editor`` (argv), else in vmtui."""
+        from .xml_editor import EditSession, XmlEditScreen, edit_externally
+        if self.service.readonly:
+            self.notify("Read-only connection: vmtui cannot change VMs here.", title="Edit XML",
+                        severity="warning", timeout=5)
+            return
+        d = self.service.domains.get(self.uuid)
+        if d is not None and not d.persistent:
+            self.notify(f"'{escape(self.domain_name)}' is transient: it has no persistent definition to edit.",
+                        title="Edit XML", severity="warning", timeout=6)
+            return
+        try:
+            original = await self.service.domain_xml(self.uuid, inactive=True)
+        except VmtuiError as err:
+            self.notify(escape(err.message), title="Edit XML", severity="error", timeout=12)
+            return
+        if editor:
+            defined = await edit_externally(self, editor, EditSession(self.service, self.uuid, self.domain_name,
+                                                                      original))
+        else:
+            defined = await self.app.push_screen_wait(XmlEditScreen(self.service, self.uuid, self.domain_name,
+                                                                    original))
+        if defined is not None and self.is_attached:
+            self.inactive = True  # show what libvirt holds now
+            self.load()
 
 
 class HelpScreen(Screen):

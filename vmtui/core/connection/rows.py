@@ -7,6 +7,7 @@ hands them to whoever listens. Nothing here talks to libvirt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 # virDomainState numbers -> the words virsh uses (`virsh domstate`).
 STATE_NAMES: dict[int, str] = {
@@ -95,6 +96,9 @@ class DomainInfo:
     seed_cleanup: bool = False  # a cloud-init seed to remove after the first boot
     flags_read: bool = False
     stats: DomainStats = field(default_factory=DomainStats)
+    #: the last few minutes of ``stats`` (a history.Ring, kept by the
+    #: service) while the domain runs, for graphs; None otherwise
+    history: Any = field(default=None, compare=False, repr=False)
 
     @property
     def state(self) -> str:

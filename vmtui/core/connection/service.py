@@ -8,7 +8,8 @@
   service keeps ``domains`` (keyed by UUID) current and tells its listeners
   what changed.
 * Stats come from one bulk ``getAllDomainStats`` call per tick (plus at most
-  one host call), whatever the number of domains.
+  one host call), whatever the number of domains; the last few minutes of
+  each running domain's figures are kept for graphs (:mod:`.history`).
 * When the connection drops, listeners hear "disconnected, retrying", the
   service reconnects with backoff and resyncs everything.
 
@@ -41,6 +42,7 @@ from ..errors import (
     libvirt_message,
 )
 from .eventloop import ensure_event_impl
+from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
 from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
 
@@ -111,6 +113,7 @@ class ObjectEvent:
 
 
 Listener = Callable[[Any], None]
+_NO_STATS = DomainStats()  # a driver that gives no figures (the test driver)
 
 
 @dataclass(slots=True)
@@ -272,6 +275,8 @@ class LibvirtService:
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._samples: dict[str, _Sample] = {}
+        #: the last few minutes of the running domains' figures (graphs)
+        self.history = StatsHistory(capacity_for(stats_interval))
         self._host_cpu_sample: tuple[int, int] | None = None
         self._host_unsupported: set[str] = set()
         self._tick = itertools.count()
@@ -567,6 +572,7 @@ class LibvirtService:
         domains = await domains_call
         self.domains = {d.uuid: d for d in domains}
         self._samples.clear()
+        self.history.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
@@ -777,14 +783,16 @@ class LibvirtService:
             old = self.domains.get(uuid)
             if info is None:
                 self._samples.pop(uuid, None)
+                self.history.drop(uuid)
                 if old is not None:
                     del self.domains[uuid]
                     self._emit(DomainRemoved(uuid, old.name))
                 continue
-            if old is not None:
-                info.stats = old.stats if info.is_active else DomainStats()
+            if old is not None and info.is_active:
+                info.stats, info.history = old.stats, old.history
             if not info.is_active:
                 self._samples.pop(uuid, None)
+                self.history.drop(uuid)
             if old != info:
                 self.domains[uuid] = info
                 changed.append(info)
@@ -911,6 +919,8 @@ class LibvirtService:
         now = time.monotonic()
         changed: list[DomainInfo] = []
         seen = set()
+        history = self.history
+        history.advance()
         for uuid, dom_id, rec in records:
             seen.add(uuid)
             info = self.domains.get(uuid)
@@ -927,6 +937,13 @@ class LibvirtService:
             info.stats = self._compute_stats(uuid, info, rec, now)
             if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
+                # the history of the others repeats their last sample (history.py)
+                if info.is_active:
+                    if info.history is not None or info.stats != _NO_STATS:
+                        info.history = history.record(uuid, info.stats)
+                elif info.history is not None:
+                    history.drop(uuid)
+                    info.history = None
                 changed.append(info)
         for uuid in [u for u in self.domains if u not in seen]:
             self._schedule_refresh(uuid)  # vanished without an event
