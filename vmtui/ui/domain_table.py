@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,11 +141,38 @@ def _gc_paused(objects: int):
             gc.enable()
 
 
+READINESS_STYLE = {"error": "bold red", "ready": "green"}
+
+
 def _state_cell(d: DomainInfo) -> Cell:
-    """The state; a shut-off template says "template" (sorted after shut off)."""
+    """The state; a shut-off template says "template" (sorted after shut off);
+    a running guest whose boot vmtui watches says how far it got
+    ("running (cloud-init)", see core/consoles/readiness.py)."""
     if d.template and d.is_shut_off:
         return Cell("template", (d.state_code + 0.5, d.name), "magenta")
+    ready = d.guest.readiness if d.is_active else ""
+    if ready:
+        return Cell(f"{d.state} ({ready})", (d.state_code, d.name),
+                    READINESS_STYLE.get(ready, STATE_STYLE.get(d.state_code, "")))
     return Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))
+
+
+def _ip_key(ip: str) -> tuple:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return (2, ip)
+    return (addr.version, int(addr))
+
+
+def _address_cell(d: DomainInfo) -> Cell:
+    """The first address of a running guest (+N more), from the cache the
+    guest watch keeps (core/consoles/guests.py); blank when unknown."""
+    ips = d.guest.addresses if d.is_active else ()
+    if not ips:
+        return Cell("", (9,))
+    more = f" +{len(ips) - 1}" if len(ips) > 1 else ""
+    return Cell(ips[0] + more, _ip_key(ips[0]))
 
 
 # column key -> (label, cell builder)
@@ -157,8 +185,11 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("disk", "Disk I/O", lambda d: _io_cell(d.stats.disk_read_bps, d.stats.disk_write_bps)),
     ("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps)),
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
+    ("address", "Address", _address_cell),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+#: Columns shown only when asked for (A on the list: the guests' addresses)
+OPTIONAL_COLUMNS = frozenset({"address"})
 CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
 LINE_CACHE = 300  # rendered rows and lines kept
 REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
@@ -221,15 +252,38 @@ class DomainTable(DataTable):
         self.state_filter = 0
         self.sort_key = "name"
         self.sort_reverse = False
+        # the columns shown: COLUMNS without the optional ones not asked for
+        self.hidden_columns: set[str] = set(OPTIONAL_COLUMNS)
+        self._columns = [c for c in COLUMNS if c[0] not in self.hidden_columns]
+        self._keys = [c[0] for c in self._columns]
         # column key -> Counter of the widths of the cells in the table
         self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in COLUMN_KEYS}
         self._label_widths: dict[str, int] = {}
         self.lost: LostSelection | None = None
 
     def on_mount(self) -> None:
-        for key, label, _ in COLUMNS:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for key, label, _ in self._columns:
             self.add_column(label, key=key)
             self._label_widths[key] = self.columns[ColumnKey(key)].content_width
+
+    def column_shown(self, key: str) -> bool:
+        return key in self._keys
+
+    def show_column(self, key: str, shown: bool) -> None:
+        """Show or hide an optional column (the rows are built again)."""
+        if key not in OPTIONAL_COLUMNS or shown == self.column_shown(key):
+            return
+        (self.hidden_columns.discard if shown else self.hidden_columns.add)(key)
+        self._columns = [c for c in COLUMNS if c[0] not in self.hidden_columns]
+        self._keys = [c[0] for c in self._columns]
+        keep = self.selected_uuid or (self.lost.uuid if self.lost else None)
+        self.clear(columns=True)
+        self._label_widths.clear()
+        self._add_columns()
+        self.rebuild(keep)
 
     # --- what is shown --------------------------------------------------
 
@@ -241,9 +295,8 @@ class DomainTable(DataTable):
             return needle in d.name.lower() or needle in d.title.lower()
         return True
 
-    @staticmethod
-    def cells(d: DomainInfo) -> list[Cell]:
-        return [build(d) for _, _, build in COLUMNS]
+    def cells(self, d: DomainInfo) -> list[Cell]:
+        return [build(d) for _, _, build in self._columns]
 
     @property
     def selected_uuid(self) -> str | None:
@@ -419,19 +472,19 @@ class DomainTable(DataTable):
         self.select(keep)
 
     def add_rows_keyed(self, rows: list[DomainInfo], presort: bool = False) -> None:
-        with _gc_paused(len(rows) * len(COLUMNS)):
+        with _gc_paused(len(rows) * len(self._columns)):
             self._add_rows_keyed(rows, presort)
 
     def _add_rows_keyed(self, rows: list[DomainInfo], presort: bool) -> None:
         built = [(d.uuid, self.cells(d)) for d in rows]
         if presort and len(built) > 1:
-            index = COLUMN_KEYS.index(self.sort_key)
+            index = self._keys.index(self.sort_key)
             built.sort(key=lambda item: item[1][index].key, reverse=self.sort_reverse)
         self._append_rows(built)
         widest: dict[str, int] = {}
-        cell_widths = [self._cell_widths[key] for key in COLUMN_KEYS]
+        cell_widths = [self._cell_widths[key] for key in self._keys]
         for _, cells in built:
-            for key, counter, cell in zip(COLUMN_KEYS, cell_widths, cells):
+            for key, counter, cell in zip(self._keys, cell_widths, cells):
                 w = cell.width
                 counter[w] += 1
                 if w > widest.get(key, -1):
@@ -472,7 +525,7 @@ class DomainTable(DataTable):
             "_require_update_dimensions"))
 
     def _forget_widths(self, uuid: str) -> None:
-        for key in COLUMN_KEYS:
+        for key in self._keys:
             try:
                 cell = self.get_cell(uuid, key)
             except CellDoesNotExist:
@@ -597,7 +650,7 @@ class DomainTable(DataTable):
                 resort = True
                 continue
             new_cells = self.cells(d)
-            for key, cell in zip(COLUMN_KEYS, new_cells):
+            for key, cell in zip(self._keys, new_cells):
                 current = self.get_cell(d.uuid, key)
                 if current != cell:
                     counter = self._cell_widths[key]

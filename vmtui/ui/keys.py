@@ -29,6 +29,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("slash", "filter", "Filter", "Filter the list by name or title", True),
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused, templates", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
+    ("A", "addresses", "Addresses", "Show or hide the Address column: the running guests' IP addresses "
+     "(DHCP lease, guest agent, ARP table; virsh domifaddr)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
     ("I", "import_ovf", "Import OVF", "Import an OVF/OVA appliance: disks to qcow2, review, define (virt-convert)",
      False),

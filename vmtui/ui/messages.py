@@ -16,6 +16,11 @@ service says                   the app receives
 ``ObjectEvent``                :class:`HostObjectChanged`
 =============================  ==========================================
 
+The guest watch (``vmtui.core.consoles.guests.GuestWatch``) puts what it
+learns about running guests on their rows through the service (so it comes
+as :class:`DomainRowsChanged`); the seeds it removes come as
+:class:`GuestSeedRemoved`.
+
 Row changes are what floods during an event storm (hundreds of VMs defined,
 started and undefined by a script): the bridge keeps the latest state of
 each domain by UUID and hands the app one batch per frame, so the work the
@@ -43,6 +48,8 @@ from ..core.connection.service import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual.app import App
+
+    from ..core.consoles.guests import SeedRemoved
 
     from ..core.connection.service import LibvirtService
 
@@ -116,6 +123,15 @@ class HostObjectChanged(Message):
         self.kind = kind
         self.name = name
         self.event = event
+
+
+class GuestSeedRemoved(Message):
+    """The guest watch removed a cloud-init seed after cloud-init finished
+    with it (``news.removal``), or could not (``news.error``)."""
+
+    def __init__(self, news: "SeedRemoved") -> None:
+        super().__init__()
+        self.news = news
 
 
 class ServiceBridge:
