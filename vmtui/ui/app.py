@@ -433,6 +433,8 @@ class VmtuiApp(TemplateActions, App):
             flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
+        if d.is_active and d.guest.addresses:
+            flags.append(f"{d.guest.addresses[0]} ({d.guest.address_source})")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
         bar.update(Text.assemble(*bits))

@@ -185,8 +185,8 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("disk", "Disk I/O", lambda d: _io_cell(d.stats.disk_read_bps, d.stats.disk_write_bps)),
     ("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps)),
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
-    ("address", "Address", _address_cell),
 ]
+COLUMNS.insert(2, ("address", "Address", _address_cell))  # right after the state, when shown
 COLUMN_KEYS = [c[0] for c in COLUMNS]
 #: Columns shown only when asked for (A on the list: the guests' addresses)
 OPTIONAL_COLUMNS = frozenset({"address"})

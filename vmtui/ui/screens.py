@@ -95,10 +95,13 @@ def guest_renderables(d, report, seed_status, *, watched: bool, seed_waits: bool
     if not rows and rows_table is None:
         out.append(Text("not running" if not running else "nothing known"))
         return out
+    boot, rest = [r for r in rows if r[0] == "Boot"], [r for r in rows if r[0] != "Boot"]
+    if boot:
+        out.append(_kv_table(boot))
     if rows_table is not None:
         out.append(rows_table)
-    if rows:
-        out.append(_kv_table(rows))
+    if rest:
+        out.append(_kv_table(rest))
     return out
 
 

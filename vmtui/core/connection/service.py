@@ -777,9 +777,10 @@ class LibvirtService:
     def set_guest(self, uuid: str, guest: GuestFacts) -> None:
         """Record what was learned about a running guest (addresses,
         readiness) on its row and tell listeners; nothing for a VM that is
-        gone or not running."""
+        gone. (A row may say "shut off" for a moment after the VM started:
+        the facts wait there; they go when the VM stops.)"""
         info = self.domains.get(uuid)
-        if info is None or info.guest == guest or (not info.is_active and guest != NO_GUEST_FACTS):
+        if info is None or info.guest == guest:
             return
         info.guest = guest
         self._emit(DomainsChanged([info]))

@@ -141,10 +141,7 @@ class GuestWatch:
         return v
 
     def _push(self, view: GuestView) -> None:
-        d = self.service.domains.get(view.uuid)
-        if d is None:
-            return
-        self.service.set_guest(view.uuid, view.facts() if d.is_active else NO_GUEST_FACTS)
+        self.service.set_guest(view.uuid, view.facts())
 
     # -- addresses ------------------------------------------------------------
 
@@ -215,10 +212,11 @@ class GuestWatch:
             log.info("seed of %s: %s", view.name, err)
         await self.watch(uuid)
 
-    async def watch(self, uuid: str) -> None:
+    async def watch(self, uuid: str, running: bool | None = None) -> None:
         """Read the boot of ``uuid`` on its serial console (opened in the
-        background if it runs; never taken from another client), from now
-        on, this run and the next ones."""
+        background if it runs -- ``running``: it does, whatever its row says
+        yet; never taken from another client), from now on, this run and the
+        next ones."""
         view = self._view(uuid)
         if self.consoles is None:
             return
@@ -232,8 +230,10 @@ class GuestWatch:
                     pass
             view.stop_observing = self.consoles.observe(uuid, on_data)
         view.watched = True
-        d = self.service.domains.get(uuid)
-        if d is not None and d.is_active:
+        if running is None:
+            d = self.service.domains.get(uuid)
+            running = d is not None and d.is_active
+        if running:
             await self._open_console(view)
             self._later(uuid)
 
@@ -292,7 +292,7 @@ class GuestWatch:
         addresses read so when ``addresses`` (the list shows them)."""
         view = self.views.get(uuid)
         if view is not None and view.watched:
-            self._spawn(self.watch(uuid))
+            self._spawn(self.watch(uuid, running=True))
         elif addresses:
             self._later(uuid)
 
@@ -305,7 +305,7 @@ class GuestWatch:
         boots = view.detector.state.boots
         view.detector = R.ReadinessDetector()
         view.detector.state.boots = boots
-        self._push(view)
+        self.service.set_guest(uuid, NO_GUEST_FACTS)
 
     def removed(self, uuid: str) -> None:
         view = self.views.pop(uuid, None)
@@ -467,6 +467,7 @@ async def wait_until_ready(service: "LibvirtService", uuid: str, *, cloud_init: 
                         progress(f"'{name}' stopped after its installation: starting it from its disk")
                     try:
                         await service.start(uuid)
+                        await service.refresh_domain(uuid)  # the row says "running" before we look again
                     except VmtuiError as err:
                         outcome.why = f"the VM stopped and could not be started again: {err.cause}"
                         return outcome
@@ -493,7 +494,7 @@ async def wait_until_ready(service: "LibvirtService", uuid: str, *, cloud_init: 
             except asyncio.TimeoutError:
                 pass
     finally:
-        outcome.tail = det.tail(15)
+        outcome.tail = det.tail(20)
         outcome.readiness = det.state
         for stop in stop_observing:
             stop()
