@@ -135,3 +135,5 @@ def test_create_wait_needs_a_vm_that_starts(tmp_path):
     out = vmtui("create", "--from", str(spec), "--wait")
     assert out.returncode == 2
     assert "--wait: the spec does not start the VM (start_install: false)" in out.stderr
+    out = vmtui("create", "--from", str(spec), "--wait", "--timeout", "-5")
+    assert out.returncode == 2 and "--timeout -5: must be a number of seconds above 0" in out.stderr

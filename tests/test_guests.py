@@ -308,6 +308,23 @@ async def test_a_console_in_use_is_never_taken(service):
     watch.close()
 
 
+async def test_a_followed_boot_without_its_console_hears_the_guest_agent(service, monkeypatch):
+    removed = fake_removal(monkeypatch)
+    await service.call(lambda c: mark_seed(c, ALPHA))
+    monkeypatch.setattr(A, "agent_state", lambda xml: "connected")
+    monkeypatch.setattr(R, "agent_cloud_init", lambda dom: R.AgentResult(
+        finished=True, datasource="DataSourceNoCloud [seed=/dev/sr0][dsmode=net]"))
+    consoles = FakeManager(service)
+    consoles.fail[ALPHA] = [ConsoleInUse("domain 'alpha'", "virsh console")]
+    watch = G.GuestWatch(service, consoles)
+    watch.after_start = (0.05,)
+    await watch.adopt(ALPHA)
+    await wait_for(lambda: removed == [ALPHA], what="seed removed on the agent's word")
+    assert service.domains[ALPHA].guest.readiness == "ready"
+    assert watch.view(ALPHA).readiness.source == "agent"
+    watch.close()
+
+
 async def test_addresses_on_the_slow_cadence_and_cached(service):
     watch = G.GuestWatch(service, None)
     before = service.calls

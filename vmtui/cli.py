@@ -268,6 +268,9 @@ def cmd_create(args: argparse.Namespace) -> int:
         for issue in doc.issues(problems):
             _err(issue.format(doc.source))
         return 2
+    if args.timeout <= 0 or args.timeout != args.timeout:
+        _err(f"vmtui: create: --timeout {args.timeout:g}: must be a number of seconds above 0")
+        return 2
     if (args.wait or args.console) and not args.dry_run and not doc.spec.start_install:
         _err(f"vmtui: create: --{'wait' if args.wait else 'console'}: the spec does not start the VM "
              "(start_install: false); there is nothing to wait for")

@@ -100,6 +100,7 @@ class GuestWatch:
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task] = set()
         self._removing: set[str] = set()
+        self.after_start = AFTER_START  # s after a start at which the addresses are read
 
     # -- listeners ------------------------------------------------------------
 
@@ -172,21 +173,34 @@ class GuestWatch:
         for uuid, report in found.items():
             self._store(self._view(uuid), report)
 
-    def _later(self, uuid: str, delays: tuple[float, ...] = AFTER_START) -> None:
+    def _later(self, uuid: str) -> None:
         async def run() -> None:
             waited = 0.0
-            for delay in delays:
+            for delay in self.after_start:
                 await asyncio.sleep(delay - waited)
                 waited = delay
                 d = self.service.domains.get(uuid)
                 if d is None or not d.is_active:
                     return
                 try:
-                    await self.addresses(uuid)
+                    await self._read(uuid)
                 except VmtuiError as err:
                     log.info("addresses of %s: %s", uuid, err)
                     return
         self._spawn(run())
+
+    async def _read(self, uuid: str) -> None:
+        """The addresses; for a followed boot whose console cannot be read
+        (another client holds it), cloud-init's state from the guest agent too."""
+        view = self._view(uuid)
+        if not (view.watched and view.console_note and not view.readiness.finished):
+            await self.addresses(uuid)
+            return
+        report, agent, _note = await self.service.call(lambda c: _probe(c, uuid, True),
+                                                       action="read the addresses of", obj=f"domain '{view.name}'")
+        if agent is not None and view.detector.merge_agent(agent):
+            self._maybe_remove_seed(view)
+        self._store(view, report)
 
     # -- readiness ----------------------------------------------------------------
 
