@@ -758,7 +758,7 @@ class SerialConsole:
         self.read_until(banner, timeout)
         self.read_until(PROMPT, timeout)
 
-    def run(self, command: str, timeout: float = 30.0) -> str:
+    def run(self, command: str, timeout: float = 120.0) -> str:
         """Run a shell command in the guest's console shell; return its output.
 
         Output is framed by markers whose text never appears in the echoed

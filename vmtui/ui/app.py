@@ -24,7 +24,7 @@ from .domain_table import DomainTable
 from .footer import KeyFooter
 from .messages import (
     ConnectionStateChanged,
-    DomainEventArrived,
+    DomainEventsArrived,
     DomainRowsChanged,
     DomainsLoaded,
     GuestSeedRemoved,
@@ -46,6 +46,7 @@ STORAGE_CHECK_INTERVAL = 120.0
 ADDRESS_INTERVAL = 30.0  # seconds between address reads of the running VMs while the Address column shows
 TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+TOAST_CHURN = 20  # what a notification counts as
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
@@ -85,6 +86,21 @@ def why_not(action: str, d: DomainInfo) -> str:
         case "graphics":
             return f"'{name}' is {state}: its screen can be shown while it runs."
     return f"Not possible for '{name}' while it is {state}."
+
+
+def release_render_memo() -> None:
+    """Textual memoizes ``StylesCache.get_inner_outer`` with an lru_cache of
+    1,024 entries keyed by the StylesCache object itself, so the render caches
+    of up to 1,024 widgets that are gone (toasts, screens, footer keys) stay
+    alive: a few MB per ten reconnects, tens of MB over days. Clearing the
+    memo lets them go; it refills at once for the widgets on screen."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:  # a Textual without it
+        return
+    memo = getattr(StylesCache, "get_inner_outer", None)
+    if hasattr(memo, "cache_clear"):
+        memo.cache_clear()
 
 
 class StatusBar(Static):
@@ -262,9 +278,14 @@ class VmtuiApp(TemplateActions, App):
         self._list_changed()
         self._churned(len(message.changed) + len(message.removed))
 
+    def notify(self, message, *args, **kwargs) -> None:  # noqa: D102 - Textual's, counted
+        super().notify(message, *args, **kwargs)
+        self._churned(TOAST_CHURN)  # a toast is a few widgets made and dropped
+
     def _churned(self, rows: int) -> None:
-        """Count rows built and dropped; once many went by, give the freed
-        memory back when things have been calm for a while (core.heap)."""
+        """Count rows (and widgets) built and dropped; once many went by,
+        release what Textual still holds of them and give the freed memory
+        back when things have been calm for a while (core.heap)."""
         self._churn += rows
         if self._churn < TRIM_CHURN:
             return
@@ -275,27 +296,30 @@ class VmtuiApp(TemplateActions, App):
     def _trim_heap(self) -> None:
         from ..core import heap
         self._churn, self._trim_timer = 0, None
+        release_render_memo()
         heap.trim()
 
-    @on(DomainEventArrived)
-    def _domain_event(self, message: DomainEventArrived) -> None:
+    @on(DomainEventsArrived)
+    def _domain_events(self, message: DomainEventsArrived) -> None:
         from .console_screen import forward_domain_event
-        forward_domain_event(self, message.uuid, message.kind)
-        if self._list_table() is None:
-            return
-        if message.kind == "crashed":
-            self.notify(f"Domain '{message.name}' crashed", severity="error", timeout=10)
-            self.guests.stopped(message.uuid)
-        elif message.kind == "non-persistent reset failed":
-            self.notify(f"Could not discard what '{message.name}' wrote to its non-persistent disks "
-                        "(see the log): they keep those writes until the next power-off.",
-                        severity="warning", timeout=15)
-        elif message.kind == "stopped":
-            self.guests.stopped(message.uuid)
-        elif message.kind == "started":
-            self.guests.started(message.uuid, addresses=self.table.column_shown("address"))
-        elif message.kind == "undefined":
-            self.guests.removed(message.uuid)
+        listed = self._list_table() is not None
+        for event in message.events:
+            forward_domain_event(self, event.uuid, event.event)
+            if not listed:
+                continue
+            if event.event == "crashed":
+                self.notify(f"Domain '{event.name}' crashed", severity="error", timeout=10)
+                self.guests.stopped(event.uuid)
+            elif event.event == "non-persistent reset failed":
+                self.notify(f"Could not discard what '{event.name}' wrote to its non-persistent disks "
+                            "(see the log): they keep those writes until the next power-off.",
+                            severity="warning", timeout=15)
+            elif event.event == "stopped":
+                self.guests.stopped(event.uuid)
+            elif event.event == "started":
+                self.guests.started(event.uuid, addresses=self.table.column_shown("address"))
+            elif event.event == "undefined":
+                self.guests.removed(event.uuid)
 
     @on(GuestSeedRemoved)
     def _seed_removed(self, message: GuestSeedRemoved) -> None:

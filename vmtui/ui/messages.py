@@ -12,19 +12,21 @@ service says                   the app receives
 ``DomainsReset``               :class:`DomainsLoaded`
 ``DomainsChanged`` /           :class:`DomainRowsChanged` (coalesced, at
 ``DomainRemoved``              most one per frame)
-``DomainEvent``                :class:`DomainEventArrived`
+``DomainEvent``                :class:`DomainEventsArrived` (batched,
+                               in order, at most one per frame)
 ``ObjectEvent``                :class:`HostObjectChanged`
 =============================  ==========================================
+
+Row changes and domain events are what floods during an event storm
+(hundreds of VMs defined, started and undefined by a script): the bridge
+keeps the latest state of each domain by UUID and the events in order, and
+hands the app one batch of each per frame, so the messages the UI handles
+(and the keys queued behind them) follow the frame rate, not the event rate.
 
 The guest watch (``vmtui.core.consoles.guests.GuestWatch``) puts what it
 learns about running guests on their rows through the service (so it comes
 as :class:`DomainRowsChanged`); the seeds it removes come as
 :class:`GuestSeedRemoved`.
-
-Row changes are what floods during an event storm (hundreds of VMs defined,
-started and undefined by a script): the bridge keeps the latest state of
-each domain by UUID and hands the app one batch per frame, so the work the
-UI does follows the frame rate, not the event rate.
 """
 
 from __future__ import annotations
@@ -91,28 +93,13 @@ class DomainRowsChanged(Message):
         self.removed = removed
 
 
-class DomainEventArrived(Message):
-    """A libvirt domain event (for notifications, consoles and clean-ups)."""
+class DomainEventsArrived(Message):
+    """libvirt domain events since the last such message, in the order they
+    came (for notifications, consoles and clean-ups)."""
 
-    def __init__(self, event: DomainEvent) -> None:
+    def __init__(self, events: list[DomainEvent]) -> None:
         super().__init__()
-        self.event = event
-
-    @property
-    def uuid(self) -> str:
-        return self.event.uuid
-
-    @property
-    def name(self) -> str:
-        return self.event.name
-
-    @property
-    def kind(self) -> str:
-        return self.event.event
-
-    @property
-    def detail(self) -> int:
-        return self.event.detail
+        self.events = events
 
 
 class HostObjectChanged(Message):
@@ -143,6 +130,7 @@ class ServiceBridge:
         self.frame = frame
         self._changed: dict[str, DomainInfo] = {}
         self._removed: dict[str, str] = {}
+        self._events: list[DomainEvent] = []
         self._timer: asyncio.TimerHandle | None = None
         self._unsubscribe = service.subscribe(self)
 
@@ -164,9 +152,10 @@ class ServiceBridge:
             self._removed[news.uuid] = news.name
             self._soon()
         elif isinstance(news, DomainEvent):
-            post(DomainEventArrived(news))
+            self._events.append(news)
+            self._soon()
         elif isinstance(news, DomainsReset):
-            # the full list supersedes whatever was waiting
+            # the full list supersedes the row changes waiting (not the events)
             self._changed.clear()
             self._removed.clear()
             post(DomainsLoaded(news.domains))
@@ -186,6 +175,9 @@ class ServiceBridge:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._events:
+            events, self._events = self._events, []
+            self.app.post_message(DomainEventsArrived(events))
         if not self._changed and not self._removed:
             return
         changed, removed = list(self._changed.values()), self._removed
