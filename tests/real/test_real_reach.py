@@ -369,3 +369,51 @@ def test_create_wait_with_the_console_fails_with_its_last_lines(system_conn, net
     assert "Failed to run module scripts-user" in raw.split("The last lines of its console:")[1]
     assert f"Removed the cloud-init seed of '{name}'" in raw
     assert seed.seed_record(system_conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)) is None
+
+
+async def test_the_ui_that_created_a_vm_follows_its_boot_and_removes_its_seed(system_conn, network, pool, cloud_image,
+                                                                              domains, tmp_path):
+    """As after the wizard: the VM is created and started, the app adopts it;
+    its row follows the boot on the real console stream, and the seed goes
+    when cloud-init finished."""
+    from tests.conftest import wait_for
+    from tests.notes import Notes
+    from vmtui.core.config import Config
+    from vmtui.core.connection.service import LibvirtService
+    from vmtui.core.create.installer import create_vm
+    from vmtui.core.create.vmspec_yaml import load_spec
+    from vmtui.ui.app import VmtuiApp
+
+    net_name, subnet = network
+    name = unique("ui")
+    domains.append(name)
+    spec = load_spec(spec_text(name, cloud_image, pool, net_name, "#cloud-config\nhostname: ui\n"))
+    notes = Notes()
+    app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
+    async with app.run_test(size=(120, 30), message_hook=notes.hook) as pilot:
+        await wait_for(lambda: app.ready, timeout=30, what="list")
+        from vmtui.core.connection.service import DomainsChanged
+        phases: list[str] = []
+
+        def heard(news) -> None:
+            for d in news.domains if isinstance(news, DomainsChanged) else ():
+                if d.name == name and d.guest.readiness and (not phases or phases[-1] != d.guest.readiness):
+                    phases.append(d.guest.readiness)
+        app.service.subscribe(heard)
+        uuid = await create_vm(app.service, spec, paused=True)
+        app.adopt_vm(uuid)
+        await wait_for(lambda: app.guests.view(uuid) is not None and app.guests.view(uuid).watched
+                       and app.consoles.session(uuid) is not None, timeout=30, what="console read")
+        await app.service.resume(uuid)
+        await wait_for(lambda: uuid in app.table.domains
+                       and str(app.table.get_cell(uuid, "state")) == "running (ready)", timeout=300,
+                       what="ready on the row")
+        assert phases == ["booting", "cloud-init", "ready"]
+        await wait_for(lambda: notes.has(f"First boot of '{name}' done. Removed the cloud-init seed"), timeout=60,
+                       what="seed removed")
+        await pilot.press("A")
+        await wait_for(lambda: str(app.table.get_cell(uuid, "address")), timeout=60, what="address shown")
+        ip = str(app.table.get_cell(uuid, "address"))
+        assert ipaddress.ip_address(ip) in subnet
+    assert storage.find_volume(system_conn, str(IMAGES / pool / f"{name}-cidata.iso")) is None
+    assert seed.seed_record(system_conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)) is None
