@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from ..core.config import Config
 from ..core.errors import VmtuiError
 from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
-from ..core.connection.service import ConnState, DomainEvent, LibvirtService
+from ..core.connection.service import ConnState, LibvirtService
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
 from .dialogs import ConfirmDialog, DeleteDialog
@@ -27,6 +27,7 @@ from .messages import (
     DomainEventsArrived,
     DomainRowsChanged,
     DomainsLoaded,
+    GuestSeedRemoved,
     HostInfoChanged,
     HostObjectChanged,
     ServiceBridge,
@@ -42,6 +43,7 @@ NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "conso
                                                      "disks", "snapshots"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0
+ADDRESS_INTERVAL = 30.0  # seconds between address reads of the running VMs while the Address column shows
 TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
 TOAST_CHURN = 20  # what a notification counts as
@@ -166,8 +168,12 @@ class VmtuiApp(TemplateActions, App):
         self._keys_for: object = None  # what the footer's keys were last worked out for
         self._churn = 0  # rows changed or dropped since the heap was last trimmed
         self._trim_timer = None
+        from ..core.consoles.guests import GuestWatch
         from ..core.consoles.serial import ConsoleManager
         self.consoles = ConsoleManager(service)
+        # addresses and readiness of running guests (the Address column, the
+        # state's "(cloud-init)", details); seeds removed after the first boot
+        self.guests = GuestWatch(service, self.consoles)
         self.ready = False  # first full list shown
         self._was_disconnected = False
         self.storage_warnings: list[str] = []  # pool nearly full / thin overcommit (status line)
@@ -193,10 +199,12 @@ class VmtuiApp(TemplateActions, App):
         self._bridge = ServiceBridge(self, self.service)
         if self.config.cpu_graph_column:
             self.table.show_column("graph", True)
+        self._guest_news = self.guests.subscribe(lambda news: self.post_message(GuestSeedRemoved(news)))
         self.update_status()
         self.connect()
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
         self.set_interval(self.service.stats_interval, self._graphs_tick)
+        self.set_interval(ADDRESS_INTERVAL, self._address_tick)
 
     def _graphs_tick(self) -> None:
         table = self._list_table()
@@ -206,6 +214,7 @@ class VmtuiApp(TemplateActions, App):
     async def on_unmount(self) -> None:
         if self._bridge is not None:
             self._bridge.close()
+        self.guests.close()
         self.consoles.close_all()
         await self.service.close()
 
@@ -312,12 +321,40 @@ class VmtuiApp(TemplateActions, App):
                 continue
             if event.event == "crashed":
                 self.notify(f"Domain '{event.name}' crashed", severity="error", timeout=10)
+                self.guests.stopped(event.uuid)
             elif event.event == "non-persistent reset failed":
                 self.notify(f"Could not discard what '{event.name}' wrote to its non-persistent disks "
                             "(see the log): they keep those writes until the next power-off.",
                             severity="warning", timeout=15)
             elif event.event == "stopped":
-                self._after_stop(event)
+                self.guests.stopped(event.uuid)
+            elif event.event == "started":
+                self.guests.started(event.uuid, addresses=self.table.column_shown("address"))
+            elif event.event == "undefined":
+                self.guests.removed(event.uuid)
+
+    @on(GuestSeedRemoved)
+    def _seed_removed(self, message: GuestSeedRemoved) -> None:
+        news = message.news
+        if news.error:
+            self.notify(f"cloud-init finished on '{news.name}', but its seed stays: {news.error}",
+                        title="cloud-init", severity="warning", timeout=12)
+        elif news.removal is not None:
+            self.notify(f"First boot of '{news.name}' done. {news.removal.describe()}", title="cloud-init",
+                        timeout=8)
+
+    def adopt_vm(self, uuid: str) -> None:
+        """This UI made the VM or gave it its cloud-init seed: watch its boot
+        (its row says how far it got) and remove the seed once cloud-init
+        finished with it, if it was to go after the first boot."""
+        self.run_worker(self.guests.adopt(uuid), group="guests")
+
+    def _address_tick(self) -> None:
+        """The slow cadence of the Address column: one worker call for every
+        running VM, only while the column shows."""
+        if (self.service.state is ConnState.CONNECTED and self.list_screen.is_mounted
+                and self.table.column_shown("address")):
+            self.run_worker(self.guests.refresh_addresses(), group="addresses", exclusive=True)
 
     @on(HostObjectChanged)
     def _host_object_changed(self, message: HostObjectChanged) -> None:
@@ -432,6 +469,8 @@ class VmtuiApp(TemplateActions, App):
             flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
+        if d.is_active and d.guest.addresses:
+            flags.append(f"{d.guest.addresses[0]} ({d.guest.address_source})")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
         bar.update(Text.assemble(*bits))
@@ -555,6 +594,7 @@ class VmtuiApp(TemplateActions, App):
 
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
+            self.guests.expect_start(d.uuid)  # its boot is read from its console when it starts
             self.start_checked(d)  # a template or a linked clone's source asks first
 
     def action_shutdown(self) -> None:
@@ -630,6 +670,8 @@ class VmtuiApp(TemplateActions, App):
             return
 
         def done(uuid: str | None) -> None:
+            if uuid:
+                self.adopt_vm(uuid)
             if uuid and self.list_screen.is_mounted:
                 try:
                     self.table.select(uuid)
@@ -750,25 +792,6 @@ class VmtuiApp(TemplateActions, App):
         self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None,
                                                 domain_uuid=d.uuid if d else None))
 
-    def _after_stop(self, event: DomainEvent) -> None:
-        """A VM stopped: remove its cloud-init seed if it was to go after the
-        first successful boot (the guest shut itself down)."""
-        d = self.service.domains.get(event.uuid)
-        if self.service.readonly or d is None or not d.persistent or (d.flags_read and not d.seed_cleanup):
-            return  # nothing to remove (most VMs): no call, no message
-        from ..core.provision import seed
-        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
-            return
-
-        async def job() -> None:
-            path = await self.service.call(lambda c: seed.cleanup_after_first_boot(c, event.uuid),
-                                           action="remove the cloud-init seed of", obj=f"domain '{event.name}'")
-            if path:
-                self.notify(f"First boot of '{event.name}' done: removed its cloud-init seed {path}",
-                            title="cloud-init", timeout=6)
-
-        self._run("cloud-init", job)
-
     def action_kickstart(self) -> None:
         from .kickstart_editor import KickstartEditorScreen
 
@@ -814,7 +837,18 @@ class VmtuiApp(TemplateActions, App):
         self.table.reverse_sort()
 
     def action_graph_column(self) -> None:
-        shown = "graph" not in self.table.optional_shown
+        shown = not self.table.column_shown("graph")
         self.table.show_column("graph", shown)
         self.notify("CPU graph column shown (CPU % of the last 20 s)" if shown else "CPU graph column hidden",
                     timeout=2)
+
+    def action_addresses(self) -> None:
+        shown = not self.table.column_shown("address")
+        self.table.show_column("address", shown)
+        if shown:
+            self.notify("Address column: the running guests' addresses, read now and every "
+                        f"{ADDRESS_INTERVAL:g} s (details, Enter, read them at once)", timeout=4)
+            if self.service.state is ConnState.CONNECTED:
+                self.run_worker(self.guests.refresh_addresses(), group="addresses", exclusive=True)
+        else:
+            self.notify("Address column hidden", timeout=2)

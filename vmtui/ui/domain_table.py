@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import ipaddress
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,11 +142,38 @@ def _gc_paused(objects: int):
             gc.enable()
 
 
+READINESS_STYLE = {"error": "bold red", "ready": "green"}
+
+
 def _state_cell(d: DomainInfo) -> Cell:
-    """The state; a shut-off template says "template" (sorted after shut off)."""
+    """The state; a shut-off template says "template" (sorted after shut off);
+    a running guest whose boot vmtui watches says how far it got
+    ("running (cloud-init)", see core/consoles/readiness.py)."""
     if d.template and d.is_shut_off:
         return Cell("template", (d.state_code + 0.5, d.name), "magenta")
+    ready = d.guest.readiness if d.is_active else ""
+    if ready:
+        return Cell(f"{d.state} ({ready})", (d.state_code, d.name),
+                    READINESS_STYLE.get(ready, STATE_STYLE.get(d.state_code, "")))
     return Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))
+
+
+def _ip_key(ip: str) -> tuple:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return (2, ip)
+    return (addr.version, int(addr))
+
+
+def _address_cell(d: DomainInfo) -> Cell:
+    """The first address of a running guest (+N more), from the cache the
+    guest watch keeps (core/consoles/guests.py); blank when unknown."""
+    ips = d.guest.addresses if d.is_active else ()
+    if not ips:
+        return Cell("", (9,))
+    more = f" +{len(ips) - 1}" if len(ips) > 1 else ""
+    return Cell(ips[0] + more, _ip_key(ips[0]))
 
 
 GRAPH_WIDTH = 10  # ticks in the list's CPU graph (20 s at the default tick)
@@ -165,6 +193,7 @@ def _graph_cell(d: DomainInfo) -> Cell:
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else "")),
     ("state", "State", lambda d: _state_cell(d)),
+    ("address", "Address", _address_cell),
     ("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus)),
     ("memory", "Memory", lambda d: _num(_fmt_kib(d.memory_kib) if d.memory_kib else "-", d.memory_kib)),
     ("cpu", "CPU%", lambda d: _num(fmt_percent(d.stats.cpu_percent), d.stats.cpu_percent or -1.0)),
@@ -174,7 +203,8 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
-OPTIONAL_COLUMNS = frozenset({"graph"})
+#: Columns shown only when asked for: A (the guests' addresses), G (the CPU graph)
+OPTIONAL_COLUMNS = frozenset({"address", "graph"})
 CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
 LINE_CACHE = 300  # rendered rows and lines kept
 REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
@@ -253,6 +283,9 @@ class DomainTable(DataTable):
         for key, label, _ in self._shown:
             self.add_column(label, key=key)
             self._label_widths[key] = self.columns[ColumnKey(key)].content_width
+
+    def column_shown(self, key: str) -> bool:
+        return key in self.column_keys
 
     def show_column(self, key: str, shown: bool) -> None:
         """Show or hide an optional column (OPTIONAL_COLUMNS); the rows are built again."""

@@ -30,6 +30,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("slash", "filter", "Filter", "Filter the list by name or title", True),
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused, templates", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
+    ("A", "addresses", "Addresses", "Show or hide the Address column: the running guests' IP addresses "
+     "(DHCP lease, guest agent, ARP table; virsh domifaddr)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
     ("G", "graph_column", "CPU graph", "Show or hide the CPU graph column (CPU % of the last 20 s; "
      "cpu_graph_column in the config file)", False),

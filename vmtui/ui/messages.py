@@ -22,6 +22,11 @@ Row changes and domain events are what floods during an event storm
 keeps the latest state of each domain by UUID and the events in order, and
 hands the app one batch of each per frame, so the messages the UI handles
 (and the keys queued behind them) follow the frame rate, not the event rate.
+
+The guest watch (``vmtui.core.consoles.guests.GuestWatch``) puts what it
+learns about running guests on their rows through the service (so it comes
+as :class:`DomainRowsChanged`); the seeds it removes come as
+:class:`GuestSeedRemoved`.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ from ..core.connection.service import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual.app import App
+
+    from ..core.consoles.guests import SeedRemoved
 
     from ..core.connection.service import LibvirtService
 
@@ -103,6 +110,15 @@ class HostObjectChanged(Message):
         self.kind = kind
         self.name = name
         self.event = event
+
+
+class GuestSeedRemoved(Message):
+    """The guest watch removed a cloud-init seed after cloud-init finished
+    with it (``news.removal``), or could not (``news.error``)."""
+
+    def __init__(self, news: "SeedRemoved") -> None:
+        super().__init__()
+        self.news = news
 
 
 class ServiceBridge:

@@ -537,6 +537,9 @@ class TemplateActions:
         msg = f"Created '{res.name}' from template '{d.name}'"
         if seeded:
             msg += " with a cloud-init seed"
+        adopt = getattr(self, "adopt_vm", None)
+        if adopt is not None:  # its boot is followed; its seed goes once cloud-init finished with it
+            adopt(res.uuid)
         if outcome.start:
             try:
                 await self.service.start(res.uuid)

@@ -44,7 +44,7 @@ from ..errors import (
 from .eventloop import ensure_event_impl
 from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
-from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
+from .rows import EVENT_NAMES, NO_GUEST_FACTS, DomainInfo, DomainStats, GuestFacts, HostInfo, version_string
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class DiskUsage:
     allocation: int | None = None
     volume_key: str | None = None  # set when the path is a managed storage volume
     used_by: list[str] = field(default_factory=list)  # other domains using the same source
+    seed: bool = False  # vmtui's cloud-init seed of this VM (core/provision/seed.py): goes with it
 
     @property
     def deletable(self) -> bool:
@@ -151,6 +152,8 @@ class DiskUsage:
         d = self.disk
         if self.used_by:
             return "used by " + ", ".join(self.used_by)
+        if self.seed and d.source and self.volume_key is not None:
+            return ""
         if d.device in ("cdrom", "floppy"):
             return "removable media"
         if d.readonly:
@@ -193,6 +196,16 @@ def _undefine(dom: libvirt.virDomain) -> None:
                 break
     if last is not None:
         raise last
+
+
+def _seed_path(xml: str) -> str | None:
+    """The path of the cloud-init seed vmtui gave the domain (its record in
+    ``<metadata>``, see core/provision/seed.py), or None."""
+    try:
+        el = domxml.get_metadata(xml, ownmeta.NS_SEED)
+    except domxml.DomainXMLError:
+        return None
+    return (el.get("path") or None) if el is not None else None
 
 
 def _probe(conn: libvirt.virConnect) -> None:
@@ -570,6 +583,10 @@ class LibvirtService:
         self.host = host
         self._emit(HostChanged(host))
         domains = await domains_call
+        for d in domains:  # what was learned about running guests stays while they run
+            old = self.domains.get(d.uuid)
+            if old is not None and d.is_active:
+                d.guest = old.guest
         self.domains = {d.uuid: d for d in domains}
         self._samples.clear()
         self.history.clear()
@@ -763,6 +780,17 @@ class LibvirtService:
                 tell()
                 told_at = now
 
+    def set_guest(self, uuid: str, guest: GuestFacts) -> None:
+        """Record what was learned about a running guest (addresses,
+        readiness) on its row and tell listeners; nothing for a VM that is
+        gone. (A row may say "shut off" for a moment after the VM started:
+        the facts wait there; they go when the VM stops.)"""
+        info = self.domains.get(uuid)
+        if info is None or info.guest == guest:
+            return
+        info.guest = guest
+        self._emit(DomainsChanged([info]))
+
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
         """Re-read one domain now and tell listeners (removed if it is gone)."""
         await self._refresh([uuid])
@@ -788,8 +816,11 @@ class LibvirtService:
                     del self.domains[uuid]
                     self._emit(DomainRemoved(uuid, old.name))
                 continue
-            if old is not None and info.is_active:
-                info.stats, info.history = old.stats, old.history
+            if old is not None:
+                info.stats = old.stats if info.is_active else DomainStats()
+                info.guest = old.guest if info.is_active else NO_GUEST_FACTS
+                if info.is_active:
+                    info.history = old.history
             if not info.is_active:
                 self._samples.pop(uuid, None)
                 self.history.drop(uuid)
@@ -1077,18 +1108,21 @@ class LibvirtService:
             overview = domxml.parse_domain(xml)
         except domxml.DomainXMLError as err:
             raise VmtuiError("read the details of", f"domain {self._name(uuid)}", str(err)) from None
-        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks),
+        seed_path = _seed_path(xml)
+        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks, seed_path),
                                 action="read the disks of", obj=f"domain {self._name(uuid)}")
         return overview, disks
 
     @staticmethod
-    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
-        """Blocking: sizes of each disk, and which other domains use the same source."""
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo],
+                    seed_path: str | None = None) -> list[DiskUsage]:
+        """Blocking: sizes of each disk, and which other domains use the same
+        source; ``seed_path``: the VM's cloud-init seed (vmtui's record)."""
         users = storage.volume_users(conn, exclude_uuid=uuid)
         backed: dict[str, list[str]] | None = None
         out = []
         for disk in disks:
-            usage = DiskUsage(disk=disk)
+            usage = DiskUsage(disk=disk, seed=bool(seed_path) and disk.source == seed_path)
             names: set[str] = set()
             for key in storage.source_keys(disk):
                 names |= set(users.get(key, ()))
@@ -1120,9 +1154,10 @@ class LibvirtService:
         def work(conn: libvirt.virConnect) -> DeleteResult:
             dom = conn.lookupByUUIDString(uuid)
             result = DeleteResult(name=dom.name())
-            overview = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-                                           if dom.isPersistent() else dom.XMLDesc(0))
-            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks) if u.volume_key}
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0)
+            overview = domxml.parse_domain(xml)
+            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks, _seed_path(xml))
+                     if u.volume_key}
             if dom.isActive():
                 dom.destroy()
             if dom.isPersistent():
