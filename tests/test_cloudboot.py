@@ -199,6 +199,10 @@ def test_images_that_cannot_be_used():
     imp = cloud(install=InstallSource(kind="import", image=img), disks=[])
     assert "install.image" not in errors(imp, images={img: ImageFacts(format="raw", capacity=GIB,
                                                                       read_problem="QEMU cannot")})
+    vmdk = errors(imp, images={img: ImageFacts(format="vmdk", capacity=GIB)})["install.image"]
+    assert vmdk[0] == "error" and "vmtui imports qcow2 and raw images" in vmdk[1]
+    # a cloud image of another format QEMU reads is a fine base
+    assert "install.image" not in errors(cloud(), images={img: ImageFacts(format="vmdk", capacity=20 * GIB)})
 
 
 def test_overlay_size_against_the_image():

@@ -217,9 +217,20 @@ async def test_cloud_source_seed_bus_guest_agent_and_an_image_that_cannot_be_pro
         assert error_of(wiz, "install.image") == ""
         assert wiz.spec.install.cloud_init["seed_bus"] == "scsi" and wiz.spec.guest_agent is False
         await walk_to_finish(wiz, pilot, name="cloud-scsi")
+        # F2 shows what will be defined: the seed, and --cloud-init on the virt-install line
+        from vmtui.ui.wizard import PreviewScreen
+
+        await pilot.press("f2")
+        await wait_for(lambda: isinstance(app.screen, PreviewScreen) and app.screen.texts is not None,
+                       timeout=15, what="preview built")
+        final, _install, cmdline = app.screen.texts
+        (dev,) = seed.seed_disk_elements(final, "/var/lib/libvirt/images/cloud-scsi-cidata.iso")
+        assert dev.find("target").get("bus") == "scsi"
+        assert "--cloud-init user-data=user-data,meta-data=meta-data" in cmdline
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, NewVmWizard), what="back in the wizard")
         await next_step(wiz, pilot)
-        await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30,
-                       what=f"wizard closed {[n.message for n in app._notifications]}")
+        await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30, what="wizard closed")
         xml = await app.service.call(lambda c: c.lookupByName("cloud-scsi").XMLDesc(0))
     assert calls and calls[0][0] == "cloud-scsi"
     (dev,) = seed.seed_disk_elements(xml, None, "cloud-scsi-cidata.iso")

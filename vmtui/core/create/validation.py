@@ -518,6 +518,9 @@ def _check_image(out: _Findings, fld: str, ref: str, *, base: bool) -> None:
     elif facts.format in ("iso", "dir"):
         what = "an ISO 9660 image" if facts.format == "iso" else "a directory"
         out.err(fld, f"{ref} is {what}, not a disk image ({facts.how})")
+    elif not base and facts.format not in ("qcow2", "raw"):
+        out.err(fld, f"{ref} is a {facts.format} image: vmtui imports qcow2 and raw images "
+                     f"(qemu-img convert -O qcow2 makes one)")
     elif base and facts.read_problem:
         out.err(fld, facts.read_problem)
 
