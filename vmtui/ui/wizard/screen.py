@@ -147,6 +147,7 @@ class NewVmWizard(Screen):
             self.spec.vcpus = rec.vcpus
         if rec.storage_bytes and self.spec.disks and self.spec.disks[0].mode == "new":
             self.spec.disks[0].size = rec.storage_bytes
+            self._fit_overlay()  # never below a cloud image's own size
         virtio = bool(getattr(os_, "virtio", True))
         for d in self.spec.disks:
             d.bus = "virtio" if virtio else "sata"
