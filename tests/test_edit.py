@@ -110,6 +110,9 @@ def test_rules_overview():
     s, o = _settings(), values.Offers()
     assert _errors(rules.check_overview(values.OverviewValues(title="a\nb"), s, o)) == {
         "title": "The title must be a single line (use the description for more)"}
+    assert _errors(rules.check_overview(values.OverviewValues(title="a\x1bb", description="x\x00"), s, o)) == {
+        "title": "The title must not contain control characters",
+        "description": "The description must not contain control characters (except newlines and tabs)"}
     running = dataclasses.replace(s, running=True)
     v = dataclasses.replace(s.overview, firmware="efi")
     assert _errors(rules.check_overview(v, running, o)) == {"firmware": "Shut the VM off to change its firmware"}

@@ -370,6 +370,29 @@ async def test_every_section_keeps_the_devices_vmtui_does_not_model():
         assert s.agent and s.rng.present and s.tpm.model == "tpm-tis" and s.boot.order == ["hd", "cdrom"]
 
 
+async def test_a_libvirt_refusal_is_shown_and_changes_nothing(monkeypatch):
+    app = make_app()
+    notes = Notes()
+    async with app.run_test(size=(80, 24), message_hook=notes.hook) as pilot:
+        screen = await open_settings(pilot, BRAVO, "memory")
+        before = ET.tostring(await config_xml(app, BRAVO))
+
+        def refuse(self, xml):
+            libvirt.virResetLastError()
+            raise libvirt.libvirtError("unsupported configuration: the memory is refused")
+
+        monkeypatch.setattr(libvirt.virConnect, "defineXML", refuse)
+        screen.query_one("#memory-current", Input).value = "1G"
+        await pilot.press("ctrl+s")
+        message = "Cannot change the memory of domain 'bravo': unsupported configuration: the memory is refused"
+        await wait_for(lambda: notes.has(message), what="the refusal told")
+        assert notes.severity_of(message) == "error"
+        assert str(screen.query_one("#pane-memory-status", Static).content) == message
+        assert screen.query_one("#memory-current", Input).value == "1G"  # kept for another try
+        monkeypatch.undo()
+        assert ET.tostring(await config_xml(app, BRAVO)) == before
+
+
 # ---------------------------------------------------------------------------
 # leaving, and the details screen
 # ---------------------------------------------------------------------------

@@ -12,7 +12,9 @@ through its serial console:
   out: the guest sees eth1 come and go; an RNG plugged in: the guest has a
   hardware RNG; the guest agent's channel, which this guest (no
   virtio-serial controller) cannot take live, waits for the next boot with
-  libvirt's reason.
+  libvirt's reason;
+* every section of a shut-off VM as QEMU's driver checks it at define time,
+  with what libvirt added to the definition (controllers, addresses) kept.
 
 The NICs are on a per-run isolated network (no <forward>), removed at the end.
 """
@@ -226,3 +228,50 @@ async def test_nic_link_hotplug_rng_and_agent_on_the_running_guest(system_conn, 
         assert "virtio-serial" in status
         pending = str(screen.query_one("#settings-pending", Static).content)
         assert pending.startswith("Pending at next boot: Guest agent channel: none now, yes at next boot")
+
+
+def _untouched(xml: str) -> list[str]:
+    """What libvirt added to the definition and no section edits: the
+    controllers, inputs and emulator, each with its PCI address."""
+    root = ET.fromstring(xml)
+    out = [ET.tostring(el, encoding="unicode").strip() for path in ("devices/controller", "devices/input")
+           for el in root.findall(path)]
+    return out + [root.findtext("devices/emulator")]
+
+
+def test_libvirt_takes_every_section_of_a_shut_off_vm(system_conn, tiny_guest):
+    """Each section's XML as QEMU's driver checks it at define time (no boot);
+    what libvirt added and vmtui does not model stays."""
+    from vmtui.core.edit import apply, values
+
+    dom = tiny_guest(start=False, vcpus=2)
+    uuid = dom.UUIDString()
+    before = _untouched(dom.XMLDesc(INACTIVE))
+    state = apply.load_editor(system_conn, uuid)
+    s, offers = state.settings, state.offers
+    assert offers.known and "efi" in offers.firmware and offers.max_vcpus and "qemu64" in offers.cpu_models
+    tpm_backend = "emulator" if "emulator" in offers.tpm_backends else "passthrough"
+    saves = [
+        apply.save_overview(system_conn, uuid, values.OverviewValues("t", "d", False, "efi")),
+        apply.save_overview(system_conn, uuid, values.OverviewValues("t", "d", False, "bios")),
+        apply.save_cpus(system_conn, uuid, values.CpuValues(1, 4, "custom", "Nehalem", 1, 2, 2)),
+        apply.save_memory(system_conn, uuid, values.MemoryValues(64, 256)),
+        apply.save_boot(system_conn, uuid, values.BootValues(entries=s.boot.entries, menu=True, menu_timeout_ms=500,
+                                                             kernel=s.boot.kernel, initrd=s.boot.initrd,
+                                                             cmdline=s.boot.cmdline)),
+        apply.save_display(system_conn, uuid, values.DisplayValues("vnc", "127.0.0.1", 5999, "vga")),
+        apply.add_serial(system_conn, uuid),
+        apply.set_agent(system_conn, uuid, True),
+        apply.save_tpm(system_conn, uuid, values.TpmValues("tpm-crb", tpm_backend, "2.0", "/dev/tpm0")),
+        apply.save_rng(system_conn, uuid, values.RngValues(True, "/dev/urandom")),
+    ]
+    assert all(r.changed and not r.running for r in saves)
+    xml = dom.XMLDesc(INACTIVE)
+    after = values.read_settings(xml, None)
+    assert (after.overview.title, after.overview.firmware) == ("t", "bios")
+    assert (after.cpus.current, after.cpus.maximum, after.cpus.model, after.cpus.cores) == (1, 4, "Nehalem", 2)
+    assert after.memory == values.MemoryValues(64, 256) and after.boot.menu
+    assert (after.display.graphics, after.display.port, after.display.video) == ("vnc", 5999, "vga")
+    assert len(after.serials) == 2 and after.agent and after.tpm.model == "tpm-crb" and after.rng.present
+    kept = _untouched(xml)
+    assert all(item in kept for item in before), (before, kept)

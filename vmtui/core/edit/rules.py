@@ -58,6 +58,11 @@ def errors_of(found: list[FieldError]) -> dict[str, str]:
     return out
 
 
+def _control(text: str, allowed: str = "") -> bool:
+    """Characters XML cannot hold (libvirt would refuse the document)."""
+    return any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in text)
+
+
 def _err(field: str, msg: str) -> FieldError:
     return FieldError(field, msg)
 
@@ -70,6 +75,11 @@ def check_overview(v: OverviewValues, s: Settings, o: Offers) -> list[FieldError
     out: list[FieldError] = []
     if "\n" in v.title or "\r" in v.title:
         out.append(_err("title", "The title must be a single line (use the description for more)"))
+    elif _control(v.title):
+        out.append(_err("title", "The title must not contain control characters"))
+    if _control(v.description, allowed="\n\t"):
+        out.append(_err("description", "The description must not contain control characters (except newlines "
+                                       "and tabs)"))
     if v.autostart and not s.persistent:
         out.append(_err("autostart", "A transient VM (no persistent definition) cannot start at host boot"))
     if v.firmware != s.overview.firmware:

@@ -18,7 +18,8 @@ from textual.widgets import Checkbox, Input, Select, Static, TextArea
 
 from ...core.create.validation import FieldError as Problem
 from ...core.edit.apply import EditorState
-from ...core.edit.result import EditResult
+from ...core.edit.result import EditResult, SettingsError
+from ...core.errors import VmtuiError
 from ...core.edit.values import Offers, Settings
 from ...core.sizes import format_memory, parse_size
 from ..forms import FieldError
@@ -103,6 +104,7 @@ class SettingsPane(VerticalScroll):
         self._loading = False
         self._shown: Any = None  # the values as shown, to tell whether they changed
         self._problem_shown = False  # the status line holds problems without a field
+        self.saving = False  # a save is under way (another waits for it to end)
 
     # what a section provides ---------------------------------------------------
 
@@ -225,9 +227,11 @@ class SettingsPane(VerticalScroll):
     async def run_save(self, job: Callable[[], Awaitable[EditResult]]) -> EditResult | None:
         """Run a save: its result in the status line and a notification, then
         the screen reads the VM again. A refusal keeps the fields as typed."""
-        from ...core.edit.result import SettingsError
-        from ...core.errors import VmtuiError
-
+        if self.saving:
+            self.notify("A save is under way: wait for it to end.", title=f"Settings: {self.section}",
+                        severity="warning", timeout=4)
+            return None
+        self.saving = True
         self.status(Text("Saving…", style="dim"))
         try:
             result = await job()
@@ -239,6 +243,8 @@ class SettingsPane(VerticalScroll):
             self.status(Text(err.message, style="bold red"))
             self.notify(err.message, title=f"Settings: {self.section}", severity="error", timeout=12)
             return None
+        finally:
+            self.saving = False
         self._shown = None  # the reload fills the pane again
         self.settings_screen.saved(self, result)
         return result

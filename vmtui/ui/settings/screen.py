@@ -150,7 +150,7 @@ class SettingsScreen(DomainScreen):
     def action_apply(self) -> None:
         pane = self.current
         if pane.has_form and self.state is not None:
-            self.run_worker(pane.apply(), group="settings-save", exclusive=True)
+            self.run_worker(pane.apply(), group="settings-save")
 
     def action_revert(self) -> None:
         pane = self.current
