@@ -448,3 +448,30 @@ async def test_every_section_fits_and_has_its_keys_in_the_footer(size):
                 assert {"ctrl+s", "ctrl+r", "escape"} <= shown
             else:
                 assert "a" in shown and "escape" in shown and "ctrl+s" not in shown
+
+
+async def test_a_source_the_host_does_not_list_is_typed(monkeypatch):
+    """A host that lists no bridge (a remote one without libvirt's interface
+    driver): the bridge's name is typed instead of chosen."""
+    from vmtui.core.host import networks
+
+    monkeypatch.setattr(networks, "list_host_bridges", lambda conn: [])
+    monkeypatch.setattr(networks, "list_host_interfaces", lambda conn: [])
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_settings(pilot, BRAVO, "nics")
+        assert screen.state.offers.bridges == [] and screen.state.offers.networks == ["default"]
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, NicDialog), what="NIC dialog")
+        dialog = app.screen
+        text = dialog.query_one("#nic-source-text", Input)
+        assert not text.display and dialog.query_one("#nic-source", Select).display
+        dialog.query_one("#nic-kind", Select).value = "bridge"
+        await wait_for(lambda: text.display, what="a field to type the bridge in")
+        assert not dialog.query_one("#nic-source", Select).display
+        text.value = "br7"
+        await press_button(pilot, "#ok")
+        await wait_for(lambda: isinstance(app.screen, SettingsScreen) and screen.query_one(NicTable).row_count == 2,
+                       what="added")
+        nic = (await config_xml(app, BRAVO)).findall("devices/interface")[1]
+        assert nic.get("type") == "bridge" and nic.find("source").get("bridge") == "br7"

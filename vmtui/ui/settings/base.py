@@ -21,7 +21,7 @@ from ...core.edit.apply import EditorState
 from ...core.edit.result import EditResult, SettingsError
 from ...core.errors import VmtuiError
 from ...core.edit.values import Offers, Settings
-from ...core.sizes import format_memory, parse_size
+from ...core.sizes import parse_size
 from ..forms import FieldError
 
 if TYPE_CHECKING:
@@ -58,10 +58,6 @@ def parse_mib(text: str, field: str, errors: dict[str, str]) -> int | None:
         errors[field] = "Give the memory in whole MiB (e.g. 1536M)"
         return None
     return n // (1024 * 1024)
-
-
-def mib_text(mib: int) -> str:
-    return format_memory(mib)
 
 
 def options_with(offered: list[str], current: str, labels: dict[str, str] | None = None) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
 
 from ...core.edit import apply, rules
 from ...core.edit.result import EditResult, SettingsError
@@ -50,6 +50,8 @@ class NicDialog(FormDialog):
         mode = Select([(m, m) for m in MACVTAP_MODES], id="nic-mode", allow_blank=False,
                       value=v.mode if v.mode in MACVTAP_MODES else "bridge", compact=True)
         yield side_by_side(("Plugged into", kind, "nic.kind"), ("Source", source, "nic.source"))
+        yield Label("Source name (the host lists none of this kind)", classes="field-label nic-source-text")
+        yield Input(id="nic-source-text", placeholder="its name on the host", compact=True)
         yield side_by_side(("Model", model, "nic.model"), ("macvtap mode", mode, "nic.mode"))
         yield from labelled("MAC address", Input(v.mac, id="nic-mac", placeholder="empty: one is made up",
                                                  compact=True), "nic.mac")
@@ -71,10 +73,17 @@ class NicDialog(FormDialog):
         sel = self.query_one("#nic-source", Select)
         current = keep if keep is not None else (sel.value if isinstance(sel.value, str) else "")
         sel.set_options(options_with(names, current or "", labels))
-        if current and current in names + [current]:
+        if current:
             sel.value = current
         elif names:
             sel.value = names[0]
+        # a host that lists nothing of this kind (a remote one without libvirt's
+        # interface driver): the name is typed
+        free = not names and not current
+        sel.display = not free
+        self.query_one("#nic-source-text", Input).value = ""
+        for w in self.query("#nic-source-text, .nic-source-text"):
+            w.display = free
         self.query_one("#nic-mode", Select).disabled = kind != "macvtap"
 
     _last_kind: str | None = None
@@ -92,7 +101,8 @@ class NicDialog(FormDialog):
 
     def values(self) -> NicValues | None:
         try:
-            src = self.query_one("#nic-source", Select).value
+            sel = self.query_one("#nic-source", Select)
+            src = sel.value if sel.display else self.query_one("#nic-source-text", Input).value.strip()
             return NicValues(kind=str(self.query_one("#nic-kind", Select).value),
                              source=src if isinstance(src, str) else "",
                              model=str(self.query_one("#nic-model", Select).value),
