@@ -475,3 +475,14 @@ async def test_a_source_the_host_does_not_list_is_typed(monkeypatch):
                        what="added")
         nic = (await config_xml(app, BRAVO)).findall("devices/interface")[1]
         assert nic.get("type") == "bridge" and nic.find("source").get("bridge") == "br7"
+
+
+async def test_the_screen_follows_the_vm_starting():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_settings(pilot, BRAVO, "memory")
+        assert not screen.state.settings.running
+        await app.service.start(BRAVO)
+        await wait_for(lambda: screen.state.settings.running, what="the screen to see it run")
+        assert "bravo (running)" in str(screen.query_one("#settings-title", Static).content)
+        assert str(screen.query_one("#pane-memory-hint", Static).content).startswith("Running with 2G")

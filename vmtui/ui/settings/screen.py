@@ -82,6 +82,17 @@ class SettingsScreen(DomainScreen):
         sections.highlighted = [k for k, _ in SECTIONS].index(self.first_section)
         sections.focus()
         self.load()
+        self.set_interval(1.0, self._follow_state)
+
+    def _follow_state(self) -> None:
+        """The VM started or stopped meanwhile (the service's own list, kept by
+        libvirt's events: no call): read it again, so that what the sections
+        say about now and the next boot stays true."""
+        d = self.service.domains.get(self.uuid)
+        if d is None or self.state is None:
+            return
+        if bool(d.is_active) != self.state.settings.running:
+            self.load()
 
     # --- loading ------------------------------------------------------------------
 
