@@ -742,8 +742,14 @@ def domain_xml(
     vcpus: int = 1,
     on_reboot: str = "restart",
     description: str | None = None,
+    vcpus_current: int | None = None,
+    memballoon: str = "none",
 ) -> str:
     """A minimal TCG domain: direct kernel boot, serial console, no NIC.
+
+    ``vcpus`` is the maximum; ``vcpus_current`` (when given) the vCPUs online
+    at boot, so more can be hot-plugged. ``memballoon="virtio"`` gives the
+    guest a balloon (its initramfs needs the virtio_balloon module).
 
     ``extra_devices_xml`` is either an XML string holding one or more device
     elements (e.g. ``"<disk .../><disk .../>"``) or Element(s); they are
@@ -756,7 +762,10 @@ def domain_xml(
         ET.SubElement(dom, "description").text = description
     ET.SubElement(dom, "memory", unit="MiB").text = str(memory_mib)
     ET.SubElement(dom, "currentMemory", unit="MiB").text = str(memory_mib)
-    ET.SubElement(dom, "vcpu", placement="static").text = str(vcpus)
+    vcpu = ET.SubElement(dom, "vcpu", placement="static")
+    vcpu.text = str(vcpus)
+    if vcpus_current is not None:
+        vcpu.set("current", str(vcpus_current))
     os_el = ET.SubElement(dom, "os")
     ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
     ET.SubElement(os_el, "kernel").text = str(kernel)
@@ -779,7 +788,7 @@ def domain_xml(
         ET.SubElement(gfx, "listen", type="address", address="127.0.0.1")
         video = ET.SubElement(devices, "video")
         ET.SubElement(video, "model", type="vga", vram="16384", heads="1")
-    ET.SubElement(devices, "memballoon", model="none")
+    ET.SubElement(devices, "memballoon", model=memballoon)
 
     if extra_devices_xml is not None:
         if isinstance(extra_devices_xml, str):

@@ -38,9 +38,9 @@ from .templates_ui import TemplateActions, template_action_enabled
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
-            "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
+            "import_ovf", "template_mark", "prepare_template", "from_template", "clone", "settings"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
-                                                     "disks", "snapshots"}
+                                                     "disks", "snapshots", "settings"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0
 ADDRESS_INTERVAL = 30.0  # seconds between address reads of the running VMs while the Address column shows
@@ -730,6 +730,11 @@ class VmtuiApp(TemplateActions, App):
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
             self.push_screen(DetailsScreen(self.service, d.uuid, d.name))
+
+    def action_settings(self) -> None:
+        if d := self._selected_or_none("settings"):
+            from .settings import SettingsScreen
+            self.push_screen(SettingsScreen(self.service, d.uuid, d.name))
 
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):

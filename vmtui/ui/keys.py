@@ -22,6 +22,8 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
     ("enter", "details", "Details", "Overview of the VM: live figures and graphs, OS, firmware, CPU, memory, "
      "disks, NICs, graphics", True),
+    ("e", "settings", "Settings", "Change the VM's settings: overview, CPUs, memory, boot, NICs, display, "
+     "devices; live where libvirt can (virt-manager's details pages, virsh setvcpus / setmem / edit)", False),
     ("x", "xml", "XML", "Show the domain XML (virsh dumpxml); e there edits it (virsh edit)", False),
     ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "
      "(virsh attach-disk, blockresize, change-media)", False),

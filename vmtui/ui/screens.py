@@ -203,6 +203,7 @@ class DetailsScreen(DomainScreen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("x", "xml", "XML"),
+        Binding("e", "settings", "Settings"),
         Binding("c", "console", "Console"),
         Binding("r", "reload", "Reload"),
     ]
@@ -210,6 +211,9 @@ class DetailsScreen(DomainScreen):
     def compose(self) -> ComposeResult:
         from .live_figures import LiveFigures
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
+        pending = Static("", id="details-pending")
+        pending.display = False
+        yield pending
         with VerticalScroll(id="details-body"):
             yield LiveFigures(self.service, self.uuid, id="live")
             yield Static("Loading…", id="details")
@@ -289,8 +293,15 @@ class DetailsScreen(DomainScreen):
             self._seed_status = None
         self._guest_facts = d.guest if d is not None else None
 
+    @work(exclusive=True, group="details-pending")
+    async def load_pending(self) -> None:
+        """The line that says what the next boot will change (none when shut off)."""
+        from .settings.pending import pending_line
+        await pending_line(self.service, self.uuid, self.domain_name, self.query_one("#details-pending", Static))
+
     @work(exclusive=True, group="details")
     async def load(self) -> None:
+        self.load_pending()
         try:
             ov, disks = await self.service.details(self.uuid)
         except (VmtuiError, domxml.DomainXMLError) as err:
@@ -317,6 +328,10 @@ class DetailsScreen(DomainScreen):
 
     def action_xml(self) -> None:
         self.app.push_screen(XmlScreen(self.service, self.uuid, self.domain_name))
+
+    def action_settings(self) -> None:
+        from .settings import SettingsScreen
+        self.app.push_screen(SettingsScreen(self.service, self.uuid, self.domain_name), lambda _: self.load())
 
     def action_console(self) -> None:
         from .console_screen import show_console

@@ -587,15 +587,24 @@ def _check_nics(spec: VmSpec, out: _Findings) -> None:
             macs.add(n.mac.lower())
 
 
+def listen_problem(address: str | None) -> FieldError | None:
+    """What is wrong with a display's listen address (field ``graphics_listen``):
+    not an IP address (an error), or every address of the host (a warning)."""
+    try:
+        addr = ipaddress.ip_address((address or "").strip("[]"))
+    except ValueError:
+        return FieldError("graphics_listen", "Enter an IP address to listen on, e.g. 127.0.0.1")
+    if addr.is_unspecified:
+        return FieldError("graphics_listen", "The console is reachable from the network, without a password",
+                          "warning")
+    return None
+
+
 def _check_display(spec: VmSpec, out: _Findings) -> None:
     if spec.graphics != "none":
-        try:
-            addr = ipaddress.ip_address((spec.graphics_listen or "").strip("[]"))
-        except ValueError:
-            out.err("graphics_listen", "Enter an IP address to listen on, e.g. 127.0.0.1")
-        else:
-            if addr.is_unspecified:
-                out.warn("graphics_listen", "The console is reachable from the network, without a password")
+        problem = listen_problem(spec.graphics_listen)
+        if problem is not None:
+            out.found.append(problem)
 
 
 def _check_cloud_init(ci: Any, kind: str, out: _Findings) -> None:

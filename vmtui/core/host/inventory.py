@@ -23,6 +23,7 @@ class HostInventory:
     volumes: dict[str, list[storage.VolumeInfo]] = field(default_factory=dict)
     networks: list[networks.NetworkInfo] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)  # host interfaces (bridges, NICs)
+    bridges: list[str] = field(default_factory=list)  # the host's bridges (read by read_networking)
 
     @property
     def active_pools(self) -> list[storage.PoolInfo]:
@@ -75,9 +76,17 @@ def read_inventory(conn: libvirt.virConnect, *, with_networks: bool = True,
     return inv
 
 
+def read_networking(conn: libvirt.virConnect) -> HostInventory:
+    """Blocking: the networks, host interfaces and bridges, no storage (for
+    the forms that plug in a NIC)."""
+    return HostInventory(networks=networks.list_networks(conn),
+                         interfaces=networks.list_host_interfaces(conn),
+                         bridges=networks.list_host_bridges(conn))
+
+
 def read_storage(conn: libvirt.virConnect) -> HostInventory:
     """Blocking: :func:`read_inventory` without networks and interfaces."""
     return read_inventory(conn, with_networks=False, with_interfaces=False)
 
 
-__all__ = ["HostInventory", "is_iso", "read_inventory", "read_storage"]
+__all__ = ["HostInventory", "is_iso", "read_inventory", "read_networking", "read_storage"]

@@ -106,6 +106,29 @@ def list_host_interfaces(conn: libvirt.virConnect) -> list[str]:
     return sorted(set(names) - {"lo"})
 
 
+def list_host_bridges(conn: libvirt.virConnect) -> list[str]:
+    """The host's bridges (for a NIC of type bridge): libvirt's interfaces of
+    type 'bridge', else, on a local connection, the devices with a
+    /sys/class/net/NAME/bridge directory."""
+    names: list[str] = []
+    try:
+        for iface in conn.listAllInterfaces(0):
+            try:
+                if ET.fromstring(iface.XMLDesc(0)).get("type") == "bridge":
+                    names.append(iface.name())
+            except (libvirt.libvirtError, ET.ParseError):
+                continue
+    except libvirt.libvirtError:
+        names = []
+    local = "://" in conn.getURI() and conn.getURI().split("://", 1)[1].startswith("/")
+    if not names and local:
+        try:
+            names = [n for n in os.listdir("/sys/class/net") if os.path.isdir(f"/sys/class/net/{n}/bridge")]
+        except OSError:
+            names = []
+    return sorted(set(names))
+
+
 # ---------------------------------------------------------------------------
 # defining a NAT or isolated network (virsh net-define), lifecycle, leases
 # ---------------------------------------------------------------------------

@@ -91,6 +91,7 @@ __all__ = [
     "Input",
     "Video",
     "Rng",
+    "Tpm",
     "MemBalloon",
     "SecLabel",
     "LIBVIRT_ORDER",
@@ -143,6 +144,7 @@ LIBVIRT_ORDER: dict[str, tuple[str, ...]] = {
     "console": ("source", "protocol", "log", "target", "alias", "address"),
     "channel": ("source", "protocol", "log", "target", "alias", "address"),
     "rng": ("rate", "backend", "driver", "alias", "address"),
+    "tpm": ("backend", "alias", "address"),
 }
 
 
@@ -466,6 +468,7 @@ class Interface(_Part):
     source_path = Str("source/@path")
     source_address = Str("source/@address")
     source_port = Str("source/@port")
+    source_portid = Str("source/@portid", "the network port libvirt made for it (live XML)")
     hostdev_address_type = Str("source/address/@type", "pci (the default), usb, ...")
     hostdev_domain = Int("source/address/@domain")
     hostdev_bus = Int("source/address/@bus")
@@ -475,6 +478,7 @@ class Interface(_Part):
     target_dev = Str("target/@dev")
     target_managed = YesNo("target/@managed")
     link_state = Str("link/@state")
+    boot_order = Int("boot/@order")
 
     @classmethod
     def new(cls, kind: str, source: str | None, *, mac: str | None = None, model: str | None = "virtio",
@@ -608,6 +612,29 @@ class Graphics(_Part):
     def first_listen(self) -> Listen | None:
         return next(iter(self.listens), None)
 
+    def set_listen_address(self, address: str) -> None:
+        """Listen on ``address``: the first ``<listen>`` becomes type='address'
+        with it (the others stay) and the old ``listen`` attribute follows when
+        it is there (libvirt wants the two equal)."""
+        first = self.first_listen
+        if first is None:
+            first = self.listens.add()
+        if first.type != "address":
+            first.network = None
+            first.socket = None
+            first.type = "address"
+        first.address = address
+        if self.listen_attr is not None:
+            self.listen_attr = address
+        self.socket_attr = None
+
+    def set_port(self, port: int | None) -> None:
+        """A fixed ``port``, or None: chosen when the VM starts (autoport)."""
+        if port is None:
+            self.port, self.autoport = -1, True
+        else:
+            self.port, self.autoport = port, False
+
     @property
     def listen(self) -> str | None:
         """Address, network name or socket path the display listens on."""
@@ -687,9 +714,25 @@ class Input(_Part):
 
 class Video(_Part):
     TAG = "video"
+
+    @classmethod
+    def new(cls, model: str) -> Video:
+        v = cls()
+        v.model = model
+        return v
+
+    def set_model(self, model: str) -> None:
+        """Another card: its sizes go with the old model (libvirt picks the new one's)."""
+        if model != self.model:
+            self.vram = self.ram = self.vgamem = None
+            self.model = model
+
     model = Str("model/@type")
     heads = Int("model/@heads")
     primary = YesNo("model/@primary")
+    vram = Int("model/@vram", "KiB; each model has its own sizes")
+    ram = Int("model/@ram", "KiB (qxl)")
+    vgamem = Int("model/@vgamem", "KiB (qxl)")
 
 
 class Rng(_Part):
@@ -697,6 +740,42 @@ class Rng(_Part):
     model = Str("@model")
     backend_model = Str("backend/@model")
     backend = Str("backend")
+
+    @classmethod
+    def new(cls, source: str = "/dev/urandom", model: str = "virtio") -> Rng:
+        """A random number generator fed from the host's ``source`` device."""
+        r = cls()
+        r.model = model
+        r.backend_model = "random"
+        r.backend = source
+        return r
+
+
+class Tpm(_Part):
+    TAG = "tpm"
+    model = Str("@model", "tpm-tis / tpm-crb / ...")
+    backend_type = Str("backend/@type", "emulator (swtpm) / passthrough")
+    backend_version = Str("backend/@version", "1.2 / 2.0 (emulator)")
+    backend_path = Str("backend/device/@path", "the host's TPM (passthrough)")
+
+    @classmethod
+    def new(cls, model: str, backend: str, *, version: str | None = None, path: str | None = None) -> Tpm:
+        t = cls()
+        t.model = model
+        t.set_backend(backend, version=version, path=path)
+        return t
+
+    def set_backend(self, backend: str, *, version: str | None = None, path: str | None = None) -> None:
+        """An emulated TPM (swtpm, ``version`` 1.2 / 2.0) or the host's own
+        (passthrough of device ``path``). A backend of another type is
+        replaced; one of the same type keeps what the model does not know."""
+        if self.backend_type != backend:
+            el = self.element.find("backend")
+            if el is not None:
+                remove_child(self.element, el)
+        self.backend_type = backend
+        self.backend_version = version if backend == "emulator" else None
+        self.backend_path = path if backend == "passthrough" else None
 
 
 class MemBalloon(_Part):
@@ -726,6 +805,7 @@ class Devices(_Part):
     inputs = Children(Input)
     videos = Children(Video)
     rngs = Children(Rng)
+    tpms = Children(Tpm)
     memballoon = Child(MemBalloon)
 
     def find_disk(self, target: str) -> Disk | None:
@@ -803,6 +883,8 @@ class OS(_Part):
     initrd = Str("initrd")
     cmdline = Str("cmdline", strip=False)
     boots = Children(Boot, "boot")
+    bootmenu_enable = YesNo("bootmenu/@enable")
+    bootmenu_timeout = Int("bootmenu/@timeout", "milliseconds")
 
     @property
     def is_uefi(self) -> bool:
@@ -858,6 +940,29 @@ class OS(_Part):
             return
         nv.text = path or None
 
+    def set_firmware(self, kind: str) -> None:
+        """``bios``, ``efi`` (UEFI, Secure Boot off) or ``efi-secure`` (UEFI
+        with Secure Boot and Microsoft's keys enrolled), through libvirt's
+        firmware autoselection: the explicit loader, variable store and
+        firmware features go and libvirt picks them again (the old NVRAM file
+        stays on the host)."""
+        if kind not in ("bios", "efi", "efi-secure"):
+            raise ValueError(f"unknown firmware {kind!r}")
+        self.loader = None
+        self.nvram = None
+        self.firmware_features.clear()
+        el = self._node()
+        fw = el.find("firmware") if el is not None else None
+        if fw is not None and len(fw) == 0:
+            remove_child(el, fw)
+        if kind == "bios":
+            self.firmware = None
+            return
+        self.firmware = "efi"
+        secure = kind == "efi-secure"
+        self.secure_boot_feature = secure
+        self.enrolled_keys_feature = True if secure else None
+
     @property
     def boot_devices(self) -> list[str]:
         return [b.dev for b in self.boots if b.dev]
@@ -899,6 +1004,7 @@ class CPU(_Part):
     clusters = Int("topology/@clusters")
     cores = Int("topology/@cores")
     threads = Int("topology/@threads")
+    has_numa = Flag("numa", "NUMA cells: they, not <memory>, set the memory size")
 
     @property
     def effective_mode(self) -> str | None:
