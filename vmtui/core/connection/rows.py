@@ -95,6 +95,9 @@ class DomainInfo:
     seed_cleanup: bool = False  # a cloud-init seed to remove after the first boot
     flags_read: bool = False
     stats: DomainStats = field(default_factory=DomainStats)
+    #: the name of the host (service) it lives on, in a list of several
+    #: hosts; "" when vmtui shows one host (the list keys rows by UUID then)
+    host: str = ""
 
     @property
     def state(self) -> str:
