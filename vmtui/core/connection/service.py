@@ -52,7 +52,7 @@ DEFAULT_TIMEOUT = 30.0
 SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REFRESH_BATCH = 50  # domains re-read per worker call after events
-TITLE_CHUNK = 50  # domains whose titles one worker call reads (about a screenful)
+TITLE_CHUNK = 16  # domains whose titles one worker call reads (workers share a screenful)
 TITLE_WORKERS = 3  # title calls in flight at once (of the link's 4 threads): on a
 #                    remote host each domain costs round trips, which overlap
 HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
@@ -636,7 +636,9 @@ class LibvirtService:
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
-        self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
+        # in the list's first order (by name): the first screenful comes first
+        by_name = sorted(self.domains, key=lambda u: self.domains[u].name.lower())
+        self._titles_task = self._spawn(self._load_titles(by_name, doms=doms))
 
     def busy(self) -> bool:
         """Work started by events or actions is still running (refreshes,

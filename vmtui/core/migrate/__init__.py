@@ -361,7 +361,7 @@ def precheck(src: libvirt.virConnect, dst: libvirt.virConnect, uuid: str, opts: 
             free_kib = int(dst.getFreeMemory()) // 1024
         except libvirt.libvirtError:
             free_kib = None
-        if free_kib is not None and free_kib < plan.memory_kib:
+        if free_kib and free_kib < plan.memory_kib:  # 0: the driver does not know
             plan.warn(f"{dest} has {fmt_kib(free_kib)} of free memory; '{plan.name}' has {fmt_kib(plan.memory_kib)}.")
     # flags and parameters
     flags = 0
