@@ -128,9 +128,12 @@ class BulkProgressScreen(ModalScreen[None]):
         t.add_column("", key="message")
         for o in self.report.outcomes:
             t.add_row(o.name, o.host, Text(o.state, style=STATE_STYLE[o.state]), o.message, key=o.key)
-        self.query_one("#close", Button).disabled = True
-        self._summary()
         t.focus()
+        if self.over:  # it all ran before the screen was up
+            self.finished()
+        else:
+            self.query_one("#close", Button).disabled = True
+            self._summary()
 
     def outcome_changed(self, o: bulk.Outcome) -> None:
         if not self.is_mounted:

@@ -32,6 +32,7 @@ from ..core.connection.service import LibvirtService, normalize_uri
 from ..core.errors import VmtuiError
 from ..core.fleet.model import host_state
 from .dialogs import ConfirmDialog
+from .fleet import short_uri
 from .footer import KeyFooter
 from .forms import FieldError, KeyHelp, bindings, labelled
 
@@ -68,7 +69,8 @@ class HostPicker(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="host-picker"):
             yield Label(self.question, classes="dialog-title")
-            yield OptionList(*(Option(Text.assemble((s.name, "bold"), "  ", (s.display_uri, "dim")), id=s.name)
+            yield OptionList(*(Option(Text.assemble((s.name, "bold"), "  ", (short_uri(s.display_uri), "dim")),
+                                      id=s.name)
                                for s in self.services), id="hosts")
             yield Static("Enter picks the host · Esc cancels", classes="dim")
 
@@ -238,7 +240,7 @@ class ConnectionsScreen(Screen):
             else:
                 state = Text("—", style="dim")
             auto = "yes" if r.saved is not None and r.saved.autoconnect else ("no" if r.saved else "(not saved)")
-            t.add_row(r.name, r.uri, auto, state, key=str(i))
+            t.add_row(r.name, short_uri(r.uri), auto, state, key=str(i))
         if self.rows:
             t.move_cursor(row=min(keep, len(self.rows) - 1))
         self._detail()
@@ -256,7 +258,7 @@ class ConnectionsScreen(Screen):
         if r is None:
             out.update(Text(" No connections: a adds one.", style="dim"))
             return
-        bits = [f" {r.uri}"]
+        bits = [f" {short_uri(r.uri)}"]
         if r.service is not None:
             slot = self.app.slots.get(r.service.name)
             st = host_state(r.service, slot.connect_error.cause if slot and slot.connect_error else "")

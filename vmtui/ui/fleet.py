@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 STATE_STYLE = {"connected": "green", "read-only": "bold yellow", "connecting": "yellow"}
 
 
+def short_uri(uri: str) -> str:
+    """A URI as the screens show it: a test-driver host file by its name
+    (its directory is of no interest), anything else as it is."""
+    if uri.startswith("test:///") and uri.endswith(".xml"):
+        return "test:///…/" + uri.rsplit("/", 1)[-1]
+    return uri
+
+
 class HostSlot:
     """One host of the app: its service, its bridge (the typed messages,
     tagged with the host), its serial consoles and its pool warnings."""

@@ -31,12 +31,13 @@ from ..core.connection.service import LibvirtService
 from ..core.errors import VmtuiError
 from ..core.migrate import MigrationOptions, MigrationPlan
 from ..core.migrate.job import MigrationCancelled, MigrationProgress, MigrationResult, migrate, plan_migration
+from .fleet import short_uri
 from .forms import FieldError, dialog_buttons, labelled, side_by_side
 
 
 def migration_fields(dests: list[LibvirtService], live: bool, *, per_vm: bool = True) -> ComposeResult:
     """The options, shared by the one-VM dialog and the bulk one."""
-    options = [(f"{s.name}  ({s.display_uri})", s.name) for s in dests]
+    options = [(f"{s.name}  ({short_uri(s.display_uri)})", s.name) for s in dests]
     yield from labelled("Destination host", Select(options, value=dests[0].name, allow_blank=False, id="dest"))
     yield from labelled("Kind", Select([("Live: it keeps running while it moves", "live"),
                                         ("Offline: move the definition of a shut-off VM", "offline")],

@@ -176,7 +176,9 @@ class DetailsScreen(DomainScreen):
 
     def action_console(self) -> None:
         from .console_screen import show_console
-        show_console(self.app, self.uuid, self.domain_name)
+        slot = next((s for s in getattr(self.app, "slots", {}).values() if s.service is self.service), None)
+        show_console(self.app, self.uuid, self.domain_name, slot.consoles if slot else None,
+                     host=slot.name if slot else "")
 
 
 class XmlScreen(DomainScreen):
