@@ -893,6 +893,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def action_state_filter(self) -> None:
         label = self.table.cycle_state_filter()
+        self.want_titles()
         self.notify(f"Showing {label}", timeout=2)
         self.update_status()
         self.update_selection()
@@ -901,6 +902,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def action_sort(self) -> None:
         label = self.table.cycle_sort()
         self.notify(f"Sorted by {label}", timeout=2)
+        self.want_titles()
 
     def action_reverse_sort(self) -> None:
         self.table.reverse_sort()
+        self.want_titles()

@@ -375,7 +375,10 @@ class ConnectionsScreen(Screen):
         service = r.service
 
         async def go() -> None:
-            await self.app.remove_host(service.name)
+            if not await self.app.remove_host(service.name):
+                self.notify(escape(f"{service.name} is the only host: the list needs one (q quits vmtui)."),
+                            title="Connections", severity="warning", timeout=5)
+                return
             self.notify(escape(f"Disconnected {service.name}: its VMs left the list."), title="Connections",
                         timeout=5)
             self.reload()

@@ -196,11 +196,12 @@ class FleetActions:
         self.connect(slot)
         return service
 
-    async def remove_host(self, name: str) -> None:
-        """Disconnect a host: its rows, marks, consoles and screens go."""
-        slot = self.slots.pop(name, None)
-        if slot is None:
-            return
+    async def remove_host(self, name: str) -> bool:
+        """Disconnect a host: its rows, marks, consoles and screens go. The
+        last host stays (False): the list needs one; q quits."""
+        if name not in self.slots or len(self.slots) == 1:
+            return False
+        slot = self.slots.pop(name)
         slot.close_ui()
         for screen in list(self.screen_stack[1:]):
             if getattr(screen, "service", None) is slot.service:
@@ -210,6 +211,7 @@ class FleetActions:
         self._marks_forget(gone)
         await slot.service.close()
         self._list_changed()
+        return True
 
     # --- marks ---------------------------------------------------------------------------
 
@@ -352,4 +354,5 @@ class FleetActions:
             self.notify("One host: there is nothing to group. H connects more hosts.", timeout=4)
             return
         on_ = self.table.toggle_group_by_host()
+        self.want_titles()
         self.notify("Grouped by host" if on_ else "Not grouped by host", timeout=2)

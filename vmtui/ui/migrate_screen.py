@@ -127,7 +127,8 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
             yield Label(f"Migrate '{escape(d.name)}' ({d.state}) from {escape(where)}", classes="dialog-title")
             with VerticalScroll(classes="form-body"):
                 yield from migration_fields(self.dests, d.is_active)
-            yield Static("", id="migrate-checks")
+            with VerticalScroll(id="migrate-checks-box"):
+                yield Static("", id="migrate-checks")
             yield ProgressBar(total=100, show_eta=False, id="migrate-progress")
             yield Static("", id="migrate-status")
             yield Horizontal(Button("Check", id="check", compact=True),

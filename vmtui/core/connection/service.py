@@ -52,7 +52,7 @@ DEFAULT_TIMEOUT = 30.0
 SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REFRESH_BATCH = 50  # domains re-read per worker call after events
-TITLE_CHUNK = 16  # domains whose titles one worker call reads (workers share a screenful)
+TITLE_CHUNK = 8  # domains whose titles one worker call reads (workers share a screenful)
 TITLE_WORKERS = 3  # title calls in flight at once (of the link's 4 threads): on a
 #                    remote host each domain costs round trips, which overlap
 HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
