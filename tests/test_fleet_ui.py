@@ -330,3 +330,23 @@ async def test_read_only_host_in_a_fleet_greys_its_actions_only():
         await pilot.pause()
         assert app.action_enabled("start")
         assert ro.state is ConnState.CONNECTED
+
+
+async def test_the_selection_follows_a_vm_that_moved_to_another_host():
+    """What a migration looks like in the events: the VM is defined on the
+    destination, then undefined on the source. The selection goes with it."""
+    app = fleet_app()
+    notes = Notes()
+    async with app.run_test(size=(120, 40), message_hook=notes.hook) as pilot:
+        await loaded(app)
+        t = app.table
+        t.select(key_of("small", BRAVO))
+        await pilot.pause()
+        a, b = svc(app, "small"), svc(app, "lab-b")
+        xml = await a.domain_xml(BRAVO, inactive=True)
+        await b.call(lambda c: c.defineXML(xml))
+        await wait_for(lambda: key_of("lab-b", BRAVO) in t.rows, what="defined on lab-b")
+        await a.undefine(BRAVO)
+        await wait_for(lambda: t.selected_key == key_of("lab-b", BRAVO), what="selected on lab-b")
+        assert notes.has("'bravo' moved from small to lab-b: selected there.")
+        assert not notes.has("No VM is selected now")

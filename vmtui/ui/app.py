@@ -337,6 +337,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             self._marks_forget(gone)
         if message.changed:
             table.upsert(message.changed)
+            if table.lost is not None and table.lost.why == "removed":
+                self.follow_moved_selection()
         self._list_changed()
         self._churned(len(message.changed) + len(message.removed))
 
@@ -479,6 +481,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             bar.update(" no VM selected" if self.ready else " loading…")
             return
         bits = [Text(f" {d.name}", style="bold")]
+        if d.host:
+            bits.append(Text(f" on {d.host}", style="cyan"))
         if d.title:
             bits.append(Text(f" — {d.title}", style="italic"))
         bits.append(Text(f"  {d.state}" + (f" ({d.reason})" if d.reason != "unknown" else "")))
@@ -507,7 +511,11 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def on_domain_table_selection_lost(self, event: DomainTable.SelectionLost) -> None:
         """The selected VM left the list: say so; nothing is selected until
-        the cursor moves (no key acts on the row that slid under it)."""
+        the cursor moves (no key acts on the row that slid under it). A VM
+        that left its host for another one in the list (migrated) is
+        selected there instead."""
+        if self.follow_moved_selection():
+            return
         self.notify(f"{escape(self.lost_text())}. No VM is selected now: move the cursor to select one.",
                     title="Selection", severity="warning", timeout=8)
         try:

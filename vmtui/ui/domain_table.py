@@ -151,7 +151,8 @@ def _state_cell(d: DomainInfo) -> Cell:
 
 # column key -> (label, cell builder)
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
-    ("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else "")),
+    # the host breaks ties: one name on two hosts sorts the same way every time
+    ("name", "Name", lambda d: Cell(d.name, (d.name.lower(), d.host), "bold" if d.is_active else "")),
     ("state", "State", lambda d: _state_cell(d)),
     ("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus)),
     ("memory", "Memory", lambda d: _num(_fmt_kib(d.memory_kib) if d.memory_kib else "-", d.memory_kib)),

@@ -213,6 +213,26 @@ class FleetActions:
         self._list_changed()
         return True
 
+    def follow_moved_selection(self) -> bool:
+        """The selected VM was removed from its host and is listed on
+        another one (a migration): select it there. True when it did."""
+        from ..core.fleet.model import split_key
+
+        table = self._list_table()
+        lost = table.lost if table is not None else None
+        if lost is None or lost.why != "removed" or not self.fleet:
+            return False
+        host, uuid = split_key(lost.uuid)
+        there = next((k for k, d in table.domains.items() if d.uuid == uuid and d.host != host and k in table.rows),
+                     None)
+        if there is None:
+            return False
+        table.select(there)
+        self.notify(escape(f"'{lost.name}' moved from {host} to {table.domains[there].host}: selected there."),
+                    title="Selection", timeout=5)
+        self._list_changed()
+        return True
+
     # --- marks ---------------------------------------------------------------------------
 
     def _marks_changed(self, keys) -> None:

@@ -123,11 +123,10 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
     def compose(self) -> ComposeResult:
         d = self.vm
         where = self.service.name or self.service.display_uri
-        with Vertical(classes="dialog form-dialog", id="migrate-dialog"):
+        with Vertical(classes="dialog", id="migrate-dialog"):
             yield Label(f"Migrate '{escape(d.name)}' ({d.state}) from {escape(where)}", classes="dialog-title")
-            with VerticalScroll(classes="form-body"):
+            with VerticalScroll(id="migrate-body"):
                 yield from migration_fields(self.dests, d.is_active)
-            with VerticalScroll(id="migrate-checks-box"):
                 yield Static("", id="migrate-checks")
             yield ProgressBar(total=100, show_eta=False, id="migrate-progress")
             yield Static("", id="migrate-status")
@@ -141,6 +140,11 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
 
     def _status(self, text: str | Text) -> None:
         self.query_one("#migrate-status", Static).update(text if isinstance(text, Text) else escape(text))
+
+    def _show_checks(self, plan: MigrationPlan) -> None:
+        self.query_one("#migrate-checks", Static).update(plan_text(plan))
+        body = self.query_one("#migrate-body", VerticalScroll)
+        self.call_after_refresh(body.scroll_end, animate=False)
 
     def _dest(self, name: str) -> LibvirtService:
         return next(s for s in self.dests if s.name == name)
@@ -161,7 +165,7 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
         except VmtuiError as err:
             self._status(Text(err.message, style="bold red"))
             return None
-        self.query_one("#migrate-checks", Static).update(plan_text(plan))
+        self._show_checks(plan)
         self._status("")
         return plan
 
@@ -183,7 +187,7 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
             self._status(Text(err.message, style="bold red"))
             self.notify(err.message, title="Migrate", severity="error", timeout=12)
             return
-        self.query_one("#migrate-checks", Static).update(plan_text(plan))
+        self._show_checks(plan)
         if not plan.ok:
             self._status(Text(f"Nothing was started: '{plan.name}' stays on {plan.source}.", style="bold"))
             self.notify(escape(f"Cannot migrate '{plan.name}' to {plan.dest}: " + " ".join(plan.errors)),
