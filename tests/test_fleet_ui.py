@@ -350,3 +350,48 @@ async def test_the_selection_follows_a_vm_that_moved_to_another_host():
         await wait_for(lambda: t.selected_key == key_of("lab-b", BRAVO), what="selected on lab-b")
         assert notes.has("'bravo' moved from small to lab-b: selected there.")
         assert not notes.has("No VM is selected now")
+
+
+def test_vmtui_with_several_c_shows_every_host_and_a_clear_ssh_message(tmp_path):
+    """The real program in a pseudo-terminal: two test-driver hosts and an
+    ssh host whose ssh would ask for a password. The list shows both hosts'
+    VMs, the third says 'auth failed' and what to set up, and nothing ssh
+    writes reaches the screen."""
+    import stat as stat_
+    import sys
+    from pathlib import Path
+
+    from tests.ptyterm import PtyTerminal
+
+    ssh = tmp_path / "ssh"
+    # a real ssh asks on /dev/tty unless it runs in batch mode (libvirt's no_tty=1)
+    ssh.write_text("#!/bin/sh\ncase \"$*\" in *BatchMode=yes*) ;; *) echo 'admin@lab1 PROMPT-ON-TTY:' > /dev/tty;; esac\n"
+                   "echo 'Permission denied (publickey,password).' >&2\nsleep 0.5\nexit 255\n")
+    ssh.chmod(ssh.stat().st_mode | stat_.S_IEXEC)
+    root = Path(__file__).resolve().parent.parent
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    argv = [sys.executable, "-m", "vmtui", "-c", host_uri(SMALL_HOST), "-c", host_uri(FLEET_B),
+            "-c", f"qemu+ssh://admin@lab1/system?command={ssh}"]
+    with PtyTerminal(argv, env=env, cwd=str(root), cols=140, rows=40) as term:
+        term.wait_for(lambda s: "foxtrot" in s and "delta" in s, timeout=60)
+        term.wait_for("lab1 auth failed", timeout=60)
+        term.wait_for("without a password", timeout=30)
+        screen = term.text()
+    assert "host-small connected" in screen and "host-fleet-b connected" in screen
+    assert b"PROMPT-ON-TTY" not in term.raw  # ssh never asked on the terminal
+
+
+def test_vmtui_exits_with_every_reason_when_no_host_can_be_reached(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TERM="dumb")
+    env.pop("LIBVIRT_DEFAULT_URI", None)
+    out = subprocess.run([sys.executable, "-m", "vmtui", "-c", "test:///no/such/one.xml", "-c",
+                          "test:///no/such/two.xml", "--config", str(tmp_path / "c.yaml")],
+                         capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+    text = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode == 1
+    assert "Cannot connect to test:///no/such/one.xml" in text and "Cannot connect to test:///no/such/two.xml" in text
+    assert "Traceback" not in text
