@@ -758,7 +758,7 @@ class SerialConsole:
         self.read_until(banner, timeout)
         self.read_until(PROMPT, timeout)
 
-    def run(self, command: str, timeout: float = 30.0) -> str:
+    def run(self, command: str, timeout: float = 120.0) -> str:
         """Run a shell command in the guest's console shell; return its output.
 
         Output is framed by markers whose text never appears in the echoed
@@ -858,3 +858,38 @@ def destroy_and_undefine(conn, name: str) -> None:
             dom.undefine()
         except libvirt.libvirtError:
             pass
+
+
+# --------------------------------------------------------------------------
+# a bootable disk image
+
+
+def hybrid_disk_image(dest: str | os.PathLike, kernel: str | os.PathLike, initrd: str | os.PathLike,
+                      cmdline: str = DEFAULT_CMDLINE) -> Path:
+    """The guest as a raw disk image a BIOS boots (an isohybrid ISO: isolinux
+    behind an MBR, as on a USB stick), for tests that need a disk image --
+    a "cloud image" to put an overlay on. Needs the Debian packages
+    ``isolinux`` and ``syslinux-common``; written 0644."""
+    import pycdlib
+
+    isolinux = Path("/usr/lib/ISOLINUX/isolinux.bin")
+    ldlinux = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+    if not (isolinux.exists() and ldlinux.exists()):
+        raise FileNotFoundError("isolinux/syslinux-common are not installed (make host)")
+    cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
+           f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, vol_ident="VMTUI_DISK")
+    iso.add_directory("/ISOLINUX")
+    iso.add_file(str(isolinux), "/ISOLINUX/ISOLINUX.BIN;1")
+    iso.add_file(str(ldlinux), "/ISOLINUX/LDLINUX.C32;1")
+    iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
+    iso.add_file(str(kernel), "/VMLINUZ.;1")
+    iso.add_file(str(initrd), "/INITRD.IMG;1")
+    iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", "/ISOLINUX/BOOT.CAT;1", boot_load_size=4, boot_info_table=True)
+    iso.add_isohybrid()
+    dest = Path(dest)
+    iso.write(str(dest))
+    iso.close()
+    os.chmod(dest, 0o644)
+    return dest

@@ -77,46 +77,6 @@ async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypa
     assert yaml.safe_load(docs.meta_data)["local-hostname"] == "cloud-def"
 
 
-async def test_app_removes_the_seed_when_a_vm_shuts_down(small_uri, monkeypatch):
-    """The app reacts to the 'stopped' (guest shut down) event of a VM whose
-    seed is to go after the first boot with the core check;
-    tests/real/test_real_cloudinit.py checks what the check does (and
-    tests/test_false_alarms.py that VMs without such a seed are left alone)."""
-    import libvirt
-
-    from vmtui.core.provision import seed
-
-    checked = []
-
-    def cleanup(conn, uuid):
-        checked.append(uuid)
-        return "/var/lib/libvirt/images/alpha-cidata.iso"
-
-    def seed_due(conn, uuid):
-        dom = conn.lookupByUUIDString(uuid)
-        rec = seed.SeedRecord(f"/var/lib/libvirt/images/{dom.name()}-cidata.iso", "default",
-                              f"{dom.name()}-cidata.iso", True)
-        conn.defineXML(seed.set_seed_metadata(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), rec))
-
-    monkeypatch.setattr(seed, "cleanup_after_first_boot", cleanup)
-    app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
-        alpha = next(d for d in app.table.domains.values() if d.name == "alpha")
-        delta = next(d for d in app.table.domains.values() if d.name == "delta")
-        for uuid in (alpha.uuid, delta.uuid):
-            await app.service.call(lambda c, u=uuid: seed_due(c, u))
-            await wait_for(lambda u=uuid: app.service.domains[u].seed_cleanup, what="seed flag")
-        await app.service.shutdown(alpha.uuid)
-        await wait_for(lambda: checked == [alpha.uuid], timeout=10, what="seed check after the stop")
-        await wait_for(lambda: any("removed its cloud-init seed" in n.message for n in app._notifications),
-                       what="notification")
-        # a forced stop (destroy) is not a successful first boot
-        await app.service.force_off(delta.uuid)
-        await pilot.pause(0.5)
-        assert checked == [alpha.uuid]
-
-
 async def test_i_opens_the_saved_configs(small_uri, monkeypatch, tmp_path):
     from vmtui.core.provision.library import Library
     from vmtui.core.provision.seed import CloudInitDocs

@@ -67,7 +67,7 @@ async def test_one_list_for_two_hosts_follows_events_from_both():
         await pilot.press("escape")
         await wait_for(lambda: t.row_count == 9, what="filter cleared")
         # grouped by host: small's rows together, in name order within
-        await pilot.press("G")
+        await pilot.press("v")
         await pilot.pause()
         assert [t.domains[k].host for k in t.visible_keys()] == ["lab-b"] * 4 + ["small"] * 5
         assert [t.domains[k].name for k in t.visible_keys()][:4] == ["alpha", "foxtrot", "golf", "hotel"]

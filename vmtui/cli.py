@@ -1,17 +1,22 @@
 """Command line: ``vmtui [-c URI ...] [--demo] [-r] [--version]`` starts the UI;
-``vmtui create --from FILE``, ``vmtui export NAME`` and ``vmtui migrate NAME
---to URI`` work without it.
+``vmtui create --from FILE [--wait] [--console]``, ``vmtui export NAME``,
+``vmtui list``, ``vmtui ip NAME``, ``vmtui delete NAME [--storage]`` and
+``vmtui migrate NAME --to URI`` work without it.
 
 The URI is chosen like virsh does: ``-c/--connect``, else ``LIBVIRT_DEFAULT_URI``,
 else the saved connections marked ``autoconnect`` in the config file, else
 ``qemu:///system``. Several ``-c`` (or several autoconnect entries) open
-several hosts in one list.
+several hosts in one list; a subcommand works on one.
 
 Exit codes of the subcommands: 0 done, 1 the host said no (cannot connect,
-a creation step failed, no such domain, a migration refused by its checks or
-failed), 2 the spec is wrong (YAML, schema, or it does not fit the host) or a
-usage error (a ``--log`` file that cannot be written, a broken config file the
-connection would come from), 130 a migration cancelled with Ctrl+C.
+a creation step failed, no such domain, no address known, a delete not
+confirmed, a migration refused by its checks or failed), 2 the spec is wrong (YAML, schema, or it does not fit the host)
+or a usage error (a ``--log`` file that cannot be written, a broken config
+file the connection would come from, ``delete`` without ``--yes`` when
+standard input is no terminal), 3 ``create --wait``: the VM was created but
+did not become ready (cloud-init reported an error, it stopped, or the time
+limit passed; the console's last lines are printed), 130 interrupted (a
+migration stopped with Ctrl+C: the VM stays on the source).
 """
 
 from __future__ import annotations
@@ -69,6 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the spec and print the domain XML and the equivalent virt-install "
                         "command; create nothing")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    c.add_argument("--wait", action="store_true",
+                   help="wait until the VM is ready -- cloud-init finished and an address known, or a login "
+                        "prompt for a guest without cloud-init -- then print its addresses and the ssh line; "
+                        "the seed goes then if it was to go after the first boot")
+    c.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="how long --wait waits (default 600)")
+    c.add_argument("--console", action="store_true",
+                   help="show the VM's serial console in this terminal while it boots (Ctrl+] leaves it)")
+    ls = sub.add_parser("list", parents=[common], help="list the VMs, their state and IP addresses",
+                        description="List the VMs of the host: name, state, and the IP addresses of the running "
+                                    "ones with the source that told each (DHCP lease, guest agent, ARP table).")
+    ls.add_argument("--no-addresses", action="store_true", help="leave the addresses out (faster)")
+    ip = sub.add_parser("ip", parents=[common], help="print the IP addresses of a running VM",
+                        description="Print the IP addresses of VM NAME, one a line: address/prefix, source "
+                                    "(lease: a libvirt network's DHCP lease; agent: the QEMU guest agent; arp: "
+                                    "the host's ARP table), MAC, interface. Exit 1 when none is known.")
+    ip.add_argument("name", metavar="NAME", help="the domain")
+    ip.add_argument("--source", action="append", choices=["lease", "agent", "arp"],
+                    help="ask only this source (repeat for several); default: all three, in that order")
+    d = sub.add_parser("delete", parents=[common], help="delete a VM, optionally with its storage",
+                       description="Delete VM NAME (forced off first if it runs): its definition, NVRAM and "
+                                   "snapshot metadata. With --storage also the volumes of its disks, never one "
+                                   "another VM uses, a CD-ROM, a read-only or shareable disk or a path that is "
+                                   "no storage volume (its cloud-init seed does go): what is kept is named, "
+                                   "with why. Asks first when standard input is a terminal.")
+    d.add_argument("name", metavar="NAME", help="the domain")
+    d.add_argument("--storage", action="store_true", help="also delete its disks' volumes (as above)")
+    d.add_argument("-y", "--yes", action="store_true", help="do not ask (needed when standard input is no terminal)")
     e = sub.add_parser("export", parents=[common], help="print the YAML spec of an existing VM",
                        description="Print a YAML spec that recreates VM NAME (under another name: "
                                    "edit 'name' and run 'vmtui create --from').")
@@ -184,11 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(_connects(args)) > 1:
             _err(f"vmtui {args.command}: works on one host: give one -c URI")
             return 2
-        if args.command == "create":
-            return cmd_create(args)
-        if args.command == "migrate":
-            return cmd_migrate(args)
-        return cmd_export(args)
+        commands = {"create": cmd_create, "export": cmd_export, "list": cmd_list, "ip": cmd_ip,
+                    "delete": cmd_delete, "migrate": cmd_migrate}
+        try:
+            return commands[args.command](args)
+        except KeyboardInterrupt:
+            return 130
 
     # The UI. Nothing a C library (libvirt, GLib) or a program it runs (ssh)
     # writes to fd 2 may reach the screen: from here on it goes to the log.
@@ -307,6 +341,13 @@ def cmd_create(args: argparse.Namespace) -> int:
         for issue in doc.issues(problems):
             _err(issue.format(doc.source))
         return 2
+    if args.timeout <= 0 or args.timeout != args.timeout:
+        _err(f"vmtui: create: --timeout {args.timeout:g}: must be a number of seconds above 0")
+        return 2
+    if (args.wait or args.console) and not args.dry_run and not doc.spec.start_install:
+        _err(f"vmtui: create: --{'wait' if args.wait else 'console'}: the spec does not start the VM "
+             "(start_install: false); there is nothing to wait for")
+        return 2
     import asyncio
 
     return asyncio.run(_create(args, doc, config))
@@ -345,8 +386,9 @@ async def _create(args: argparse.Namespace, doc, config) -> int:
             last[0] = message
             _err(f"{message}...")
 
+        follow = args.wait or args.console
         try:
-            uuid = await create_vm(service, spec, osdb=osdb, progress=progress)
+            uuid = await create_vm(service, spec, osdb=osdb, progress=progress, paused=follow)
         except InvalidSpec as err:
             for issue in doc.issues(err.errors):
                 _err(issue.format(doc.source))
@@ -354,8 +396,12 @@ async def _create(args: argparse.Namespace, doc, config) -> int:
         except VmtuiError as err:
             _err(str(err))
             return 1
-        print(f"Created VM '{spec.name}' (UUID {uuid})")
-        return 0
+        print(f"Created VM '{spec.name}' (UUID {uuid})", flush=True)
+        if not follow:
+            return 0
+        from .follow import follow_new_vm
+        return await follow_new_vm(service, uuid, spec, wait=args.wait, console=args.console,
+                                   timeout=args.timeout, quiet=args.quiet)
     finally:
         await service.close()
 
@@ -388,6 +434,147 @@ async def _export(args: argparse.Namespace, config) -> int:
     print(f"# vmtui VM spec of '{args.name}' on {service.display_uri}; change 'name', then:\n"
           f"#   vmtui create --from FILE")
     print(dump_spec(spec), end="")
+    return 0
+
+
+def _run_connected(args: argparse.Namespace, job) -> int:
+    """Connect as the subcommands do, run ``await job(service)``, close."""
+    import asyncio
+
+    config = _command_config(args)
+    if config is None:
+        return 2
+
+    async def run() -> int:
+        service = await _connected_service(args, config)
+        if service is None:
+            return 1
+        try:
+            return await job(service)
+        finally:
+            await service.close()
+    return asyncio.run(run())
+
+
+def _domain_named(service, name: str):
+    """The DomainInfo of domain ``name``, or None (said so)."""
+    for d in service.domains.values():
+        if d.name == name:
+            return d
+    _err(f"vmtui: no domain named '{name}' on {service.display_uri}")
+    return None
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    return _run_connected(args, lambda service: _list(args, service))
+
+
+async def _list(args: argparse.Namespace, service) -> int:
+    from .core.errors import VmtuiError
+    from .core.host import addresses
+
+    reports = {}
+    if not args.no_addresses and any(d.is_active for d in service.domains.values()):
+        try:
+            reports = await service.call(addresses.running_addresses, action="read the guests' addresses on",
+                                         obj=service.display_uri)
+        except VmtuiError as err:
+            _err(f"vmtui: {err}")
+    rows = [("NAME", "STATE", "" if args.no_addresses else "ADDRESSES")]
+    for d in sorted(service.domains.values(), key=lambda d: d.name.lower()):
+        report = reports.get(d.uuid)
+        ips = ", ".join(f"{a.ip} ({a.source})" for a in report.addresses) if report and report.addresses else "-"
+        rows.append((d.name, d.state, "" if args.no_addresses else ips if d.is_active else "-"))
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    for name, state, ips in rows:
+        print(f"{name:<{width[0]}}  {state:<{width[1]}}  {ips}".rstrip())
+    return 0
+
+
+def cmd_ip(args: argparse.Namespace) -> int:
+    return _run_connected(args, lambda service: _ip(args, service))
+
+
+async def _ip(args: argparse.Namespace, service) -> int:
+    from .core.errors import VmtuiError
+    from .core.host import addresses
+
+    d = _domain_named(service, args.name)
+    if d is None:
+        return 1
+    sources = tuple(args.source) if args.source else addresses.SOURCES
+    try:
+        report = await service.call(lambda c: addresses.guest_addresses(c, d.uuid, sources=sources),
+                                    action="read the addresses of", obj=f"domain '{d.name}'")
+    except VmtuiError as err:
+        _err(str(err))
+        return 1
+    if not report.running:
+        _err(f"vmtui: '{d.name}' is {d.state}: a VM has addresses only while it runs")
+        return 1
+    if not report.addresses:
+        _err(f"vmtui: no address of '{d.name}' is known: {report.explain()}")
+        return 1
+    for a in report.addresses:
+        print(f"{a.address}  {a.source}  {a.mac or '-'}  {a.interface or '-'}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    ask = not args.yes
+    if ask and not (sys.stdin is not None and sys.stdin.isatty()):
+        _err(f"vmtui: delete: standard input is not a terminal, so vmtui cannot ask: "
+             f"add --yes to delete '{args.name}'")
+        return 2
+    return _run_connected(args, lambda service: _delete(args, service, ask))
+
+
+async def _delete(args: argparse.Namespace, service, ask: bool) -> int:
+    import asyncio
+
+    from .core.errors import VmtuiError
+
+    d = _domain_named(service, args.name)
+    if d is None:
+        return 1
+    try:
+        _overview, disks = await service.details(d.uuid)
+    except VmtuiError as err:
+        _err(str(err))
+        return 1
+    plan = [f"Delete domain '{d.name}'" + (f" (it is {d.state}: it will be forced off first)" if d.is_active
+                                            else "")]
+    keys = []
+    for u in disks:
+        what = u.disk.source or f"{u.disk.device} {u.disk.target} (empty)"
+        if not args.storage:
+            if u.volume_key:
+                plan.append(f"  keep    {what} (no --storage)")
+            continue
+        if u.deletable:
+            keys.append(u.volume_key)
+            plan.append(f"  delete  {what}")
+        elif u.disk.source:
+            plan.append(f"  keep    {what} ({u.why_not_deletable})")
+    for line in plan:
+        _err(line)
+    if ask:
+        try:
+            answer = await asyncio.to_thread(input, f"Delete '{d.name}'? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            _err("Nothing deleted.")
+            return 1
+    try:
+        result = await service.delete(d.uuid, keys)
+    except VmtuiError as err:
+        _err(str(err))
+        return 1
+    print(f"Deleted domain '{result.name}'" + (" and " + ", ".join(result.deleted) if result.deleted else ""))
+    if result.errors:
+        _err("Not deleted: " + "; ".join(result.errors))
+        return 1
     return 0
 
 

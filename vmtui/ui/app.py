@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 from ..core.config import Config
 from ..core.errors import VmtuiError
 from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
-from ..core.connection.service import ConnState, DomainEvent, LibvirtService
+from ..core.connection.service import ConnState, LibvirtService
 from ..core.fleet.model import key_of, row_key
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
@@ -28,9 +28,10 @@ from .fleet import FleetActions, HostSlot
 from .footer import KeyFooter
 from .messages import (
     ConnectionStateChanged,
-    DomainEventArrived,
+    DomainEventsArrived,
     DomainRowsChanged,
     DomainsLoaded,
+    GuestSeedRemoved,
     HostInfoChanged,
     HostObjectChanged,
     ServiceBridge,
@@ -46,8 +47,10 @@ NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "conso
                                                      "disks", "snapshots", "toggle_mark"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0
+ADDRESS_INTERVAL = 30.0  # seconds between address reads of the running VMs while the Address column shows
 TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+TOAST_CHURN = 20  # what a notification counts as
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
@@ -89,6 +92,21 @@ def why_not(action: str, d: DomainInfo) -> str:
         case "migrate":
             return f"'{name}' is {state}: it can migrate once it is running or shut off."
     return f"Not possible for '{name}' while it is {state}."
+
+
+def release_render_memo() -> None:
+    """Textual memoizes ``StylesCache.get_inner_outer`` with an lru_cache of
+    1,024 entries keyed by the StylesCache object itself, so the render caches
+    of up to 1,024 widgets that are gone (toasts, screens, footer keys) stay
+    alive: a few MB per ten reconnects, tens of MB over days. Clearing the
+    memo lets them go; it refills at once for the widgets on screen."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:  # a Textual without it
+        return
+    memo = getattr(StylesCache, "get_inner_outer", None)
+    if hasattr(memo, "cache_clear"):
+        memo.cache_clear()
 
 
 class StatusBar(Static):
@@ -199,6 +217,22 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self.primary.consoles = manager  # type: ignore[union-attr]
 
     @property
+    def guests(self):
+        """The guest watch of the first host (each host has its own: HostSlot.guests)."""
+        return self.primary.guests  # type: ignore[union-attr]
+
+    def guests_of(self, service: LibvirtService):
+        """The guest watch of ``service``'s host."""
+        slot = next((s for s in self.slots.values() if s.service is service), None)
+        return (slot or self.primary).guests  # type: ignore[union-attr]
+
+    def _listen(self, slot: HostSlot) -> None:
+        """The host's news as messages: its bridge, and its guest watch's."""
+        slot.bridge = ServiceBridge(self, slot.service)
+        slot.guest_news = slot.guests.subscribe(
+            lambda news, s=slot: self.post_message(GuestSeedRemoved(news, s.service.name)))
+
+    @property
     def connect_error(self) -> VmtuiError | None:
         """Why the hosts could not be reached at start (the first host's reason)."""
         errors = [s.connect_error for s in self.slots.values()]
@@ -237,12 +271,21 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self.table.marks = self.marks
         if self.fleet:
             self.table.set_extra_columns(host=True, marks=bool(self.marks))
+        if self.config.cpu_graph_column:
+            self.table.show_column("graph", True)
         for slot in self.slots.values():
-            slot.bridge = ServiceBridge(self, slot.service)
+            self._listen(slot)
         self.update_status()
         for slot in list(self.slots.values()):
             self.connect(slot)
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
+        self.set_interval(self.service.stats_interval, self._graphs_tick)
+        self.set_interval(ADDRESS_INTERVAL, self._address_tick)
+
+    def _graphs_tick(self) -> None:
+        table = self._list_table()
+        if table is not None:
+            table.refresh_graphs()
 
     async def on_unmount(self) -> None:
         import asyncio
@@ -328,6 +371,10 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
+        for screen in self.screen_stack[1:]:  # screens about one VM follow it (details: live figures)
+            forward = getattr(screen, "domain_rows_changed", None)
+            if forward is not None:
+                forward(message)
         table = self._list_table()
         if table is None:
             return
@@ -342,9 +389,14 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self._list_changed()
         self._churned(len(message.changed) + len(message.removed))
 
+    def notify(self, message, *args, **kwargs) -> None:  # noqa: D102 - Textual's, counted
+        super().notify(message, *args, **kwargs)
+        self._churned(TOAST_CHURN)  # a toast is a few widgets made and dropped
+
     def _churned(self, rows: int) -> None:
-        """Count rows built and dropped; once many went by, give the freed
-        memory back when things have been calm for a while (core.heap)."""
+        """Count rows (and widgets) built and dropped; once many went by,
+        release what Textual still holds of them and give the freed memory
+        back when things have been calm for a while (core.heap)."""
         self._churn += rows
         if self._churn < TRIM_CHURN:
             return
@@ -355,26 +407,65 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def _trim_heap(self) -> None:
         from ..core import heap
         self._churn, self._trim_timer = 0, None
+        release_render_memo()
         heap.trim()
 
-    @on(DomainEventArrived)
-    def _domain_event(self, message: DomainEventArrived) -> None:
+    @on(DomainEventsArrived)
+    def _domain_events(self, message: DomainEventsArrived) -> None:
         from .console_screen import forward_domain_event
         slot = self.slots.get(message.host)
         if slot is None:
-            return
-        forward_domain_event(self, message.uuid, message.kind, slot.consoles)
-        if self._list_table() is None:
-            return
+            return  # a host closed meanwhile
+        listed = self._list_table() is not None
         where = f" on {slot.name}" if self.fleet else ""
-        if message.kind == "crashed":
-            self.notify(escape(f"Domain '{message.name}'{where} crashed"), severity="error", timeout=10)
-        elif message.kind == "non-persistent reset failed":
-            self.notify(escape(f"Could not discard what '{message.name}'{where} wrote to its non-persistent "
-                               "disks (see the log): they keep those writes until the next power-off."),
-                        severity="warning", timeout=15)
-        elif message.kind == "stopped":
-            self._after_stop(message.event, slot)
+        for event in message.events:
+            forward_domain_event(self, event.uuid, event.event, slot.consoles)
+            if not listed:
+                continue
+            if event.event == "crashed":
+                self.notify(escape(f"Domain '{event.name}'{where} crashed"), severity="error", timeout=10)
+                slot.guests.stopped(event.uuid)
+            elif event.event == "non-persistent reset failed":
+                self.notify(escape(f"Could not discard what '{event.name}'{where} wrote to its non-persistent "
+                                   "disks (see the log): they keep those writes until the next power-off."),
+                            severity="warning", timeout=15)
+            elif event.event == "stopped":
+                slot.guests.stopped(event.uuid)
+            elif event.event == "started":
+                slot.guests.started(event.uuid, addresses=self.table.column_shown("address"))
+            elif event.event == "undefined":
+                slot.guests.removed(event.uuid)
+
+    @on(GuestSeedRemoved)
+    def _seed_removed(self, message: GuestSeedRemoved) -> None:
+        news = message.news
+        where = f" on {message.host}" if message.host else ""
+        if news.error:
+            self.notify(escape(f"cloud-init finished on '{news.name}'{where}, but its seed stays: {news.error}"),
+                        title="cloud-init", severity="warning", timeout=12)
+        elif news.removal is not None:
+            self.notify(escape(f"First boot of '{news.name}'{where} done. {news.removal.describe()}"),
+                        title="cloud-init", timeout=8)
+
+    def adopt_vm(self, uuid: str, service: LibvirtService | None = None) -> None:
+        """This UI made the VM (on ``service``'s host, default the first) or
+        gave it its cloud-init seed: watch its boot (its row says how far it
+        got) and remove the seed once cloud-init finished with it, if it was
+        to go after the first boot."""
+        slot = next((s for s in self.slots.values() if s.service is service), None) or self.primary
+        if slot is not None:
+            self.run_worker(slot.guests.adopt(uuid), group="guests")
+
+    def _address_tick(self) -> None:
+        """The slow cadence of the Address column: one worker call per host
+        for its running VMs, only while the column shows."""
+        if self.list_screen.is_mounted and self.table.column_shown("address"):
+            self._refresh_addresses()
+
+    def _refresh_addresses(self) -> None:
+        for slot in list(self.slots.values()):
+            if slot.service.state is ConnState.CONNECTED:
+                self.run_worker(slot.guests.refresh_addresses(), group=f"addresses-{slot.name}", exclusive=True)
 
     @on(HostObjectChanged)
     def _host_object_changed(self, message: HostObjectChanged) -> None:
@@ -495,6 +586,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
+        if d.is_active and d.guest.addresses:
+            flags.append(f"{d.guest.addresses[0]} ({d.guest.address_source})")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
         bar.update(Text.assemble(*bits))
@@ -632,6 +725,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
+            self.slot_of(d).guests.expect_start(d.uuid)  # its boot is read from its console when it starts
             self.start_checked(d)  # a template or a linked clone's source asks first
 
     def action_shutdown(self) -> None:
@@ -719,6 +813,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
             def done(uuid: str | None) -> None:
                 if uuid:
+                    self.adopt_vm(uuid, svc)
                     self._select_when_listed(key_of(svc.name, uuid))
 
             self.push_screen(screen(svc), done)
@@ -848,26 +943,6 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self.push_screen(CloudInitLibraryScreen(svc, domain_name=d.name if d else None,
                                                 domain_uuid=d.uuid if d else None))
 
-    def _after_stop(self, event: DomainEvent, slot: HostSlot | None = None) -> None:
-        """A VM stopped: remove its cloud-init seed if it was to go after the
-        first successful boot (the guest shut itself down)."""
-        service = (slot or self.primary).service
-        d = service.domains.get(event.uuid)
-        if service.readonly or d is None or not d.persistent or (d.flags_read and not d.seed_cleanup):
-            return  # nothing to remove (most VMs): no call, no message
-        from ..core.provision import seed
-        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
-            return
-
-        async def job() -> None:
-            path = await service.call(lambda c: seed.cleanup_after_first_boot(c, event.uuid),
-                                      action="remove the cloud-init seed of", obj=f"domain '{event.name}'")
-            if path:
-                self.notify(f"First boot of '{event.name}' done: removed its cloud-init seed {path}",
-                            title="cloud-init", timeout=6)
-
-        self._run("cloud-init", job)
-
     def action_kickstart(self) -> None:
         from .kickstart_editor import KickstartEditorScreen
 
@@ -915,3 +990,19 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def action_reverse_sort(self) -> None:
         self.table.reverse_sort()
         self.want_titles()
+
+    def action_graph_column(self) -> None:
+        shown = not self.table.column_shown("graph")
+        self.table.show_column("graph", shown)
+        self.notify("CPU graph column shown (CPU % of the last 20 s)" if shown else "CPU graph column hidden",
+                    timeout=2)
+
+    def action_addresses(self) -> None:
+        shown = not self.table.column_shown("address")
+        self.table.show_column("address", shown)
+        if shown:
+            self.notify("Address column: the running guests' addresses, read now and every "
+                        f"{ADDRESS_INTERVAL:g} s (details, Enter, read them at once)", timeout=4)
+            self._refresh_addresses()
+        else:
+            self.notify("Address column hidden", timeout=2)

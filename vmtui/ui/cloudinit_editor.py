@@ -979,8 +979,11 @@ class CloudInitLibraryScreen(Screen[None]):
         except VmtuiError as err:
             self._error(err)
             return
-        then = " It goes again after the first boot." if detach else ""
+        then = " It goes once cloud-init finished with it (while vmtui runs)." if detach else ""
         self.notify(f"Attached {path} to '{name}'.{then}", title="cloud-init", timeout=6)
+        adopt = getattr(self.app, "adopt_vm", None)
+        if adopt is not None and uuid:
+            adopt(uuid, self.service)
 
     def action_import_file(self) -> None:
         def path_given(path: str | None) -> None:

@@ -4,6 +4,7 @@ hosts, UUID and host: core/fleet/model.py) whose rows change in place."""
 from __future__ import annotations
 
 import gc
+import ipaddress
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey, Row, RowDoesNotExist, RowKey
 
+from ..core.connection.history import CPU
 from ..core.connection.rows import CRASHED, IDLE, IN_SHUTDOWN, PAUSED, PMSUSPENDED, RUNNING, SHUT_OFF, DomainInfo
 from ..core.fleet.model import Marks, matches_text, row_key, split_key
 from ..core.sizes import fmt_kib, fmt_percent, fmt_rate
@@ -142,29 +144,73 @@ def _gc_paused(objects: int):
             gc.enable()
 
 
+READINESS_STYLE = {"error": "bold red", "ready": "green"}
+
+
 def _state_cell(d: DomainInfo) -> Cell:
-    """The state; a shut-off template says "template" (sorted after shut off)."""
+    """The state; a shut-off template says "template" (sorted after shut off);
+    a running guest whose boot vmtui watches says how far it got
+    ("running (cloud-init)", see core/consoles/readiness.py)."""
     if d.template and d.is_shut_off:
         return Cell("template", (d.state_code + 0.5, d.name), "magenta")
+    ready = d.guest.readiness if d.is_active else ""
+    if ready:
+        return Cell(f"{d.state} ({ready})", (d.state_code, d.name),
+                    READINESS_STYLE.get(ready, STATE_STYLE.get(d.state_code, "")))
     return Cell(d.state, (d.state_code, d.name), STATE_STYLE.get(d.state_code, ""))
 
 
-# column key -> (label, cell builder)
+def _ip_key(ip: str) -> tuple:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return (2, ip)
+    return (addr.version, int(addr))
+
+
+def _address_cell(d: DomainInfo) -> Cell:
+    """The first address of a running guest (+N more), from the cache the
+    guest watch keeps (core/consoles/guests.py); blank when unknown."""
+    ips = d.guest.addresses if d.is_active else ()
+    if not ips:
+        return Cell("", (9,))
+    more = f" +{len(ips) - 1}" if len(ips) > 1 else ""
+    return Cell(ips[0] + more, _ip_key(ips[0]))
+
+
+GRAPH_WIDTH = 10  # ticks in the list's CPU graph (20 s at the default tick)
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def _graph_cell(d: DomainInfo) -> Cell:
+    """The CPU % of the last GRAPH_WIDTH ticks as bars, 0-100 % (the
+    service's stats history; nothing while the VM does not run)."""
+    ring = d.history
+    values = ring.series(CPU, GRAPH_WIDTH) if ring is not None and d.is_active else []
+    bars = "".join(" " if v is None else _BARS[min(7, int(v * 8 / 100.0))] for v in values)
+    return Cell(bars.rjust(GRAPH_WIDTH) if bars else "", d.stats.cpu_percent or -1.0)
+
+
+# column key -> (label, cell builder); the OPTIONAL ones show when switched on
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     # the host breaks ties: one name on two hosts sorts the same way every time
     ("name", "Name", lambda d: Cell(d.name, (d.name.lower(), d.host), "bold" if d.is_active else "")),
     ("state", "State", lambda d: _state_cell(d)),
+    ("address", "Address", _address_cell),
     ("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus)),
     ("memory", "Memory", lambda d: _num(_fmt_kib(d.memory_kib) if d.memory_kib else "-", d.memory_kib)),
     ("cpu", "CPU%", lambda d: _num(fmt_percent(d.stats.cpu_percent), d.stats.cpu_percent or -1.0)),
     ("disk", "Disk I/O", lambda d: _io_cell(d.stats.disk_read_bps, d.stats.disk_write_bps)),
     ("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps)),
+    ("graph", "CPU graph", _graph_cell),
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
-# Shown only when there are several hosts / marked VMs (DomainTable.set_extra_columns)
+# Shown first when there are several hosts / marked VMs (DomainTable.set_extra_columns)
 HOST_COLUMN = ("host", "Host", lambda d: Cell(d.host, (d.host.lower(), d.name.lower()), "cyan"))
 MARK_LABEL = "*"
+#: Columns shown only when asked for: A (the guests' addresses), G (the CPU graph)
+OPTIONAL_COLUMNS = frozenset({"address", "graph"})
 CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
 LINE_CACHE = 300  # rendered rows and lines kept
 REBUILD_AFTER = 8  # removals in one batch beyond which the table is rebuilt
@@ -222,27 +268,66 @@ class DomainTable(DataTable):
             cache = getattr(self, name, None)
             if cache is not None and hasattr(cache, "maxsize"):
                 setattr(self, name, type(cache)(size))
-        self.domains: dict[str, DomainInfo] = {}  # by row key
+        self.domains: dict[str, DomainInfo] = {}
         self.text_filter = ""
         self.state_filter = 0
         self.sort_key = "name"
         self.sort_reverse = False
         self.group_by_host = False
         self.marks: Marks | None = None  # set by the app: the mark column shows them
-        self.spec = list(COLUMNS)  # the columns shown: COLUMNS, after the mark and host columns when on
-        self.column_keys = [c[0] for c in self.spec]
+        self._with_marks = self._with_host = False  # the mark and Host columns (set_extra_columns)
         # column key -> Counter of the widths of the cells in the table
-        self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in self.column_keys}
+        self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in [*COLUMN_KEYS, "mark", "host"]}
         self._label_widths: dict[str, int] = {}
         self.lost: LostSelection | None = None
+        self.optional_shown: set[str] = set()
+        self._settling: set[str] = set()  # rows whose CPU graph still moves without a change (refresh_graphs)
+        self._shown = self._columns()
+        self.column_keys = [c[0] for c in self._shown]  # the columns shown, in order
 
     def on_mount(self) -> None:
         self._add_columns()
 
     def _add_columns(self) -> None:
-        for key, label, _ in self.spec:
+        for key, label, _ in self._shown:
             self.add_column(label, key=key)
             self._label_widths[key] = self.columns[ColumnKey(key)].content_width
+
+    def _columns(self) -> list:
+        """The columns to show: the mark and Host columns when on, then
+        COLUMNS with the optional ones that are switched on."""
+        return (([("mark", MARK_LABEL, self._mark_cell)] if self._with_marks else [])
+                + ([HOST_COLUMN] if self._with_host else [])
+                + [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS or c[0] in self.optional_shown])
+
+    def _relayout(self) -> bool:
+        """Build the columns again when the set shown changed (the rows too).
+        True when it changed."""
+        shown = self._columns()
+        if [c[0] for c in shown] == self.column_keys:
+            return False
+        self._shown = shown
+        self.column_keys = [c[0] for c in shown]
+        if self.sort_key not in self.column_keys:
+            self.sort_key = "name"
+        if not self.columns:
+            return True  # not mounted yet: on_mount adds these
+        keep = self.selected_key or (self.lost.uuid if self.lost else None)
+        self.clear(columns=True)
+        self._add_columns()
+        self.rebuild(keep)
+        return True
+
+    def column_shown(self, key: str) -> bool:
+        return key in self.column_keys
+
+    def show_column(self, key: str, shown: bool) -> None:
+        """Show or hide an optional column (OPTIONAL_COLUMNS); the rows are built again."""
+        if key not in OPTIONAL_COLUMNS or (key in self.optional_shown) == shown:
+            return
+        (self.optional_shown.add if shown else self.optional_shown.discard)(key)
+        if self._relayout() and self.columns:
+            self._settling = {u for u, d in self.domains.items() if d.history is not None} if shown else set()
 
     def _mark_cell(self, d: DomainInfo) -> Cell:
         marked = self.marks is not None and row_key(d) in self.marks
@@ -251,22 +336,8 @@ class DomainTable(DataTable):
     def set_extra_columns(self, *, host: bool, marks: bool) -> bool:
         """Show or hide the Host column (several hosts) and the mark column
         (VMs are marked). True when that changed (the table was rebuilt)."""
-        spec = ([("mark", MARK_LABEL, self._mark_cell)] if marks else []) + ([HOST_COLUMN] if host else []) \
-            + list(COLUMNS)
-        keys = [c[0] for c in spec]
-        if keys == self.column_keys:
-            return False
-        keep = self.selected_key or (self.lost.uuid if self.lost else None)
-        self.spec, self.column_keys = spec, keys
-        self._cell_widths = {key: Counter() for key in keys}
-        self._label_widths = {}
-        if self.sort_key not in keys:
-            self.sort_key = "name"
-        if self.is_mounted:
-            self.clear(columns=True)
-            self._add_columns()
-            self.rebuild(keep)
-        return True
+        self._with_host, self._with_marks = host, marks
+        return self._relayout()
 
     def refresh_marks(self, keys) -> None:
         """The marks of ``keys`` changed: redraw their mark cells."""
@@ -285,7 +356,7 @@ class DomainTable(DataTable):
         return matches_text(d, self.text_filter)
 
     def cells(self, d: DomainInfo) -> list[Cell]:
-        return [build(d) for _, _, build in self.spec]
+        return [build(d) for _, _, build in self._shown]
 
     @property
     def selected_key(self) -> str | None:
@@ -472,20 +543,20 @@ class DomainTable(DataTable):
         self.select(keep)
 
     def add_rows_keyed(self, rows: list[DomainInfo], presort: bool = False) -> None:
-        with _gc_paused(len(rows) * len(COLUMNS)):
+        with _gc_paused(len(rows) * len(self._shown)):
             self._add_rows_keyed(rows, presort)
 
     def _add_rows_keyed(self, rows: list[DomainInfo], presort: bool) -> None:
         built = [(row_key(d), self.cells(d)) for d in rows]
-        keys = self.column_keys
         if presort and len(built) > 1:
-            index = keys.index(self.sort_key)
+            index = self.column_keys.index(self.sort_key)
             built.sort(key=lambda item: item[1][index].key, reverse=self.sort_reverse)
-            if self.group_by_host and "host" in keys:
-                host = keys.index("host")
+            if self.group_by_host and "host" in self.column_keys:
+                host = self.column_keys.index("host")
                 built.sort(key=lambda item: item[1][host].key[0])
         self._append_rows(built)
         widest: dict[str, int] = {}
+        keys = self.column_keys
         cell_widths = [self._cell_widths[key] for key in keys]
         for _, cells in built:
             for key, counter, cell in zip(keys, cell_widths, cells):
@@ -656,18 +727,12 @@ class DomainTable(DataTable):
                 continue
             new_cells = self.cells(d)
             for key, cell in zip(self.column_keys, new_cells):
-                current = self.get_cell(rk, key)
-                if current != cell:
-                    counter = self._cell_widths[key]
-                    if isinstance(current, Cell):
-                        counter[current.width] -= 1
-                        if counter[current.width] <= 0:
-                            del counter[current.width]
-                    counter[cell.width] += 1
+                if self._replace_cell(rk, key, cell):
                     resized.add(key)
-                    self.update_cell(rk, key, cell)
                     if key == self.sort_key:
                         resort = True
+            if d.history is not None and "graph" in self.optional_shown:
+                self._settling.add(rk)
             if old is not None and old.name != d.name:
                 resort = True
         if resized:
@@ -675,12 +740,45 @@ class DomainTable(DataTable):
         if resort:
             self._sort()
 
+    def _replace_cell(self, uuid: str, key: str, cell: Cell) -> bool:
+        """Put ``cell`` in place if it differs (its width counted); True if it did."""
+        current = self.get_cell(uuid, key)
+        if current == cell:
+            return False
+        counter = self._cell_widths[key]
+        if isinstance(current, Cell):
+            counter[current.width] -= 1
+            if counter[current.width] <= 0:
+                del counter[current.width]
+        counter[cell.width] += 1
+        self.update_cell(uuid, key, cell)
+        return True
+
+    def refresh_graphs(self) -> None:
+        """Move the CPU graphs of the rows whose figures stopped changing (run
+        at each stats tick): their history repeats their last sample, and no
+        row change says so. Only rows changed in the last GRAPH_WIDTH ticks
+        are looked at."""
+        if "graph" not in self.optional_shown:
+            self._settling.clear()
+            return
+        resized = False
+        for uuid in list(self._settling):
+            d = self.domains.get(uuid)
+            ring = d.history if d is not None else None
+            if ring is None or ring.clock.tick - ring.last >= GRAPH_WIDTH:
+                self._settling.discard(uuid)  # its bars are all its last figure now
+            if d is not None and uuid in self.rows:
+                resized |= self._replace_cell(uuid, "graph", _graph_cell(d))
+        if resized:
+            self._fit(["graph"])
+
     def drop(self, uuid: str) -> None:
         """The VM (row key) is gone from the host."""
         self.drop_many([uuid])
 
     def drop_many(self, uuids: Iterable[str]) -> None:
-        """The VMs (row keys) are gone from the host. DataTable re-indexes every row on
+        """The VMs are gone from the host. DataTable re-indexes every row on
         each removal, so many at once (an event storm) rebuild the table
         instead: O(rows)."""
         gone = set(uuids)

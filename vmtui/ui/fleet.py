@@ -42,11 +42,16 @@ class HostSlot:
     tagged with the host), its serial consoles and its pool warnings."""
 
     def __init__(self, service: LibvirtService) -> None:
+        from ..core.consoles.guests import GuestWatch
         from ..core.consoles.serial import ConsoleManager
 
         self.service = service
         self.bridge: ServiceBridge | None = None
         self.consoles = ConsoleManager(service)
+        # addresses and readiness of running guests (the Address column, the
+        # state's "(cloud-init)", details); seeds removed after the first boot
+        self.guests = GuestWatch(service, self.consoles)
+        self.guest_news: Callable[[], object] | None = None  # unsubscribes the app from the watch
         self.storage_warnings: list[str] = []
         self.was_disconnected = False
         self.connect_error = None  # VmtuiError of the last failed connect
@@ -59,6 +64,10 @@ class HostSlot:
         if self.bridge is not None:
             self.bridge.close()
             self.bridge = None
+        if self.guest_news is not None:
+            self.guest_news()
+            self.guest_news = None
+        self.guests.close()
         self.consoles.close_all()
 
 
@@ -166,7 +175,6 @@ class FleetActions:
         fleet list if it was a one-host list."""
         from ..core.connection.hosts import default_name, unique_name
         from ..core.connection.service import normalize_uri
-        from .messages import ServiceBridge
 
         for slot in self.slots.values():
             if normalize_uri(slot.service.uri) == normalize_uri(uri):
@@ -191,7 +199,7 @@ class FleetActions:
         if self._list_mounted() and self.primary is not None:
             # the rows of the hosts there were, under their names
             self.table.reset([d for s in self.slots.values() for d in s.service.domains.values()])
-        slot.bridge = ServiceBridge(self, service)
+        self._listen(slot)
         self.update_status()
         self.connect(slot)
         return service

@@ -12,7 +12,8 @@ service says                   the app receives
 ``DomainsReset``               :class:`DomainsLoaded`
 ``DomainsChanged`` /           :class:`DomainRowsChanged` (coalesced, at
 ``DomainRemoved``              most one per frame)
-``DomainEvent``                :class:`DomainEventArrived`
+``DomainEvent``                :class:`DomainEventsArrived` (batched,
+                               in order, at most one per frame)
 ``ObjectEvent``                :class:`HostObjectChanged`
 =============================  ==========================================
 
@@ -20,10 +21,16 @@ With several hosts, each host's service has a bridge of its own and every
 message carries ``host``: the name of the service it came from
 (``LibvirtService.name``; "" when vmtui shows one host).
 
-Row changes are what floods during an event storm (hundreds of VMs defined,
-started and undefined by a script): the bridge keeps the latest state of
-each domain by UUID and hands the app one batch per frame, so the work the
-UI does follows the frame rate, not the event rate.
+Row changes and domain events are what floods during an event storm
+(hundreds of VMs defined, started and undefined by a script): the bridge
+keeps the latest state of each domain by UUID and the events in order, and
+hands the app one batch of each per frame, so the messages the UI handles
+(and the keys queued behind them) follow the frame rate, not the event rate.
+
+The guest watch (``vmtui.core.consoles.guests.GuestWatch``) puts what it
+learns about running guests on their rows through the service (so it comes
+as :class:`DomainRowsChanged`); the seeds it removes come as
+:class:`GuestSeedRemoved`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from ..core.connection.service import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from textual.app import App
+
+    from ..core.consoles.guests import SeedRemoved
 
     from ..core.connection.service import LibvirtService
 
@@ -92,29 +101,14 @@ class DomainRowsChanged(Message):
         self.host = host
 
 
-class DomainEventArrived(Message):
-    """A libvirt domain event (for notifications, consoles and clean-ups)."""
+class DomainEventsArrived(Message):
+    """libvirt domain events since the last such message, in the order they
+    came (for notifications, consoles and clean-ups)."""
 
-    def __init__(self, event: DomainEvent, host: str = "") -> None:
+    def __init__(self, events: list[DomainEvent], host: str = "") -> None:
         super().__init__()
-        self.event = event
+        self.events = events
         self.host = host
-
-    @property
-    def uuid(self) -> str:
-        return self.event.uuid
-
-    @property
-    def name(self) -> str:
-        return self.event.name
-
-    @property
-    def kind(self) -> str:
-        return self.event.event
-
-    @property
-    def detail(self) -> int:
-        return self.event.detail
 
 
 class HostObjectChanged(Message):
@@ -128,6 +122,16 @@ class HostObjectChanged(Message):
         self.host = host
 
 
+class GuestSeedRemoved(Message):
+    """The guest watch removed a cloud-init seed after cloud-init finished
+    with it (``news.removal``), or could not (``news.error``)."""
+
+    def __init__(self, news: "SeedRemoved", host: str = "") -> None:
+        super().__init__()
+        self.news = news
+        self.host = host
+
+
 class ServiceBridge:
     """Subscribes to a service and posts its news to ``app`` as messages."""
 
@@ -137,6 +141,7 @@ class ServiceBridge:
         self.frame = frame
         self._changed: dict[str, DomainInfo] = {}
         self._removed: dict[str, str] = {}
+        self._events: list[DomainEvent] = []
         self._timer: asyncio.TimerHandle | None = None
         self._unsubscribe = service.subscribe(self)
 
@@ -164,9 +169,10 @@ class ServiceBridge:
             self._removed[news.uuid] = news.name
             self._soon()
         elif isinstance(news, DomainEvent):
-            post(DomainEventArrived(news, host))
+            self._events.append(news)
+            self._soon()
         elif isinstance(news, DomainsReset):
-            # the full list supersedes whatever was waiting
+            # the full list supersedes the row changes waiting (not the events)
             self._changed.clear()
             self._removed.clear()
             post(DomainsLoaded(news.domains, host))
@@ -186,6 +192,9 @@ class ServiceBridge:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._events:
+            events, self._events = self._events, []
+            self.app.post_message(DomainEventsArrived(events, self.service.name))
         if not self._changed and not self._removed:
             return
         changed, removed = list(self._changed.values()), self._removed

@@ -532,7 +532,7 @@ class TemplateActions:
         self._select_when_listed(key_of(d.host, res.uuid))
         try:
             meta = await svc.call(lambda c: templates.meta_by_uuid(c, d.uuid),
-                                           action="read the template metadata of", obj=f"domain '{d.name}'")
+                                  action="read the template metadata of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="New VM from template", severity="error", timeout=12)
             meta = templates.TemplateMeta()
@@ -540,6 +540,9 @@ class TemplateActions:
         msg = f"Created '{res.name}' from template '{d.name}'"
         if seeded:
             msg += " with a cloud-init seed"
+        adopt = getattr(self, "adopt_vm", None)
+        if adopt is not None:  # its boot is followed; its seed goes once cloud-init finished with it
+            adopt(res.uuid, svc)
         if outcome.start:
             try:
                 await svc.start(res.uuid)

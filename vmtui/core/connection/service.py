@@ -8,7 +8,8 @@
   service keeps ``domains`` (keyed by UUID) current and tells its listeners
   what changed.
 * Stats come from one bulk ``getAllDomainStats`` call per tick (plus at most
-  one host call), whatever the number of domains.
+  one host call), whatever the number of domains; the last few minutes of
+  each running domain's figures are kept for graphs (:mod:`.history`).
 * When the connection drops, listeners hear "disconnected, retrying", the
   service reconnects with backoff and resyncs everything.
 
@@ -42,8 +43,9 @@ from ..errors import (
     libvirt_message,
 )
 from .eventloop import ensure_event_impl
+from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
-from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
+from .rows import EVENT_NAMES, NO_GUEST_FACTS, DomainInfo, DomainStats, GuestFacts, HostInfo, version_string
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class ObjectEvent:
 
 
 Listener = Callable[[Any], None]
+_NO_STATS = DomainStats()  # a driver that gives no figures (the test driver)
 
 
 @dataclass(slots=True)
@@ -142,6 +145,7 @@ class DiskUsage:
     allocation: int | None = None
     volume_key: str | None = None  # set when the path is a managed storage volume
     used_by: list[str] = field(default_factory=list)  # other domains using the same source
+    seed: bool = False  # vmtui's cloud-init seed of this VM (core/provision/seed.py): goes with it
 
     @property
     def deletable(self) -> bool:
@@ -152,6 +156,8 @@ class DiskUsage:
         d = self.disk
         if self.used_by:
             return "used by " + ", ".join(self.used_by)
+        if self.seed and d.source and self.volume_key is not None:
+            return ""
         if d.device in ("cdrom", "floppy"):
             return "removable media"
         if d.readonly:
@@ -194,6 +200,16 @@ def _undefine(dom: libvirt.virDomain) -> None:
                 break
     if last is not None:
         raise last
+
+
+def _seed_path(xml: str) -> str | None:
+    """The path of the cloud-init seed vmtui gave the domain (its record in
+    ``<metadata>``, see core/provision/seed.py), or None."""
+    try:
+        el = domxml.get_metadata(xml, ownmeta.NS_SEED)
+    except domxml.DomainXMLError:
+        return None
+    return (el.get("path") or None) if el is not None else None
 
 
 def _probe(conn: libvirt.virConnect) -> None:
@@ -288,6 +304,8 @@ class LibvirtService:
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._samples: dict[str, _Sample] = {}
+        #: the last few minutes of the running domains' figures (graphs)
+        self.history = StatsHistory(capacity_for(stats_interval))
         self._host_cpu_sample: tuple[int, int] | None = None
         self._host_unsupported: set[str] = set()
         self._tick = itertools.count()
@@ -631,8 +649,13 @@ class LibvirtService:
         self.host = host
         self._emit(HostChanged(host))
         domains = await domains_call
+        for d in domains:  # what was learned about running guests stays while they run
+            old = self.domains.get(d.uuid)
+            if old is not None and d.is_active:
+                d.guest = old.guest
         self.domains = {d.uuid: d for d in domains}
         self._samples.clear()
+        self.history.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
@@ -854,6 +877,17 @@ class LibvirtService:
             todo.update(dict.fromkeys(first))
             todo.update(dict.fromkeys(rest))
 
+    def set_guest(self, uuid: str, guest: GuestFacts) -> None:
+        """Record what was learned about a running guest (addresses,
+        readiness) on its row and tell listeners; nothing for a VM that is
+        gone. (A row may say "shut off" for a moment after the VM started:
+        the facts wait there; they go when the VM stops.)"""
+        info = self.domains.get(uuid)
+        if info is None or info.guest == guest:
+            return
+        info.guest = guest
+        self._emit(DomainsChanged([info]))
+
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
         """Re-read one domain now and tell listeners (removed if it is gone)."""
         await self._refresh([uuid])
@@ -874,14 +908,19 @@ class LibvirtService:
             old = self.domains.get(uuid)
             if info is None:
                 self._samples.pop(uuid, None)
+                self.history.drop(uuid)
                 if old is not None:
                     del self.domains[uuid]
                     self._emit(DomainRemoved(uuid, old.name))
                 continue
             if old is not None:
                 info.stats = old.stats if info.is_active else DomainStats()
+                info.guest = old.guest if info.is_active else NO_GUEST_FACTS
+                if info.is_active:
+                    info.history = old.history
             if not info.is_active:
                 self._samples.pop(uuid, None)
+                self.history.drop(uuid)
             if old != info:
                 self.domains[uuid] = info
                 changed.append(info)
@@ -1008,6 +1047,8 @@ class LibvirtService:
         now = time.monotonic()
         changed: list[DomainInfo] = []
         seen = set()
+        history = self.history
+        history.advance()
         for uuid, dom_id, rec in records:
             seen.add(uuid)
             info = self.domains.get(uuid)
@@ -1024,6 +1065,13 @@ class LibvirtService:
             info.stats = self._compute_stats(uuid, info, rec, now)
             if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
+                # the history of the others repeats their last sample (history.py)
+                if info.is_active:
+                    if info.history is not None or info.stats != _NO_STATS:
+                        info.history = history.record(uuid, info.stats)
+                elif info.history is not None:
+                    history.drop(uuid)
+                    info.history = None
                 changed.append(info)
         for uuid in [u for u in self.domains if u not in seen]:
             self._schedule_refresh(uuid)  # vanished without an event
@@ -1157,18 +1205,21 @@ class LibvirtService:
             overview = domxml.parse_domain(xml)
         except domxml.DomainXMLError as err:
             raise VmtuiError("read the details of", f"domain {self._name(uuid)}", str(err)) from None
-        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks),
+        seed_path = _seed_path(xml)
+        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks, seed_path),
                                 action="read the disks of", obj=f"domain {self._name(uuid)}")
         return overview, disks
 
     @staticmethod
-    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
-        """Blocking: sizes of each disk, and which other domains use the same source."""
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo],
+                    seed_path: str | None = None) -> list[DiskUsage]:
+        """Blocking: sizes of each disk, and which other domains use the same
+        source; ``seed_path``: the VM's cloud-init seed (vmtui's record)."""
         users = storage.volume_users(conn, exclude_uuid=uuid)
         backed: dict[str, list[str]] | None = None
         out = []
         for disk in disks:
-            usage = DiskUsage(disk=disk)
+            usage = DiskUsage(disk=disk, seed=bool(seed_path) and disk.source == seed_path)
             names: set[str] = set()
             for key in storage.source_keys(disk):
                 names |= set(users.get(key, ()))
@@ -1200,9 +1251,10 @@ class LibvirtService:
         def work(conn: libvirt.virConnect) -> DeleteResult:
             dom = conn.lookupByUUIDString(uuid)
             result = DeleteResult(name=dom.name())
-            overview = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-                                           if dom.isPersistent() else dom.XMLDesc(0))
-            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks) if u.volume_key}
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0)
+            overview = domxml.parse_domain(xml)
+            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks, _seed_path(xml))
+                     if u.volume_key}
             if dom.isActive():
                 dom.destroy()
             if dom.isPersistent():

@@ -388,12 +388,30 @@ def _set_autostart(dom: libvirt.virDomain) -> None:
     dom.setAutostart(1)
 
 
-def _start_install(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
+def _unsupported(err: libvirt.libvirtError) -> bool:
+    return err.get_error_code() in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT,
+                                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+
+
+def _start_install(conn: libvirt.virConnect, xml: str, flags: int = 0) -> libvirt.virDomain:
+    try:
+        return conn.createXML(xml, flags)
+    except libvirt.libvirtError as err:  # a driver that cannot start paused starts it running
+        if not flags or not _unsupported(err):
+            raise
     return conn.createXML(xml, 0)
 
 
-def _start(dom: libvirt.virDomain) -> None:
-    dom.create()
+def _start(dom: libvirt.virDomain, flags: int = 0) -> None:
+    if not flags:
+        dom.create()
+        return
+    try:
+        dom.createWithFlags(flags)
+    except libvirt.libvirtError as err:
+        if not _unsupported(err):
+            raise
+        dom.create()
 
 
 _UNDEFINE_FLAGS = (
@@ -482,11 +500,15 @@ def _threadsafe(progress: Progress | None) -> Callable[[str, float | None], None
 
 async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: Progress | None = None,
                     caps: HostCaps | None = None, facts: HostFacts | None = None,
-                    domain_uuid: str | None = None) -> str:
+                    domain_uuid: str | None = None, paused: bool = False) -> str:
     """Create the VM ``spec`` describes on ``service``'s host; return its UUID.
 
     ``progress(message, fraction)`` is called on the event loop (fraction
-    0..1 of the whole job, None when unknown). Raises :class:`InvalidSpec`
+    0..1 of the whole job, None when unknown). ``paused``: start it paused
+    (``VIR_DOMAIN_START_PAUSED``; a driver that cannot starts it running);
+    the caller resumes it, e.g. once it reads the serial console, so that
+    nothing the guest prints is missed (``vmtui create --wait``). Raises
+    :class:`InvalidSpec`
     when the spec does not fit the host (nothing was created), or
     :class:`VmtuiError` naming the failed step after removing everything
     created so far.
@@ -516,6 +538,7 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
         raise InvalidSpec(name, errors)
 
     dom_uuid = domain_uuid or str(uuidlib.uuid4())
+    start_flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
     planned = builder.plan_disks(spec)
     created_keys: list[str] = []  # volumes to delete on failure
     boot_keys: list[str] = []  # uploaded kernel/initrd
@@ -622,12 +645,13 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                 install_xml = builder.build_domain_xml(
                     spec, caps, resolved, phase="install", os=osinfo, uuid=dom_uuid,
                     install_kernel=kernel_path, install_initrd=initrd_path, install_oemdrv=oemdrv_path)
-                await call(lambda c: _start_install(c, install_xml), timeout=max(getattr(service, "timeout", 30),
-                                                                                 120))
+                await call(lambda c: _start_install(c, install_xml, start_flags),
+                           timeout=max(getattr(service, "timeout", 30), 120))
             else:
                 step.name = "start the VM"
                 report("Starting the VM", 0.94)
-                await call(lambda c: _start(c.lookupByUUIDString(dom_uuid)),
+                await call(lambda c: (_start(c.lookupByUUIDString(dom_uuid), start_flags) if start_flags
+                                      else _start(c.lookupByUUIDString(dom_uuid))),
                            timeout=max(getattr(service, "timeout", 30), 120))
     except BaseException as err:
         cause = err.cause if isinstance(err, VmtuiError) else (

@@ -13,9 +13,15 @@ Every function taking a ``conn`` is blocking; the app runs it through
   deleted again and nothing stays attached.
 * :func:`detach_seed` -- the reverse (optionally keeping the volume).
 * "Remove after the first boot": :func:`attach_seed` records the wish in the
-  domain's ``<metadata>`` (namespace :data:`NS_SEED`); when the VM next stops
-  after running (a libvirt lifecycle event the app receives),
-  :func:`cleanup_after_first_boot` detaches the CD-ROM and deletes the volume.
+  domain's ``<metadata>`` (namespace :data:`NS_SEED`). The seed goes once
+  cloud-init reported that it finished with the seed (its "finished" line,
+  :mod:`vmtui.core.consoles.readiness`), and only by the vmtui that waits for
+  it: ``vmtui create --wait``, or the UI that created the VM (or attached the
+  seed). :func:`remove_seed` then takes it out of the definition and out of
+  the running VM -- unplugged, or, for a CD-ROM that cannot be hot-unplugged
+  (IDE, SATA), its medium ejected so an empty drive stays until the VM next
+  stops -- and deletes the volume. With nothing waiting, the seed stays (the
+  details screen says so), and nothing removes it behind the user's back.
 """
 
 from __future__ import annotations
@@ -43,10 +49,6 @@ log = logging.getLogger(__name__)
 
 NS_PREFIX = "vmtuici"
 SEED_SUFFIX = "-cidata.iso"
-
-#: Lifecycle "stopped" details that count as the end of a successful boot:
-#: the guest shut itself down (VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN).
-SUCCESSFUL_STOP_DETAILS = frozenset({0})
 
 
 @dataclass
@@ -225,26 +227,63 @@ def _detach_elements(dom: libvirt.virDomain, elements: list[ET.Element], live: b
             dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
 
 
+UNPLUGGED, EJECTED, STILL_ATTACHED = "unplugged", "ejected", "still attached"
+
+
+def _eject_element(el: ET.Element) -> str:
+    """The device XML of CD-ROM ``el`` with its medium taken out."""
+    empty = ET.fromstring(ET.tostring(el))
+    for child in empty.findall("source") + empty.findall("backingStore"):
+        empty.remove(child)
+    if empty.get("type") == "volume":
+        empty.set("type", "file")
+    return ET.tostring(empty, encoding="unicode")
+
+
+def _remove_live(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> str:
+    """Take the seed out of the running VM: unplug it, or eject the medium of
+    a CD-ROM that cannot be hot-unplugged (the empty drive stays until the VM
+    stops). "" when the running VM does not have it; else UNPLUGGED, EJECTED
+    or STILL_ATTACHED (a disk the guest did not let go of)."""
+    live = seed_disks(dom.XMLDesc(0), path, volume_name)
+    if not live:
+        return ""
+    outcome = UNPLUGGED
+    for disk in live:
+        dev = ET.tostring(disk.element, encoding="unicode")
+        try:
+            dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            continue
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            log.info("cannot unplug the seed from running %s: %s", dom.name(), err)
+        if disk.device != "cdrom":
+            outcome = STILL_ATTACHED
+            continue
+        try:
+            dom.updateDeviceFlags(_eject_element(disk.element), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            outcome = EJECTED if outcome == UNPLUGGED else outcome
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            log.info("cannot eject the seed from running %s: %s", dom.name(), err)
+            outcome = STILL_ATTACHED
+    # an unplug the guest has not acknowledged yet leaves the device in place
+    if outcome != STILL_ATTACHED and seed_disks(dom.XMLDesc(0), path, volume_name):
+        outcome = STILL_ATTACHED
+    return outcome
+
+
 def _remove_from_domain(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> bool:
-    """Detach matching seed CD-ROMs from the definition and (best effort) the
-    running VM. True when the running VM still has one (IDE/SATA cannot be
-    unplugged: it goes at the next shutdown)."""
-    still_live = False
+    """Detach matching seed CD-ROMs from the definition and from the running
+    VM (unplugged, or the medium ejected: see :func:`_remove_live`). True
+    when the running VM still holds the seed."""
     inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     config = seed_disk_elements(inactive, path, volume_name)
     if config:
         _detach_elements(dom, config, live=False)
-    if dom.isActive():
-        live = seed_disk_elements(dom.XMLDesc(0), path, volume_name)
-        if live:
-            try:
-                _detach_elements(dom, live, live=True)
-            except libvirt.libvirtError as err:  # IDE cannot be unplugged: gone at the next boot
-                if is_connection_lost(err):
-                    raise
-                log.info("cannot detach the seed from running %s now: %s", dom.name(), err)
-                still_live = True
-    return still_live
+    return dom.isActive() and _remove_live(dom, path, volume_name) == STILL_ATTACHED
 
 
 def _volume_path(conn: libvirt.virConnect, pool: str, name: str) -> str | None:
@@ -377,28 +416,94 @@ def first_boot_cleanup_due(xml: str | bytes) -> bool:
     return seed_cleanup_due(domxml.get_metadata(xml, NS_SEED))
 
 
-def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
-    """Called when domain ``uuid`` stopped after running: if its seed was
-    asked to go after the first boot, and the VM is shut off now, detach and
-    delete it. Returns the removed seed's path, or None (nothing to do)."""
+@dataclass
+class SeedRemoval:
+    """What :func:`remove_seed` did."""
+
+    name: str  # the VM
+    path: str  # the seed's volume
+    live: str = ""  # the running VM's drive: "" (not running, or never had it), UNPLUGGED, EJECTED, STILL_ATTACHED
+    volume_deleted: bool = False
+    kept: str = ""  # why the volume was kept ("" deleted, or already gone)
+
+    def describe(self) -> str:
+        """One sentence for the user."""
+        what = f"the cloud-init seed of '{self.name}' ({self.path})"
+        if self.volume_deleted:
+            text = f"Removed {what}"
+        elif self.kept:
+            text = f"Detached {what} from its definition; the volume is kept: {self.kept}"
+        else:
+            text = f"Detached {what} (its volume was already gone)"
+        if self.live == EJECTED:
+            text += "; the running VM keeps an empty CD-ROM drive until it stops (IDE/SATA cannot be unplugged)"
+        return text + "."
+
+
+def remove_seed(conn: libvirt.virConnect, uuid: str, *, only_if_due: bool = True) -> SeedRemoval | None:
+    """Blocking: take the cloud-init seed of domain ``uuid`` away, once
+    cloud-init reported that it finished with it: out of the persistent
+    definition, out of the running VM (unplugged, or the medium ejected from
+    a CD-ROM that cannot be hot-unplugged), our metadata record dropped, and
+    the volume deleted unless another VM uses it or the running VM still holds
+    it. ``only_if_due``: only when the seed was asked to go after the first
+    boot. None when there is nothing to do (no seed, no such wish, the VM is
+    gone)."""
+    action = "remove the cloud-init seed of"
     try:
         dom = conn.lookupByUUIDString(uuid)
-        if dom.isActive() or not dom.isPersistent():
-            return None
-        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         name = dom.name()
+        if not dom.isPersistent():
+            return None
+        inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        rec = seed_record(inactive)
+        if rec is None or (only_if_due and not rec.detach_after_first_boot):
+            return None
+        path = rec.path
+        if not path:
+            found = seed_disks(inactive, None, rec.volume or seed_volume_name(name))
+            path = (found[0].source_file or "") if found else ""
+        volume_name = rec.volume or None
+        config = seed_disk_elements(inactive, path or None, volume_name)
+        if config:
+            _detach_elements(dom, config, live=False)
+        result = SeedRemoval(name, path)
+        if dom.isActive():
+            result.live = _remove_live(dom, path or None, volume_name)
+        _write_metadata(dom, None)
+        if not path:
+            return result
+        others = _users_besides(conn, path, dom.UUIDString())
+        if others:
+            result.kept = "used by " + ", ".join(others)
+        elif result.live == STILL_ATTACHED:
+            result.kept = "the running VM still holds it; delete it once the VM stopped"
+        elif storage.find_volume(conn, path) is not None:
+            storage.delete_volume(conn, path, force=True)
+            result.volume_deleted = True
+        return result
     except libvirt.libvirtError as err:
         if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
-    if not first_boot_cleanup_due(xml):
-        return None
-    try:
-        return detach_seed(conn, name, delete_volume=True)
-    except VmtuiError as err:
-        if err.code == libvirt.VIR_ERR_NO_DOMAIN:
             return None  # deleted meanwhile: nothing left to clean
-        raise
+        raise from_libvirt(action, f"domain {uuid}", err) from None
+
+
+@dataclass(frozen=True)
+class SeedStatus:
+    """A VM's seed as the details screen tells it."""
+
+    path: str
+    attached: bool  # the definition has the CD-ROM
+    remove_after_first_boot: bool
+
+
+def seed_status(xml: str | bytes) -> SeedStatus | None:
+    """The seed of a domain (its persistent XML), or None when vmtui gave it none."""
+    rec = seed_record(xml)
+    if rec is None:
+        return None
+    attached = bool(seed_disks(xml, rec.path or None, rec.volume or None))
+    return SeedStatus(rec.path, attached, rec.detach_after_first_boot)
 
 
 @dataclass(frozen=True)
@@ -426,8 +531,8 @@ def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = No
 
 
 __all__: list[Any] = [
-    "CloudInitDocs", "NS_SEED", "SeedPools", "SeedRecord", "attach_seed", "seed_pools", "detach_seed", "cleanup_after_first_boot",
-    "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
-    "first_boot_cleanup_due", "seed_record", "seed_volume_name", "set_seed_metadata",
-    "SUCCESSFUL_STOP_DETAILS",
+    "CloudInitDocs", "EJECTED", "NS_SEED", "STILL_ATTACHED", "SeedPools", "SeedRecord", "SeedRemoval", "SeedStatus",
+    "UNPLUGGED", "attach_seed", "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs",
+    "default_user_data", "detach_seed", "first_boot_cleanup_due", "remove_seed", "seed_pools", "seed_record",
+    "seed_status", "seed_volume_name", "set_seed_metadata",
 ]

@@ -580,6 +580,7 @@ class Console(_CharDevice):
 
 class Channel(_CharDevice):
     TAG = "channel"
+    target_state = Str("target/@state", "a guest agent channel's live state: connected / disconnected")
 
 
 class Controller(_Part):
