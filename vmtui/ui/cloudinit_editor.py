@@ -200,6 +200,10 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             yield TextArea(id="f-packages", tab_behavior="focus", classes="ci-small")
             yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
                                  for key in ("package_update", "package_upgrade", "ssh_pwauth")))
+            yield Label("Root disk: grow the partition and file system to a disk larger than the image "
+                        "(\"not set\": the image's default)", classes="field-label ci-section")
+            yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
+                                 for key in ("growpart", "resize_rootfs")))
             yield Label("runcmd (one command per line; [\"argv\", \"list\"] in JSON)",
                         classes="field-label ci-section")
             yield TextArea(id="f-runcmd", tab_behavior="focus", classes="ci-small")
@@ -355,6 +359,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             self.query_one("#f-package-update", Select).value = tri_value(form.package_update)
             self.query_one("#f-package-upgrade", Select).value = tri_value(form.package_upgrade)
             self.query_one("#f-ssh-pwauth", Select).value = tri_value(form.ssh_pwauth)
+            self.query_one("#f-growpart", Select).value = tri_value(form.growpart)
+            self.query_one("#f-resize-rootfs", Select).value = tri_value(form.resize_rootfs)
             self._user_index = 0
             self._file_index = 0
             self._refresh_user_pick()
@@ -378,6 +384,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         form.package_update = tri_from(self.query_one("#f-package-update", Select).value)
         form.package_upgrade = tri_from(self.query_one("#f-package-upgrade", Select).value)
         form.ssh_pwauth = tri_from(self.query_one("#f-ssh-pwauth", Select).value)
+        form.growpart = tri_from(self.query_one("#f-growpart", Select).value)
+        form.resize_rootfs = tri_from(self.query_one("#f-resize-rootfs", Select).value)
         self._collect_user()
         self._collect_file()
 

@@ -49,7 +49,9 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
     A kickstart shows as ``--initrd-inject ks.cfg`` plus ``inst.ks=file:/ks.cfg``
     in ``--extra-args`` (url installs; the kickstart saved as ks.cfg), or as a
     second CD-ROM ``--disk <oemdrv>,device=cdrom`` (iso/cdrom installs;
-    ``oemdrv`` is its path)."""
+    ``oemdrv`` is its path). A cloud-init seed shows as ``--cloud-init
+    user-data=user-data,meta-data=meta-data`` (the documents saved under
+    those names)."""
     src = spec.install
     argv = ["virt-install"]
     if uri:
@@ -124,6 +126,12 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--import"]
     else:
         argv += ["--install", "no_install=yes"]
+    if src.cloud_init:
+        # the documents saved under these names next to the command
+        docs = ["user-data=user-data", "meta-data=meta-data"]
+        if src.cloud_init.get("network_config"):
+            docs.append("network-config=network-config")
+        argv += ["--cloud-init", ",".join(docs)]
 
     # disks
     planned = plan_disks(spec)

@@ -1,16 +1,28 @@
 """A cloud-init NoCloud seed on a VM: build the ``cidata`` ISO, upload it into
-a storage pool, attach it as a read-only CD-ROM, and take it away again.
+a storage pool, attach it read-only, and take it away again.
 
 Every function taking a ``conn`` is blocking; the app runs it through
 ``service.call``. Device XML is built with ElementTree.
 
+Where the seed goes (:func:`seed_bus_for`): cloud-init's NoCloud finds any
+block device labelled ``cidata``, but the guest's kernel must have a driver
+for it. Minimal cloud kernels (Debian's ``cloud-amd64``, like many) have no
+AHCI driver, so a SATA CD-ROM -- q35's default -- is invisible to them and
+cloud-init silently falls back to no datasource. A kernel always reads its
+own boot disk, so the seed goes on the boot disk's bus: a read-only **virtio
+disk** next to a virtio boot disk (virtio_blk is in every cloud kernel; it
+hot-plugs on i440fx and q35 alike), else a CD-ROM on SCSI, SATA or IDE like
+the boot disk; with no disk at all, a CD-ROM on the machine's bus (``scsi``
+with a virtio-scsi controller, else ``sata`` on q35 and ``ide`` on i440fx).
+New VMs get the same rule from :func:`vmtui.core.create.builder.seed_bus`,
+and a spec may choose (``install.cloud_init.seed_bus``).
+
 * :func:`attach_seed` -- ISO built in memory, written to a temporary file,
   uploaded as volume ``<domain>-cidata.iso`` with libvirt's stream upload
-  (works on remote hosts), attached as a read-only CD-ROM to the persistent
-  definition (and to the running VM when the bus allows hot-plug). The bus
-  matches the machine: ``scsi`` when the VM has a virtio-scsi controller,
-  else ``sata`` on q35 and ``ide`` on i440fx. On failure the volume is
-  deleted again and nothing stays attached.
+  (works on remote hosts, :func:`upload_seed`), attached read-only to the
+  persistent definition (and to the running VM when the bus allows
+  hot-plug). On failure the volume is deleted again and nothing stays
+  attached.
 * :func:`detach_seed` -- the reverse (optionally keeping the volume).
 * "Remove after the first boot": :func:`attach_seed` records the wish in the
   domain's ``<metadata>`` (namespace :data:`NS_SEED`). The seed goes once
@@ -44,6 +56,7 @@ from ..xml.domain_model import Disk, Domain
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
 from ..xml.ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import CLOUD_CONFIG_HEADER, build_seed_iso, default_meta_data, new_instance_id
+from .cloudinit_form import GROWPART_ON
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +86,12 @@ class CloudInitDocs:
 
 
 def default_user_data(hostname: str) -> str:
-    """A starter ``#cloud-config``: the hostname only."""
-    body = yaml.safe_dump({"hostname": hostname}, sort_keys=False) if hostname else ""
+    """A starter ``#cloud-config``: the hostname, and the root partition and
+    file system grown to the disk (growpart, resize_rootfs: a VM's overlay
+    is usually larger than its cloud image)."""
+    data: dict = {"hostname": hostname} if hostname else {}
+    data.update(growpart=dict(GROWPART_ON), resize_rootfs=True)
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     return f"{CLOUD_CONFIG_HEADER}\n{body}"
 
 
@@ -130,26 +147,49 @@ def cdrom_bus_for(xml: str | bytes) -> str:
     return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
-def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
-    """The device XML of a seed CD-ROM for this domain (bus and free target
-    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
-    the bus is full."""
-    bus = cdrom_bus_for(domain_xml)
+SEED_BUSES = ("virtio", "scsi", "sata", "ide")
+
+
+def seed_bus_for(xml: str | bytes) -> str:
+    """Where a seed goes on this domain: the bus of its first disk (a virtio
+    disk on ``virtio``, a CD-ROM on the others), else :func:`cdrom_bus_for`."""
+    for disk in _domain(xml).devices.disks:
+        if disk.device_kind == "disk" and disk.target_bus in SEED_BUSES:
+            return disk.target_bus
+    return cdrom_bus_for(xml)
+
+
+def seed_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None,
+                    bus: str | None = None) -> str:
+    """The device XML of a read-only seed for this domain: a virtio disk on
+    ``virtio``, else a CD-ROM (bus: :func:`seed_bus_for` unless given; free
+    target chosen from its XML, and ``live_xml`` too when it runs); a
+    VmtuiError when the bus is full."""
+    bus = bus or seed_bus_for(domain_xml)
     used = disks.used_targets(domain_xml, *([live_xml] if live_xml else []))
     try:
         target = disks.next_target(bus, used)
     except ValueError:
         names = disks.target_names(bus)
-        raise VmtuiError("attach a CD-ROM", "",
+        raise VmtuiError("attach the cloud-init seed", "",
                          f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)") from None
-    return Disk.new(path, target, bus=bus, device="cdrom", fmt="raw").to_xml()
+    device = "disk" if bus == "virtio" else "cdrom"
+    return Disk.new(path, target, bus=bus, device=device, fmt="raw", readonly=True).to_xml()
+
+
+def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
+    """The device XML of a seed CD-ROM for this domain (bus and free target
+    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
+    the bus is full."""
+    return seed_device_xml(domain_xml, path, live_xml, cdrom_bus_for(domain_xml))
 
 
 def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
-    """The CD-ROMs whose source is ``path`` (or whose file name is ``volume_name``)."""
+    """The seed devices (CD-ROMs, read-only virtio disks) whose source is
+    ``path`` (or whose file name is ``volume_name``)."""
     out = []
     for disk in _domain(xml).devices.disks:
-        if disk.device != "cdrom":
+        if disk.device_kind not in ("cdrom", "disk") or (disk.device_kind == "disk" and not disk.readonly):
             continue
         f, vol = disk.source_file, disk.source_volume
         if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
@@ -300,6 +340,23 @@ def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[s
     return users.get(path, [])
 
 
+def upload_seed(conn: libvirt.virConnect, pool: str, volume_name: str, docs: CloudInitDocs,
+                progress: Callable[[int, int], None] | None = None) -> storage.VolumeInfo:
+    """Build the NoCloud ISO of ``docs`` and upload it as ``volume_name``
+    into ``pool`` (libvirt stream upload: remote hosts too)."""
+    data = build_seed_iso(docs.user_data, docs.meta_data, docs.network_config)
+    fd, tmp = tempfile.mkstemp(prefix="vmtui-seed-", suffix=".iso")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return storage.upload_file(conn, pool, volume_name, tmp, "raw", progress)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
                 detach_after_first_boot: bool = False,
                 progress: Callable[[int, int], None] | None = None, uuid: str | None = None) -> str:
@@ -327,25 +384,13 @@ def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: Clo
     except libvirt.libvirtError as err:
         raise from_libvirt(action, obj, err) from None
 
-    data = build_seed_iso(docs.user_data, docs.meta_data, docs.network_config)
-    fd, tmp = tempfile.mkstemp(prefix="vmtui-seed-", suffix=".iso")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        info = storage.upload_file(conn, pool, vol_name, tmp, "raw", progress)
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-
-    path = info.path
+    path = upload_seed(conn, pool, vol_name, docs, progress).path
     attached = False
     try:
         inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         active = dom.isActive()
         live_xml = dom.XMLDesc(0) if active else None
-        device = cdrom_device_xml(inactive, path, live_xml)
+        device = seed_device_xml(inactive, path, live_xml)
         if active:
             try:
                 dom.attachDeviceFlags(device, _flags(dom, True))
@@ -531,8 +576,8 @@ def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = No
 
 
 __all__: list[Any] = [
-    "CloudInitDocs", "EJECTED", "NS_SEED", "STILL_ATTACHED", "SeedPools", "SeedRecord", "SeedRemoval", "SeedStatus",
-    "UNPLUGGED", "attach_seed", "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs",
-    "default_user_data", "detach_seed", "first_boot_cleanup_due", "remove_seed", "seed_pools", "seed_record",
-    "seed_status", "seed_volume_name", "set_seed_metadata",
+    "CloudInitDocs", "EJECTED", "NS_SEED", "SEED_BUSES", "STILL_ATTACHED", "SeedPools", "SeedRecord", "SeedRemoval",
+    "SeedStatus", "UNPLUGGED", "attach_seed", "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs",
+    "default_user_data", "detach_seed", "first_boot_cleanup_due", "remove_seed", "seed_bus_for", "seed_device_xml",
+    "seed_pools", "seed_record", "seed_status", "seed_volume_name", "set_seed_metadata", "upload_seed",
 ]

@@ -51,6 +51,7 @@ from .xmlmodel import (
     XMLError,
     XMLModel,
     YesNo,
+    _parse_path,
     insert_child,
     namespace_of,
     ordered_index,
@@ -78,6 +79,8 @@ __all__ = [
     "VmtuiMeta",
     "Devices",
     "Disk",
+    "BackingStore",
+    "GUEST_AGENT_CHANNEL",
     "Interface",
     "Graphics",
     "Listen",
@@ -97,6 +100,8 @@ __all__ = [
 NS_VMTUI = "https://vmtui.dev/xmlns/vmtui/1"
 NS_LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 _V = f"{{{NS_VMTUI}}}"
+#: the virtio-serial port name of the QEMU guest agent
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 _LO = f"{{{NS_LIBOSINFO}}}"
 
 
@@ -128,6 +133,7 @@ LIBVIRT_ORDER: dict[str, tuple[str, ...]] = {
     "disk": ("driver", "auth", "source", "backingStore", "backenddomain", "geometry", "blockio", "mirror",
              "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
              "encryption", "boot", "alias", "address"),
+    "backingStore": ("format", "source", "backingStore"),
     "interface": ("mac", "source", "virtualport", "vlan", "ip", "route", "script", "backenddomain", "target",
                   "guest", "model", "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
                   "coalesce", "rom", "boot", "alias", "address", "acpi"),
@@ -181,6 +187,46 @@ def disk_target(prefix: str, index: int) -> str:
     return prefix + letters
 
 
+class BackingStore(_Part):
+    """One layer of a disk's backing chain (``<backingStore>``), as the domain
+    XML gives it to libvirt: the image's format, where it is, and whether
+    libvirt's DAC driver may change its owner (``relabel``: False keeps a
+    shared base image as it is; QEMU must then be able to read it). An empty
+    ``<backingStore/>`` ends a chain (the layer above has no backing file).
+    """
+
+    TAG = "backingStore"
+    type = Str("@type", "file / block / ...")
+    format = Str("format/@type", "the image format: qcow2, raw, ...")
+    source_file = Str("source/@file")
+    source_dev = Str("source/@dev")
+    relabel = YesNo("source/seclabel[@model='dac']/@relabel",
+                    "False: libvirt leaves the file's owner alone (DAC)")
+
+    @classmethod
+    def new(cls, path: str, fmt: str | None, *, relabel: bool | None = None) -> BackingStore:
+        """A layer at ``path`` (a file, or a block device under /dev)."""
+        layer = cls()
+        block = path.startswith("/dev/")
+        layer.type = "block" if block else "file"
+        layer.format = fmt or None
+        if block:
+            layer.source_dev = path
+        else:
+            layer.source_file = path
+        layer.relabel = relabel
+        return layer
+
+    @property
+    def path(self) -> str | None:
+        return self.source_file or self.source_dev or None
+
+    @property
+    def below(self) -> BackingStore:
+        """The next layer down (the ``<backingStore>`` inside this one)."""
+        return BackingStore._bound(self, _parse_path(self.TAG).steps)
+
+
 class Disk(_Part):
     """A ``<disk>`` device (disk, cdrom, floppy or lun)."""
 
@@ -210,6 +256,7 @@ class Disk(_Part):
     shareable = Flag("shareable")
     transient = Flag("transient")
     boot_order = Int("boot/@order")
+    backing_store = Child(BackingStore)
 
     @classmethod
     def new(cls, path: str | None, target: str, *, bus: str = "virtio", device: str = "disk",
@@ -368,6 +415,36 @@ class Disk(_Part):
         if el is not None:
             for bs in el.findall("backingStore"):
                 remove_child(el, bs)
+
+    def set_backing_chain(self, layers: Sequence[tuple[str, str | None]], *, relabel: bool | None = None) -> None:
+        """Give libvirt the disk's backing chain, top layer first: each
+        ``(path, format)``; an empty ``<backingStore/>`` below the last says
+        the chain ends there. ``relabel=False`` keeps libvirt from changing
+        the owner of any layer (its DAC driver would otherwise chown a
+        shared base image to the QEMU user at each start, and never give it
+        back). No layers: no chain in the XML (libvirt reads it from the image)."""
+        self.drop_backing_store()
+        if not layers:
+            return
+        doc = self._document()
+        parent = self.element
+        for path, fmt in layers:
+            layer = BackingStore.new(path, fmt, relabel=relabel)
+            insert_child(parent, ordered_index(parent, BackingStore.TAG, self.ORDER.get(parent.tag)),
+                         layer.element, doc)
+            parent = layer.element
+        insert_child(parent, len(parent), ET.Element(BackingStore.TAG), doc)
+
+    @property
+    def backing_chain(self) -> list[BackingStore]:
+        """The layers of ``<backingStore>`` given in the XML, top first (the
+        empty end marker left out)."""
+        out = []
+        layer = self.backing_store
+        while layer.exists and layer.path:
+            out.append(layer)
+            layer = layer.below
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -582,6 +659,11 @@ class Channel(_CharDevice):
     TAG = "channel"
     target_state = Str("target/@state", "a guest agent channel's live state: connected / disconnected")
 
+    @classmethod
+    def guest_agent(cls) -> Channel:
+        """The QEMU guest agent's channel (virt-install adds it for OSes that have the agent)."""
+        return cls.new("unix", target_type="virtio", name=GUEST_AGENT_CHANNEL)
+
 
 class Controller(_Part):
     TAG = "controller"
@@ -648,6 +730,11 @@ class Devices(_Part):
 
     def find_disk(self, target: str) -> Disk | None:
         return self.disks.find(target_dev=target)
+
+    @property
+    def guest_agent(self) -> Channel | None:
+        """The QEMU guest agent's channel, if the VM has one."""
+        return next((c for c in self.channels if c.target_name == GUEST_AGENT_CHANNEL), None)
 
     def char_devices(self) -> Iterator[Serial | Console]:
         """Serial ports and consoles, in document order."""

@@ -28,6 +28,22 @@ class HostContext:
     host_memory_mib: int = 0
     host_cpus: int = 0
     local: bool = True  # the host's files are this machine's files
+    #: images the spec builds on, probed when the source step is left (ref -> ImageFacts)
+    images: dict = field(default_factory=dict)
+
+
+async def probe_spec_images(service: LibvirtService, spec: VmSpec, ctx: HostContext) -> None:
+    """Probe the images the spec builds on that are not probed yet (format,
+    size, whether QEMU may read them): the validation's ``images``."""
+    from ...core.create.installer import image_refs, probe_images
+
+    if all(ref in ctx.images and not (ctx.images[ref].problem or ctx.images[ref].read_problem)
+           for ref, _ in image_refs(spec)):
+        return
+    facts, _probes = await service.call(lambda c: probe_images(c, spec, local=ctx.local),
+                                        action="probe the disk images of", obj=f"VM '{spec.name}'",
+                                        timeout=max(getattr(service, "timeout", 30), 120))
+    ctx.images.update(facts)
 
 
 async def load_context(service: LibvirtService) -> HostContext:
@@ -57,4 +73,5 @@ def validate_with_context(spec: VmSpec, service: LibvirtService, ctx: HostContex
                                path=p.path) for p in ctx.pools}
     return validate_spec(spec, host=ctx.caps or service.host, existing_names=ctx.existing_names,
                          pools=pools or None, networks=[n.name for n in ctx.networks] or None,
-                         check_path=local_path_checker if ctx.local else None, osinfo=os_info)
+                         check_path=local_path_checker if ctx.local else None, osinfo=os_info,
+                         osdb=ctx.osdb, images=ctx.images)

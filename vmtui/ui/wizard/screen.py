@@ -22,7 +22,7 @@ from ...core.errors import VmtuiError
 from ...core.sizes import fmt_bytes
 from ..dialogs import AskText
 from ..footer import KeyFooter
-from .context import HostContext, load_context, validate_with_context
+from .context import HostContext, load_context, probe_spec_images, validate_with_context
 from .customize import CustomizeScreen
 from .finish import FinishStep
 from .kickstart import KickstartStep, kickstart_applies
@@ -97,7 +97,7 @@ class NewVmWizard(Screen):
             if spec.virt_type == "qemu" and spec.cpu_mode == "host-passthrough":
                 spec.cpu_mode = "host-model"  # libvirt refuses host-passthrough under TCG
         if self.ctx.osdb is not None and spec.os:
-            self.os_info = self.ctx.osdb.get(spec.os)
+            self.os_info = self.ctx.osdb.get(spec.os) or self.ctx.osdb.fallback_for(spec.os)
         if not spec.name:
             spec.name = self.unique_name(spec.os if spec.os and spec.os != "generic" else "vm")
         if self.spec.disks and self.spec.disks[0].mode == "new" and self.ctx.pools:
@@ -128,12 +128,15 @@ class NewVmWizard(Screen):
 
     # --- what other steps change ------------------------------------------
 
-    def set_os(self, os_) -> None:
-        """A new OS: its recommended memory, CPUs, disk size and devices."""
+    def set_os(self, os_, short_id: str | None = None) -> None:
+        """A new OS: its recommended memory, CPUs, disk size and devices.
+        ``short_id``: an id the host's osinfo-db does not know, built with the
+        values of ``os_`` (its generic fallback); the VM is named after it."""
         from ...core.create.osinfo import recommended_defaults
-        changed = self.os_info is None or os_.short_id != getattr(self.os_info, "short_id", None)
+        short_id = short_id or os_.short_id
+        changed = self.os_info is None or short_id != self.spec.os or os_ is not self.os_info
         self.os_info = os_
-        self.spec.os = os_.short_id
+        self.spec.os = short_id
         if not changed:
             return
         rec = recommended_defaults(os_, self.ctx.host_memory_mib or 4096, self.ctx.host_cpus or 2)
@@ -144,6 +147,7 @@ class NewVmWizard(Screen):
             self.spec.vcpus = rec.vcpus
         if rec.storage_bytes and self.spec.disks and self.spec.disks[0].mode == "new":
             self.spec.disks[0].size = rec.storage_bytes
+            self._fit_overlay()  # never below a cloud image's own size
         virtio = bool(getattr(os_, "virtio", True))
         for d in self.spec.disks:
             d.bus = "virtio" if virtio else "sata"
@@ -152,7 +156,7 @@ class NewVmWizard(Screen):
         if getattr(os_, "is_windows", False):
             self.spec.graphics = "spice"
         if not self._named_by_user:
-            self.spec.name = self.unique_name(os_.short_id or "vm")
+            self.spec.name = self.unique_name(short_id or "vm")
 
     def kickstart_changed(self) -> None:
         """The source or OS changed: a kickstart follows the delivery, or goes."""
@@ -209,6 +213,8 @@ class NewVmWizard(Screen):
         if src.kind == "cloud":
             what += f" + cloud-init seed ({cloudinit_summary(src.cloud_init)})"
         os_label = self.os_info.label if self.os_info is not None else s.os
+        if self.os_info is not None and s.os not in getattr(self.os_info, "short_ids", (s.os,)):
+            os_label = f"{s.os} (not in osinfo-db: the values of {self.os_info.label})"
         lines = [f"Install: {what}", f"OS: {os_label}",
                  f"Memory: {fmt_bytes(s.memory_mib * 1024 * 1024)}, CPUs: {s.vcpus}",
                  f"Hypervisor: {'KVM' if s.virt_type == 'kvm' else 'QEMU (TCG)'}, {s.machine}, "
@@ -259,8 +265,11 @@ class NewVmWizard(Screen):
         self._acknowledged |= set(fresh.items())
         return not fresh
 
-    def action_next(self) -> None:
+    def action_next(self, probed: bool = False) -> None:
         step = self.steps[self.index]
+        if isinstance(step, SourceStep) and not probed and not step.save() and self._images_unprobed():
+            self.probe_then_next()  # the image's real format and size first: never guessed
+            return
         if not self.validate_step(step):
             return
         if self.index == len(self.steps) - 1:
@@ -273,6 +282,35 @@ class NewVmWizard(Screen):
         self.steps[self.index].load()
         self._update_title()
         self.focus_step()
+
+    def _images_unprobed(self) -> bool:
+        """An image of the answers not probed yet, or found wrong last time
+        (the file may have been fixed since)."""
+        from ...core.create.installer import image_refs
+        for ref, _ in image_refs(self.spec):
+            facts = self.ctx.images.get(ref)
+            if facts is None or facts.problem or facts.read_problem:
+                return True
+        return False
+
+    @work(exclusive=True, group="wizard-probe")
+    async def probe_then_next(self) -> None:
+        try:
+            await probe_spec_images(self.service, self.spec, self.ctx)
+        except VmtuiError as err:
+            self.notify(err.message, title="New VM", severity="error", timeout=10)
+            return
+        self._fit_overlay()
+        self.action_next(probed=True)
+
+    def _fit_overlay(self) -> None:
+        """A cloud image's overlay is at least as large as the image."""
+        src = self.spec.install
+        facts = self.ctx.images.get((src.image or "").strip()) if src.kind == "cloud" else None
+        capacity = getattr(facts, "capacity", None)
+        disk = self.spec.disks[0] if self.spec.disks else None
+        if capacity and disk is not None and disk.mode == "new" and 0 < disk.size < capacity:
+            disk.size = capacity
 
     def action_back(self) -> None:
         if self.index == 0:
@@ -326,8 +364,10 @@ class NewVmWizard(Screen):
         ci = self.spec.install.cloud_init
         if self.spec.install.kind == "cloud" and not (ci and ci.get("user_data")):
             from ...core.provision.seed import default_docs  # cloud images always get a seed
-            self.spec.install.cloud_init = default_docs(self.spec.name).to_spec(
-                bool(ci and ci.get("detach_after_first_boot")))
+            docs = default_docs(self.spec.name).to_spec(bool(ci and ci.get("detach_after_first_boot")))
+            if ci and ci.get("seed_bus"):
+                docs["seed_bus"] = ci["seed_bus"]
+            self.spec.install.cloud_init = docs
         problems = self.validate_all()
         if problems:
             idx, name, msg = problems[0]

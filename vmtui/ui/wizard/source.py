@@ -27,13 +27,26 @@ SOURCES = [
 ]
 
 
+#: Where the seed goes (``install.cloud_init.seed_bus``; "auto": left out of the spec).
+SEED_BUS_CHOICES = [
+    ("Next to the boot disk (a read-only virtio disk beside a virtio disk)", "auto"),
+    ("Read-only virtio disk", "virtio"),
+    ("CD-ROM on virtio-scsi", "scsi"),
+    ("CD-ROM on SATA (kernels without AHCI cannot see it)", "sata"),
+    ("CD-ROM on IDE (i440fx only)", "ide"),
+]
+
+
 def cloudinit_widgets() -> list[Widget]:
     """The cloud-init part of the cloud-image source (the seed the VM gets)."""
     return [Label("cloud-init seed (NoCloud: users, SSH keys, hostname, packages…)", classes="field-label"),
             Horizontal(Button("Edit cloud-init…", id="cloudinit-edit"),
                        Static("default: the VM name as hostname", id="cloudinit-summary"), classes="row"),
-            Checkbox("Remove the seed CD-ROM after the first boot", id="cloudinit-detach"),
-            FieldError("install.cloud_init")]
+            Checkbox("Remove the seed after the first boot", id="cloudinit-detach"),
+            FieldError("install.cloud_init"),
+            *labelled("Seed device", Select(SEED_BUS_CHOICES, id="seed-bus", allow_blank=False, value="auto"),
+                      "install.cloud_init.seed_bus"),
+            Checkbox("QEMU guest agent channel (addresses, clean shutdown)", id="guest-agent", value=True)]
 
 
 def cloudinit_summary(ci: dict | None) -> str:
@@ -62,9 +75,16 @@ def cloudinit_summary(ci: dict | None) -> str:
 def cloudinit_save(step: "Step") -> dict | None:
     ci = getattr(step, "_cloud_init", None) or step.spec.install.cloud_init
     detach = step.query_one("#cloudinit-detach", Checkbox).value
-    if ci is None and detach:  # default documents, filled in at creation
+    bus = step.query_one("#seed-bus", Select).value
+    if ci is None and (detach or bus != "auto"):  # default documents, filled in at creation
         ci = {"user_data": "", "meta_data": "", "network_config": None}
-    return dict(ci, detach_after_first_boot=detach) if ci is not None else None
+    if ci is None:
+        return None
+    out = dict(ci, detach_after_first_boot=detach)
+    out.pop("seed_bus", None)
+    if bus != "auto":
+        out["seed_bus"] = bus
+    return out
 
 
 class SourceStep(Step):
@@ -112,8 +132,9 @@ class SourceStep(Step):
         with Vertical(id="src-pxe-box", classes="src-box"):
             yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True), "install.network")
         with Vertical(id="src-cloud-box", classes="src-box"):
-            yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.cloud_image",
-                                "The new disk is a thin qcow2 overlay on this image (the image is not changed).")
+            yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.image",
+                                "The new disk is a thin qcow2 overlay on this image (the image, its owner and "
+                                "mode are not changed).")
             yield from cloudinit_widgets()
         yield self.compose_errors()
 
@@ -158,6 +179,8 @@ class SourceStep(Step):
             self.query_one("#cloudinit-detach", Checkbox).value = bool((src.cloud_init or {}).get(
                 "detach_after_first_boot"))
             self.query_one("#cloudinit-summary", Static).update(escape(cloudinit_summary(src.cloud_init)))
+            self.query_one("#seed-bus", Select).value = (src.cloud_init or {}).get("seed_bus") or "auto"
+            self.query_one("#guest-agent", Checkbox).value = self.spec.guest_agent
         else:
             self.query_one("#image", Input).value = src.image or ""
         if src.network:
@@ -187,7 +210,8 @@ class SourceStep(Step):
         elif kind == "cloud":
             src.image = val("#cloud-image") or None
             if not src.image:
-                errors["install.cloud_image"] = "Give the cloud image to start from"
+                errors["install.image"] = "Give the cloud image to start from"
+            self.spec.guest_agent = self.query_one("#guest-agent", Checkbox).value
         src.cloud_init = cloudinit_save(self) if kind == "cloud" else None
         src.kickstart = self.spec.install.kickstart
         self.spec.install = src
