@@ -54,6 +54,11 @@ class Config:
     unusable: bool = False
 
     @property
+    def autoconnect(self) -> list[SavedConnection]:
+        """The connections opened at start (several: one list of several hosts)."""
+        return [c for c in self.connections if c.autoconnect]
+
+    @property
     def autoconnect_uri(self) -> str | None:
         for c in self.connections:
             if c.autoconnect:
@@ -148,7 +153,7 @@ def load_config(path: Path | str | None = None) -> Config:
             cfg.notices.append(f"{path}{where}: connections[{i - 1}]: needs a 'uri' "
                                "such as qemu:///system; skipped")
             continue
-        problem = _uri_problem(item["uri"])
+        problem = uri_problem(item["uri"])
         if problem:
             cfg.notices.append(f"{path}{where}: connections[{i - 1}].uri: {problem}; skipped")
             continue
@@ -179,7 +184,7 @@ def _item_line(seq: yaml.Node | None, index: int) -> str:
     return ""
 
 
-def _uri_problem(uri: str) -> str | None:
+def uri_problem(uri: str) -> str | None:
     """A libvirt URI that cannot work: a broken host part or a port out of range."""
     from urllib.parse import urlsplit
 

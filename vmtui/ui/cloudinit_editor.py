@@ -991,7 +991,7 @@ class CloudInitLibraryScreen(Screen[None]):
         self.notify(f"Attached {path} to '{name}'.{then}", title="cloud-init", timeout=6)
         adopt = getattr(self.app, "adopt_vm", None)
         if adopt is not None and uuid:
-            adopt(uuid)
+            adopt(uuid, self.service)
 
     def action_import_file(self) -> None:
         def path_given(path: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The domain list: a DataTable keyed by UUID whose rows change in place."""
+"""The domain list: a DataTable keyed by row key (the UUID; with several
+hosts, UUID and host: core/fleet/model.py) whose rows change in place."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, DuplicateKey
 
 from ..core.connection.history import CPU
 from ..core.connection.rows import CRASHED, IDLE, IN_SHUTDOWN, PAUSED, PMSUSPENDED, RUNNING, SHUT_OFF, DomainInfo
+from ..core.fleet.model import Marks, matches_text, row_key, split_key
 from ..core.sizes import fmt_kib, fmt_percent, fmt_rate
 
 STATE_STYLE = {
@@ -191,7 +193,8 @@ def _graph_cell(d: DomainInfo) -> Cell:
 
 # column key -> (label, cell builder); the OPTIONAL ones show when switched on
 COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
-    ("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else "")),
+    # the host breaks ties: one name on two hosts sorts the same way every time
+    ("name", "Name", lambda d: Cell(d.name, (d.name.lower(), d.host), "bold" if d.is_active else "")),
     ("state", "State", lambda d: _state_cell(d)),
     ("address", "Address", _address_cell),
     ("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus)),
@@ -203,6 +206,9 @@ COLUMNS: list[tuple[str, str, Callable[[DomainInfo], Cell]]] = [
     ("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic")),
 ]
 COLUMN_KEYS = [c[0] for c in COLUMNS]
+# Shown first when there are several hosts / marked VMs (DomainTable.set_extra_columns)
+HOST_COLUMN = ("host", "Host", lambda d: Cell(d.host, (d.host.lower(), d.name.lower()), "cyan"))
+MARK_LABEL = "*"
 #: Columns shown only when asked for: A (the guests' addresses), G (the CPU graph)
 OPTIONAL_COLUMNS = frozenset({"address", "graph"})
 CELL_CACHE = 2000  # rendered cells kept (a 40-row screen has ~320)
@@ -217,7 +223,7 @@ class LostSelection:
     (undefined on the host, or gone while disconnected) or "hidden" (it no
     longer matches the filter, e.g. it stopped while only running VMs show)."""
 
-    uuid: str
+    uuid: str  # the row key (the UUID; with several hosts, UUID and host)
     name: str
     why: str
     index: int  # where its row was
@@ -267,13 +273,16 @@ class DomainTable(DataTable):
         self.state_filter = 0
         self.sort_key = "name"
         self.sort_reverse = False
+        self.group_by_host = False
+        self.marks: Marks | None = None  # set by the app: the mark column shows them
+        self._with_marks = self._with_host = False  # the mark and Host columns (set_extra_columns)
         # column key -> Counter of the widths of the cells in the table
-        self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in COLUMN_KEYS}
+        self._cell_widths: dict[str, Counter[int]] = {key: Counter() for key in [*COLUMN_KEYS, "mark", "host"]}
         self._label_widths: dict[str, int] = {}
         self.lost: LostSelection | None = None
         self.optional_shown: set[str] = set()
         self._settling: set[str] = set()  # rows whose CPU graph still moves without a change (refresh_graphs)
-        self._shown = [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS]
+        self._shown = self._columns()
         self.column_keys = [c[0] for c in self._shown]  # the columns shown, in order
 
     def on_mount(self) -> None:
@@ -284,6 +293,31 @@ class DomainTable(DataTable):
             self.add_column(label, key=key)
             self._label_widths[key] = self.columns[ColumnKey(key)].content_width
 
+    def _columns(self) -> list:
+        """The columns to show: the mark and Host columns when on, then
+        COLUMNS with the optional ones that are switched on."""
+        return (([("mark", MARK_LABEL, self._mark_cell)] if self._with_marks else [])
+                + ([HOST_COLUMN] if self._with_host else [])
+                + [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS or c[0] in self.optional_shown])
+
+    def _relayout(self) -> bool:
+        """Build the columns again when the set shown changed (the rows too).
+        True when it changed."""
+        shown = self._columns()
+        if [c[0] for c in shown] == self.column_keys:
+            return False
+        self._shown = shown
+        self.column_keys = [c[0] for c in shown]
+        if self.sort_key not in self.column_keys:
+            self.sort_key = "name"
+        if not self.columns:
+            return True  # not mounted yet: on_mount adds these
+        keep = self.selected_key or (self.lost.uuid if self.lost else None)
+        self.clear(columns=True)
+        self._add_columns()
+        self.rebuild(keep)
+        return True
+
     def column_shown(self, key: str) -> bool:
         return key in self.column_keys
 
@@ -292,50 +326,70 @@ class DomainTable(DataTable):
         if key not in OPTIONAL_COLUMNS or (key in self.optional_shown) == shown:
             return
         (self.optional_shown.add if shown else self.optional_shown.discard)(key)
-        self._shown = [c for c in COLUMNS if c[0] not in OPTIONAL_COLUMNS or c[0] in self.optional_shown]
-        self.column_keys = [c[0] for c in self._shown]
-        if not self.columns:
-            return  # not mounted yet: on_mount adds these
-        keep = self.selected_uuid or (self.lost.uuid if self.lost else None)
-        self.clear(columns=True)
-        self._add_columns()
-        self.rebuild(keep)
-        self._settling = {u for u, d in self.domains.items() if d.history is not None} if shown else set()
+        if self._relayout() and self.columns:
+            self._settling = {u for u, d in self.domains.items() if d.history is not None} if shown else set()
+
+    def _mark_cell(self, d: DomainInfo) -> Cell:
+        marked = self.marks is not None and row_key(d) in self.marks
+        return Cell(MARK_LABEL if marked else "", 0 if marked else 1, "bold")
+
+    def set_extra_columns(self, *, host: bool, marks: bool) -> bool:
+        """Show or hide the Host column (several hosts) and the mark column
+        (VMs are marked). True when that changed (the table was rebuilt)."""
+        self._with_host, self._with_marks = host, marks
+        return self._relayout()
+
+    def refresh_marks(self, keys) -> None:
+        """The marks of ``keys`` changed: redraw their mark cells."""
+        if "mark" not in self.column_keys:
+            return
+        for key in keys:
+            d = self.domains.get(key)
+            if d is not None and key in self.rows:
+                self.update_cell(key, "mark", self._mark_cell(d))
 
     # --- what is shown --------------------------------------------------
 
     def matches(self, d: DomainInfo) -> bool:
         if not STATE_FILTERS[self.state_filter][1](d):
             return False
-        if self.text_filter:
-            needle = self.text_filter.lower()
-            return needle in d.name.lower() or needle in d.title.lower()
-        return True
+        return matches_text(d, self.text_filter)
 
     def cells(self, d: DomainInfo) -> list[Cell]:
         return [build(d) for _, _, build in self._shown]
 
     @property
-    def selected_uuid(self) -> str | None:
+    def selected_key(self) -> str | None:
+        """The row key of the selected VM (its UUID when there is one host)."""
         if self.row_count == 0 or self.lost is not None:
             return None
         try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+            key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         except (CellDoesNotExist, RowDoesNotExist):
             return None
-        return row_key.value
+        return key.value
+
+    @property
+    def selected_uuid(self) -> str | None:
+        key = self.selected_key
+        return split_key(key)[1] if key else None
 
     @property
     def selected(self) -> DomainInfo | None:
-        uuid = self.selected_uuid
-        return self.domains.get(uuid) if uuid else None
+        key = self.selected_key
+        return self.domains.get(key) if key else None
+
+    def visible_keys(self) -> list[str]:
+        return [row.key.value for row in self.ordered_rows]
 
     def visible_uuids(self) -> list[str]:
-        return [row.key.value for row in self.ordered_rows]
+        return [split_key(key)[1] for key in self.visible_keys()]
 
     def _sort(self) -> None:
         if self.row_count > 1:
             self.sort(self.sort_key, key=lambda cell: cell.key, reverse=self.sort_reverse)
+            if self.group_by_host and "host" in self.column_keys:
+                self.sort("host", key=lambda cell: cell.key[0])  # stable: the order within a host stays
 
     # --- column widths ----------------------------------------------------
 
@@ -462,10 +516,10 @@ class DomainTable(DataTable):
 
     def reset(self, domains: Iterable[DomainInfo]) -> None:
         """Replace everything (after connecting or reconnecting)."""
-        keep = self.selected_uuid
+        keep = self.selected_key
         index = self.cursor_row
         old = self.domains.get(keep) if keep else None
-        self.domains = {d.uuid: d for d in domains}
+        self.domains = {row_key(d): d for d in domains}
         self.rebuild(keep)
         if old is not None and keep not in self.rows:
             self._lose(old, "hidden" if keep in self.domains else "removed", index)
@@ -480,7 +534,7 @@ class DomainTable(DataTable):
         selected VM stays selected if it still shows; if the user's new
         filter hides it, the cursor goes to the first row, in plain view
         (a lost selection shown again is selected again)."""
-        keep = keep or self.selected_uuid or (self.lost.uuid if self.lost else None)
+        keep = keep or self.selected_key or (self.lost.uuid if self.lost else None)
         self.clear()
         rows = [d for d in self.domains.values() if self.matches(d)]
         # Add them in order: sorting the table afterwards would give the same
@@ -493,10 +547,13 @@ class DomainTable(DataTable):
             self._add_rows_keyed(rows, presort)
 
     def _add_rows_keyed(self, rows: list[DomainInfo], presort: bool) -> None:
-        built = [(d.uuid, self.cells(d)) for d in rows]
+        built = [(row_key(d), self.cells(d)) for d in rows]
         if presort and len(built) > 1:
             index = self.column_keys.index(self.sort_key)
             built.sort(key=lambda item: item[1][index].key, reverse=self.sort_reverse)
+            if self.group_by_host and "host" in self.column_keys:
+                host = self.column_keys.index("host")
+                built.sort(key=lambda item: item[1][host].key[0])
         self._append_rows(built)
         widest: dict[str, int] = {}
         keys = self.column_keys
@@ -574,7 +631,7 @@ class DomainTable(DataTable):
 
     def _lose(self, d: DomainInfo, why: str, index: int) -> None:
         """The selected VM ``d`` is no longer shown: select nothing."""
-        self.lost = LostSelection(d.uuid, d.name, why, index)
+        self.lost = LostSelection(row_key(d), d.name, why, index)
         self.show_cursor = False
         self.post_message(self.SelectionLost(self.lost))
 
@@ -633,14 +690,14 @@ class DomainTable(DataTable):
         is selected again, wherever its row went; if it went away, the
         selection is lost (see :meth:`_lose`). A lost VM shown again is
         selected again."""
-        uuid, index = self.selected_uuid, self.cursor_row
+        uuid, index = self.selected_key, self.cursor_row
         before = self.domains.get(uuid) if uuid else None
         yield
         if uuid is None:
             if self.lost is not None and self.lost.uuid in self.rows:
                 self.select(self.lost.uuid)  # it matches again, or was defined again
         elif uuid in self.rows:
-            if self.selected_uuid != uuid:
+            if self.selected_key != uuid:
                 self.select(uuid)
         elif (d := self.domains.get(uuid)) is not None:
             self._lose(d, "hidden", index)
@@ -656,12 +713,13 @@ class DomainTable(DataTable):
         resort = False
         resized: set[str] = set()
         for d in changed:
-            old = self.domains.get(d.uuid)
-            self.domains[d.uuid] = d
-            shown = d.uuid in self.rows
+            rk = row_key(d)
+            old = self.domains.get(rk)
+            self.domains[rk] = d
+            shown = rk in self.rows
             if not self.matches(d):
                 if shown:
-                    self._remove(d.uuid)
+                    self._remove(rk)
                 continue
             if not shown:
                 self.add_rows_keyed([d])
@@ -669,12 +727,12 @@ class DomainTable(DataTable):
                 continue
             new_cells = self.cells(d)
             for key, cell in zip(self.column_keys, new_cells):
-                if self._replace_cell(d.uuid, key, cell):
+                if self._replace_cell(rk, key, cell):
                     resized.add(key)
                     if key == self.sort_key:
                         resort = True
             if d.history is not None and "graph" in self.optional_shown:
-                self._settling.add(d.uuid)
+                self._settling.add(rk)
             if old is not None and old.name != d.name:
                 resort = True
         if resized:
@@ -716,7 +774,7 @@ class DomainTable(DataTable):
             self._fit(["graph"])
 
     def drop(self, uuid: str) -> None:
-        """The VM is gone from the host."""
+        """The VM (row key) is gone from the host."""
         self.drop_many([uuid])
 
     def drop_many(self, uuids: Iterable[str]) -> None:
@@ -760,14 +818,22 @@ class DomainTable(DataTable):
         self.sort_key = SORTABLE[(i + 1) % len(SORTABLE)]
         # numbers read best largest first
         self.sort_reverse = self.sort_key in ("cpu", "memory", "vcpus", "disk", "net")
-        keep = self.selected_uuid
+        keep = self.selected_key
         self._sort()
         self.select(keep)
         return dict((k, lbl) for k, lbl, _ in COLUMNS)[self.sort_key]
 
+    def toggle_group_by_host(self) -> bool:
+        """Rows of one host together (in the sort order within it)."""
+        self.group_by_host = not self.group_by_host
+        keep = self.selected_key
+        self._sort()
+        self.select(keep)
+        return self.group_by_host
+
     def reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        keep = self.selected_uuid
+        keep = self.selected_key
         self._sort()
         self.select(keep)
 

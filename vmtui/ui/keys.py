@@ -45,6 +45,16 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
      "Prepare as template: reset SSH host keys, machine-id, net rules... (virt-sysprep)", False),
     ("u", "from_template", "From template", "New VM from the selected template: clone, cloud-init, start", False),
     ("l", "clone", "Clone", "Clone a shut-off VM or template: full copy or linked overlay (virt-clone)", False),
+    ("space", "toggle_mark", "Mark", "Mark or unmark the selected VM for a bulk action (marks survive filtering)",
+     False),
+    ("asterisk", "mark_all", "Mark all", "Mark every VM shown; when all are marked, unmark them", False),
+    ("b", "bulk", "Bulk", "Act on every marked VM, across hosts: start, shut down, force off, pause, resume, "
+     "autostart, snapshot, migrate, delete (one confirmation lists them)", False),
+    ("M", "migrate", "Migrate", "Move the selected VM to another connected host, live or offline, with its "
+     "disks or not (virsh migrate)", False),
+    ("H", "connections", "Hosts", "Connections: add, edit, remove, test, connect and disconnect hosts "
+     "(several in one list)", False),
+    ("v", "group_hosts", "Group", "Group the list by host (several hosts)", False),
     ("S", "storage", "Storage", "Storage pools and volumes (virsh pool-list, vol-list)", False),
     ("N", "networks", "Networks", "Virtual networks and DHCP leases (virsh net-list, net-dhcp-leases)", False),
     ("i", "cloudinit_library", "cloud-init", "Saved cloud-init configs: new, edit, duplicate, delete, "
@@ -55,7 +65,7 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter"}
+KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter", "space": "Space", "asterisk": "*"}
 
 
 def display_key(key: str) -> str:

@@ -17,6 +17,10 @@ service says                   the app receives
 ``ObjectEvent``                :class:`HostObjectChanged`
 =============================  ==========================================
 
+With several hosts, each host's service has a bridge of its own and every
+message carries ``host``: the name of the service it came from
+(``LibvirtService.name``; "" when vmtui shows one host).
+
 Row changes and domain events are what floods during an event storm
 (hundreds of VMs defined, started and undefined by a script): the bridge
 keeps the latest state of each domain by UUID and the events in order, and
@@ -61,64 +65,71 @@ FRAME = 1 / 30  # seconds: row changes reach the app at most this often
 class ConnectionStateChanged(Message):
     """The connection went up, down, or is retrying."""
 
-    def __init__(self, state: ConnState, message: str = "") -> None:
+    def __init__(self, state: ConnState, message: str = "", host: str = "") -> None:
         super().__init__()
         self.state = state
         self.message = message
+        self.host = host
 
 
 class HostInfoChanged(Message):
     """Host facts or host CPU/memory figures changed."""
 
-    def __init__(self, host: HostInfo) -> None:
+    def __init__(self, info: HostInfo, host: str = "") -> None:
         super().__init__()
+        self.info = info
         self.host = host
 
 
 class DomainsLoaded(Message):
     """The full list of domains, after (re)connecting."""
 
-    def __init__(self, domains: list[DomainInfo]) -> None:
+    def __init__(self, domains: list[DomainInfo], host: str = "") -> None:
         super().__init__()
         self.domains = domains
+        self.host = host
 
 
 class DomainRowsChanged(Message):
     """Domains that changed or appeared, and domains that went away
     (``removed``: UUID -> name), since the last such message."""
 
-    def __init__(self, changed: list[DomainInfo], removed: dict[str, str]) -> None:
+    def __init__(self, changed: list[DomainInfo], removed: dict[str, str], host: str = "") -> None:
         super().__init__()
         self.changed = changed
         self.removed = removed
+        self.host = host
 
 
 class DomainEventsArrived(Message):
     """libvirt domain events since the last such message, in the order they
     came (for notifications, consoles and clean-ups)."""
 
-    def __init__(self, events: list[DomainEvent]) -> None:
+    def __init__(self, events: list[DomainEvent], host: str = "") -> None:
         super().__init__()
         self.events = events
+        self.host = host
 
 
 class HostObjectChanged(Message):
     """A storage pool or virtual network changed (``kind``: "pool" | "network")."""
 
-    def __init__(self, kind: str, name: str, event: int) -> None:
+    def __init__(self, kind: str, name: str, event: int, host: str = "") -> None:
         super().__init__()
         self.kind = kind
         self.name = name
         self.event = event
+        self.host = host
 
 
 class GuestSeedRemoved(Message):
     """The guest watch removed a cloud-init seed after cloud-init finished
     with it (``news.removal``), or could not (``news.error``)."""
 
-    def __init__(self, news: "SeedRemoved") -> None:
+    def __init__(self, news: "SeedRemoved", host: str = "") -> None:
         super().__init__()
         self.news = news
+        self.host = host
 
 
 class ServiceBridge:
@@ -140,8 +151,14 @@ class ServiceBridge:
             self._timer.cancel()
             self._timer = None
 
+    @property
+    def host(self) -> str:
+        """The tag of this bridge's messages: its service's name (now)."""
+        return self.service.name
+
     def __call__(self, news: Any) -> None:
         post = self.app.post_message
+        host = self.service.name
         if isinstance(news, DomainsChanged):
             for d in news.domains:
                 self._removed.pop(d.uuid, None)
@@ -158,13 +175,13 @@ class ServiceBridge:
             # the full list supersedes the row changes waiting (not the events)
             self._changed.clear()
             self._removed.clear()
-            post(DomainsLoaded(news.domains))
+            post(DomainsLoaded(news.domains, host))
         elif isinstance(news, HostChanged):
-            post(HostInfoChanged(news.host))
+            post(HostInfoChanged(news.host, host))
         elif isinstance(news, ConnectionChanged):
-            post(ConnectionStateChanged(news.state, news.message))
+            post(ConnectionStateChanged(news.state, news.message, host))
         elif isinstance(news, ObjectEvent):
-            post(HostObjectChanged(news.kind, news.name, news.event))
+            post(HostObjectChanged(news.kind, news.name, news.event, host))
 
     def _soon(self) -> None:
         if self._timer is None:
@@ -177,9 +194,9 @@ class ServiceBridge:
             self._timer = None
         if self._events:
             events, self._events = self._events, []
-            self.app.post_message(DomainEventsArrived(events))
+            self.app.post_message(DomainEventsArrived(events, self.service.name))
         if not self._changed and not self._removed:
             return
         changed, removed = list(self._changed.values()), self._removed
         self._changed, self._removed = {}, {}
-        self.app.post_message(DomainRowsChanged(changed, removed))
+        self.app.post_message(DomainRowsChanged(changed, removed, self.service.name))

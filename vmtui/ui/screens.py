@@ -243,7 +243,8 @@ class DetailsScreen(DomainScreen):
         self.set_interval(1.0, self._follow_guest)
 
     def _guests(self):
-        return getattr(self.app, "guests", None)
+        of = getattr(self.app, "guests_of", None)  # the watch of this VM's host
+        return of(self.service) if of is not None else getattr(self.app, "guests", None)
 
     def _follow_guest(self) -> None:
         """What the guest watch learns (readiness, addresses) shows as it comes:
@@ -335,7 +336,9 @@ class DetailsScreen(DomainScreen):
 
     def action_console(self) -> None:
         from .console_screen import show_console
-        show_console(self.app, self.uuid, self.domain_name)
+        slot = next((s for s in getattr(self.app, "slots", {}).values() if s.service is self.service), None)
+        show_console(self.app, self.uuid, self.domain_name, slot.consoles if slot else None,
+                     host=slot.name if slot else "")
 
 
 class XmlScreen(DomainScreen):

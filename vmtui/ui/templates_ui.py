@@ -33,6 +33,7 @@ from textual.widgets import (
 from ..core.clones import clone, templates
 from ..core import storage
 from ..core.errors import VmtuiError
+from ..core.fleet.model import key_of
 from ..core.connection.rows import DomainInfo
 from ..core.sizes import fmt_bytes
 from .dialogs import ConfirmDialog
@@ -480,18 +481,19 @@ class TemplateActions:
             return
         marked = not d.template
         uuid = d.uuid
+        svc = self.service_of(d)
 
         async def job() -> None:
-            await self.service.call(lambda c: templates.set_marked_by_uuid(c, uuid, marked),
-                                    action="mark as template" if marked else "unmark template",
-                                    obj=f"domain '{d.name}'")
-            await self.service.refresh_domain(uuid)
+            await svc.call(lambda c: templates.set_marked_by_uuid(c, uuid, marked),
+                           action="mark as template" if marked else "unmark template",
+                           obj=f"domain '{d.name}'")
+            await svc.refresh_domain(uuid)
 
         self._run("Template", job, f"'{d.name}' is {'now' if marked else 'no longer'} a template")
 
     def action_prepare_template(self) -> None:
         if d := self._selected_or_none("prepare_template"):
-            self.push_screen(PrepareTemplateScreen(self.service, d))
+            self.push_screen(PrepareTemplateScreen(self.service_of(d), d))
 
     def action_clone(self) -> None:
         d = self._selected_or_none("clone")
@@ -504,9 +506,9 @@ class TemplateActions:
             notes = "; ".join(outcome.result.notes)
             self.notify(f"Cloned '{d.name}' as '{outcome.result.name}'" + (f" ({notes})" if notes else ""),
                         title="Clone", timeout=6)
-            self._select_when_listed(outcome.result.uuid)
+            self._select_when_listed(key_of(d.host, outcome.result.uuid))
 
-        self.push_screen(CloneScreen(self.service, d), done)
+        self.push_screen(CloneScreen(self.service_of(d), d), done)
 
     def action_from_template(self) -> None:
         if d := self._selected_or_none("from_template"):
@@ -514,7 +516,7 @@ class TemplateActions:
 
     @work(group="from-template")
     async def _from_template(self, d: DomainInfo) -> None:
-        outcome = await self.push_screen_wait(NewFromTemplateScreen(self.service, d))
+        outcome = await self.push_screen_wait(NewFromTemplateScreen(self.service_of(d), d))
         if outcome is None:
             return
         try:
@@ -526,29 +528,30 @@ class TemplateActions:
 
     async def _after_template_clone(self, d: DomainInfo, outcome: CloneOutcome) -> None:
         res = outcome.result
-        self._select_when_listed(res.uuid)
+        svc = self.service_of(d)
+        self._select_when_listed(key_of(d.host, res.uuid))
         try:
-            meta = await self.service.call(lambda c: templates.meta_by_uuid(c, d.uuid),
-                                           action="read the template metadata of", obj=f"domain '{d.name}'")
+            meta = await svc.call(lambda c: templates.meta_by_uuid(c, d.uuid),
+                                  action="read the template metadata of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="New VM from template", severity="error", timeout=12)
             meta = templates.TemplateMeta()
-        seeded = await self._cloud_init_step(res, outcome.pool, meta.firstboot)
+        seeded = await self._cloud_init_step(svc, res, outcome.pool, meta.firstboot)
         msg = f"Created '{res.name}' from template '{d.name}'"
         if seeded:
             msg += " with a cloud-init seed"
         adopt = getattr(self, "adopt_vm", None)
         if adopt is not None:  # its boot is followed; its seed goes once cloud-init finished with it
-            adopt(res.uuid)
+            adopt(res.uuid, svc)
         if outcome.start:
             try:
-                await self.service.start(res.uuid)
+                await svc.start(res.uuid)
                 msg += ", started"
             except VmtuiError as err:
                 self.notify(err.message, title="Start", severity="error", timeout=12)
         self.notify(msg, title="New VM from template", timeout=6)
 
-    async def _cloud_init_step(self, res: clone.CloneResult, pool: str | None, firstboot: str | None) -> bool:
+    async def _cloud_init_step(self, svc, res: clone.CloneResult, pool: str | None, firstboot: str | None) -> bool:
         """The cloud-init editor, then the seed ISO. Lazily imported: another
         part of vmtui provides them; without them the step is skipped with a note."""
         try:
@@ -563,7 +566,7 @@ class TemplateActions:
         initial = CloudInitDocs(
             user_data=templates.merge_user_data("#cloud-config\n", firstboot),
             meta_data=f"instance-id: {res.uuid}\nlocal-hostname: {res.name}\n")
-        docs = await self.push_screen_wait(CloudInitEditorScreen(self.service, hostname=res.name, initial=initial))
+        docs = await self.push_screen_wait(CloudInitEditorScreen(svc, hostname=res.name, initial=initial))
         if docs is None:
             if firstboot:
                 self.notify("cloud-init skipped: the template's first-boot config was not applied.",
@@ -575,7 +578,7 @@ class TemplateActions:
                         title="New VM from template", severity="warning", timeout=10)
             return False
         try:
-            await self.service.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True,
+            await svc.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True,
                                                           uuid=res.uuid),
                                     action="attach the cloud-init seed to", obj=f"domain '{res.name}'",
                                     timeout=600)
@@ -585,7 +588,7 @@ class TemplateActions:
         return True
 
     def _select_when_listed(self, uuid: str) -> None:
-        """Select the new VM once its row is there (the defined event brings it)."""
+        """Select the new VM (its row key) once its row is there (the defined event brings it)."""
         async def wait() -> None:
             for _ in range(100):
                 try:
@@ -607,8 +610,9 @@ class TemplateActions:
     async def start_checked(self, d: DomainInfo) -> None:
         """Start ``d`` (the VM selected at key time) once
         :func:`confirm_start` agrees."""
-        if await confirm_start(self, self.service, d.uuid, d.name, template=d.template):
-            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+        svc = self.service_of(d)
+        if await confirm_start(self, svc, d.uuid, d.name, template=d.template):
+            self._run("Start", lambda: svc.start(d.uuid), f"Started '{d.name}'")
 
 
 # ---------------------------------------------------------------------------

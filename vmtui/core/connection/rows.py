@@ -117,6 +117,9 @@ class DomainInfo:
     #: the last few minutes of ``stats`` (a history.Ring, kept by the
     #: service) while the domain runs, for graphs; None otherwise
     history: Any = field(default=None, compare=False, repr=False)
+    #: the name of the host (service) it lives on, in a list of several
+    #: hosts; "" when vmtui shows one host (the list keys rows by UUID then)
+    host: str = ""
 
     @property
     def state(self) -> str:

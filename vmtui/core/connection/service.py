@@ -32,6 +32,7 @@ import libvirt
 from ..xml import domxml, ownmeta
 from .. import storage
 from ..errors import (
+    AuthFailed,
     CallTimeout,
     ConnectError,
     Disconnected,
@@ -53,6 +54,9 @@ DEFAULT_TIMEOUT = 30.0
 SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REFRESH_BATCH = 50  # domains re-read per worker call after events
+TITLE_CHUNK = 8  # domains whose titles one worker call reads (workers share a screenful)
+TITLE_WORKERS = 3  # title calls in flight at once (of the link's 4 threads): on a
+#                    remote host each domain costs round trips, which overlap
 HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
 PROBE_INTERVAL = 5.0  # s without any answer before the daemon is probed
 
@@ -212,6 +216,13 @@ def _probe(conn: libvirt.virConnect) -> None:
     conn.getLibVersion()  # a round trip to the daemon on remote connections
 
 
+def _alive(conn: libvirt.virConnect) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
+
+
 def _consume(fut: asyncio.Future) -> None:
     """Retrieve a future's outcome so that an answer nobody waits for any
     more (a call that timed out) is not logged as "never retrieved"."""
@@ -260,9 +271,13 @@ class LibvirtService:
         hang_limit: float = HANG_LIMIT,
         probe_interval: float = PROBE_INTERVAL,
         slow_timeout: float = SLOW_TIMEOUT,
+        name: str = "",
     ) -> None:
         self.uri = normalize_uri(uri)
         self.display_uri = uri
+        #: the host's name in a list of several hosts, stamped on every
+        #: DomainInfo (``DomainInfo.host``); "" when it is the only one
+        self.name = name
         self.timeout = timeout
         self.stats_interval = stats_interval
         self.want_readonly = readonly
@@ -285,6 +300,7 @@ class LibvirtService:
         self.probe_interval = probe_interval
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
+        self._title_todo: dict[str, None] = {}  # domains whose titles are not read yet, in order
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._samples: dict[str, _Sample] = {}
@@ -295,6 +311,9 @@ class LibvirtService:
         self._tick = itertools.count()
         self._generation = 0
         self.calls = 0  # libvirt calls made through call(); the bench reads it
+        #: what ssh needs before it can log in without asking (the last
+        #: connect attempt failed for it), else None
+        self.auth_problem: str | None = None
 
     # --- listeners -------------------------------------------------------
 
@@ -312,6 +331,17 @@ class LibvirtService:
     def _set_state(self, state: ConnState, message: str = "") -> None:
         self.state = state
         self._emit(ConnectionChanged(state, message))
+
+    def rename(self, name: str) -> None:
+        """Give the host another name (it joins a list of several hosts):
+        every row is stamped again and listeners get the whole list."""
+        if name == self.name:
+            return
+        self.name = name
+        for d in self.domains.values():
+            d.host = name
+        if self.domains or self.state is ConnState.CONNECTED:
+            self._emit(DomainsReset(list(self.domains.values())))
 
     # --- running calls off the loop --------------------------------------
 
@@ -381,6 +411,37 @@ class LibvirtService:
             raise Disconnected(action, obj, f"not connected to {self.display_uri} ({self.state.value})")
         return await self.run(fn, link.conn, timeout=timeout, action=action, obj=obj, link=link)
 
+    async def call_with(self, other: "LibvirtService", fn: Callable[[libvirt.virConnect, libvirt.virConnect], Any],
+                        *, timeout: float | None = None, action: str = "talk to", obj: str = "") -> Any:
+        """Run ``fn(conn, other_conn)`` on a worker of this connection, with
+        ``other``'s connection held open meanwhile (a migration calls the
+        destination from the source's thread): ``other`` is never closed
+        under the call, even if it is declared lost (see link.Link.hold)."""
+        olink = other._link
+        if olink is None or olink.retired or other.state is not ConnState.CONNECTED:
+            raise Disconnected(action, obj, f"not connected to {other.display_uri} ({other.state.value})")
+
+        def work(conn: libvirt.virConnect) -> Any:
+            try:
+                release = olink.hold()
+            except RetiredLink:
+                raise Disconnected(action, obj, f"connection to {other.display_uri} lost "
+                                   f"({olink.why or 'connection closed'})") from None
+            try:
+                return fn(conn, olink.conn)
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err):
+                    # which of the two went away? (isAlive asks no daemon)
+                    if not _alive(olink.conn):
+                        other._post(other._connection_lost, libvirt_message(err), olink)
+                    if _alive(conn):  # not ours: this connection is fine
+                        raise from_libvirt(action, obj, err) from None
+                raise
+            finally:
+                release()
+
+        return await self.call(work, timeout=timeout, action=action, obj=obj)
+
     # --- connecting --------------------------------------------------------
 
     def _open(self) -> tuple[libvirt.virConnect, bool]:
@@ -411,8 +472,11 @@ class LibvirtService:
         try:
             await self._connect_once()
         except VmtuiError as err:
+            self.auth_problem = ssh_problem(self.uri, err.cause)
             self._set_state(ConnState.CLOSED, err.cause)
-            raise ConnectError("connect to", self.display_uri, err.cause, connect_hint(self.uri, err.cause)) from None
+            cls = AuthFailed if self.auth_problem else ConnectError
+            raise cls("connect to", self.display_uri, err.cause, connect_hint(self.uri, err.cause)) from None
+        self.auth_problem = None
         if self._stats_task is None:
             self._stats_task = self._spawn(self._stats_loop())
         if self._watch_task is None:
@@ -559,9 +623,11 @@ class LibvirtService:
             try:
                 await self._connect_once()
             except VmtuiError as err:
+                self.auth_problem = ssh_problem(self.uri, err.cause)
                 self._set_state(ConnState.DISCONNECTED, f"reconnect failed: {err.cause}; "
                                 f"next try in {BACKOFF[min(attempt + 1, len(BACKOFF) - 1)]:g} s")
                 continue
+            self.auth_problem = None
             return
 
     # --- loading -----------------------------------------------------------
@@ -593,7 +659,9 @@ class LibvirtService:
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
-        self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
+        # in the list's first order (by name): the first screenful comes first
+        by_name = sorted(self.domains, key=lambda u: self.domains[u].name.lower())
+        self._titles_task = self._spawn(self._load_titles(by_name, doms=doms))
 
     def busy(self) -> bool:
         """Work started by events or actions is still running (refreshes,
@@ -644,7 +712,7 @@ class LibvirtService:
             info = DomainInfo(uuid=uuid, name=dom.name(), id=None,
                               state_code=int(rec.get("state.state", 0)),
                               reason_code=int(rec.get("state.reason", 0)),
-                              autostart=uuid in autostart, persistent=uuid not in transient)
+                              autostart=uuid in autostart, persistent=uuid not in transient, host=self.name)
             if not self._apply_record(info, rec):
                 try:
                     state, maxmem, mem, ncpu, _ = dom.info()
@@ -687,7 +755,7 @@ class LibvirtService:
             state, reason = dom.state()
             _, maxmem, mem, ncpu, _ = dom.info()
             info = DomainInfo(uuid=uuid, name=dom.name(), id=None, state_code=state, reason_code=reason,
-                              vcpus=int(ncpu), memory_kib=int(mem), max_memory_kib=int(maxmem))
+                              vcpus=int(ncpu), memory_kib=int(mem), max_memory_kib=int(maxmem), host=self.name)
             info.persistent = bool(dom.isPersistent())
             if info.persistent:
                 info.autostart = bool(dom.autostart())
@@ -725,15 +793,20 @@ class LibvirtService:
         (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
         return True
 
-    async def _load_titles(self, uuids: list[str], chunk: int = 200,
-                           doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5) -> None:
-        """Titles and descriptions need a call per domain: fetch them after
-        the list is on screen, in chunks, and update the rows. ``doms`` are
-        domain objects from the listing; others are looked up by UUID."""
+    async def _load_titles(self, uuids: list[str], chunk: int = TITLE_CHUNK,
+                           doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5,
+                           workers: int = TITLE_WORKERS) -> None:
+        """Titles and descriptions need a call per domain (two for a running
+        persistent one): fetch them after the list is on screen, in chunks,
+        ``workers`` calls in flight at once (on a remote host the round
+        trips overlap), and update the rows. The domains named by
+        :meth:`prioritize_titles` (the rows on screen) go first. ``doms``
+        are domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
         # running persistent domains: vmtui's records come from the definition
         both = {u for u in uuids if (d := self.domains.get(u)) is not None and d.persistent and d.is_active}
+        todo = self._title_todo = dict.fromkeys(uuids)  # reordered in place by prioritize_titles
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
@@ -751,7 +824,8 @@ class LibvirtService:
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
         pending: dict[str, ownmeta.DomainFlags] = {}
-        told_at: float | None = None
+        told_at: list[float | None] = [None]
+        failed = [False]
 
         def tell() -> None:
             changed = []
@@ -763,22 +837,45 @@ class LibvirtService:
             if changed:
                 self._emit(DomainsChanged(changed))
 
-        for i in range(0, len(uuids), chunk):
-            part = uuids[i:i + chunk]
-            try:
-                found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
-                                        obj=self.display_uri)
-            except VmtuiError:
-                if gen == self._generation:
+        async def worker() -> None:
+            while todo and not failed[0] and gen == self._generation:
+                part = list(itertools.islice(todo, chunk))
+                for uuid in part:
+                    del todo[uuid]
+                try:
+                    found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
+                                            obj=self.display_uri)
+                except VmtuiError:
+                    failed[0] = True
+                    return
+                if gen != self._generation:
+                    return
+                pending.update(found)
+                now = loop.time()
+                if told_at[0] is None or now - told_at[0] >= emit_every:
                     tell()
-                return
-            if gen != self._generation:
-                return
-            pending.update(found)
-            now = loop.time()
-            if told_at is None or i + chunk >= len(uuids) or now - told_at >= emit_every:
+                    told_at[0] = now
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+        finally:
+            todo.clear()
+            if gen == self._generation:
                 tell()
-                told_at = now
+
+    def prioritize_titles(self, uuids: Iterable[str]) -> None:
+        """Read the titles of ``uuids`` (the rows on screen) before the
+        others still waiting; the rest follow in their order."""
+        todo = self._title_todo
+        if not todo:
+            return
+        first = [u for u in uuids if u in todo]
+        if first:
+            chosen = set(first)
+            rest = [u for u in todo if u not in chosen]
+            todo.clear()
+            todo.update(dict.fromkeys(first))
+            todo.update(dict.fromkeys(rest))
 
     def set_guest(self, uuid: str, guest: GuestFacts) -> None:
         """Record what was learned about a running guest (addresses,
@@ -1270,8 +1367,47 @@ class LibvirtService:
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
+def _ssh_target(uri: str) -> str:
+    """``user@host`` (or ``host``) of an ssh URI, for the commands a hint gives."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or "HOST"
+    except ValueError:
+        return "HOST"
+    return f"{parts.username}@{host}" if parts.username else host
+
+
+def ssh_problem(uri: str, cause: str) -> str | None:
+    """What ssh needs before vmtui can log in, when ``cause`` (libvirt's
+    message, which carries ssh's own words) says it would have asked for a
+    password or a host-key confirmation; None for other failures. vmtui runs
+    ssh without a terminal (``no_tty=1``: BatchMode), so ssh fails instead
+    of painting a prompt over the screen."""
+    scheme = uri.split(":", 1)[0]
+    if not scheme.endswith("+ssh") and not scheme.endswith("+libssh2") and not scheme.endswith("+libssh"):
+        return None
+    low = cause.lower()
+    target = _ssh_target(uri)
+    host = target.rsplit("@", 1)[-1]
+    if ("host key verification failed" in low or "host key is known" in low or "identification has changed" in low
+            or "host key for" in low or "authenticity of host" in low):
+        return (f"ssh does not trust the host key of {host} yet (or it changed). vmtui never answers ssh's "
+                f"questions: run 'ssh {target}' once in a terminal to check and accept the key, then connect again.")
+    if ("permission denied" in low or "authentication failed" in low or "no more authentication methods" in low
+            or "too many authentication failures" in low or "password" in low or "passphrase" in low):
+        return (f"ssh could not log in to {target} without a password. vmtui logs in with keys only: "
+                f"load your key into the agent ('ssh-add'), or install it on the host ('ssh-copy-id {target}'), "
+                "then connect again.")
+    return None
+
+
 def connect_hint(uri: str, cause: str) -> str:
     low = cause.lower()
+    ssh = ssh_problem(uri, cause)
+    if ssh:
+        return ssh
     hints = []
     if "permission denied" in low or "authentication" in low:
         hints.append("run as root or as a member of the 'libvirt' group")
