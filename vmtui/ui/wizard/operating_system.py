@@ -55,11 +55,18 @@ class OsStep(Step):
         for os_ in found[:300]:
             label = os_.label + ("  [EOL]" if getattr(os_, "eol", False) else "")
             ol.add_option(Option(escape(label), id=os_.short_id))
+        if not found:
+            # no match means no choice: the OS chosen before is not kept behind an empty list
+            self.wizard.clear_os()
+            self.query_one("#os-chosen", Static).update(
+                escape(f"No OS matches '{text.strip()}': no OS is chosen. Try fewer words (e.g. only "
+                       "the name), or 'generic'."))
+            return
         current = self.spec.os
         try:
             ol.highlighted = next(i for i, o in enumerate(found[:300]) if o.short_id == current)
         except StopIteration:
-            ol.highlighted = 0 if found else None
+            ol.highlighted = 0
 
     @on(Input.Changed, "#os-search")
     def _search(self, event: Input.Changed) -> None:
@@ -75,10 +82,10 @@ class OsStep(Step):
             self.choose(event.option.id, announce=False)
 
     @on(OptionList.OptionSelected, "#os-list")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
+    async def _selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.choose(event.option.id)
-            self.wizard.action_next()
+            await self.wizard.action_next()
 
     def choose(self, short_id: str, announce: bool = True) -> None:
         db = self.ctx.osdb
@@ -95,6 +102,8 @@ class OsStep(Step):
         if rec.storage_bytes:
             bits.append(f"{fmt_bytes(rec.storage_bytes)} disk")
         self.query_one("#os-chosen", Static).update(escape(", ".join(bits)))
+        if self.wizard.is_current(self):
+            self.wizard.recheck(self)
 
     @on(Button.Pressed, "#detect")
     def _detect_pressed(self) -> None:
