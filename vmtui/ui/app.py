@@ -132,6 +132,25 @@ class DomainListScreen(Screen):
     def on_screen_resume(self) -> None:
         self.app._churned(SCREEN_CHURN)  # another screen's widgets were just dropped
 
+    @property
+    def active_bindings(self):
+        """Textual's, with the labels that follow the selected VM (``p``
+        says Resume on a paused VM: keys.PAUSED_LABELS)."""
+        from dataclasses import replace
+        found = super().active_bindings
+        try:
+            selected = self.query_one(DomainTable).selected
+        except NoMatches:
+            return found
+        if selected is None or not selected.is_paused:
+            return found
+        for key, active in list(found.items()):
+            action = active.binding.action.removeprefix("app.")
+            label = keys.label_for(action, active.binding.description, paused=True)
+            if label != active.binding.description:
+                found[key] = active._replace(binding=replace(active.binding, description=label))
+        return found
+
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(DomainTable).focus()
@@ -484,6 +503,9 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         """Recompose the footer only when the set of keys that apply changed
         (not on every highlight or stats tick)."""
         enabled = frozenset(a for a in KEYED_ACTIONS if self.action_enabled(a))
+        d = self.table.selected
+        if d is not None and d.is_paused:
+            enabled |= {"@paused"}  # the labels that follow a paused VM (Resume)
         if enabled != self._keys_for:
             self._keys_for = enabled
             self.refresh_bindings()
@@ -673,9 +695,12 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         yield from super().get_system_commands(screen)
         if screen is not self.screen_stack[0]:
             return
+        selected = self.table.selected
+        paused = selected is not None and selected.is_paused
         for key, action, label, desc, _show in keys.DOMAIN_LIST_KEYS:
             if action in ("quit", "help") or not self.action_enabled(action):
                 continue
+            label = keys.label_for(action, label, paused=paused)
             yield SystemCommand(f"{label} ({keys.display_key(key)})", desc,
                                 lambda a=action: self.run_action(a))
 

@@ -753,7 +753,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
         self.domain_name, self.pools, self.default_pool = domain_name, pools, default_pool
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Checkbox
+        from .toggles import Checkbox
         with Vertical(classes="dialog", id="attach-seed"):
             yield Label(f"Attach a cloud-init seed to '{escape(self.domain_name)}'", classes="dialog-title")
             yield Static(f"The NoCloud ISO is uploaded as volume '{escape(self.domain_name)}-cidata.iso' and "
@@ -769,7 +769,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
-        from textual.widgets import Checkbox
+        from .toggles import Checkbox
         self.dismiss((str(self.query_one("#attach-pool", Select).value),
                       self.query_one("#attach-detach", Checkbox).value))
 

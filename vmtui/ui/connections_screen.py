@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core.config import SavedConnection, save_config, uri_problem
@@ -35,6 +35,7 @@ from .dialogs import ConfirmDialog
 from .fleet import short_uri
 from .footer import KeyFooter
 from .forms import FieldError, KeyHelp, bindings, labelled
+from .toggles import Checkbox
 
 KEYS: list[tuple[str, str, str, str, bool]] = [
     ("a", "add", "Add", "Add a connection: name, URI, autoconnect; Test tries it", True),

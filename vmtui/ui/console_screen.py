@@ -36,7 +36,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Static
+from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Static
 
 from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
@@ -44,6 +44,7 @@ from ..core.sizes import fmt_bytes
 from .footer import KeyFooter
 from .templates_ui import confirm_start
 from .terminal import TerminalView
+from .toggles import Checkbox
 
 SCREEN_NAME = "vmtui-consoles"
 

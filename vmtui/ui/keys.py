@@ -65,7 +65,16 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]
 
+#: Footer and command-palette labels that follow the selected VM: the label
+#: of an action when that VM is paused (``p`` resumes it then).
+PAUSED_LABELS = {"pause_resume": "Resume"}
+
 KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter", "space": "Space", "asterisk": "*"}
+
+
+def label_for(action: str, label: str, *, paused: bool) -> str:
+    """The footer label of ``action`` for the selected VM (paused or not)."""
+    return PAUSED_LABELS.get(action, label) if paused else label
 
 
 def display_key(key: str) -> str:

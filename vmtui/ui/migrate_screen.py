@@ -24,15 +24,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from ..core.connection.rows import DomainInfo
 from ..core.connection.service import LibvirtService
 from ..core.errors import VmtuiError
 from ..core.migrate import MigrationOptions, MigrationPlan
-from ..core.migrate.job import MigrationCancelled, MigrationProgress, migrate, plan_migration
+from ..core.migrate.job import (
+    MigrationCancelled,
+    MigrationProgress,
+    migrate,
+    plan_migration,
+)
 from .fleet import short_uri
 from .forms import FieldError, dialog_buttons, labelled, side_by_side
+from .toggles import Checkbox
 
 
 def migration_fields(dests: list[LibvirtService], live: bool, *, per_vm: bool = True) -> ComposeResult:

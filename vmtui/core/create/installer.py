@@ -47,7 +47,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import libvirt
@@ -56,12 +56,13 @@ from . import builder, spec_from_xml, virt_install
 from .. import storage
 from ..provision import kickstart
 from .builder import ResolvedDisk
+from ..host import networks
 from ..host.domcaps import HostCaps, host_caps
 from ..errors import VmtuiError, libvirt_message
 from ..provision import seed
 from ..storage.images import ImageProbe, is_local_uri, probe_image, qemu_ids, qemu_read_problem
 from .vmspec import DiskSpec, VmSpec
-from .validation import FieldError, ImageFacts, PoolFacts, local_path_checker, validate_spec
+from .validation import FieldError, ImageFacts, PoolFacts, cpu_mode_for, local_path_checker, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,31 @@ class InvalidSpec(VmtuiError):
         super().__init__("create", f"VM '{name}'", lines)
 
 
+#: What QEMU and libvirt say when a KVM guest cannot use KVM after all (the
+#: capabilities offered it): no access to /dev/kvm, the module not loaded...
+KVM_START_ERRORS = ("could not access kvm kernel module", "failed to initialize kvm",
+                    "kvm is not available", "/dev/kvm")
+
+
+def is_kvm_start_error(message: str) -> bool:
+    low = message.lower()
+    return any(marker in low for marker in KVM_START_ERRORS)
+
+
+class KvmStartFailed(VmtuiError):
+    """A KVM guest was made but QEMU could not use KVM to start it
+    ("Could not access KVM kernel module"); everything made was removed
+    again, so the same spec under QEMU (TCG) -- :func:`switch_to_tcg` --
+    can be created at once."""
+
+
+def switch_to_tcg(spec: VmSpec, caps: HostCaps | None = None) -> VmSpec:
+    """The same VM under QEMU's TCG emulation: virt type ``qemu`` and a CPU
+    mode TCG can run (:func:`validation.cpu_mode_for`)."""
+    mode, model = cpu_mode_for("qemu", spec.cpu_mode, spec.cpu_model, caps)
+    return replace(spec, virt_type="qemu", cpu_mode=mode, cpu_model=model)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------
 # host facts
 # ---------------------------------------------------------------------------
@@ -105,6 +131,7 @@ class HostFacts:
     existing_names: set[str] = field(default_factory=set)
     pools: dict[str, PoolFacts] = field(default_factory=dict)
     networks: set[str] = field(default_factory=set)
+    interfaces: dict[str, str] = field(default_factory=dict)  # host interface -> kind; empty: not known
     local: bool = False  # host paths can be checked on this machine
     #: the images the spec builds on, probed (:func:`probe_images`); None: not asked
     images: dict[str, ImageFacts] | None = None
@@ -176,6 +203,7 @@ def gather_facts(conn: libvirt.virConnect, spec: VmSpec | None = None) -> HostFa
     except libvirt.libvirtError as err:
         if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
             raise
+    facts.interfaces = {i.name: i.kind for i in networks.host_interfaces(conn)}
     try:
         facts.local = is_local_uri(conn.getURI())
     except libvirt.libvirtError:
@@ -205,7 +233,8 @@ def os_for(spec: VmSpec, osdb: Any) -> Any:
 def _validate(spec: VmSpec, caps: Any, facts: HostFacts, osdb: Any) -> list[FieldError]:
     return validate_spec(spec, host=caps, existing_names=facts.existing_names, pools=facts.pools,
                          networks=facts.networks, check_path=local_path_checker if facts.local else None,
-                         osinfo=osdb.get(spec.os) if osdb is not None else None, osdb=osdb, images=facts.images)
+                         osinfo=osdb.get(spec.os) if osdb is not None else None, osdb=osdb, images=facts.images,
+                         interfaces=facts.interfaces or None)
 
 
 async def check_spec(service: Any, spec: VmSpec, *, osdb: Any = None, caps: HostCaps | None = None,
@@ -739,8 +768,12 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
             raise
         tail = " Everything created so far was removed." if not leftovers else \
             " Could not remove: " + "; ".join(leftovers)
-        raise VmtuiError("create", obj, f"{step.name} failed: {cause}.{tail}", hint,
-                         getattr(err, "code", None)) from None
+        kind = VmtuiError
+        if (spec.virt_type == "kvm" and step.name in ("start the installation", "start the VM")
+                and not leftovers and is_kvm_start_error(str(cause))):
+            kind = KvmStartFailed
+        raise kind("create", obj, f"{step.name} failed: {cause}.{tail}", hint,
+                   getattr(err, "code", None)) from None
 
     # the installer has loaded its kernel/initrd (and opened the OEMDRV ISO):
     # the uploaded copies can go
@@ -873,8 +906,8 @@ async def export_domain(service: Any, domain_name: str, *, osdb: Any = None) -> 
 
 
 __all__ = [
-    "HostFacts", "InvalidSpec", "KNOWN_TREE_LAYOUTS", "check_spec", "create_vm", "download",
+    "HostFacts", "InvalidSpec", "KNOWN_TREE_LAYOUTS", "KvmStartFailed", "check_spec", "create_vm", "download",
     "export_domain", "export_spec", "find_tree_boot_files", "gather_facts", "host_facts", "image_refs",
-    "is_local_uri", "os_for", "preview", "probe_images", "resolve_storage",
+    "is_kvm_start_error", "is_local_uri", "os_for", "preview", "probe_images", "resolve_storage", "switch_to_tcg",
 ]
 

@@ -217,6 +217,7 @@ class _Findings:
 
     pools: dict[str, PoolFacts] | None = None
     networks: Collection[str] | None = None
+    interfaces: dict[str, str] | None = None  # host interface name -> kind ("bridge", "ethernet", "" unknown)
     check_path: PathChecker | None = None
     images: Mapping[str, ImageFacts] | None = None
     found: list[FieldError] = field(default_factory=list)
@@ -245,10 +246,22 @@ class _Findings:
                 self.err(fld, problem)
 
 
+def _interface_kinds(interfaces: Any) -> dict[str, str] | None:
+    """Host interfaces as ``{name: kind}``: from a mapping, names, or
+    objects with ``name`` and ``kind`` (:class:`vmtui.core.host.networks.HostInterface`).
+    None or empty (the host's interfaces are not known): no check."""
+    if not interfaces:
+        return None
+    if isinstance(interfaces, Mapping):
+        return {str(k): str(v or "") for k, v in interfaces.items()}
+    return {(i if isinstance(i, str) else i.name): ("" if isinstance(i, str) else (i.kind or ""))
+            for i in interfaces}
+
+
 def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[str] = (),
                   pools: Mapping[str, Any] | None = None, networks: Collection[str] | None = None,
                   check_path: PathChecker | None = None, osinfo: Any = None, osdb: Any = None,
-                  images: Mapping[str, ImageFacts] | None = None) -> list[FieldError]:
+                  images: Mapping[str, ImageFacts] | None = None, interfaces: Any = None) -> list[FieldError]:
     """Every problem with ``spec``, as FieldErrors keyed by YAML field path.
 
     ``host``: a :class:`vmtui.core.host.domcaps.HostCaps` or
@@ -262,10 +275,13 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     ``osdb``: the OS catalogue; an ``os`` it does not know is a warning naming
     the closest ids it has. ``images``: reference -> :class:`ImageFacts` of
     the images the spec builds on (cloud image, imported image, backing
-    files). Anything left None is not checked.
+    files). ``interfaces``: the host's interfaces (names, ``{name: kind}`` or
+    HostInterfaces) a bridge or macvtap NIC must name.
+    Anything left None is not checked.
     """
     out = _Findings(pools={k: _pool_facts(v) for k, v in pools.items()} if pools is not None else None,
-                    networks=networks, check_path=check_path, images=images)
+                    networks=networks, interfaces=_interface_kinds(interfaces), check_path=check_path,
+                    images=images)
     _check_name(spec, existing_names, out)
     _check_os(spec, osdb, out)
     _check_resources(spec, host, osinfo, out)
@@ -578,6 +594,8 @@ def _check_nics(spec: VmSpec, out: _Findings) -> None:
             out.err(f"{p}.source", f"Choose the {what}")
         elif n.kind == "network" and out.networks is not None and n.source not in out.networks:
             out.err(f"{p}.source", f"No virtual network named '{n.source}'")
+        elif n.kind in ("bridge", "macvtap") and out.interfaces is not None:
+            _check_host_interface(f"{p}.source", n.kind, n.source, out.interfaces, out)
         if n.mac:
             problem = validate_mac(n.mac)
             if problem:
@@ -598,6 +616,41 @@ def listen_problem(address: str | None) -> FieldError | None:
         return FieldError("graphics_listen", "The console is reachable from the network, without a password",
                           "warning")
     return None
+
+
+def _check_host_interface(fld: str, kind: str, name: str, interfaces: dict[str, str], out: _Findings) -> None:
+    """A bridge or macvtap NIC's source must be an interface of the host (a
+    missing one only fails when the VM starts: "Cannot get interface MTU");
+    a bridge NIC's must be a bridge."""
+    bridges = sorted(n for n, k in interfaces.items() if k == "bridge")
+    if name not in interfaces:
+        if kind == "bridge":
+            have = f"its bridges: {', '.join(bridges[:8])}" if bridges else "no bridge is listed"
+            out.err(fld, f"The host has no bridge named '{clip(name, 40)}' ({have})")
+        else:
+            have = ", ".join(sorted(interfaces)[:8])
+            out.err(fld, f"The host has no interface named '{clip(name, 40)}' (its interfaces: {have})")
+    elif kind == "bridge" and interfaces[name] not in ("", "bridge"):
+        out.err(fld, f"'{name}' is not a bridge but {'an' if interfaces[name][0] in 'aeiou' else 'a'} "
+                     f"{interfaces[name]} interface: choose a bridge, or macvtap on '{name}'")
+
+
+def cpu_mode_for(virt_type: str, cpu_mode: str, cpu_model: str | None = None,
+                 host: Any = None) -> tuple[str, str | None]:
+    """The CPU mode (and named model) to use under ``virt_type``, from the
+    one asked for: QEMU (TCG) cannot pass the host CPU through, so
+    host-passthrough becomes host-model -- or the named model ``qemu64``
+    when the host does not offer host-model under TCG either (``host``: a
+    HostCaps). Other combinations stay as they are."""
+    if virt_type != "qemu" or cpu_mode == "custom":
+        return cpu_mode, cpu_model
+    supported = getattr(host, "cpu_mode_supported", None)
+    host_model = supported("qemu", "host-model") if supported is not None else None
+    if cpu_mode == "host-passthrough" or (cpu_mode == "host-model" and host_model is False):
+        if host_model is False:
+            return "custom", cpu_model or "qemu64"
+        return "host-model", cpu_model
+    return cpu_mode, cpu_model
 
 
 def _check_display(spec: VmSpec, out: _Findings) -> None:

@@ -14,15 +14,16 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Select, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from ...core.create.validation import FieldError as Problem
 from ...core.edit.apply import EditorState
 from ...core.edit.result import EditResult, SettingsError
-from ...core.errors import VmtuiError
 from ...core.edit.values import Offers, Settings
+from ...core.errors import VmtuiError
 from ...core.sizes import parse_size
 from ..forms import FieldError
+from ..toggles import Checkbox
 
 if TYPE_CHECKING:
     from .screen import SettingsScreen

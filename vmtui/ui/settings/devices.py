@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from ...core.edit import apply, rules
 from ...core.edit.result import EditResult
@@ -23,6 +23,7 @@ from ...core.edit.values import (
 )
 from ..dialogs import ConfirmDialog
 from ..forms import labelled, side_by_side
+from ..toggles import Checkbox
 from .base import ListPane, SettingsPane, options_with
 
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.suggester import SuggestFromList
-from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static, TextArea
+from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from ...core.edit import apply, rules
 from ...core.edit.result import EditResult
@@ -25,6 +25,7 @@ from ...core.edit.values import (
 )
 from ...core.sizes import format_memory
 from ..forms import FieldError, labelled, side_by_side
+from ..toggles import Checkbox
 from .base import Edited, SettingsPane, options_with, parse_count, parse_mib
 
 

@@ -9,14 +9,23 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Input, Label, Select, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
+from ...core.connection.service import LibvirtService
 from ...core.edit import apply, rules
 from ...core.edit.result import EditResult, SettingsError
-from ...core.edit.values import MACVTAP_MODES, NIC_KINDS, NIC_MODELS, NicInfo, NicValues, Offers, Settings
-from ...core.connection.service import LibvirtService
+from ...core.edit.values import (
+    MACVTAP_MODES,
+    NIC_KINDS,
+    NIC_MODELS,
+    NicInfo,
+    NicValues,
+    Offers,
+    Settings,
+)
 from ..dialogs import ConfirmDialog
 from ..forms import FormDialog, labelled, side_by_side
+from ..toggles import Checkbox
 from .base import ListPane, options_with
 
 

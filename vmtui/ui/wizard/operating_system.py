@@ -70,11 +70,18 @@ class OsStep(Step):
             label = os_.label + ("  [EOL]" if getattr(os_, "eol", False) else "")
             ol.add_option(Option(escape(label), id=os_.short_id))
             ids.append(os_.short_id)
+        if not ids:
+            # no match means no choice: the OS chosen before is not kept behind an empty list
+            self.wizard.clear_os()
+            self.query_one("#os-chosen", Static).update(
+                escape(f"No OS matches '{text.strip()}': no OS is chosen. Try fewer words (e.g. only "
+                       "the name), or 'generic'."))
+            return
         current = self.spec.os
         if unknown and db.get(unknown) is None:
             ol.highlighted = 0
         else:
-            ol.highlighted = ids.index(current) if current in ids else (0 if ids else None)
+            ol.highlighted = ids.index(current) if current in ids else 0
 
     @on(Input.Changed, "#os-search")
     def _search(self, event: Input.Changed) -> None:
@@ -90,10 +97,10 @@ class OsStep(Step):
             self.choose(event.option.id, announce=False)
 
     @on(OptionList.OptionSelected, "#os-list")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
+    async def _selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.choose(event.option.id)
-            self.wizard.action_next()
+            await self.wizard.action_next()
 
     def choose(self, short_id: str, announce: bool = True) -> None:
         db = self.ctx.osdb
@@ -119,6 +126,8 @@ class OsStep(Step):
         if rec.storage_bytes:
             bits.append(f"{fmt_bytes(rec.storage_bytes)} disk")
         self.query_one("#os-chosen", Static).update(escape(", ".join(bits)))
+        if self.wizard.is_current(self):
+            self.wizard.recheck(self)
 
     @on(Button.Pressed, "#detect")
     def _detect_pressed(self) -> None:

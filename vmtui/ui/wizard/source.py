@@ -4,16 +4,20 @@ PXE, or a cloud image with its cloud-init seed."""
 from __future__ import annotations
 
 
+from dataclasses import replace
+
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, RadioSet, Select, Static
+from textual.widgets.select import InvalidSelectValueError
 
-from ...core.create.vmspec import InstallSource
+from ...core.create.vmspec import InstallSource, NicSpec
 from ..forms import FieldError, labelled
+from ..toggles import Checkbox, RadioButton
 from .step import Step
 
 
@@ -130,7 +134,10 @@ class SourceStep(Step):
             yield from labelled("Disk image path or pool/volume", Input(id="image"), "install.image",
                                 "The VM boots from this disk; no installer runs.")
         with Vertical(id="src-pxe-box", classes="src-box"):
-            yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True), "install.network")
+            yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True),
+                                "install.network",
+                                "The VM's network card goes on it (step 5 shows it; changing it there "
+                                "changes this too).")
         with Vertical(id="src-cloud-box", classes="src-box"):
             yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.image",
                                 "The new disk is a thin qcow2 overlay on this image (the image, its owner and "
@@ -143,13 +150,26 @@ class SourceStep(Step):
         self._show_box()
 
     def refresh_context(self) -> None:
+        self.volumes_changed()
+        nets = [(n.label, f"net:{n.name}") for n in self.ctx.networks]
+        nets.append(("A host bridge or macvtap interface (chosen in step 5)", "host:"))
+        sel = self.query_one("#pxe-network", Select)
+        old = sel.value
+        sel.set_options(nets)
+        values = [v for _, v in nets]
+        if old in values:
+            sel.value = old
+        elif self.ctx.networks:  # the network the VM's NIC is on, else the first
+            nic = self.spec.nics[0] if self.spec.nics else None
+            mine = f"net:{nic.source}" if nic is not None and nic.kind == "network" else None
+            sel.value = mine if mine in values else values[0]
+
+    def volumes_changed(self) -> None:
         isos = self.ctx.iso_volumes
         self.query_one("#iso", Input).suggester = SuggestFromList(isos, case_sensitive=False) if isos else None
         images = self.ctx.image_volumes
         for wid in ("#image", "#cloud-image"):
             self.query_one(wid, Input).suggester = SuggestFromList(images, case_sensitive=False) if images else None
-        nets = [(n.label, n.name) for n in self.ctx.networks]
-        self.query_one("#pxe-network", Select).set_options(nets)
 
     @property
     def kind(self) -> str:
@@ -183,11 +203,16 @@ class SourceStep(Step):
             self.query_one("#guest-agent", Checkbox).value = self.spec.guest_agent
         else:
             self.query_one("#image", Input).value = src.image or ""
-        if src.network:
-            try:
-                self.query_one("#pxe-network", Select).value = src.network
-            except Exception:
-                pass
+        if src.kind == "pxe":
+            nic = self.spec.nics[0] if self.spec.nics else None
+            want = (f"net:{src.network}" if src.network else
+                    "host:" if nic is not None and nic.kind in ("bridge", "macvtap") else None)
+            sel = self.query_one("#pxe-network", Select)
+            if want is not None:
+                try:
+                    sel.value = want
+                except InvalidSelectValueError:  # a network that is gone: keep the choice shown
+                    pass
         self._show_box()
 
     def save(self) -> dict[str, str]:
@@ -205,8 +230,19 @@ class SourceStep(Step):
         elif kind == "import":
             src.image = val("#image") or None
         elif kind == "pxe":
+            # the boot network is the first NIC's: picked here, kept in step with step 5
             sel = self.query_one("#pxe-network", Select)
-            src.network = None if sel.is_blank() else str(sel.value)
+            choice = "" if sel.is_blank() else str(sel.value)
+            nics = self.spec.nics
+            first = nics[0] if nics else NicSpec()
+            if choice.startswith("net:"):
+                src.network = choice[4:]
+                nics[:1] = [replace(first, kind="network", source=src.network)]
+            elif choice == "host:":
+                if first.kind == "network" or not nics:
+                    nics[:1] = [replace(first, kind="bridge", source="")]
+            else:
+                errors["install.network"] = "Choose the network to boot from"
         elif kind == "cloud":
             src.image = val("#cloud-image") or None
             if not src.image:
