@@ -12,6 +12,9 @@ notifications that have expired from the screen since (Textual's own
 
 from __future__ import annotations
 
+import weakref
+
+from textual.app import App
 from textual.message import Message
 from textual.notifications import Notification, Notify
 
@@ -37,3 +40,19 @@ class Notes:
 
     def severity_of(self, text: str) -> str | None:
         return next((n.severity for n in self.all if text in str(n.message)), None)
+
+
+_BY_APP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def run_noted(app: App, **kwargs):
+    """``app.run_test(**kwargs)`` with a :class:`Notes` hooked in; read it
+    with :func:`notes_of` (for tests whose helpers only get the app)."""
+    notes = Notes()
+    _BY_APP[app] = notes
+    return app.run_test(message_hook=notes.hook, **kwargs)
+
+
+def notes_of(app: App) -> Notes:
+    """The notes of an app started with :func:`run_noted`."""
+    return _BY_APP[app]

@@ -24,16 +24,17 @@ import libvirt
 import pytest
 import yaml
 
+from tests.notes import notes_of, run_noted
 from vmtui import cli
 from vmtui.core import config as config_mod
-from vmtui.core.files import safeyaml, userfile
 from vmtui.core.config import load_config
-from vmtui.core.provision import cloudinit, cloudinit_form
-from vmtui.core.provision.library import Library, LibraryError
-from vmtui.core.provision.cloudinit import plain_password_problems
-from vmtui.core.provision.seed import CloudInitDocs
 from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.validation import local_path_checker, validate_url
+from vmtui.core.files import safeyaml, userfile
+from vmtui.core.provision import cloudinit, cloudinit_form
+from vmtui.core.provision.cloudinit import plain_password_problems
+from vmtui.core.provision.library import Library, LibraryError
+from vmtui.core.provision.seed import CloudInitDocs
 
 from .conftest import wait_for
 
@@ -291,10 +292,10 @@ async def test_the_ui_starts_with_a_broken_config_and_shows_the_notice(small_uri
 
     path, notice = bad_configs(tmp_path)["binary"]
     app = VmtuiApp(LibvirtService(small_uri, stats_interval=3600, reconnect=False), load_config(path))
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
         await pilot.pause()
-        assert notice in [n.message for n in app._notifications]
+        assert notice in [n.message for n in notes_of(app).all]
 
 
 # --- the VM spec -----------------------------------------------------------------
@@ -609,7 +610,7 @@ async def test_ssh_key_file_that_is_not_a_file(tmp_path):
     fifo = tmp_path / "id.pub"
     os.mkfifo(fifo)
     app, _ = editor_app(tmp_path, CloudInitDocs("#cloud-config\n", "instance-id: x\n"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with run_noted(app, size=SIZE) as pilot:
         scr = app.screen
         await pilot.press("f5")
         await pilot.pause()
@@ -620,7 +621,7 @@ async def test_ssh_key_file_that_is_not_a_file(tmp_path):
             scr.query_one("#f-user-keyfile", Input).value = str(path)
             scr.query_one("#f-user-keyfile-add").press()
             await pilot.pause()
-            assert f"Cannot read '{path}': {why}" in [str(n.message) for n in app._notifications]
+            assert f"Cannot read '{path}': {why}" in [str(n.message) for n in notes_of(app).all]
         assert scr.query_one("#f-user-keys", TextArea).text == ""
 
 
@@ -632,7 +633,7 @@ async def test_kickstart_editor_open_refuses_devices_and_saves_privately(small_u
 
     out = tmp_path / "ks.cfg"
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, text="text\nrootpw --iscrypted $6$a$b\n")
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -640,7 +641,7 @@ async def test_kickstart_editor_open_refuses_devices_and_saves_privately(small_u
         await pilot.press("enter")
         await pilot.pause()
         assert "Cannot read /dev/zero: a character device, not a regular file" in \
-            [str(n.message) for n in app._notifications]
+            [str(n.message) for n in notes_of(app).all]
         assert screen.text == "text\nrootpw --iscrypted $6$a$b\n"
         await pilot.press("ctrl+s")
         await pilot.pause()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 from textual.widgets import Checkbox
 
+from tests.notes import notes_of, run_noted
 from vmtui.core import storage
 from vmtui.core.create import installer
 from vmtui.core.provision import seed
@@ -13,7 +14,14 @@ from vmtui.ui.cloudinit_editor import CloudInitEditorScreen
 from vmtui.ui.wizard import NewVmWizard
 
 from .conftest import wait_for
-from .test_wizard import choose_source, make_app, next_step, open_wizard, set_input, walk_to_finish
+from .test_wizard import (
+    choose_source,
+    make_app,
+    next_step,
+    open_wizard,
+    set_input,
+    walk_to_finish,
+)
 
 
 def fake_attach(monkeypatch):
@@ -42,7 +50,7 @@ async def test_cloud_image_with_edited_seed(small_uri, monkeypatch, tmp_path):
     monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
     calls = fake_attach(monkeypatch)
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "cloud")
         await set_input(wiz, pilot, "#cloud-image", "default/echo.qcow2")
@@ -64,7 +72,7 @@ async def test_cloud_image_with_edited_seed(small_uri, monkeypatch, tmp_path):
         await walk_to_finish(wiz, pilot, name="cloud-web")
         await next_step(wiz, pilot)  # Finish
         await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30,
-                       what=f"wizard closed {[n.message for n in app._notifications]}")
+                       what=f"wizard closed {[n.message for n in notes_of(app).all]}")
     ((name, pool, docs, detach),) = calls
     assert (name, pool, detach) == ("cloud-web", "default", True)
     assert yaml.safe_load(docs.user_data)["packages"] == ["nginx"]
@@ -74,7 +82,7 @@ async def test_cloud_image_with_edited_seed(small_uri, monkeypatch, tmp_path):
 async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypatch):
     calls = fake_attach(monkeypatch)
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "cloud")
         await set_input(wiz, pilot, "#cloud-image", "default/echo.qcow2")
@@ -84,7 +92,7 @@ async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypa
         await walk_to_finish(wiz, pilot, name="cloud-def")
         await next_step(wiz, pilot)
         await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30,
-                       what=f"wizard closed {[n.message for n in app._notifications]}")
+                       what=f"wizard closed {[n.message for n in notes_of(app).all]}")
         assert wiz.spec.install.cloud_init["detach_after_first_boot"] is False
     ((name, _pool, docs, detach),) = calls
     assert yaml.safe_load(docs.user_data) == {"hostname": "cloud-def", "growpart": {"mode": "auto", "devices": ["/"]},
@@ -100,7 +108,7 @@ async def test_i_opens_the_saved_configs(small_uri, monkeypatch, tmp_path):
     monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
     Library().save("base", CloudInitDocs("#cloud-config\nhostname: x\n", ""))
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
         await pilot.press("i")
         await wait_for(lambda: isinstance(app.screen, CloudInitLibraryScreen), what="library open")
@@ -128,7 +136,7 @@ async def test_attach_a_saved_config_to_the_selected_vm(small_uri, monkeypatch, 
 
     monkeypatch.setattr(seed, "attach_seed", attach)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
         bravo = next(d for d in app.table.domains.values() if d.name == "bravo")
         app.table.select(bravo.uuid)
@@ -146,7 +154,7 @@ async def test_attach_a_saved_config_to_the_selected_vm(small_uri, monkeypatch, 
         app.screen.query_one("#attach-detach", Checkbox).value = True
         app.screen.query_one("#ok").press()
         await wait_for(lambda: bool(calls), what="attach called")
-        await wait_for(lambda: any("Attached" in n.message for n in app._notifications), what="notification")
+        await wait_for(lambda: any("Attached" in n.message for n in notes_of(app).all), what="notification")
     ((name, pool, docs, detach),) = calls
     assert (name, pool, detach) == ("bravo", "default", True)
     assert yaml.safe_load(docs.user_data) == {"packages": ["git"]}
@@ -159,7 +167,7 @@ async def test_cloud_source_seed_bus_guest_agent_and_an_image_that_cannot_be_pro
 
     calls = fake_attach(monkeypatch)
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "cloud")
         # a host path nobody can read: refused under the field, never guessed as raw
@@ -212,7 +220,7 @@ async def test_an_os_id_the_database_lacks_names_the_vm_after_itself(small_uri, 
     db = osinfo.OsDb.load([Path(__file__).resolve().parent / "data" / "osinfo"])
     monkeypatch.setattr(osinfo, "default_db", lambda: db)
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
         await next_step(wiz, pilot)

@@ -10,18 +10,19 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
-from vmtui.core.consoles import serial as C
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
-from vmtui.core.errors import VmtuiError
 from vmtui.core.connection.service import ConnState, DomainEvent, LibvirtService
+from vmtui.core.consoles import serial as C
+from vmtui.core.errors import VmtuiError
 from vmtui.ui.app import VmtuiApp
-from vmtui.ui.messages import ConnectionStateChanged, DomainEventsArrived
 from vmtui.ui.console_screen import (
     CONNECTED,
     ConsoleListScreen,
     ConsoleScreen,
     SaveScrollbackDialog,
 )
+from vmtui.ui.messages import ConnectionStateChanged, DomainEventsArrived
 from vmtui.ui.screens import DetailsScreen
 
 from .conftest import ALPHA, BRAVO, DELTA, wait_for
@@ -189,7 +190,7 @@ def panel_text(pane) -> str:
 
 async def test_two_consoles_switch_with_ctrl_pagedown(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         a = await open_console(app, pilot, ALPHA)
         app.consoles.sessions[ALPHA].emit(b"alpha says hi\r\n")
@@ -240,17 +241,17 @@ async def test_two_consoles_switch_with_ctrl_pagedown(small_uri):
 
 async def test_capital_c_without_consoles_says_so(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("C")
-        await wait_for(lambda: any("No consoles are open" in n.message for n in app._notifications),
+        await wait_for(lambda: any("No consoles are open" in n.message for n in notes_of(app).all),
                        what="notification")
         assert not isinstance(app.screen, ConsoleListScreen)
 
 
 async def test_ctrl_p_and_ctrl_q_go_to_the_guest(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await open_console(app, pilot, ALPHA)
         await pilot.press("ctrl+p", "ctrl+q")
@@ -261,7 +262,7 @@ async def test_ctrl_p_and_ctrl_q_go_to_the_guest(small_uri):
 
 async def test_details_has_a_console_key(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(DELTA)
         await pilot.press("enter")
@@ -281,7 +282,7 @@ async def test_details_has_a_console_key(small_uri):
 async def test_in_use_offers_force(small_uri):
     app = make_app(small_uri)
     app.consoles.fail[ALPHA] = [C.ConsoleInUse("domain 'alpha'", "Active console session exists")]
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, ALPHA, state=C.IN_USE)
         assert "Console in use by another client" in panel_text(pane)
@@ -301,7 +302,7 @@ async def test_in_use_offers_force(small_uri):
 
 async def test_shutdown_while_watching_keeps_scrollback(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, ALPHA)
         s = app.consoles.sessions[ALPHA]
@@ -324,7 +325,7 @@ async def test_shutdown_while_watching_keeps_scrollback(small_uri):
 
 async def test_connection_lost_then_reconnects(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, ALPHA)
         first = app.consoles.sessions[ALPHA]
@@ -347,7 +348,7 @@ async def test_not_running_offers_start_then_connects(small_uri):
     app = make_app(small_uri)
     fake = app.consoles
     app.consoles = C.ConsoleManager(app.service)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, BRAVO, state=C.VM_NOT_RUNNING)
         assert "VM not running" in panel_text(pane)
@@ -375,7 +376,7 @@ NOSERIAL_UUID = "bbbbbbbb-2222-4222-8222-000000000001"
 
 async def test_no_serial_offers_add_to_definition(small_uri):
     app = make_app(small_uri, fake=False)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await ready(app, pilot)
 
         def define_and_start(conn):
@@ -390,7 +391,7 @@ async def test_no_serial_offers_add_to_definition(small_uri):
         await wait_for(lambda: pane.serial_added, what="serial added")
         await pilot.pause()
         assert "takes effect at the next boot" in panel_text(pane)
-        assert any("takes effect at the next boot" in n.message for n in app._notifications)
+        assert any("takes effect at the next boot" in n.message for n in notes_of(app).all)
         xml = await app.service.call(
             lambda c: c.lookupByUUIDString(NOSERIAL_UUID).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
             action="read", obj="test domain")
@@ -408,7 +409,7 @@ async def test_no_serial_offers_add_to_definition(small_uri):
 async def test_save_scrollback_dialog(small_uri, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, ALPHA)
         s = app.consoles.sessions[ALPHA]
@@ -434,12 +435,12 @@ async def test_save_scrollback_dialog(small_uri, tmp_path, monkeypatch):
         await pilot.press("enter")  # again: overwrite
         await wait_for(lambda: not isinstance(app.screen, SaveScrollbackDialog), what="saved")
         assert target.read_text() == "Login: root\nuptime 12 days\n\n"
-        assert any(str(target) in n.message for n in app._notifications)
+        assert any(str(target) in n.message for n in notes_of(app).all)
 
 
 async def test_send_size_from_the_console_list(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(90, 30)) as pilot:
+    async with run_noted(app, size=(90, 30)) as pilot:
         await ready(app, pilot)
         pane = await open_console(app, pilot, ALPHA)
         cols, rows = pane.terminal.screen_buffer.columns, pane.terminal.screen_buffer.lines

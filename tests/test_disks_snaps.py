@@ -10,11 +10,12 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
+from tests.notes import notes_of, run_noted
+from vmtui.core.config import Config
+from vmtui.core.connection.service import LibvirtService
+from vmtui.core.errors import VmtuiError
 from vmtui.core.storage import disks, snapshots
 from vmtui.core.xml import domxml
-from vmtui.core.config import Config
-from vmtui.core.errors import VmtuiError
-from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import ALPHA, BRAVO, ECHO, SMALL_HOST, host_uri, press_button, wait_for
@@ -288,7 +289,7 @@ async def _open(pilot, uuid: str, key: str, screen: str):
 async def test_disks_screen_lists_and_adds_a_disk():
     from textual.widgets import Input
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         table = await _open(pilot, BRAVO, "d", "DisksScreen")
         screen = app.screen
         assert table.row_count == 2
@@ -321,7 +322,7 @@ async def test_disks_screen_lists_and_adds_a_disk():
 
 async def test_disks_screen_mode_remove_and_errors():
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await _open(pilot, ECHO, "d", "DisksScreen")
         screen = app.screen
         await pilot.press("m")
@@ -332,7 +333,7 @@ async def test_disks_screen_mode_remove_and_errors():
 
         await pilot.press("e")  # vda is no CD-ROM
         await pilot.pause()
-        assert any("not a CD-ROM" in str(n.message) for n in app._notifications)
+        assert any("not a CD-ROM" in str(n.message) for n in notes_of(app).all)
 
         await pilot.press("down", "e")  # eject the ISO of sda
         await wait_for(lambda: len(screen.rows) == 2 and screen.rows[1].disk.source == "", what="ejected")
@@ -356,17 +357,17 @@ async def test_disks_screen_mode_remove_and_errors():
 
 async def test_disks_screen_refuses_mode_on_running_vm():
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await _open(pilot, ALPHA, "d", "DisksScreen")
         await pilot.press("m")
         await pilot.pause()
-        assert any("Shut 'alpha' off first" in str(n.message) for n in app._notifications)
+        assert any("Shut 'alpha' off first" in str(n.message) for n in notes_of(app).all)
 
 
 async def test_snapshots_screen_create_tree_revert_delete():
     from textual.widgets import Input
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         table = await _open(pilot, ALPHA, "z", "SnapshotsScreen")
         screen = app.screen
         assert table.row_count == 0
@@ -376,10 +377,10 @@ async def test_snapshots_screen_create_tree_revert_delete():
         app.screen.query_one("#snap-name", Input).value = "s1"
         await press_button(pilot, "#create")
         await wait_for(lambda: any("vdb" in str(n.message) and "qcow2" in str(n.message)
-                                   for n in app._notifications), what="raw error")
+                                   for n in notes_of(app).all), what="raw error")
 
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await _open(pilot, ECHO, "z", "SnapshotsScreen")
         screen = app.screen
         for name in ("base", "child"):
@@ -444,7 +445,7 @@ def test_overlay_mode_on_test_driver(conn):
 async def test_disks_screen_adds_an_empty_cdrom_drive_then_inserts_an_iso():
     from textual.widgets import RadioButton, Select
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await _open(pilot, BRAVO, "d", "DisksScreen")
         screen = app.screen
         await pilot.press("a")
@@ -467,7 +468,7 @@ async def test_disks_screen_adds_an_empty_cdrom_drive_then_inserts_an_iso():
 async def test_disks_screen_grow_validates_and_remove_keeps_shared_volume():
     from textual.widgets import Checkbox, Input
     app = _app()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await _open(pilot, BRAVO, "d", "DisksScreen")
         screen = app.screen
         await pilot.press("g")
@@ -480,7 +481,7 @@ async def test_disks_screen_grow_validates_and_remove_keeps_shared_volume():
         await pilot.press("enter")
         # the test driver cannot resize volumes: a readable error naming the disk and VM
         await wait_for(lambda: any("Cannot resize disk vda of domain 'bravo'" in str(n.message)
-                                   for n in app._notifications), what="error")
+                                   for n in notes_of(app).all), what="error")
         assert type(app.screen).__name__ == "DisksScreen"
 
         await pilot.press("down", "r")

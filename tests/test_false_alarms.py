@@ -9,12 +9,13 @@ import asyncio
 
 import libvirt
 
-from vmtui.core.storage import disks
-from vmtui.core.xml import ownmeta
+from tests.notes import notes_of, run_noted
 from vmtui.core.clones import templates
 from vmtui.core.config import Config
-from vmtui.core.provision import seed
 from vmtui.core.connection.service import DomainEvent, LibvirtService
+from vmtui.core.provision import seed
+from vmtui.core.storage import disks
+from vmtui.core.xml import ownmeta
 from vmtui.ui.app import VmtuiApp
 
 from .conftest import ALPHA, DELTA, ECHO, wait_for
@@ -183,7 +184,7 @@ def _app(uri: str) -> VmtuiApp:
 async def test_app_says_nothing_when_vms_without_overlays_or_seed_stop(small_uri, monkeypatch):
     cleanups = spy(monkeypatch, seed, "remove_seed")
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready, what="list")
         await app.service.wait_loaded()
         await app.service.shutdown(DELTA)  # the guest shuts itself down: detail 0
@@ -192,7 +193,7 @@ async def test_app_says_nothing_when_vms_without_overlays_or_seed_stop(small_uri
         await wait_for(lambda: ALPHA not in app.table.domains, what="alpha gone")
         await settle(app.service)
         await pilot.pause()
-        texts = [str(n.message) for n in app._notifications]
+        texts = [str(n.message) for n in notes_of(app).all]
         assert not [t for t in texts if "Could not discard" in t or "cloud-init" in t], texts
         assert cleanups == []
 
@@ -202,7 +203,7 @@ async def test_a_stop_removes_no_seed_when_nothing_waits_for_it(small_uri, monke
     waited for its cloud-init: the stop of whichever VM is no signal."""
     cleanups = spy(monkeypatch, seed, "remove_seed")
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)):
+    async with run_noted(app, size=(80, 24)):
         await wait_for(lambda: app.ready, what="list")
         svc = app.service
         await svc.wait_loaded()

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.consoles import graphics as G
-from vmtui.ui.graphics_screen import GraphicsScreen, ScreenView, SendKeysMenu, TypeTextDialog
+from vmtui.ui.graphics_screen import (
+    GraphicsScreen,
+    ScreenView,
+    SendKeysMenu,
+    TypeTextDialog,
+)
 
 from .conftest import ALPHA, BRAVO, DELTA, wait_for
 from .test_ui import make_app, ready, select
@@ -25,7 +30,7 @@ def _stripes() -> G.Image:
 
 async def test_g_opens_the_screen_with_connection_info(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, ALPHA)
         await pilot.press("g")
@@ -53,7 +58,7 @@ async def test_g_opens_the_screen_with_connection_info(small_uri):
 
 async def test_g_greyed_for_shut_off_vm_and_explained_without_graphics(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)  # shut off
         await pilot.pause()
@@ -61,19 +66,19 @@ async def test_g_greyed_for_shut_off_vm_and_explained_without_graphics(small_uri
         await pilot.press("g")  # greyed: the binding does not run, the notice says why
         await pilot.pause()
         assert not isinstance(app.screen, GraphicsScreen)
-        assert any("shut off" in n.message and "screen" in n.message for n in app._notifications)
+        assert any("shut off" in n.message and "screen" in n.message for n in notes_of(app).all)
         select(app, DELTA)  # running, but no <graphics>
         await pilot.pause()
         assert app.check_action("graphics", ()) is True
         await pilot.press("g")
-        await wait_for(lambda: any("no VNC or SPICE display" in n.message for n in app._notifications),
+        await wait_for(lambda: any("no VNC or SPICE display" in n.message for n in notes_of(app).all),
                        what="no-graphics notice")
         assert not isinstance(app.screen, GraphicsScreen)
 
 
 async def test_injected_picture_is_drawn_with_half_blocks(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=_stripes)
         await app.push_screen(scr)
@@ -100,7 +105,7 @@ async def test_injected_picture_is_drawn_with_half_blocks(small_uri):
 async def test_no_color_uses_a_character_ramp(small_uri, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         assert app.no_color
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=lambda: G.sample_image())
@@ -115,7 +120,7 @@ async def test_no_color_uses_a_character_ramp(small_uri, monkeypatch):
 async def test_send_keys_menu_and_type_text(small_uri, monkeypatch):
     app = make_app(small_uri)
     sent: list[list[int]] = []
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=_stripes)
         await app.push_screen(scr)
@@ -133,7 +138,7 @@ async def test_send_keys_menu_and_type_text(small_uri, monkeypatch):
             await wait_for(lambda: isinstance(app.screen, SendKeysMenu), what="menu")
             await pilot.press("d")
             await wait_for(lambda: sent == [[29, 56, 111]], what="Ctrl+Alt+Del")
-            await wait_for(lambda: any("Sent Ctrl+Alt+Del" in n.message for n in app._notifications),
+            await wait_for(lambda: any("Sent Ctrl+Alt+Del" in n.message for n in notes_of(app).all),
                            what="notice")
             await pilot.press("k")
             await wait_for(lambda: isinstance(app.screen, SendKeysMenu), what="menu")
@@ -150,7 +155,7 @@ async def test_send_keys_menu_and_type_text(small_uri, monkeypatch):
             assert isinstance(app.screen, TypeTextDialog)
             dlg.query_one("#text", Input).value = "ls -l /Root"
             await pilot.press("enter")
-            await wait_for(lambda: any("Typed 12 keys" in n.message for n in app._notifications), what="typed")
+            await wait_for(lambda: any("Typed 12 keys" in n.message for n in notes_of(app).all), what="typed")
             assert sent == G.keycodes_for_text("ls -l /Root\n")
 
 
@@ -169,7 +174,7 @@ def test_read_displays_on_a_read_only_connection(small_uri):
 async def test_details_show_displays_with_connection_lines(small_uri):
     from vmtui.ui.screens import DetailsScreen
     app = make_app(small_uri)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         await ready(app, pilot)
         select(app, ALPHA)
         await pilot.press("enter")
@@ -189,7 +194,7 @@ async def test_details_show_displays_with_connection_lines(small_uri):
 async def test_save_picture(small_uri, tmp_path):
     from vmtui.ui.graphics_screen import SavePictureDialog
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=_stripes)
         await app.push_screen(scr)
@@ -229,7 +234,7 @@ async def test_typed_errors_choose_what_the_screen_says(small_uri):
                            "Requested operation is not valid: domain is not running")
 
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         scr = GraphicsScreen(app.service, ALPHA, "alpha", source=unsupported)
         await app.push_screen(scr)
@@ -244,4 +249,4 @@ async def test_typed_errors_choose_what_the_screen_says(small_uri):
         await pilot.pause()
         assert "VM not running" in str(scr.query_one("#gfx-status").render())
         assert not scr.paused
-        assert not [n for n in app._notifications if n.severity == "error"]
+        assert not [n for n in notes_of(app).all if n.severity == "error"]

@@ -4,12 +4,12 @@ passwords), files, and `k` on the domain list."""
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Input, OptionList, Select, TextArea
 
+from tests.notes import notes_of, run_noted
+from vmtui.core.create.vmspec import DiskSpec, VmSpec
 from vmtui.core.provision.cloudinit import is_password_hash
 from vmtui.core.provision.kickstart import validate_kickstart
-from vmtui.core.create.vmspec import DiskSpec, VmSpec
 from vmtui.ui.kickstart_editor import KickstartEditorScreen, StarterDialog
 
 from .conftest import wait_for
@@ -38,7 +38,7 @@ async def open_editor(app, pilot, **kw) -> KickstartEditorScreen:
 
 async def test_k_opens_the_editor_standalone(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("k")
         await pilot.pause()
@@ -54,7 +54,7 @@ async def test_k_opens_the_editor_standalone(small_uri):
 
 async def test_invalid_command_is_listed_with_its_line_and_f8_jumps(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, text=BAD, version="RHEL9")
         lines = problem_lines(screen)
         assert lines[0].startswith("line   3  error") and "Unknown command: bogus" in lines[0]
@@ -77,7 +77,7 @@ async def test_invalid_command_is_listed_with_its_line_and_f8_jumps(small_uri):
 
 async def test_typing_revalidates_after_a_pause(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, text="text\n", version="RHEL9")
         assert "No problems" in problem_lines(screen)[0]
         ta = screen.query_one("#ks-text", TextArea)
@@ -92,7 +92,7 @@ async def test_switching_the_syntax_version_changes_the_results(small_uri):
     text = "text\nlang en_US.UTF-8\ninstall\nrootpw --lock\n"
     assert validate_kickstart(text, "RHEL8")[0].severity == "warning"  # deprecated there, removed in RHEL9
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, text=text, version="RHEL9")
         assert "install has been removed" in problem_lines(screen)[0]
         assert "error" in problem_lines(screen)[0]
@@ -112,7 +112,7 @@ async def test_version_defaults_from_the_os():
 async def test_starter_template_validates_clean_and_hashes_passwords(small_uri):
     app = make_app(small_uri)
     spec = VmSpec(name="f", os="fedora39", disks=[DiskSpec(bus="sata")])
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, spec=spec, install_kind="iso", title="VM 'f'")
         await pilot.press("ctrl+t")
         await pilot.pause()
@@ -146,7 +146,7 @@ async def test_starter_template_validates_clean_and_hashes_passwords(small_uri):
 async def test_use_refuses_a_kickstart_with_errors(small_uri):
     app = make_app(small_uri)
     results = []
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         screen = KickstartEditorScreen(text=BAD, version="RHEL9", install_kind="url")
         app.push_screen(screen, results.append)
@@ -166,7 +166,7 @@ async def test_open_and_save_files(small_uri, tmp_path):
     src.write_text(BAD)
     out = tmp_path / "out.ks"
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot)
         await pilot.press("ctrl+o")
         await pilot.pause()
@@ -194,13 +194,13 @@ async def test_open_and_save_files(small_uri, tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert screen.text == "text\nrootpw --lock\n"
-        assert any("Cannot read" in str(n.message) for n in app._notifications)
+        assert any("Cannot read" in str(n.message) for n in notes_of(app).all)
 
 
 async def test_leaving_with_unsaved_changes_asks(small_uri):
     from vmtui.ui.dialogs import ConfirmDialog
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot)
         screen.query_one("#ks-text", TextArea).load_text("text\n")
         await pilot.press("escape")
@@ -238,8 +238,8 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
     import xml.etree.ElementTree as ET
     from pathlib import Path
 
-    from vmtui.core.create import installer
     from vmtui.core import storage
+    from vmtui.core.create import installer
     from vmtui.ui.wizard import FinishStep, KickstartStep, PreviewScreen
 
     from .test_kickstart_delivery import read_oemdrv
@@ -253,7 +253,7 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
 
     monkeypatch.setattr(installer, "_upload", fake_upload)
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
         await next_step(wiz, pilot)
@@ -300,7 +300,7 @@ async def test_wizard_kickstart_step_for_an_anaconda_os(small_uri, monkeypatch):
         await pilot.pause()
         await next_step(wiz, pilot)  # Finish
         await wait_for(lambda: any(d.name == "ksvm" for d in app.table.domains.values()), timeout=30,
-                       what=f"created {[n.message for n in app._notifications]}")
+                       what=f"created {[n.message for n in notes_of(app).all]}")
         (name, data), = uploaded.items()
         assert read_oemdrv(data) == ("OEMDRV", ks["text"].encode())
         dom = await asyncio.to_thread(app.service.conn.lookupByName, "ksvm")
@@ -315,7 +315,7 @@ async def test_wizard_skips_the_kickstart_step_and_drops_it_for_other_sources(sm
     from .test_wizard import choose_os, choose_source, next_step, open_wizard, set_input
 
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
         await next_step(wiz, pilot)
@@ -331,13 +331,13 @@ async def test_wizard_skips_the_kickstart_step_and_drops_it_for_other_sources(sm
         await set_input(wiz, pilot, "#image", "default/charlie.qcow2")
         await next_step(wiz, pilot)
         assert wiz.spec.install.kickstart is None and not step.applies()
-        assert any("kickstart was dropped" in str(n.message) for n in app._notifications)
+        assert any("kickstart was dropped" in str(n.message) for n in notes_of(app).all)
 
 
 async def test_editor_warns_about_disks_the_vm_does_not_have(small_uri):
     app = make_app(small_uri)
     spec = VmSpec(name="f", os="fedora39", disks=[DiskSpec(bus="sata")])
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         screen = await open_editor(app, pilot, spec=spec, install_kind="iso",
                                    text="text\nrootpw --lock\nignoredisk --only-use=vda\n")
         assert problem_lines(screen) == ["line   3  warning  the VM has no disk 'vda' (its disks: sda)"]
@@ -349,7 +349,7 @@ async def test_browsing_the_os_list_keeps_the_kickstart_until_the_step_is_left(s
     from .test_wizard import choose_os, next_step, open_wizard, set_input
 
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
         await next_step(wiz, pilot)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.widgets import Button, Input, Select, Static
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
@@ -40,7 +41,7 @@ def _text(widget: Static) -> str:
 
 async def test_path_is_checked_on_the_field(small_uri, tmp_path):
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         scr = await _open_import(pilot)
         path = scr.query_one("#ovf-path", Input)
         err = scr.query_one("#ovf-path-error", Static)
@@ -61,7 +62,7 @@ async def test_path_is_checked_on_the_field(small_uri, tmp_path):
 
 async def test_reads_and_shows_the_package(small_uri):
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         scr = await _open_import(pilot)
         scr.query_one("#ovf-path", Input).value = str(SAMPLE)
         await pilot.press("enter")
@@ -96,7 +97,7 @@ async def test_bad_digest_is_shown_on_the_path_field(small_uri, tmp_path):
             import io
             dst.addfile(m, io.BytesIO(data))
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         scr = await _open_import(pilot)
         scr.query_one("#ovf-path", Input).value = str(bad)
         await pilot.press("enter")
@@ -110,17 +111,17 @@ async def test_failed_import_leaves_nothing(small_uri):
     """The test driver cannot upload volumes: the conversion works, the upload
     fails, the error is readable and no volume is left in the pool."""
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         scr = await _open_import(pilot)
         before = await app.service.call(lambda c: sorted(c.storagePoolLookupByName("default").listVolumes()))
         scr.query_one("#ovf-path", Input).value = str(SAMPLE)
         await pilot.press("enter")
         await wait_for(lambda: scr.package is not None, timeout=15, what="package")
         await pilot.press("ctrl+s")
-        await wait_for(lambda: any("Cannot upload" in str(n.message) for n in app._notifications), timeout=30,
+        await wait_for(lambda: any("Cannot upload" in str(n.message) for n in notes_of(app).all), timeout=30,
                        what="error")
         await wait_for(lambda: not scr.busy, what="idle")
-        msg = next(str(n.message) for n in app._notifications if "Cannot upload" in str(n.message))
+        msg = next(str(n.message) for n in notes_of(app).all if "Cannot upload" in str(n.message))
         assert "web-server-1.qcow2" in msg and "not supported" in msg
         after = await app.service.call(lambda c: sorted(c.storagePoolLookupByName("default").listVolumes()))
         assert after == before
@@ -130,7 +131,7 @@ async def test_failed_import_leaves_nothing(small_uri):
 
 async def test_export_dialog(small_uri, tmp_path):
     app = _app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready, what="list")
         app.table.select(ALPHA)  # running: not possible
         await pilot.pause()

@@ -10,6 +10,7 @@ import asyncio
 
 import libvirt
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.clones import clone
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
@@ -36,7 +37,7 @@ def selection_text(app) -> str:
 
 
 def messages(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [str(n.message) for n in notes_of(app).all]
 
 
 async def on_host(app, fn):
@@ -59,7 +60,7 @@ def define_copy(conn, name: str, uuid: str, source: str = "echo"):
 
 async def test_undefining_a_vm_above_keeps_the_selected_vm_selected(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(DELTA)  # row 3 of alpha bravo charlie delta echo
         await pilot.pause()
@@ -98,7 +99,7 @@ async def test_undefining_a_vm_above_keeps_the_selected_vm_selected(small_uri):
 
 async def test_the_selected_vm_undefined_leaves_nothing_selected_until_the_cursor_moves(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(BRAVO)
         await pilot.pause()
@@ -133,7 +134,7 @@ async def test_the_selected_vm_undefined_leaves_nothing_selected_until_the_curso
 
 async def test_a_vm_defined_again_is_selected_again(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ECHO)
         await pilot.pause()
@@ -147,7 +148,7 @@ async def test_a_vm_defined_again_is_selected_again(small_uri):
 
 async def test_a_selected_vm_hidden_by_the_state_filter_is_said_and_not_replaced(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("t")  # running: alpha, delta
         app.table.select(ALPHA)
@@ -165,7 +166,7 @@ async def test_a_selected_vm_hidden_by_the_state_filter_is_said_and_not_replaced
 
 async def test_actions_keep_the_vm_of_key_time_through_their_dialogs(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(DELTA)
         await pilot.press("F")
@@ -184,7 +185,7 @@ async def test_actions_keep_the_vm_of_key_time_through_their_dialogs(small_uri):
 
 async def test_escape_on_sub_screens_keeps_the_filter(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("slash", "e", "l", "t", "enter")  # delta (and its title)
         await pilot.pause()
@@ -210,10 +211,14 @@ async def test_escape_on_sub_screens_keeps_the_filter(small_uri):
 async def test_destructive_confirmations_name_the_vm(small_uri):
     from textual.widgets import Label
 
-    from vmtui.ui.snapshots_screen import DeleteSnapshotDialog, RevertDialog, SnapshotsScreen
+    from vmtui.ui.snapshots_screen import (
+        DeleteSnapshotDialog,
+        RevertDialog,
+        SnapshotsScreen,
+    )
 
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(DELTA)
         await pilot.press("F")
@@ -241,7 +246,7 @@ async def test_destructive_confirmations_name_the_vm(small_uri):
 
 async def test_keys_that_do_not_apply_say_why(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ALPHA)  # running
         await pilot.pause()
@@ -273,7 +278,7 @@ async def _linked_clone_of_echo(app) -> str:
 
 async def test_starting_a_linked_clones_source_asks_first_naming_the_clones(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         linked = await _linked_clone_of_echo(app)
         app.table.select(ECHO)
@@ -309,7 +314,7 @@ async def test_a_linked_clones_source_warns_in_the_console_revert_and_grow_dialo
         return " ".join(str(w.content) for w in screen.query(".warning").results(Static))
 
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await ready(app, pilot)
         await app.service.call(lambda c: snapshots.create_snapshot(c, ECHO, "s1", "", memory=False))
         await _linked_clone_of_echo(app)
@@ -344,7 +349,7 @@ async def test_screens_opened_for_a_vm_hold_its_uuid(small_uri):
     from vmtui.ui.ovf_screens import ExportOvaScreen
 
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ECHO)
         await pilot.press("E")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, RadioButton
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import StatusBar, VmtuiApp
@@ -21,7 +22,7 @@ def _app(path=SMALL_HOST) -> VmtuiApp:
 
 
 def _messages(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    return [n.message for n in notes_of(app).all]
 
 
 async def _open(pilot, key: str, cls):
@@ -52,7 +53,7 @@ def _field_error(screen, name: str) -> str:
 
 async def test_storage_screen_lists_pools_and_volumes_with_users():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         pools = screen.query_one("#pools", DataTable)
         assert _cells(pools) == ["default"]
@@ -75,7 +76,7 @@ async def test_storage_screen_lists_pools_and_volumes_with_users():
 
 async def test_warnings_on_the_screen_and_in_the_status_line():
     app = _app(WARN_HOST)
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with run_noted(app, size=(160, 30)) as pilot:
         await wait_for(lambda: app.ready)
         # computed off the loop once the list is there, not on each stats tick
         await wait_for(lambda: app.storage_warnings, what="status warnings")
@@ -96,7 +97,7 @@ async def test_warnings_on_the_screen_and_in_the_status_line():
 
 async def test_pool_stop_start_autostart_and_refresh_keys():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         await pilot.press("x")
         await wait_for(lambda: screen.pools and not screen.pools[0].active, what="stopped")
@@ -113,7 +114,7 @@ async def test_pool_stop_start_autostart_and_refresh_keys():
 
 async def test_pool_events_from_elsewhere_reload_the_screen():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         await app.service.call(lambda c: c.storagePoolLookupByName("default").destroy())
         await wait_for(lambda: not screen.pools[0].active, what="event reload")
@@ -125,7 +126,7 @@ async def test_pool_events_from_elsewhere_reload_the_screen():
 
 async def test_volume_in_use_is_not_deleted_and_a_free_one_is_after_asking():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         vols = screen.query_one("#volumes", DataTable)
         names = _cells(vols)
@@ -149,7 +150,7 @@ async def test_volume_in_use_is_not_deleted_and_a_free_one_is_after_asking():
 
 async def test_create_volume_form_shows_plan_and_errors_on_the_fields():
     app = _app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, CreateVolumeDialog))
@@ -195,7 +196,7 @@ async def test_create_volume_form_shows_plan_and_errors_on_the_fields():
 
 async def test_define_dir_pool_form_and_delete_empty_pool(tmp_path):
     app = _app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         screen = await _open(pilot, "S", StorageScreen)
         await pilot.press("P")
         await wait_for(lambda: isinstance(app.screen, DefinePoolDialog))
@@ -239,7 +240,7 @@ async def test_define_dir_pool_form_and_delete_empty_pool(tmp_path):
 
 async def test_networks_screen_lists_networks_and_vm_nics():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "N", NetworkScreen)
         table = screen.query_one("#networks", DataTable)
         assert [str(c) for c in table.get_row_at(0)] == [
@@ -252,7 +253,7 @@ async def test_networks_screen_lists_networks_and_vm_nics():
 
 async def test_define_network_form_validates_then_defines_and_starts():
     app = _app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         screen = await _open(pilot, "N", NetworkScreen)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, DefineNetworkDialog))
@@ -284,7 +285,7 @@ async def test_define_network_form_validates_then_defines_and_starts():
 
 async def test_network_stop_and_undefine_warn_naming_the_vms():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "N", NetworkScreen)
         await pilot.press("D")
         await wait_for(lambda: isinstance(app.screen, ConfirmDialog))
@@ -310,7 +311,7 @@ async def test_network_stop_and_undefine_warn_naming_the_vms():
 
 async def test_network_events_reload_the_screen():
     app = _app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await _open(pilot, "N", NetworkScreen)
         await app.service.call(lambda c: c.networkLookupByName("default").destroy())
         await wait_for(lambda: not screen.networks[0].active, what="event reload")

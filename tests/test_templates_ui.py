@@ -9,6 +9,7 @@ import libvirt
 import pytest
 from textual.widgets import Checkbox, Input, Log, RadioButton
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.clones import clone, templates
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
@@ -61,7 +62,7 @@ async def test_marker_reaches_the_domain_model(service):
 
 async def test_mark_filter_and_confirm_start(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ECHO)
         await pilot.press("m")
@@ -98,7 +99,7 @@ async def test_mark_filter_and_confirm_start(small_uri):
 
 async def test_mark_refused_for_running_vm(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ALPHA)
         await pilot.press("m")
@@ -107,7 +108,7 @@ async def test_mark_refused_for_running_vm(small_uri):
         assert app.check_action("template_mark", ()) is None  # greyed out
         app.action_template_mark()  # the palette / a direct call explains
         await pilot.pause()
-        assert any("running" in str(n.message) for n in app._notifications)
+        assert any("running" in str(n.message) for n in notes_of(app).all)
 
 
 # --- clone dialog --------------------------------------------------------------------
@@ -125,7 +126,7 @@ async def _open_clone(app, pilot, uuid, key="l") -> CloneScreen:
 
 async def test_clone_dialog_validates_and_clones(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         screen = await _open_clone(app, pilot, ECHO)
         name = screen.query_one("#clone-name", Input)
@@ -158,7 +159,7 @@ async def test_clone_dialog_validates_and_clones(small_uri):
 
 async def test_clone_refused_for_running_vm_and_linked_mode(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ALPHA)
         await pilot.press("l")
@@ -190,7 +191,7 @@ async def test_from_template_without_cloud_init_step(small_uri, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_seed)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         app.table.select(ECHO)
         await pilot.press("u")  # not a template yet
@@ -204,7 +205,7 @@ async def test_from_template_without_cloud_init_step(small_uri, monkeypatch):
         await pilot.press("ctrl+s")
         await wait_for(lambda: any(d.name == "echo-clone" and d.is_running for d in app.table.domains.values()),
                        what="new VM running")
-        assert any("not available" in str(n.message) for n in app._notifications)
+        assert any("not available" in str(n.message) for n in notes_of(app).all)
         new = next(d for d in app.table.domains.values() if d.name == "echo-clone")
         await wait_for(lambda: app.table.selected_uuid == new.uuid, what="new VM selected")
         assert not new.template
@@ -215,7 +216,7 @@ async def test_from_template_without_cloud_init_step(small_uri, monkeypatch):
 
 async def test_prepare_firstboot_stores_config(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 40)) as pilot:
+    async with run_noted(app, size=(80, 40)) as pilot:
         await ready(app, pilot)
         app.table.select(ECHO)
         app.push_screen(PrepareTemplateScreen(app.service, app.table.domains[ECHO], sysprep=False))
@@ -239,7 +240,7 @@ async def test_prepare_with_virt_sysprep_shows_output(small_uri, tmp_path):
                     "echo \"[   1.2] Performing ssh-hostkeys\"\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 40)) as pilot:
+    async with run_noted(app, size=(80, 40)) as pilot:
         await ready(app, pilot)
         app.push_screen(PrepareTemplateScreen(app.service, app.table.domains[ECHO], sysprep=str(fake)))
         await pilot.pause()
@@ -260,7 +261,7 @@ async def test_prepare_sysprep_failure_records_nothing(small_uri, tmp_path):
     fake.write_text("#!/bin/sh\necho 'virt-sysprep: error: no operating system found' >&2\nexit 1\n")
     fake.chmod(0o755)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 40)) as pilot:
+    async with run_noted(app, size=(80, 40)) as pilot:
         await ready(app, pilot)
         app.push_screen(PrepareTemplateScreen(app.service, app.table.domains[ECHO], sysprep=str(fake)))
         await pilot.pause()
@@ -317,7 +318,7 @@ async def test_from_template_passes_first_boot_config_to_cloud_init(small_uri, m
     monkeypatch.setitem(sys.modules, "vmtui.ui.cloudinit_editor", editor)
 
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         config = templates.firstboot_config(["machine-id", "ssh-hostkeys"])
 
@@ -345,7 +346,7 @@ async def test_from_template_passes_first_boot_config_to_cloud_init(small_uri, m
         assert "systemd-machine-id-setup" in final["bootcmd"][0][2]  # the template's
         assert final["ssh_deletekeys"] is True
         assert calls["detach"] is True
-        await wait_for(lambda: any("cloud-init seed" in str(n.message) for n in app._notifications),
+        await wait_for(lambda: any("cloud-init seed" in str(n.message) for n in notes_of(app).all),
                        what="done note")
 
 
@@ -357,7 +358,7 @@ async def test_clone_failure_midway_cleans_up_and_says_so(small_uri, monkeypatch
 
     monkeypatch.setattr(clone, "clone_xml", broken)
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         screen = await _open_clone(app, pilot, ECHO)
         await pilot.press("ctrl+s")

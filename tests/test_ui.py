@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from textual.widgets import Checkbox, Input, TextArea
+from textual.widgets import Input, TextArea
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import SelectionBar, StatusBar, VmtuiApp
@@ -35,7 +35,7 @@ def select(app, uuid) -> None:
 
 async def test_list_shows_every_domain(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         t = app.table
         assert t.row_count == 5
@@ -53,7 +53,7 @@ async def test_list_shows_every_domain(small_uri):
 
 async def test_keys_act_on_selected_vm(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, ALPHA)
         await pilot.press("p")
@@ -73,7 +73,7 @@ async def test_keys_act_on_selected_vm(small_uri):
 
 async def test_force_off_asks_first(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, DELTA)
         await pilot.press("F")
@@ -91,7 +91,7 @@ async def test_force_off_asks_first(small_uri):
 
 async def test_actions_that_do_not_apply_are_greyed(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)  # shut off
         await pilot.pause()
@@ -113,7 +113,7 @@ async def test_actions_that_do_not_apply_are_greyed(small_uri):
 
 async def test_readonly_greys_out_changes(small_uri):
     app = make_app(small_uri, readonly=True)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)
         await pilot.pause()
@@ -124,7 +124,7 @@ async def test_readonly_greys_out_changes(small_uri):
 
 async def test_text_and_state_filters(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
@@ -161,7 +161,7 @@ async def test_text_and_state_filters(small_uri):
 
 async def test_sort_cycles(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         await pilot.press("o")  # state
         await pilot.pause()
@@ -179,7 +179,7 @@ async def test_sort_cycles(small_uri):
 
 async def test_row_updates_in_place_keep_selection(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, DELTA)
         await pilot.pause()
@@ -192,7 +192,7 @@ async def test_row_updates_in_place_keep_selection(small_uri):
 
 async def test_details_screen(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         await ready(app, pilot)
         select(app, ALPHA)
         await pilot.press("enter")
@@ -224,7 +224,7 @@ def _static_text(screen, selector) -> str:
 
 async def test_xml_key_and_help(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, ECHO)
         await pilot.press("x")
@@ -243,7 +243,7 @@ async def test_xml_key_and_help(small_uri):
 
 async def test_delete_dialog_protects_shared_disks(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, ALPHA)
         await pilot.press("D")
@@ -266,7 +266,7 @@ async def test_delete_dialog_protects_shared_disks(small_uri):
 
 async def test_delete_cancel_changes_nothing(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, ECHO)
         await pilot.press("delete")
@@ -280,18 +280,18 @@ async def test_delete_cancel_changes_nothing(small_uri):
 
 async def test_libvirt_error_becomes_notification(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         # Someone else starts bravo behind our back; our row still says shut off
         # until the event lands, so call start directly to provoke the error.
         app._run("Start", lambda: app.service.start(ALPHA))
-        await wait_for(lambda: any("Cannot start domain 'alpha'" in n.message for n in app._notifications),
+        await wait_for(lambda: any("Cannot start domain 'alpha'" in n.message for n in notes_of(app).all),
                        what="error notification")
 
 
 async def test_connect_failure_exits_with_message():
     app = make_app("test:///no/such/file.xml")
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.connect_error is not None, what="connect error")
         await pilot.pause()
     assert app.return_code == 1
@@ -300,7 +300,7 @@ async def test_connect_failure_exits_with_message():
 
 async def test_command_palette_lists_actions(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)
         await pilot.pause()
@@ -316,9 +316,9 @@ async def test_config_notice_is_shown(small_uri, tmp_path):
     bad.write_text("stats_interval: [1,\n")
     cfg = load_config(bad)
     app = VmtuiApp(LibvirtService(small_uri, stats_interval=3600, reconnect=False), cfg)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
-        assert any(n.message.startswith(f"{bad}:2: not valid YAML: ") for n in app._notifications)
+        assert any(n.message.startswith(f"{bad}:2: not valid YAML: ") for n in notes_of(app).all)
 
 
 def status_text(app) -> str:
@@ -333,7 +333,7 @@ async def test_no_color_still_readable(small_uri, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(small_uri)
     assert app.no_color
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         svg = app.export_screenshot()
         # states are words, not colours: every one of them is on screen
@@ -346,7 +346,7 @@ async def test_console_errors_are_notifications(small_uri):
     from vmtui.core.consoles import serial as C
     from vmtui.ui.console_screen import ConsoleScreen
     app = make_app(small_uri)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await ready(app, pilot)
         select(app, BRAVO)  # shut off: offered to start it first
         await pilot.press("c")
@@ -354,6 +354,6 @@ async def test_console_errors_are_notifications(small_uri):
                        and app.screen.current.state == C.VM_NOT_RUNNING, what="start offer")
         await pilot.press("s")
         await wait_for(lambda: app.table.domains[BRAVO].state == "running", what="started from the offer")
-        await wait_for(lambda: any("console" in n.message.lower() for n in app._notifications),
+        await wait_for(lambda: any("console" in n.message.lower() for n in notes_of(app).all),
                        what="console error notification")
         await wait_for(lambda: not isinstance(app.screen, ConsoleScreen), what="back on the list")

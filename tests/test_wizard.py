@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from textual.widgets import Checkbox, Input, OptionList, RadioButton, Select
 
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.vmspec_yaml import load_spec
@@ -81,7 +82,7 @@ async def walk_to_finish(wiz, pilot, *, name: str, size: str = "8G", thick: bool
 
 async def test_iso_install_creates_vm_with_thin_disk(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         assert "step 1 of 5" in str(wiz.query_one("#wizard-title").content)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
@@ -92,7 +93,7 @@ async def test_iso_install_creates_vm_with_thin_disk(small_uri):
         assert "ISO default/install.iso" in summary and "new thin qcow2 8.0 GiB" in summary
         await next_step(wiz, pilot)  # Finish
         await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30,
-                       what=f"wizard closed {[n.message for n in app._notifications]}")
+                       what=f"wizard closed {[n.message for n in notes_of(app).all]}")
         await wait_for(lambda: any(d.name == "web-03" for d in app.table.domains.values()), what="new row")
         conn = app.service.conn
         dom = await asyncio.to_thread(conn.lookupByName, "web-03")
@@ -107,7 +108,7 @@ async def test_iso_install_creates_vm_with_thin_disk(small_uri):
 
 async def test_each_step_shows_errors_on_its_fields(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         # step 1: missing ISO, not an ISO, bad URL scheme
         await next_step(wiz, pilot)
@@ -177,7 +178,7 @@ async def test_each_step_shows_errors_on_its_fields(small_uri):
 
 async def test_unicode_and_xml_characters_in_title(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "pxe")
         await next_step(wiz, pilot)
@@ -194,7 +195,7 @@ async def test_unicode_and_xml_characters_in_title(small_uri):
         await pilot.pause()
         cust.action_begin()
         await wait_for(lambda: any(d.name == "pxe-vm" for d in app.table.domains.values()), timeout=30,
-                       what=f"created {[n.message for n in app._notifications]}")
+                       what=f"created {[n.message for n in notes_of(app).all]}")
         await wait_for(lambda: app.screen is app.list_screen, timeout=10, what="back on the list")
         dom = await asyncio.to_thread(app.service.conn.lookupByName, "pxe-vm")
         root = ET.fromstring(await asyncio.to_thread(dom.XMLDesc, 2))
@@ -206,7 +207,7 @@ async def test_unicode_and_xml_characters_in_title(small_uri):
 @pytest.mark.parametrize("kind", ["import", "cloud", "cdrom"])
 async def test_other_sources(small_uri, kind):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, kind)
         if kind == "import":
@@ -224,7 +225,7 @@ async def test_other_sources(small_uri, kind):
 
 async def test_preview_and_save_spec(small_uri, tmp_path):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await set_input(wiz, pilot, "#iso", "default/install.iso")
         await next_step(wiz, pilot)
@@ -251,7 +252,7 @@ async def test_preview_and_save_spec(small_uri, tmp_path):
 
 async def test_cancel_creates_nothing(small_uri):
     app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
+    async with run_noted(app, size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await pilot.press("escape")
         await pilot.pause()
@@ -267,8 +268,8 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
     import threading
     from pathlib import Path
 
-    from vmtui.core.create import installer
     from vmtui.core import storage
+    from vmtui.core.create import installer
 
     root = tmp_path / "tree"
     (root / "images" / "pxeboot").mkdir(parents=True)
@@ -293,7 +294,7 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
     monkeypatch.setattr(installer, "_upload", fake_upload)
     app = make_app(small_uri)
     try:
-        async with app.run_test(size=(100, 40)) as pilot:
+        async with run_noted(app, size=(100, 40)) as pilot:
             wiz = await open_wizard(app, pilot)
             await choose_source(wiz, pilot, "url")
             await set_input(wiz, pilot, "#url", url)
@@ -319,7 +320,7 @@ async def test_url_install_through_the_wizard(small_uri, tmp_path, monkeypatch):
             await set_input(wiz, pilot, "#name", "netinst")
             await next_step(wiz, pilot)
             await wait_for(lambda: any(d.name == "netinst" for d in app.table.domains.values()), timeout=30,
-                           what=f"created {[n.message for n in app._notifications]}")
+                           what=f"created {[n.message for n in notes_of(app).all]}")
             dom = await asyncio.to_thread(app.service.conn.lookupByName, "netinst")
             live = ET.fromstring(await asyncio.to_thread(dom.XMLDesc, 0))
             assert live.findtext("os/kernel")

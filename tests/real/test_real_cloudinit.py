@@ -16,9 +16,10 @@ import libvirt
 import pytest
 
 from tests import guest
+from tests.notes import notes_of, run_noted
 from tests.prereq import missing
 from vmtui.core import storage
-from vmtui.core.provision import cloudinit, seed
+from vmtui.core.provision import seed
 from vmtui.core.provision.seed import CloudInitDocs
 
 pytestmark = pytest.mark.real
@@ -120,7 +121,7 @@ async def editor_docs(hostname: str, tmp_path) -> CloudInitDocs:
                              result.append)
 
     app = EditorApp()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         scr = app.screen
         scr.ta("user-data").load_text("#cloud-config\n# made in the editor\nunknown_module: {keep: true}\n")
         await pilot.press("f5")
@@ -210,10 +211,10 @@ def test_attach_to_a_running_vm(system_conn, tiny_guest, pool):
 
 
 async def test_create_vm_from_a_cloud_image_attaches_the_seed(system_conn, pool, monkeypatch):
-    from vmtui.core.create import installer
-    from vmtui.core.errors import VmtuiError
     from vmtui.core.connection.service import LibvirtService
+    from vmtui.core.create import installer
     from vmtui.core.create.vmspec import DiskSpec, InstallSource, VmSpec
+    from vmtui.core.errors import VmtuiError
 
     base = storage.create_volume(system_conn, pool, "base.qcow2", 64 * 1024 ** 2, "qcow2", "thin")
     os.chmod(base.path, 0o644)  # QEMU reads a base as it is: libvirt must not chown it
@@ -293,17 +294,21 @@ async def test_attach_from_the_library_screen(system_conn, tiny_guest, pool, mon
 
     from tests.conftest import wait_for
     from vmtui.core.config import Config
-    from vmtui.core.provision.library import Library
     from vmtui.core.connection.service import LibvirtService
+    from vmtui.core.provision.library import Library
     from vmtui.ui.app import VmtuiApp
-    from vmtui.ui.cloudinit_editor import AttachSeedDialog, CloudInitEditorScreen, CloudInitLibraryScreen
+    from vmtui.ui.cloudinit_editor import (
+        AttachSeedDialog,
+        CloudInitEditorScreen,
+        CloudInitLibraryScreen,
+    )
 
     monkeypatch.setattr("vmtui.core.provision.library.default_dir", lambda: tmp_path / "lib")
     Library().save("base", CloudInitDocs("#cloud-config\npackages: [git]\n", ""))
     dom = tiny_guest(start=False)
     name, uuid = dom.name(), dom.UUIDString()
     app = VmtuiApp(LibvirtService("qemu:///system", stats_interval=3600, reconnect=False), Config())
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.domains, timeout=20, what="list loaded")
         app.table.select(uuid)
         await pilot.pause()
@@ -316,9 +321,9 @@ async def test_attach_from_the_library_screen(system_conn, tiny_guest, pool, mon
         await wait_for(lambda: isinstance(app.screen, AttachSeedDialog), timeout=20, what="pool question")
         app.screen.query_one("#attach-pool", Select).value = pool
         app.screen.query_one("#ok").press()
-        await wait_for(lambda: any("Attached" in n.message or "Cannot" in n.message for n in app._notifications),
+        await wait_for(lambda: any("Attached" in n.message or "Cannot" in n.message for n in notes_of(app).all),
                        timeout=60, what="attached")
-        assert not [n.message for n in app._notifications if "Cannot" in n.message]
+        assert not [n.message for n in notes_of(app).all if "Cannot" in n.message]
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     rec = seed.seed_record(xml)
     assert rec.pool == pool and rec.volume == f"{name}-cidata.iso"

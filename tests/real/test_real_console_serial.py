@@ -13,9 +13,10 @@ import libvirt
 import pytest
 
 from tests.guest import PROMPT, READY_BANNER
-from vmtui.core.consoles import serial as C
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
+from vmtui.core.consoles import serial as C
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.console_screen import CONNECTED, ConsoleScreen
 
@@ -78,7 +79,7 @@ async def open_console(app, pilot, dom, state: str = CONNECTED):
         cur = getattr(scr, "current", None)
         raise AssertionError(f"screen {scr!r}, console {cur and cur.vm_name} {cur and cur.state}: "
                              f"{cur and panel_text(cur)}; notifications "
-                             f"{[n.message for n in app._notifications]}") from None
+                             f"{[n.message for n in notes_of(app).all]}") from None
     return app.screen.current
 
 
@@ -101,7 +102,7 @@ async def test_add_serial_to_guest_without_one_then_next_boot_has_console(tiny_g
     await asyncio.get_running_loop().run_in_executor(None, dom.create)
 
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await wait(pilot, lambda: app.ready, 30, "list")
         pane = await open_console(app, pilot, dom, state=C.NO_SERIAL)
         assert "No serial device" in panel_text(pane)
@@ -129,7 +130,7 @@ async def test_console_in_use_force_take(tiny_guest, serial_console):
     other = serial_console(dom)  # "virsh console" in another window
     other.read_until(PROMPT, timeout=BOOT_TIMEOUT)
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await wait(pilot, lambda: app.ready, 30, "list")
         pane = await open_console(app, pilot, dom, state=C.IN_USE)
         assert "Console in use by another client" in panel_text(pane)
@@ -144,7 +145,7 @@ async def test_console_in_use_force_take(tiny_guest, serial_console):
 async def test_two_consoles_switch_and_shutdown_keeps_scrollback(tiny_guest):
     one, two = tiny_guest(), tiny_guest(start=False)
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await wait(pilot, lambda: app.ready, 30, "list")
         p1 = await open_console(app, pilot, one)
         await wait_text(pilot, p1, re.escape(READY_BANNER))  # output before opening is not kept anywhere

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.guest import READY_BANNER
+from tests.notes import notes_of, run_noted
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
@@ -60,7 +61,7 @@ async def test_start_from_app_and_outside_changes_arrive_as_events(tiny_guest, s
     dom = tiny_guest(start=False)
     uuid, name = dom.UUIDString(), dom.name()
     app = make_app(stats_interval=1.0)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         await loaded(app, pilot, uuid)
         assert str(app.table.get_cell(uuid, "state")) == "shut off"
         await pilot.press("s")
@@ -87,7 +88,7 @@ async def test_shutdown_and_force_off_from_app(tiny_guest, serial_console):
     uuid = dom.UUIDString()
     await wait_banner(serial_console, dom)  # acpid runs in the guest from here on
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         await loaded(app, pilot, uuid)
         await pilot.press("h")  # ACPI shutdown: the guest powers itself off
         await wait_for(lambda: state_of(app, uuid) == "shut off", timeout=120, what="guest shut down")
@@ -152,7 +153,7 @@ async def test_delete_with_storage_keeps_a_disk_another_vm_uses(tiny_guest, test
     own_path = Path(own.path())
     assert own_path.exists()
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await loaded(app, pilot, uuid)
         await pilot.press("D")
         await wait_for(lambda: isinstance(app.screen, DeleteDialog), timeout=30, what="delete dialog")
@@ -187,11 +188,11 @@ async def test_kvm_start_failure_is_explained(system_conn, tiny_guest_files):
         pytest.skip(f"this host does not even define KVM domains: {err}")
     try:
         app = make_app()
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with run_noted(app, size=(100, 30)) as pilot:
             await loaded(app, pilot, dom.UUIDString())
             await pilot.press("s")
             def note():
-                return next((n.message for n in app._notifications if "Cannot start" in n.message), None)
+                return next((n.message for n in notes_of(app).all if "Cannot start" in n.message), None)
             try:
                 await wait_for(note, timeout=60, what="start failure")
             except AssertionError:
@@ -208,12 +209,13 @@ async def test_kvm_start_failure_is_explained(system_conn, tiny_guest_files):
 async def test_console_inside_the_app(tiny_guest):
     """c opens the serial console; typed keys reach the guest; Ctrl+] leaves; reopening shows the past."""
     import random
+
     from vmtui.ui.console_screen import ConsoleScreen
 
     dom = tiny_guest(start=True)
     uuid = dom.UUIDString()
     app = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with run_noted(app, size=(100, 30)) as pilot:
         await loaded(app, pilot, uuid)
         await pilot.press("c")
         await wait_for(lambda: isinstance(app.screen, ConsoleScreen) and app.screen.current is not None,

@@ -18,10 +18,11 @@ from textual.widgets import Input
 
 from tests import guest
 from tests.conftest import wait_for
+from tests.notes import notes_of, run_noted
 from tests.prereq import missing
-from vmtui.core.consoles import graphics as G
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
+from vmtui.core.consoles import graphics as G
 from vmtui.ui.app import VmtuiApp
 from vmtui.ui.graphics_screen import GraphicsScreen, SendKeysMenu, TypeTextDialog
 
@@ -75,7 +76,7 @@ async def test_screen_view_and_send_keys_through_the_app(tiny_guest, graphics_gu
     await asyncio.to_thread(con.wait_ready, 180)
 
     app = VmtuiApp(LibvirtService(URI, stats_interval=3600), Config())
-    async with app.run_test(size=(100, 34)) as pilot:
+    async with run_noted(app, size=(100, 34)) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.rows, timeout=30, what="guest in the list")
         app.table.select(uuid)
         await pilot.pause()
@@ -129,7 +130,7 @@ async def test_screen_view_and_send_keys_through_the_app(tiny_guest, graphics_gu
         # Ctrl+Alt+Del reaches the guest's keyboard driver -> SIGINT to init
         await send("d")
         await asyncio.to_thread(con.read_until, guest.CAD_MARK, 30)
-        await wait_for(lambda: any("Sent Ctrl+Alt+Del" in n.message for n in app._notifications),
+        await wait_for(lambda: any("Sent Ctrl+Alt+Del" in n.message for n in notes_of(app).all),
                        what="notice")
 
         # pause stops the refresh
@@ -147,7 +148,7 @@ async def test_screen_says_when_the_vm_stops(tiny_guest, graphics_guest_files):
     uuid = dom.UUIDString()
     svc = LibvirtService(URI, stats_interval=3600)
     app = VmtuiApp(svc, Config())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.rows, timeout=30, what="guest in the list")
         scr = GraphicsScreen(svc, uuid, dom.name())
         await app.push_screen(scr)

@@ -25,10 +25,11 @@ import libvirt
 import pytest
 
 from tests import guest
+from tests.notes import notes_of, run_noted
 from vmtui.core import ovf
-from vmtui.core.errors import VmtuiError
-from vmtui.core.create.installer import create_vm
 from vmtui.core.connection.service import LibvirtService
+from vmtui.core.create.installer import create_vm
+from vmtui.core.errors import VmtuiError
 
 pytestmark = pytest.mark.real
 
@@ -254,7 +255,7 @@ async def test_import_dialog_defines_the_vm(system_conn, pool, domains):
     name = unique("ovfui")
     domains.append(name)
     app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready, timeout=20, what="list")
         await pilot.press("I")
         await wait_for(lambda: isinstance(app.screen, ImportOvfScreen), what="import screen")
@@ -298,7 +299,7 @@ async def test_import_dialog_cancel_in_review_removes_disks(system_conn, pool):
 
     pool_name, pool_path = pool
     app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready, timeout=20, what="list")
         await pilot.press("I")
         await wait_for(lambda: isinstance(app.screen, ImportOvfScreen), what="import screen")
@@ -334,7 +335,7 @@ async def test_export_dialog_writes_the_ova(system_conn, pool, domains, tmp_path
     uuid = system_conn.lookupByName(src_name).UUIDString()
     out = tmp_path / "exported.ova"
     app = VmtuiApp(LibvirtService(URI, stats_interval=3600, reconnect=False), Config())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with run_noted(app, size=(80, 24)) as pilot:
         await wait_for(lambda: app.ready and uuid in app.table.domains, timeout=20, what="list")
         app.table.select(uuid)
         await pilot.pause()
@@ -343,7 +344,7 @@ async def test_export_dialog_writes_the_ova(system_conn, pool, domains, tmp_path
         app.screen.query_one("#ova-path", Input).value = str(out)
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, ExportOvaScreen), timeout=120, what="export done")
-        assert any("Exported" in str(n.message) for n in app._notifications)
+        assert any("Exported" in str(n.message) for n in notes_of(app).all)
     pkg = ovf.open_package(out, work_dir=str(tmp_path))
     try:
         assert (pkg.name, pkg.vcpus, pkg.memory_mib, len(pkg.disks)) == (src_name, 3, 192, 2)

@@ -24,17 +24,30 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from tests.conftest import press_button, wait_for
+from tests.notes import notes_of, run_noted
 from tests.prereq import missing
-from tests.real.test_real_storage import IMAGES, POOL_PREFIX, _mounts_under, _remove_pool, _remove_stale_pools
-from vmtui.core.host import networks
+from tests.real.test_real_storage import (
+    IMAGES,
+    POOL_PREFIX,
+    _mounts_under,
+    _remove_pool,
+    _remove_stale_pools,
+)
 from vmtui.core import storage
 from vmtui.core.config import Config
-from vmtui.core.errors import VmtuiError
 from vmtui.core.connection.service import LibvirtService
+from vmtui.core.errors import VmtuiError
+from vmtui.core.host import networks
 from vmtui.ui.app import StatusBar, VmtuiApp
 from vmtui.ui.dialogs import ConfirmDialog
 from vmtui.ui.network_screen import DefineNetworkDialog, NetworkScreen
-from vmtui.ui.storage_screen import CreateVolumeDialog, DefinePoolDialog, DownloadDialog, StorageScreen, UploadDialog
+from vmtui.ui.storage_screen import (
+    CreateVolumeDialog,
+    DefinePoolDialog,
+    DownloadDialog,
+    StorageScreen,
+    UploadDialog,
+)
 
 pytestmark = pytest.mark.real
 
@@ -103,7 +116,7 @@ async def test_small_pool_shows_full_and_overcommit_warnings(system_conn, tmpfs_
     # thin: only promised (100 MiB on a 64 MiB pool)
     storage.create_volume(system_conn, name, "thin.qcow2", 100 * MiB, fmt="qcow2", provisioning="thin")
     app = make_app()
-    async with app.run_test(size=(200, 40)) as pilot:
+    async with run_noted(app, size=(200, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         mine = [w for w in screen.warnings if f"'{name}'" in w]
         assert len(mine) == 1 and "overcommitted" in mine[0], screen.warnings
@@ -148,7 +161,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
     local.write_bytes(data)
     back = tmp_path / "back.img"
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         # define a directory pool through the short form
         await pilot.press("P")
@@ -174,7 +187,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
         await wait_for(lambda: isinstance(app.screen, StorageScreen), timeout=60, what="upload done")
         await wait_for(lambda: "small.iso" in [v.name for v in screen.volumes], timeout=20)
         assert (path / "small.iso").read_bytes() == data
-        assert any("Uploaded 'small.iso'" in n.message for n in app._notifications)
+        assert any("Uploaded 'small.iso'" in n.message for n in notes_of(app).all)
 
         # download it again through the screen
         select_row(screen.query_one("#volumes", DataTable), "small.iso")
@@ -189,7 +202,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
 
         # a non-empty pool is not deleted
         await pilot.press("X")
-        await wait_for(lambda: any(f"Pool '{name}' is not empty" in n.message for n in app._notifications))
+        await wait_for(lambda: any(f"Pool '{name}' is not empty" in n.message for n in notes_of(app).all))
         # empty it, then delete it (stop, remove the directory, undefine)
         screen.query_one("#volumes", DataTable).focus()
         select_row(screen.query_one("#volumes", DataTable), "small.iso")
@@ -213,7 +226,7 @@ async def test_pool_form_upload_download_round_trip_and_delete(system_conn, pool
 async def test_pool_events_from_another_connection_reach_the_screen(system_conn, pool_name):
     name, path = pool_name
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         path.mkdir()
         root = ET.Element("pool", type="dir")
@@ -290,7 +303,7 @@ async def test_define_isolated_network_through_the_form(system_conn, net_name):
     cidr = _free_subnet(system_conn)
     base = cidr.rsplit(".", 1)[0]
     app = make_app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with run_noted(app, size=(160, 40)) as pilot:
         screen = await open_screen(pilot, "N", NetworkScreen)
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, DefineNetworkDialog))
@@ -341,7 +354,7 @@ async def test_cancel_an_upload_from_the_dialog(system_conn, pool_name, tmp_path
     with open(local, "wb") as fh:  # sparse: quick to make, still 768 MiB to send
         fh.truncate(768 * MiB)
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with run_noted(app, size=(120, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         select_row(screen.query_one("#pools", DataTable), name)
         await wait_for(lambda: screen._pool_for_volumes == name and screen.selected_pool.name == name)

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
-from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
+from ..core.connection.rows import DomainInfo, state_counts
 from ..core.connection.service import ConnState, LibvirtService
 from ..core.fleet.model import key_of
 from ..core.sizes import fmt_kib, fmt_percent
@@ -528,16 +528,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         if s.readonly:
             parts.append(Text(" [read-only]", style="bold yellow"))
         doms = list(self.table.domains.values()) if self.is_mounted else []
-        running = sum(1 for d in doms if d.is_running)
-        paused = sum(1 for d in doms if d.state_code == PAUSED)
-        off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
-        other = len(doms) - running - paused - off
-        counts = f" │ {running} running, {paused} paused, {off} shut off"
-        if other:
-            counts += f", {other} other"
-        templates_ = sum(1 for d in doms if d.template)
-        if templates_:
-            counts += f" ({templates_} template{'s' if templates_ != 1 else ''})"
+        counts = " │ " + state_counts(doms, templates=True)
         parts.append(Text(counts))
         if self.storage_warnings:
             parts.append(Text(" │ ! " + "; ".join(self.storage_warnings), style="bold yellow"))

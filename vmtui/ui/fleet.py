@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from rich.markup import escape
 from rich.text import Text
 
-from ..core.connection.rows import CRASHED, PAUSED, SHUT_OFF, DomainInfo
+from ..core.connection.rows import DomainInfo, state_counts
 from ..core.connection.service import ConnState, LibvirtService
 from ..core.fleet.model import Marks, host_state, key_of, row_key
 
@@ -123,13 +123,7 @@ class FleetActions:
             parts.append(Text(" no host: H opens the connections", style="bold yellow"))
         table = self._list_table()
         doms = list(table.domains.values()) if table is not None else []
-        running = sum(1 for d in doms if d.is_running)
-        paused = sum(1 for d in doms if d.state_code == PAUSED)
-        off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
-        other = len(doms) - running - paused - off
-        counts = f" │ {running} running, {paused} paused, {off} shut off"
-        if other:
-            counts += f", {other} other"
+        counts = " │ " + state_counts(doms)
         parts.append(Text(counts))
         if self.marks:
             parts.append(Text(f" │ {len(self.marks)} marked", style="bold"))

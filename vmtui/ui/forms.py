@@ -42,6 +42,18 @@ class FieldError(Static):
         self.display = bool(message)
 
 
+def show_field_errors(root: Widget, by_field: dict[str, str]) -> dict[str, str]:
+    """Each message under its field (every :class:`FieldError` below ``root``
+    is set or cleared); the messages that have no field on screen."""
+    shown = set()
+    for w in root.query(FieldError):
+        msg = by_field.get(w.field_name)
+        w.set(msg)
+        if msg:
+            shown.add(w.field_name)
+    return {f: m for f, m in by_field.items() if f not in shown}
+
+
 def labelled(label: str, widget: Widget, name: str | None = None, hint: str = "") -> list[Widget]:
     out: list[Widget] = [Label(label, classes="field-label"), widget]
     if hint:

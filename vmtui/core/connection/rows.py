@@ -7,7 +7,7 @@ hands them to whoever listens. Nothing here talks to libvirt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
 # virDomainState numbers -> the words virsh uses (`virsh domstate`).
 STATE_NAMES: dict[int, str] = {
@@ -162,6 +162,21 @@ class HostInfo:
     memory_free_kib: int | None = None
     cpu_percent: float | None = None
     readonly: bool = False
+
+
+def state_counts(doms: Iterable[DomainInfo], *, templates: bool = False) -> str:
+    """The status line's count: "3 running, 1 paused, 2 shut off[, 1 other]"
+    and, with ``templates``, " (2 templates)"."""
+    doms = list(doms)
+    running = sum(1 for d in doms if d.is_running)
+    paused = sum(1 for d in doms if d.state_code == PAUSED)
+    off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
+    other = len(doms) - running - paused - off
+    text = f"{running} running, {paused} paused, {off} shut off" + (f", {other} other" if other else "")
+    marked = sum(1 for d in doms if d.template) if templates else 0
+    if marked:
+        text += f" ({marked} template{'s' if marked != 1 else ''})"
+    return text
 
 
 def version_string(number: int) -> str:

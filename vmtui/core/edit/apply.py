@@ -29,8 +29,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import libvirt
 
@@ -199,14 +200,10 @@ def load_editor(conn: libvirt.virConnect, uuid: str) -> EditorState:
     and what its next boot will change."""
     action = "read the settings of"
     ctx = _read(conn, uuid, action)
-    try:
+    with _told(action, ctx.obj):
         settings = ctx.settings()
         offers = read_offers(conn, ctx.config_xml)
         pending = pending_changes(ctx.live_xml, ctx.config_xml) if ctx.live_xml else []
-    except libvirt.libvirtError as err:
-        raise failure(action, ctx.obj, err) from None
-    except DomainXMLError as err:
-        raise VmtuiError(action, ctx.obj, str(err)) from None
     return EditorState(settings, offers, pending)
 
 
@@ -214,14 +211,10 @@ def pending_of(conn: libvirt.virConnect, uuid: str) -> list[Pending]:
     """Blocking: what the next boot of the VM will change (nothing when it is
     shut off or transient)."""
     dom, obj = lookup_domain(conn, uuid, "compare the live and saved settings of")
-    try:
+    with _told("compare the live and saved settings of", obj):
         if not dom.isActive() or not dom.isPersistent():
             return []
         return pending_changes(dom.XMLDesc(0), dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    except libvirt.libvirtError as err:
-        raise failure("compare the live and saved settings of", obj, err) from None
-    except DomainXMLError as err:
-        raise VmtuiError("compare the live and saved settings of", obj, str(err)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -229,10 +222,29 @@ def pending_of(conn: libvirt.virConnect, uuid: str) -> list[Pending]:
 # ---------------------------------------------------------------------------
 
 
+@contextmanager
+def _told(action: str, obj: str) -> Iterator[None]:
+    """libvirt's and the XML model's errors as the user reads them."""
+    try:
+        yield
+    except libvirt.libvirtError as err:
+        raise failure(action, obj, err) from None
+    except DomainXMLError as err:
+        raise VmtuiError(action, obj, str(err)) from None
+
+
 def _check(action: str, obj: str, found: list[rules.FieldError]) -> None:
     errors = rules.errors_of(found)
     if errors:
         raise SettingsError(action, obj, errors)
+
+
+def _check_values(conn: libvirt.virConnect, ctx: _Ctx, action: str, rule: Callable[..., list[rules.FieldError]],
+                  values: object, settings: Settings | None = None) -> None:
+    """The section's rule on its values, against the VM's settings and what
+    the host offers (networking aside)."""
+    offers = read_offers(conn, ctx.config_xml, networking=False)
+    _check(action, ctx.obj, rule(values, settings if settings is not None else ctx.settings(), offers))
 
 
 def _live(ctx: _Ctx, what: str, value: str, op: Callable[[], object], note: str = "") -> Applied:
@@ -257,7 +269,7 @@ def _save(conn: libvirt.virConnect, uuid: str, action: str,
     """Read, edit (``edit`` checks and changes the parsed definition), define,
     then the live part (``live`` per edit, None: next boot) and ``after``."""
     ctx = _read(conn, uuid, action)
-    try:
+    with _told(action, ctx.obj):
         dom = Domain.parse(ctx.config_xml)
         edits = edit(ctx, dom)
         if edits:
@@ -271,10 +283,6 @@ def _save(conn: libvirt.virConnect, uuid: str, action: str,
         if after is not None:
             after(ctx, result)
         return result
-    except libvirt.libvirtError as err:
-        raise failure(action, ctx.obj, err) from None
-    except DomainXMLError as err:
-        raise VmtuiError(action, ctx.obj, str(err)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -287,8 +295,7 @@ def save_overview(conn: libvirt.virConnect, uuid: str, v: OverviewValues) -> Edi
     action = "change the overview of"
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
-        _check(action, ctx.obj, rules.check_overview(v, ctx.settings(), read_offers(conn, ctx.config_xml,
-                                                                                   networking=False)))
+        _check_values(conn, ctx, action, rules.check_overview, v)
         return xmledit.set_overview(dom, v)
 
     def live(ctx: _Ctx, e: xmledit.Edit) -> Applied | None:
@@ -312,8 +319,7 @@ def save_cpus(conn: libvirt.virConnect, uuid: str, v: CpuValues) -> EditResult:
     action = "change the CPUs of"
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
-        _check(action, ctx.obj, rules.check_cpus(v, ctx.settings(), read_offers(conn, ctx.config_xml,
-                                                                               networking=False)))
+        _check_values(conn, ctx, action, rules.check_cpus, v)
         return xmledit.set_cpus(dom, v)
 
     def live(ctx: _Ctx, e: xmledit.Edit) -> Applied | None:
@@ -338,8 +344,7 @@ def save_memory(conn: libvirt.virConnect, uuid: str, v: MemoryValues) -> EditRes
     action = "change the memory of"
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
-        _check(action, ctx.obj, rules.check_memory(v, ctx.settings(), read_offers(conn, ctx.config_xml,
-                                                                                 networking=False)))
+        _check_values(conn, ctx, action, rules.check_memory, v)
         return xmledit.set_memory(dom, v)
 
     def live(ctx: _Ctx, e: xmledit.Edit) -> Applied | None:
@@ -456,7 +461,7 @@ def remove_nic(conn: libvirt.virConnect, uuid: str, mac: str) -> EditResult:
     action = f"remove NIC {mac} from"
     mac = mac.lower()
     ctx = _read(conn, uuid, action)
-    try:
+    with _told(action, ctx.obj):
         result = EditResult(ctx.name, ctx.active)
         dom = Domain.parse(ctx.config_xml)
         in_config = xmledit.remove_nic(dom, mac) is not None
@@ -474,10 +479,6 @@ def remove_nic(conn: libvirt.virConnect, uuid: str, mac: str) -> EditResult:
             applied = Applied(what, "removed", False, "unplug requested: the guest has not let go of it yet")
         result.changes.append(applied)
         return result
-    except libvirt.libvirtError as err:
-        raise failure(action, ctx.obj, err) from None
-    except DomainXMLError as err:
-        raise VmtuiError(action, ctx.obj, str(err)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -491,8 +492,7 @@ def save_display(conn: libvirt.virConnect, uuid: str, v: DisplayValues) -> EditR
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
         settings = ctx.settings()
-        _check(action, ctx.obj, rules.check_display(v, settings, read_offers(conn, ctx.config_xml,
-                                                                            networking=False)))
+        _check_values(conn, ctx, action, rules.check_display, v, settings)
         return xmledit.set_display(dom, v, settings.display)
 
     return _save(conn, uuid, action, edit)
@@ -553,8 +553,7 @@ def save_tpm(conn: libvirt.virConnect, uuid: str, v: TpmValues) -> EditResult:
     action = "change the TPM of"
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
-        _check(action, ctx.obj, rules.check_tpm(v, ctx.settings(), read_offers(conn, ctx.config_xml,
-                                                                              networking=False)))
+        _check_values(conn, ctx, action, rules.check_tpm, v)
         return xmledit.set_tpm(dom, v)
 
     return _save(conn, uuid, action, edit)
@@ -566,8 +565,7 @@ def save_rng(conn: libvirt.virConnect, uuid: str, v: RngValues) -> EditResult:
     plan: dict[str, list] = {}
 
     def edit(ctx: _Ctx, dom: Domain) -> list[xmledit.Edit]:
-        _check(action, ctx.obj, rules.check_rng(v, ctx.settings(), read_offers(conn, ctx.config_xml,
-                                                                              networking=False)))
+        _check_values(conn, ctx, action, rules.check_rng, v)
         edits, plan["added"], plan["removed"] = xmledit.set_rng(dom, v)
         return edits
 

@@ -78,39 +78,23 @@ def _no_reason(d: DomainInfo, o: BulkOptions) -> str | None:
     return None
 
 
-async def _start(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.start(d.uuid)
-    return "started"
+def _one_call(method: str, done: str, *args: object) -> Callable[["LibvirtService", DomainInfo, BulkOptions], Awaitable[str]]:
+    """A bulk step that is one call of the service on the VM's UUID."""
+
+    async def step(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
+        await getattr(svc, method)(d.uuid, *args)
+        return done
+
+    return step
 
 
-async def _shutdown(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.shutdown(d.uuid)
-    return "asked to shut down"
-
-
-async def _force_off(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.force_off(d.uuid)
-    return "forced off"
-
-
-async def _pause(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.pause(d.uuid)
-    return "paused"
-
-
-async def _resume(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.resume(d.uuid)
-    return "resumed"
-
-
-async def _autostart_on(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.set_autostart(d.uuid, True)
-    return "starts at host boot"
-
-
-async def _autostart_off(svc: "LibvirtService", d: DomainInfo, o: BulkOptions) -> str:
-    await svc.set_autostart(d.uuid, False)
-    return "no longer starts at host boot"
+_start = _one_call("start", "started")
+_shutdown = _one_call("shutdown", "asked to shut down")
+_force_off = _one_call("force_off", "forced off")
+_pause = _one_call("pause", "paused")
+_resume = _one_call("resume", "resumed")
+_autostart_on = _one_call("set_autostart", "starts at host boot", True)
+_autostart_off = _one_call("set_autostart", "no longer starts at host boot", False)
 
 
 def snapshot_name(now: float | None = None) -> str:

@@ -108,6 +108,16 @@ def _supported(el: ET.Element | None) -> bool:
     return el is not None and el.get("supported", "yes") == "yes"
 
 
+#: the <devices> enums of domcapabilities: element -> (DomCaps field, enum name)
+_DEVICE_ENUMS = {
+    "disk": (("disk_buses", "bus"), ("disk_devices", "diskDevice")),
+    "graphics": (("graphics_types", "type"),),
+    "video": (("video_models", "modelType"),),
+    "rng": (("rng_models", "model"), ("rng_backends", "backendModel")),
+    "tpm": (("tpm_models", "model"), ("tpm_backends", "backendModel"), ("tpm_versions", "backendVersion")),
+}
+
+
 def parse_domcaps(xml: str | bytes) -> DomCaps:
     """Parse ``virConnectGetDomainCapabilities`` output."""
     try:
@@ -146,25 +156,11 @@ def parse_domcaps(xml: str | bytes) -> DomCaps:
 
     devices = root.find("devices")
     if devices is not None:
-        disk = devices.find("disk")
-        if _supported(disk):
-            caps.disk_buses = _enum(disk, "bus")
-            caps.disk_devices = _enum(disk, "diskDevice")
-        graphics = devices.find("graphics")
-        if _supported(graphics):
-            caps.graphics_types = _enum(graphics, "type")
-        video = devices.find("video")
-        if _supported(video):
-            caps.video_models = _enum(video, "modelType")
-        rng = devices.find("rng")
-        if _supported(rng):
-            caps.rng_models = _enum(rng, "model")
-            caps.rng_backends = _enum(rng, "backendModel")
-        tpm = devices.find("tpm")
-        if _supported(tpm):
-            caps.tpm_models = _enum(tpm, "model")
-            caps.tpm_backends = _enum(tpm, "backendModel")
-            caps.tpm_versions = _enum(tpm, "backendVersion")
+        for tag, enums in _DEVICE_ENUMS.items():
+            el = devices.find(tag)
+            if _supported(el):
+                for field_name, enum_name in enums:
+                    setattr(caps, field_name, _enum(el, enum_name))
 
     features = root.find("features")
     if features is not None:

@@ -22,7 +22,7 @@ from ...core.edit.result import EditResult, SettingsError
 from ...core.edit.values import Offers, Settings
 from ...core.errors import VmtuiError
 from ...core.sizes import parse_size
-from ..forms import FieldError
+from ..forms import show_field_errors
 from ..toggles import Checkbox
 
 if TYPE_CHECKING:
@@ -115,11 +115,22 @@ class SettingsPane(VerticalScroll):
         """The values in the fields, and the fields that cannot be read."""
         return None, {}
 
-    def check(self, values: Any) -> list[Problem]:  # pragma: no cover - overridden
-        return []
+    # a section names its rule and its save; or overrides check and save
+    checker: Callable[..., list[Problem]] | None = None  # rules.check_x(values, settings, offers)
+    saver: Callable[..., EditResult] | None = None  # apply.save_x(conn, uuid, values)
+    what = ""  # the error says "cannot change <what> of domain 'x'"
+    save_timeout: float | None = None  # None: the service's default
 
-    async def save(self, values: Any) -> EditResult:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def check(self, values: Any) -> list[Problem]:
+        return self.checker(values, self.settings, self.offers) if self.checker else []
+
+    async def save(self, values: Any) -> EditResult:
+        s, saver = self.settings, self.saver
+        if saver is None:  # pragma: no cover - a section without a save overrides this
+            raise NotImplementedError
+        kw = {"timeout": self.save_timeout} if self.save_timeout else {}
+        return await self.settings_screen.service.call(lambda c: saver(c, s.uuid, values),
+                                                       action=f"change {self.what} of", obj=f"domain '{s.name}'", **kw)
 
     # the common parts -------------------------------------------------------------
 
@@ -173,13 +184,7 @@ class SettingsPane(VerticalScroll):
         by_field: dict[str, str] = dict(parse_errors or {})
         for p in sorted(problems, key=lambda p: not p.is_error):  # an error before a warning
             by_field.setdefault(p.field, p.message if p.is_error else f"warning: {p.message}")
-        shown = set()
-        for w in self.query(FieldError):
-            msg = by_field.get(w.field_name)
-            w.set(msg)
-            if msg:
-                shown.add(w.field_name)
-        rest = [m for f, m in by_field.items() if f not in shown]
+        rest = list(show_field_errors(self, by_field).values())
         if rest:
             self.status(Text("\n".join(rest), style="bold red"))
         elif self._problem_shown:

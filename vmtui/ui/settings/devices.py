@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Select, Static
 
 from ...core.edit import apply, rules
-from ...core.edit.result import EditResult
 from ...core.edit.values import (
     GRAPHICS_TYPES,
     TPM_BACKENDS,
@@ -33,6 +32,9 @@ def _when(settings: Settings) -> str:
 
 class DisplayPane(SettingsPane):
     section = "Display"
+    checker = staticmethod(rules.check_display)
+    saver = staticmethod(apply.save_display)
+    what = "the display"
 
     def fields(self) -> ComposeResult:
         graphics = Select([(v, k) for k, v in GRAPHICS_TYPES.items()], id="display-graphics", allow_blank=False,
@@ -83,14 +85,6 @@ class DisplayPane(SettingsPane):
         return DisplayValues(graphics=str(self.query_one("#display-graphics", Select).value),
                              listen=self.query_one("#display-listen", Input).value.strip(), port=port,
                              video=video if isinstance(video, str) else ""), {}
-
-    def check(self, values: DisplayValues) -> list:
-        return rules.check_display(values, self.settings, self.offers)
-
-    async def save(self, values: DisplayValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_display(c, s.uuid, values),
-                                                       action="change the display of", obj=f"domain '{s.name}'")
 
 
 class SerialTable(DataTable):
@@ -161,6 +155,9 @@ class SerialPane(ListPane):
 
 class AgentPane(SettingsPane):
     section = "Guest agent"
+    saver = staticmethod(apply.set_agent)
+    what = "the guest agent channel"
+    save_timeout = 30
 
     def fields(self) -> ComposeResult:
         yield Checkbox("QEMU guest agent channel (org.qemu.guest_agent.0)", id="agent-on", classes="compact")
@@ -179,15 +176,12 @@ class AgentPane(SettingsPane):
     def read(self) -> tuple[bool, dict[str, str]]:
         return self.query_one("#agent-on", Checkbox).value, {}
 
-    async def save(self, values: bool) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.set_agent(c, s.uuid, values),
-                                                       action="change the guest agent channel of",
-                                                       obj=f"domain '{s.name}'", timeout=30)
-
 
 class TpmPane(SettingsPane):
     section = "TPM"
+    checker = staticmethod(rules.check_tpm)
+    saver = staticmethod(apply.save_tpm)
+    what = "the TPM"
 
     def fields(self) -> ComposeResult:
         model = Select([("none", "")], id="tpm-model", allow_blank=False, value="", compact=True)
@@ -236,17 +230,13 @@ class TpmPane(SettingsPane):
                          version=str(self.query_one("#tpm-version", Select).value),
                          path=self.query_one("#tpm-path", Input).value.strip()), {}
 
-    def check(self, values: TpmValues) -> list:
-        return rules.check_tpm(values, self.settings, self.offers)
-
-    async def save(self, values: TpmValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_tpm(c, s.uuid, values),
-                                                       action="change the TPM of", obj=f"domain '{s.name}'")
-
 
 class RngPane(SettingsPane):
     section = "RNG"
+    checker = staticmethod(rules.check_rng)
+    saver = staticmethod(apply.save_rng)
+    what = "the random number generator"
+    save_timeout = 30
 
     def fields(self) -> ComposeResult:
         yield Checkbox("virtio random number generator", id="rng-on", classes="compact")
@@ -267,12 +257,4 @@ class RngPane(SettingsPane):
         on = self.query_one("#rng-on", Checkbox).value
         return RngValues(present=on, source=self.query_one("#rng-source", Input).value.strip()), {}
 
-    def check(self, values: RngValues) -> list:
-        return rules.check_rng(values, self.settings, self.offers)
-
-    async def save(self, values: RngValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_rng(c, s.uuid, values),
-                                                       action="change the random number generator of",
-                                                       obj=f"domain '{s.name}'", timeout=30)
 

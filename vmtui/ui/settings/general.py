@@ -11,7 +11,6 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from ...core.edit import apply, rules
-from ...core.edit.result import EditResult
 from ...core.edit.values import (
     CPU_MODES,
     FIRMWARES,
@@ -45,6 +44,9 @@ def _opt_count(pane: SettingsPane, wid: str, field: str, errors: dict[str, str])
 
 class OverviewPane(SettingsPane):
     section = "Overview"
+    checker = staticmethod(rules.check_overview)
+    saver = staticmethod(apply.save_overview)
+    what = "the overview"
 
     def fields(self) -> ComposeResult:
         yield from labelled("Title", Input(id="ov-title", placeholder="a short name shown in the list",
@@ -82,17 +84,12 @@ class OverviewPane(SettingsPane):
             firmware=str(self.query_one("#ov-firmware", Select).value),
         ), {}
 
-    def check(self, values: OverviewValues) -> list:
-        return rules.check_overview(values, self.settings, self.offers)
-
-    async def save(self, values: OverviewValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_overview(c, s.uuid, values),
-                                                       action="change the overview of", obj=f"domain '{s.name}'")
-
 
 class CpusPane(SettingsPane):
     section = "CPUs"
+    checker = staticmethod(rules.check_cpus)
+    saver = staticmethod(apply.save_cpus)
+    what = "the CPUs"
 
     def fields(self) -> ComposeResult:
         def count(wid: str) -> Input:
@@ -154,17 +151,12 @@ class CpusPane(SettingsPane):
                          threads=topo[2], dies=old.dies if has else None,
                          clusters=old.clusters if has else None), {}
 
-    def check(self, values: CpuValues) -> list:
-        return rules.check_cpus(values, self.settings, self.offers)
-
-    async def save(self, values: CpuValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_cpus(c, s.uuid, values),
-                                                       action="change the CPUs of", obj=f"domain '{s.name}'")
-
 
 class MemoryPane(SettingsPane):
     section = "Memory"
+    checker = staticmethod(rules.check_memory)
+    saver = staticmethod(apply.save_memory)
+    what = "the memory"
 
     def fields(self) -> ComposeResult:
         yield side_by_side(("Memory (e.g. 2G, 512M)", Input(compact=True, id="memory-current"), "memory.current"),
@@ -195,14 +187,6 @@ class MemoryPane(SettingsPane):
         if errors:
             return None, errors
         return MemoryValues(current_mib=cur or 0, maximum_mib=mx or 0), {}
-
-    def check(self, values: MemoryValues) -> list:
-        return rules.check_memory(values, self.settings, self.offers)
-
-    async def save(self, values: MemoryValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_memory(c, s.uuid, values),
-                                                       action="change the memory of", obj=f"domain '{s.name}'")
 
 
 class BootList(DataTable):
@@ -247,6 +231,9 @@ class BootList(DataTable):
 
 class BootPane(SettingsPane):
     section = "Boot"
+    checker = staticmethod(rules.check_boot)
+    saver = staticmethod(apply.save_boot)
+    what = "the boot options"
 
     def fields(self) -> ComposeResult:
         yield Label("Boot order (Space: on/off; u / d: move up / down)", classes="field-label")
@@ -287,11 +274,4 @@ class BootPane(SettingsPane):
                           menu=menu, menu_timeout_ms=timeout, kernel=_value(self, "#boot-kernel").strip(),
                           initrd=_value(self, "#boot-initrd").strip(), cmdline=_value(self, "#boot-cmdline")), {}
 
-    def check(self, values: BootValues) -> list:
-        return rules.check_boot(values, self.settings, self.offers)
-
-    async def save(self, values: BootValues) -> EditResult:
-        s = self.settings
-        return await self.settings_screen.service.call(lambda c: apply.save_boot(c, s.uuid, values),
-                                                       action="change the boot options of", obj=f"domain '{s.name}'")
 

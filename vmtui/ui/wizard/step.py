@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, RadioSet, Select, Static
 
 from ...core.create.vmspec import VmSpec
-from ..forms import FieldError
+from ..forms import FieldError, show_field_errors
 from ..toggles import Checkbox
 from .context import HostContext
 
@@ -75,16 +75,7 @@ class Step(VerticalScroll, can_focus=False):
         mapped: dict[str, str] = {}
         for name, msg in errors.items():
             mapped.setdefault(self.field_for(name), msg)
-        leftovers = []
-        shown = set()
-        for w in self.query(FieldError):
-            msg = mapped.get(w.field_name)
-            w.set(msg)
-            if msg:
-                shown.add(w.field_name)
-        for name, msg in mapped.items():
-            if name not in shown:
-                leftovers.append(f"{name}: {msg}" if name else msg)
+        leftovers = [f"{name}: {msg}" if name else msg for name, msg in show_field_errors(self, mapped).items()]
         general = self.query("#step-errors")
         if general:
             general.first(Static).update(escape("\n".join(leftovers)))
