@@ -193,6 +193,23 @@ def conn(small_uri):
     c.close()
 
 
+def test_disk_changes_keep_the_vnc_password(conn):
+    """Adding, changing and removing disks define the VM again from its
+    definition read with its secrets: a VNC password survives them."""
+    import xml.etree.ElementTree as ET
+
+    secure = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    dom = conn.lookupByUUIDString(BRAVO)
+    root = ET.fromstring(dom.XMLDesc(secure))
+    ET.SubElement(root.find("devices"), "graphics", {"type": "vnc", "port": "-1", "passwd": "keep-me"})
+    conn.defineXML(ET.tostring(root, encoding="unicode"))
+    target = disks.add_disk(conn, BRAVO, pool="default", name="bravo-pw.qcow2", size=GiB)
+    assert "passwd='keep-me'" in dom.XMLDesc(secure)
+    disks.remove_disk(conn, BRAVO, target, delete_volume=True)
+    held = dom.XMLDesc(secure)
+    assert "passwd='keep-me'" in held and "bravo-pw.qcow2" not in held
+
+
 def test_add_new_and_existing_disk_to_shut_off_vm(conn):
     assert disks.add_disk(conn, BRAVO, pool="default", name="bravo-2.qcow2", size=2 * GiB) == "vdc"
     rows = {r.disk.target: r for r in disks.list_disks(conn, BRAVO)}

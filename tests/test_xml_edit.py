@@ -501,3 +501,37 @@ async def test_editor_without_a_terminal_to_hand_over_opens_vmtuis_editor(small_
         await pilot.press("e")
         await wait_for(lambda: isinstance(app.screen, XmlEditScreen) and app.screen.is_mounted, what="built-in editor")
         assert notes.has("cannot be handed to $EDITOR")
+
+
+# --- secrets the editor does not show ------------------------------------------------
+
+SECURE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+
+def _with_vnc_password(conn, uuid: str, passwd: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(conn.lookupByUUIDString(uuid).XMLDesc(SECURE))
+    for g in root.iterfind("devices/graphics"):
+        root.find("devices").remove(g)
+    ET.SubElement(root.find("devices"), "graphics", {"type": "vnc", "port": "-1", "passwd": passwd})
+    conn.defineXML(ET.tostring(root, encoding="unicode"))
+
+
+def test_an_edit_keeps_the_vnc_password_it_never_showed(conn):
+    _with_vnc_password(conn, BRAVO, "s3cret-pw")
+    shown = inactive(conn, BRAVO)
+    assert "s3cret-pw" not in shown  # the editor gets the XML without it
+    define_edited_xml(conn, BRAVO, shown.replace(BRAVO_MEM, NEW_MEM), expected=shown)
+    held = conn.lookupByUUIDString(BRAVO).XMLDesc(SECURE)
+    assert NEW_MEM in held and "passwd='s3cret-pw'" in held
+
+
+def test_a_password_typed_into_the_edit_wins(conn):
+    _with_vnc_password(conn, BRAVO, "old-pw")
+    shown = inactive(conn, BRAVO)
+    edited = shown.replace("<graphics type='vnc'", "<graphics type='vnc' passwd='new-pw'")
+    assert edited != shown
+    define_edited_xml(conn, BRAVO, edited, expected=shown)
+    held = conn.lookupByUUIDString(BRAVO).XMLDesc(SECURE)
+    assert "passwd='new-pw'" in held and "old-pw" not in held

@@ -334,10 +334,19 @@ def transient_problem(disk: domxml.DiskInfo) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-def _xmls(dom: libvirt.virDomain) -> tuple[str, str | None]:
-    """(live or only XML, persistent definition or None for a transient domain)."""
+#: the persistent definition as read to be defined again: with its secrets
+#: (a VNC/SPICE password), which libvirt leaves out otherwise and a define
+#: without them would drop
+TO_DEFINE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+
+def _xmls(dom: libvirt.virDomain, *, to_define: bool = False) -> tuple[str, str | None]:
+    """(live or only XML, persistent definition or None for a transient
+    domain). ``to_define``: the definition is to be changed and defined again
+    (see TO_DEFINE; needs a read-write connection)."""
     live = dom.XMLDesc(0)
-    config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
+    flags = TO_DEFINE if to_define else libvirt.VIR_DOMAIN_XML_INACTIVE
+    config = dom.XMLDesc(flags) if dom.isPersistent() else None
     return live, config
 
 
@@ -396,7 +405,7 @@ def add_disk(conn: libvirt.virConnect, uuid: str, *, bus: str | None = None, dev
     readonly = readonly or device in ("cdrom", "floppy")
     created: storage.VolumeInfo | None = None
     try:
-        live_xml, config_xml = _xmls(dom)
+        live_xml, config_xml = _xmls(dom, to_define=True)
         active = bool(dom.isActive())
         bus = bus or default_bus(config_xml or live_xml, device)
         try:
@@ -466,7 +475,7 @@ def remove_disk(conn: libvirt.virConnect, uuid: str, target: str, *, delete_volu
     action = f"remove disk {target} from"
     dom, obj = _lookup(conn, uuid, action)
     try:
-        live_xml, config_xml = _xmls(dom)
+        live_xml, config_xml = _xmls(dom, to_define=True)
         active = bool(dom.isActive())
         live_el = find_disk_element(_root(live_xml), target) if active else None
         config_el = find_disk_element(_root(config_xml), target) if config_xml else None
@@ -533,7 +542,7 @@ def resize_disk(conn: libvirt.virConnect, uuid: str, target: str, new_size: int)
     action = f"resize disk {target} of"
     dom, obj = _lookup(conn, uuid, action)
     try:
-        live_xml, config_xml = _xmls(dom)
+        live_xml, config_xml = _xmls(dom, to_define=True)
         active = bool(dom.isActive())
         el = find_disk_element(_root(live_xml), target)
         if el is None and config_xml:
@@ -577,7 +586,7 @@ def change_media(conn: libvirt.virConnect, uuid: str, target: str, source: str |
                 path = source.strip()
             else:
                 raise VmtuiError(action, obj, f"no storage pool has a volume '{source}'")
-        live_xml, config_xml = _xmls(dom)
+        live_xml, config_xml = _xmls(dom, to_define=True)
         active = bool(dom.isActive())
         live_el = find_disk_element(_root(live_xml), target) if active else None
         config_el = find_disk_element(_root(config_xml), target) if config_xml else None
@@ -671,7 +680,7 @@ def reset_nonpersistent(conn: libvirt.virConnect, uuid: str) -> list[str]:
     dom = conn.lookupByUUIDString(uuid)
     if dom.isActive() or not dom.isPersistent():
         return []
-    return reset_overlays(conn, dom, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    return reset_overlays(conn, dom, dom.XMLDesc(TO_DEFINE))
 
 
 def reset_overlays(conn: libvirt.virConnect, dom: libvirt.virDomain, xml: str) -> list[str]:
@@ -757,7 +766,7 @@ def set_mode(conn: libvirt.virConnect, uuid: str, target: str, persistent: bool,
                              "Shut the VM off first: a disk's mode changes only while the VM is off.")
         if not dom.isPersistent():
             raise VmtuiError(action, obj, "it is a transient domain (no persistent definition)")
-        config_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        config_xml = dom.XMLDesc(TO_DEFINE)
         el = find_disk_element(_root(config_xml), target)
         if el is None:
             raise VmtuiError(action, obj, f"it has no disk {target}")

@@ -9,7 +9,8 @@
   drops elements it does not know), or a plain define where the driver has
   no such flag. A refusal is an :class:`XmlEditError` naming the line
   libvirt's message points at. Defining is all or nothing: when it fails,
-  nothing changed.
+  nothing changed. The display passwords the editor does not show are
+  kept (:func:`keep_secrets`).
 * :func:`error_line` -- that line: the one libvirt names, else the changed
   line holding what its message quotes, else the first changed line.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.parsers import expat
 
@@ -245,6 +247,30 @@ def _unsupported_flag(err: libvirt.libvirtError) -> bool:
         code == libvirt.VIR_ERR_INVALID_ARG and "unsupported flags" in msg)
 
 
+def keep_secrets(edited: str, secure: str | None) -> str:
+    """``edited`` with the display passwords of ``secure`` (the definition
+    read with ``VIR_DOMAIN_XML_SECURE``) put back: the editor shows the XML
+    without them (as ``virsh dumpxml``), so a ``<graphics>`` that has none in
+    the edit keeps the one it had, paired in order with the graphics of the
+    same type. A password typed into the edit wins. ``edited`` comes back
+    unchanged (the same text) when there is nothing to put back."""
+    if not secure:
+        return edited
+    try:
+        had = [(g.get("type"), g.get("passwd")) for g in ET.fromstring(secure).iterfind("devices/graphics")]
+        if not any(p for _t, p in had):
+            return edited
+        root = ET.fromstring(edited)
+    except ET.ParseError:
+        return edited  # check_edit tells what is wrong with the edit
+    changed = False
+    for g, (kind, passwd) in zip(root.iterfind("devices/graphics"), had):
+        if passwd and g.get("type") == kind and g.get("passwd") is None:
+            g.set("passwd", passwd)
+            changed = True
+    return ET.tostring(root, encoding="unicode") if changed else edited
+
+
 def define_edited_xml(conn: libvirt.virConnect, uuid: str, edited: str,
                       expected: str | None = None) -> Defined:
     """Blocking: define ``edited`` as the persistent definition of domain
@@ -261,19 +287,24 @@ def define_edited_xml(conn: libvirt.virConnect, uuid: str, edited: str,
         running = bool(dom.isActive())
     except libvirt.libvirtError as err:
         raise failure(ACTION, obj, err) from None
+    try:
+        secure = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    except libvirt.libvirtError:
+        secure = None  # a read-only connection: the define below is refused anyway
     if expected is not None and current != expected:
         raise XmlEditConflict(ACTION, obj, "its definition changed on the host since the editor opened "
                               "(another tool or window)")
     plan = check_edit(current, edited, obj)
     if not plan.changed:
         return Defined(plan.name, current, running, changed=False)
+    to_define = keep_secrets(edited, secure)
     try:
         try:
-            new = conn.defineXMLFlags(edited, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            new = conn.defineXMLFlags(to_define, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         except libvirt.libvirtError as err:
             if not _unsupported_flag(err):
                 raise
-            new = conn.defineXML(edited)
+            new = conn.defineXML(to_define)
     except libvirt.libvirtError as err:
         mapped = failure(ACTION, obj, err)
         if not isinstance(mapped, VmtuiError):
