@@ -808,6 +808,10 @@ def domain_xml(
 # serial console
 
 
+#: seconds without console output before read_until nudges the connection
+NUDGE_AFTER = 5.0
+
+
 class SerialConsole:
     """The guest's serial console over a libvirt stream (``dom.openConsole``).
 
@@ -885,8 +889,9 @@ class SerialConsole:
         if isinstance(pattern, bytes):
             pattern = re.compile(re.escape(pattern))
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
+        seen, quiet_since = -1, time.monotonic()
+        while True:
+            with self._cond:
                 m = pattern.search(self.buffer, self.pos)
                 if m:
                     self.pos = m.end()
@@ -896,7 +901,26 @@ class SerialConsole:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"no {pattern.pattern!r} on console within {timeout}s; output:\n{self.tail()}")
+                if len(self.buffer) != seen:
+                    seen, quiet_since = len(self.buffer), time.monotonic()
                 self._cond.wait(min(left, 0.5))
+                quiet = time.monotonic() - quiet_since
+            if quiet > NUDGE_AFTER:
+                self._nudge()
+                quiet_since = time.monotonic()
+
+    def _nudge(self) -> None:
+        """The console has been quiet mid-output: send the guest an XON
+        (Ctrl+Q). Seen under load: the guest's 8250 UART driver stops
+        transmitting (a transmit interrupt TCG did not deliver) until the
+        next interrupt, and a received byte is one; the tty's IXON handling
+        takes the XON in, so the shell never sees it. The send also has this
+        thread take over the connection's socket, handing any stream data
+        that came to the reader waiting in recv."""
+        try:
+            self.send(b"\x11")
+        except Exception:  # the console is going: recv says so
+            pass
 
     def wait_ready(self, timeout: float = 120.0, banner: str = READY_BANNER) -> None:
         """Wait for the stock init's banner and then the shell prompt."""
