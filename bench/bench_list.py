@@ -400,7 +400,7 @@ def child_headless(n: int, xml: str, idle_seconds: float, profile: str | None) -
             for row in range(0, table.row_count, step):
                 table.move_cursor(row=row)
                 await pilot.pause()
-                table._clear_caches()
+                table.clear_caches()
                 s = time.perf_counter()
                 screen._compositor.render_update(full=True)
                 frames.append(time.perf_counter() - s)
@@ -413,9 +413,7 @@ def child_headless(n: int, xml: str, idle_seconds: float, profile: str | None) -
             # medians: a single one may meet a garbage-collector pass.
             reps = 5
             for sort_key in ("name", "cpu"):
-                table.sort_key = sort_key
-                table.sort_reverse = sort_key == "cpu"
-                table._sort()
+                table.sort_by(sort_key)
                 await pilot.pause()
                 calls, cpus = [], []
                 for rep in range(reps):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any, Awaitable, Callable, Iterable
 
 from rich.markup import escape
@@ -11,11 +12,11 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
-from ..core.connection.rows import DomainInfo, PAUSED, SHUT_OFF, CRASHED
+from ..core.connection.rows import CRASHED, IDLE, PAUSED, RUNNING, SHUT_OFF, DomainInfo
 from ..core.connection.service import ConnState, DomainEvent, LibvirtService
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
@@ -85,11 +86,23 @@ def why_not(action: str, d: DomainInfo) -> str:
     return f"Not possible for '{name}' while it is {state}."
 
 
-class StatusBar(Static):
+class _Line(Static):
+    """A one-line bar: a new text repaints it (no layout: its size is
+    fixed); the same text again does nothing."""
+
+    _shown: Text | str | None = None
+
+    def show(self, text: Text | str) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
+
+
+class StatusBar(_Line):
     """Host, URI, connection state, counts by state, host CPU and memory."""
 
 
-class SelectionBar(Static):
+class SelectionBar(_Line):
     """The selected VM in full: name, title, state and reason, flags."""
 
 
@@ -317,15 +330,16 @@ class VmtuiApp(TemplateActions, App):
         parts.append(Text(f" {label}", style=style))
         if s.readonly:
             parts.append(Text(" [read-only]", style="bold yellow"))
-        doms = list(self.table.domains.values()) if self.is_mounted else []
-        running = sum(1 for d in doms if d.is_running)
-        paused = sum(1 for d in doms if d.state_code == PAUSED)
-        off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
+        doms = self.table.domains.values() if self.is_mounted else ()
+        by_state = Counter(d.state_code for d in doms)
+        running = by_state[RUNNING] + by_state[IDLE]
+        paused = by_state[PAUSED]
+        off = by_state[SHUT_OFF] + by_state[CRASHED] + by_state[0]
         other = len(doms) - running - paused - off
         counts = f" │ {running} running, {paused} paused, {off} shut off"
         if other:
             counts += f", {other} other"
-        templates_ = sum(1 for d in doms if d.template)
+        templates_ = sum(d.template for d in doms)
         if templates_:
             counts += f" ({templates_} template{'s' if templates_ != 1 else ''})"
         parts.append(Text(counts))
@@ -353,7 +367,7 @@ class VmtuiApp(TemplateActions, App):
             name = uri.rsplit("/", 1)[-1]
             uri = "demo (test driver)" if name == "demo-host.xml" else f"test driver: {name}"
         parts.append(Text(f" │ {uri}", style="dim"))
-        self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
+        self.list_screen.query_one(StatusBar).show(Text.assemble(*parts))
 
     def lost_text(self) -> str:
         """What became of the VM that was selected (see DomainTable.lost)."""
@@ -378,10 +392,10 @@ class VmtuiApp(TemplateActions, App):
         bar = self.list_screen.query_one(SelectionBar)
         if d is None:
             if self.table.lost is not None:
-                bar.update(Text.assemble((f" {self.lost_text()}", "bold yellow"),
-                                         " — no VM selected; ↑/↓ selects one"))
+                bar.show(Text.assemble((f" {self.lost_text()}", "bold yellow"),
+                                       " — no VM selected; ↑/↓ selects one"))
                 return
-            bar.update(" no VM selected" if self.ready else " loading…")
+            bar.show(" no VM selected" if self.ready else " loading…")
             return
         bits = [Text(f" {d.name}", style="bold")]
         if d.title:
@@ -398,12 +412,10 @@ class VmtuiApp(TemplateActions, App):
             flags.append(f"id {d.id}")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
-        bar.update(Text.assemble(*bits))
+        bar.show(Text.assemble(*bits))
 
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if not isinstance(event.data_table, DomainTable):
-            return  # a table on another screen (pools, disks, snapshots...)
+    @on(DomainTable.RowHighlighted)
+    def _row_highlighted(self, event: DomainTable.RowHighlighted) -> None:
         try:
             self.update_selection()
         except NoMatches:  # shutting down: the list is already gone
@@ -419,12 +431,11 @@ class VmtuiApp(TemplateActions, App):
             self.update_selection()
         except NoMatches:
             return
-        self.refresh_bindings()
+        self._refresh_keys()
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, DomainTable):
-            self.action_details()
+    @on(DomainTable.RowSelected)
+    def _row_selected(self, event: DomainTable.RowSelected) -> None:
+        self.action_details()
 
     # --- which actions apply ------------------------------------------------------
 
