@@ -43,6 +43,7 @@ from ..errors import (
 from .eventloop import ensure_event_impl
 from .link import Link, Opener, RetiredLink
 from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
+from .stats import FULL_EVERY, StatsState
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,6 @@ class ObjectEvent:
 
 
 Listener = Callable[[Any], None]
-
-
-@dataclass(slots=True)
-class _Sample:
-    when: float
-    cpu_time: int | None
-    rd: int | None
-    wr: int | None
-    rx: int | None
-    tx: int | None
 
 
 @dataclass(slots=True)
@@ -210,25 +201,6 @@ def normalize_uri(uri: str) -> str:
     return uri
 
 
-def _sum_keys(rec: dict, prefix: str, count_key: str, suffix: str) -> int | None:
-    n = rec.get(count_key)
-    if n is None:
-        return None
-    total, seen = 0, False
-    for i in range(int(n)):
-        v = rec.get(f"{prefix}.{i}.{suffix}")
-        if v is not None:
-            total += int(v)
-            seen = True
-    return total if seen else None
-
-
-def _rate(new: int | None, old: int | None, dt: float) -> float | None:
-    if new is None or old is None or dt <= 0 or new < old:
-        return None
-    return (new - old) / dt
-
-
 class LibvirtService:
     """One libvirt connection, its domain table and its events."""
 
@@ -271,7 +243,7 @@ class LibvirtService:
         self._titles_task: asyncio.Task | None = None
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
-        self._samples: dict[str, _Sample] = {}
+        self._stats = StatsState()  # what the stats passes remember (stats.py)
         self._host_cpu_sample: tuple[int, int] | None = None
         self._host_unsupported: set[str] = set()
         self._tick = itertools.count()
@@ -566,7 +538,7 @@ class LibvirtService:
         self._emit(HostChanged(host))
         domains = await domains_call
         self.domains = {d.uuid: d for d in domains}
-        self._samples.clear()
+        self._stats = StatsState()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
@@ -775,16 +747,14 @@ class LibvirtService:
         changed: list[DomainInfo] = []
         for uuid, info in found:
             old = self.domains.get(uuid)
+            self._stats.forget(uuid, gone=info is None)
             if info is None:
-                self._samples.pop(uuid, None)
                 if old is not None:
                     del self.domains[uuid]
                     self._emit(DomainRemoved(uuid, old.name))
                 continue
             if old is not None:
                 info.stats = old.stats if info.is_active else DomainStats()
-            if not info.is_active:
-                self._samples.pop(uuid, None)
             if old != info:
                 self.domains[uuid] = info
                 changed.append(info)
@@ -902,68 +872,73 @@ class LibvirtService:
                     log.exception("stats tick crashed")
 
     async def stats_tick(self) -> None:
-        """One bulk stats call (+ at most one host call): update rows in place."""
+        """One bulk stats call (+ at most one host call). The records are
+        read on the worker thread (stats.py): the loop only applies the
+        facts of domains that changed, and tells listeners about rows whose
+        facts it shows changed."""
         n = next(self._tick)
-        # UUIDString() and ID() read what the virDomain object already holds: no extra calls.
-        records = await self.call(lambda c: [(d.UUIDString(), d.ID(), rec)
-                                             for d, rec in c.getAllDomainStats(STATS_FLAGS, 0)],
-                                  action="read statistics from", obj=self.display_uri)
-        now = time.monotonic()
+        full = n % FULL_EVERY == 0
+        state = self._stats
+        domains = self.domains
+
+        def vcpus_of(uuid: str) -> int:
+            d = domains.get(uuid)
+            return d.vcpus if d is not None else 0
+
+        def work(conn: libvirt.virConnect):
+            flags = 0 if full else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+            # UUID() and ID() read what the virDomain object already holds: no extra calls
+            return state.run(conn.getAllDomainStats(STATS_FLAGS, flags), time.monotonic(), full, vcpus_of)
+
+        tick = await self.call(work, action="read statistics from", obj=self.display_uri)
+        if state is not self._stats:
+            return  # reloaded meanwhile: these records are of the list before
         changed: list[DomainInfo] = []
-        seen = set()
-        for uuid, dom_id, rec in records:
-            seen.add(uuid)
-            info = self.domains.get(uuid)
+        for uuid, facts in tick.changed:
+            info = domains.get(uuid)
             if info is None:
                 self._schedule_refresh(uuid)  # appeared without an event (missed while reconnecting)
                 continue
             before = (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                       info.max_memory_kib, info.stats)
             was_active = info.is_active
-            self._apply_record(info, rec)
-            info.id = dom_id if dom_id >= 0 and info.is_active else None
+            if facts.state is not None:
+                info.state_code, info.reason_code = facts.state, facts.reason
+            if facts.vcpus is not None:
+                info.vcpus = facts.vcpus
+            if facts.max_memory_kib is not None:
+                info.max_memory_kib, info.memory_kib = facts.max_memory_kib, facts.memory_kib
+            info.id = facts.id if info.is_active else None
+            info.stats = facts.stats
             if info.is_active != was_active:
                 self._schedule_refresh(uuid)  # the event is on its way; make sure the rest follows
-            info.stats = self._compute_stats(uuid, info, rec, now)
             if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
                 changed.append(info)
-        for uuid in [u for u in self.domains if u not in seen]:
-            self._schedule_refresh(uuid)  # vanished without an event
+        if tick.seen is not None:
+            self._check_listed(tick.seen, tick.full)
         if changed:
             self._emit(DomainsChanged(changed))
         await self._host_tick(n)
 
+    def _check_listed(self, seen: frozenset[str], full: bool) -> None:
+        """The domains a stats call returned changed: re-read those that
+        appeared or vanished without an event (every domain on a full pass,
+        the running ones otherwise)."""
+        domains = self.domains
+        for uuid in seen:
+            if uuid not in domains:
+                self._schedule_refresh(uuid)
+        for uuid, d in domains.items():
+            if uuid not in seen and (full or d.is_active):
+                self._schedule_refresh(uuid)
+
     def _compute_stats(self, uuid: str, info: DomainInfo, rec: dict, now: float) -> DomainStats:
+        """Rates of ``info`` from a stats record (stats.StatsState.compute)."""
         if not info.is_active:
-            self._samples.pop(uuid, None)
+            self._stats.samples.pop(uuid, None)
             return DomainStats()
-        sample = _Sample(
-            when=now,
-            cpu_time=rec.get("cpu.time"),
-            rd=_sum_keys(rec, "block", "block.count", "rd.bytes"),
-            wr=_sum_keys(rec, "block", "block.count", "wr.bytes"),
-            rx=_sum_keys(rec, "net", "net.count", "rx.bytes"),
-            tx=_sum_keys(rec, "net", "net.count", "tx.bytes"),
-        )
-        old = self._samples.get(uuid)
-        self._samples[uuid] = sample
-        stats = DomainStats()
-        if "balloon.available" in rec and "balloon.unused" in rec:
-            stats.mem_used_kib = int(rec["balloon.available"]) - int(rec["balloon.unused"])
-        elif "balloon.rss" in rec:
-            stats.mem_used_kib = int(rec["balloon.rss"])
-        if old is None:
-            return stats
-        dt = now - old.when
-        cpu = _rate(sample.cpu_time, old.cpu_time, dt)
-        if cpu is not None:
-            stats.cpu_percent = round(min(100.0, cpu / 1e9 * 100.0 / max(1, info.vcpus)), 1)
-        stats.disk_read_bps = _rate(sample.rd, old.rd, dt)
-        stats.disk_write_bps = _rate(sample.wr, old.wr, dt)
-        stats.net_rx_bps = _rate(sample.rx, old.rx, dt)
-        stats.net_tx_bps = _rate(sample.tx, old.tx, dt)
-        return stats
+        return self._stats.compute(uuid, info.vcpus, rec, now)
 
     async def _host_tick(self, n: int) -> None:
         """Host CPU on even ticks, host memory on odd ones: one call per tick."""
