@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
-import yaml
 
-from .files import safeyaml, userfile
+from .files import userfile
 
 APP_NAME = "vmtui"
 MIN_INTERVAL, MAX_INTERVAL = 0.5, 3600.0
@@ -71,8 +70,10 @@ def _line_of(node_marks: dict, key: str) -> str:
     return f":{mark}" if mark else ""
 
 
-def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+def _key_lines(node: "yaml.Node | None") -> dict[str, int]:
     """Line numbers of top-level keys, so notices can point at them."""
+    import yaml
+
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -98,6 +99,10 @@ def load_config(path: Path | str | None = None) -> Config:
             return cfg
         where = f":{err.line}" if err.line else ""
         return _unusable(cfg, f"{path}{where}: {err.reason}; using defaults")
+    import yaml  # only when there is a file: most starts have none
+
+    from .files import safeyaml
+
     try:
         data, root = safeyaml.load_with_nodes(text)
     except yaml.YAMLError as err:
@@ -157,7 +162,9 @@ def load_config(path: Path | str | None = None) -> Config:
     return cfg
 
 
-def _value_node(root: yaml.Node | None, key: str) -> yaml.Node | None:
+def _value_node(root: "yaml.Node | None", key: str) -> "yaml.Node | None":
+    import yaml
+
     if isinstance(root, yaml.MappingNode):
         for k, v in root.value:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
@@ -165,7 +172,9 @@ def _value_node(root: yaml.Node | None, key: str) -> yaml.Node | None:
     return None
 
 
-def _item_line(seq: yaml.Node | None, index: int) -> str:
+def _item_line(seq: "yaml.Node | None", index: int) -> str:
+    import yaml
+
     if isinstance(seq, yaml.SequenceNode) and 0 <= index < len(seq.value):
         return f":{seq.value[index].start_mark.line + 1}"
     return ""
@@ -196,5 +205,7 @@ def save_config(cfg: Config, path: Path | None = None) -> Path:
         "theme": cfg.theme,
         "connections": [{"name": c.name, "uri": c.uri, "autoconnect": c.autoconnect} for c in cfg.connections],
     }
+    import yaml
+
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

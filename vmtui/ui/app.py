@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -20,7 +21,6 @@ from ..core.connection.rows import CRASHED, IDLE, PAUSED, RUNNING, SHUT_OFF, Dom
 from ..core.connection.service import ConnState, DomainEvent, LibvirtService
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
-from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
 from .footer import KeyFooter
 from .messages import (
@@ -32,8 +32,7 @@ from .messages import (
     HostObjectChanged,
     ServiceBridge,
 )
-from .screens import DetailsScreen, HelpScreen, XmlScreen
-from .templates_ui import TemplateActions, template_action_enabled
+from .template_actions import TemplateActions, template_action_enabled
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +46,12 @@ TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
+
+
+def _loaded(module: str):
+    """``vmtui.ui.<module>`` if it was imported already, else None: screens
+    are imported when first opened, and one never opened has nothing to be told."""
+    return sys.modules.get(f"{__package__}.{module}")
 
 
 def why_not(action: str, d: DomainInfo) -> str:
@@ -163,11 +168,22 @@ class VmtuiApp(TemplateActions, App):
         self._keys_for: object = None  # what the footer's keys were last worked out for
         self._churn = 0  # rows changed or dropped since the heap was last trimmed
         self._trim_timer = None
-        from ..core.consoles.serial import ConsoleManager
-        self.consoles = ConsoleManager(service)
+        self._consoles = None  # the serial console manager, made when a console is first opened
         self.ready = False  # first full list shown
         self._was_disconnected = False
         self.storage_warnings: list[str] = []  # pool nearly full / thin overcommit (status line)
+
+    @property
+    def consoles(self):
+        """The serial consoles (core/consoles/serial.py), made on first use."""
+        if self._consoles is None:
+            from ..core.consoles.serial import ConsoleManager
+            self._consoles = ConsoleManager(self.service)
+        return self._consoles
+
+    @consoles.setter
+    def consoles(self, manager) -> None:
+        self._consoles = manager
 
     # --- layout ---------------------------------------------------------------
 
@@ -195,7 +211,8 @@ class VmtuiApp(TemplateActions, App):
     async def on_unmount(self) -> None:
         if self._bridge is not None:
             self._bridge.close()
-        self.consoles.close_all()
+        if self._consoles is not None:
+            self._consoles.close_all()
         await self.service.close()
 
     @work(exclusive=True, group="connect")
@@ -222,8 +239,9 @@ class VmtuiApp(TemplateActions, App):
 
     @on(ConnectionStateChanged)
     def _connection_changed(self, message: ConnectionStateChanged) -> None:
-        from .console_screen import forward_connection_state
-        forward_connection_state(self, message.state)  # open consoles reconnect / say so
+        consoles = _loaded("console_screen")  # none open if the module is not even loaded
+        if consoles is not None:
+            consoles.forward_connection_state(self, message.state)  # open consoles reconnect / say so
         if self._list_table() is None:
             return
         if message.state is ConnState.DISCONNECTED:
@@ -283,8 +301,9 @@ class VmtuiApp(TemplateActions, App):
 
     @on(DomainEventArrived)
     def _domain_event(self, message: DomainEventArrived) -> None:
-        from .console_screen import forward_domain_event
-        forward_domain_event(self, message.uuid, message.kind)
+        consoles = _loaded("console_screen")
+        if consoles is not None:
+            consoles.forward_domain_event(self, message.uuid, message.kind)
         if self._list_table() is None:
             return
         if message.kind == "crashed":
@@ -549,6 +568,7 @@ class VmtuiApp(TemplateActions, App):
             if yes:
                 self._run("Force off", lambda: self.service.force_off(d.uuid), f"Forced off '{d.name}'")
 
+        from .dialogs import ConfirmDialog
         self.push_screen(ConfirmDialog(
             "Force off", f"Force off '{escape(d.name)}'? This is like pulling the power cord: "
             "unsaved data in the guest is lost.", yes="Force off"), answered)
@@ -581,6 +601,7 @@ class VmtuiApp(TemplateActions, App):
         except VmtuiError as err:
             self.notify(err.message, title="Delete", severity="error", timeout=12)
             return
+        from .dialogs import DeleteDialog
         keys_ = await self.push_screen_wait(DeleteDialog(d, disks))
         if keys_ is None:
             return
@@ -662,10 +683,12 @@ class VmtuiApp(TemplateActions, App):
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
+            from .screens import DetailsScreen
             self.push_screen(DetailsScreen(self.service, d.uuid, d.name))
 
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
+            from .screens import XmlScreen
             self.push_screen(XmlScreen(self.service, d.uuid, d.name))
 
     def action_disks(self) -> None:
@@ -751,6 +774,7 @@ class VmtuiApp(TemplateActions, App):
             self.push_screen(KickstartEditorScreen())
 
     def action_help(self) -> None:
+        from .screens import HelpScreen
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -124,7 +124,7 @@ class DeleteResult:
 @dataclass(slots=True)
 class DiskUsage:
     """A disk of a domain, as the delete dialog and details screen need it."""
-    disk: domxml.DiskInfo
+    disk: "domxml.DiskInfo"
     capacity: int | None = None
     allocation: int | None = None
     volume_key: str | None = None  # set when the path is a managed storage volume
@@ -1028,8 +1028,9 @@ class LibvirtService:
         return await self.call(lambda c: c.lookupByUUIDString(uuid).XMLDesc(flags),
                                action="read the XML of", obj=f"domain {self._name(uuid)}")
 
-    async def details(self, uuid: str) -> tuple[domxml.DomainOverview, list[DiskUsage]]:
+    async def details(self, uuid: str) -> tuple["domxml.DomainOverview", list[DiskUsage]]:
         """The overview of one domain, with the size of each disk."""
+        from ..xml import domxml
         xml = await self.domain_xml(uuid)
         try:
             overview = domxml.parse_domain(xml)
@@ -1040,8 +1041,9 @@ class LibvirtService:
         return overview, disks
 
     @staticmethod
-    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo]) -> list[DiskUsage]:
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable["domxml.DiskInfo"]) -> list[DiskUsage]:
         """Blocking: sizes of each disk, and which other domains use the same source."""
+        from .. import storage
         users = storage.volume_users(conn, exclude_uuid=uuid)
         backed: dict[str, list[str]] | None = None
         out = []
@@ -1076,6 +1078,7 @@ class LibvirtService:
         obj = f"domain {name}"
 
         def work(conn: libvirt.virConnect) -> DeleteResult:
+            from ..xml import domxml
             dom = conn.lookupByUUIDString(uuid)
             result = DeleteResult(name=dom.name())
             overview = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
