@@ -133,30 +133,39 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
     divert_stderr(log)
     from .core.config import load_config
-    from .core.connection.eventloop import silence_default_error_handler
-    from .core.connection.service import LibvirtService
 
-    silence_default_error_handler()
     config = load_config(args.config)
     if args.demo and not DEMO_HOST.exists():
         print(f"vmtui: the demo host file is missing: {DEMO_HOST}", file=sys.stderr)
         return 2
-    uri = resolve_uri(args, config.autoconnect_uri)
-    service = LibvirtService(uri, stats_interval=config.stats_interval, readonly=args.readonly,
+    return run_ui(resolve_uri(args, config.autoconnect_uri), config, readonly=args.readonly)
+
+
+def run_ui(uri: str, config, *, readonly: bool = False, instrument=None) -> int:
+    """The terminal UI on ``uri``. The connection starts opening before the
+    UI is imported (Textual and the app take a good part of a second to
+    import; opening a big host takes as long): the two overlap.
+    ``instrument(service, app)``, when given, is called before the app runs
+    (bench/bench_list.py times the launch through it)."""
+    from .core.connection.eventloop import silence_default_error_handler
+    from .core.connection.service import LibvirtService
+
+    silence_default_error_handler()
+    service = LibvirtService(uri, stats_interval=config.stats_interval, readonly=readonly,
                              reconnect=not uri.startswith("test:"))
+    service.open_early()
 
     from .ui.app import VmtuiApp
 
     app = VmtuiApp(service, config)
+    if instrument is not None:
+        instrument(service, app)
     try:
         app.run()
     except KeyboardInterrupt:
         return 130
-    rc = app.return_code or 0
-    if app.connect_error is not None and rc:
-        # Textual already printed the message; keep the exit code honest.
-        return rc
-    return rc
+    # when the connection failed Textual already printed the message; the exit code says so too
+    return app.return_code or 0
 
 
 # --- subcommands -------------------------------------------------------------

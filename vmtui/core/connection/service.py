@@ -357,6 +357,13 @@ class LibvirtService:
             except libvirt.libvirtError:
                 raise err from None
 
+    def open_early(self) -> None:
+        """Start opening the connection now, on a thread of its own, while
+        the caller does something else (the CLI imports the UI meanwhile);
+        :meth:`connect` takes the connection over, or the error."""
+        ensure_event_impl()  # libvirt's event loop comes before the first connection
+        self._opener.start(self._open)
+
     async def connect(self) -> None:
         """Open the connection and load everything. Raises ConnectError."""
         self._loop = asyncio.get_running_loop()
