@@ -232,3 +232,38 @@ async def test_unexpected_error_in_a_call_is_still_a_message(service):
     with pytest.raises(VmtuiError) as info:
         await service.call(lambda c: 1 / 0, action="compute", obj="domain 'x'")
     assert str(info.value) == "Cannot compute domain 'x': ZeroDivisionError: division by zero"
+
+
+async def test_titles_and_flags_take_one_call_per_domain_and_the_rows_on_screen_come_first(small_uri, monkeypatch):
+    """One XMLDesc per domain (no metadata() calls) after the list is shown;
+    the domains read_first names are read before the others."""
+    import libvirt
+
+    from vmtui.core.connection.service import LibvirtService as Service
+
+    calls: list[str] = []
+    real_xmldesc, real_metadata = libvirt.virDomain.XMLDesc, libvirt.virDomain.metadata
+
+    def xmldesc(self, flags=0):
+        calls.append(self.UUIDString())
+        return real_xmldesc(self, flags)
+
+    def metadata(self, *args, **kwargs):
+        calls.append("metadata")
+        return real_metadata(self, *args, **kwargs)
+
+    monkeypatch.setattr(libvirt.virDomain, "XMLDesc", xmldesc)
+    monkeypatch.setattr(libvirt.virDomain, "metadata", metadata)
+    svc = Service(small_uri, stats_interval=3600, reconnect=False)
+    await svc.connect()
+    try:
+        await svc.wait_loaded()
+        assert sorted(calls) == sorted(svc.domains) and svc.domains[DELTA].title == "Delta database"
+        calls.clear()
+        task = asyncio.ensure_future(svc._load_titles(list(svc.domains), chunk=1, first=1))
+        await asyncio.sleep(0)  # the first chunk is taken: alpha, the first by name
+        svc.read_first([ECHO, DELTA])
+        await task
+        assert calls == [ALPHA, ECHO, DELTA, BRAVO, CHARLIE]
+    finally:
+        await svc.close()

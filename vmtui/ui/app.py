@@ -267,8 +267,9 @@ class VmtuiApp(TemplateActions, App):
         if table is None:
             return
         table.reset(message.domains)
+        self.service.read_first(table.keys_on_screen())  # their titles before the others'
         self.ready = True
-        self.check_storage()
+        self.call_after_refresh(self.check_storage)  # after the first frame with the rows
         self._list_changed()
         self._churned(len(message.domains) + TRIM_CHURN)
 
@@ -312,7 +313,7 @@ class VmtuiApp(TemplateActions, App):
             self.notify(f"Could not discard what '{message.name}' wrote to its non-persistent disks "
                         "(see the log): they keep those writes until the next power-off.",
                         severity="warning", timeout=15)
-        elif message.kind == "stopped":
+        elif message.kind == "seed due":
             self._after_stop(message.event)
 
     @on(HostObjectChanged)
@@ -749,11 +750,11 @@ class VmtuiApp(TemplateActions, App):
                                                 domain_uuid=d.uuid if d else None))
 
     def _after_stop(self, event: DomainEvent) -> None:
-        """A VM stopped: remove its cloud-init seed if it was to go after the
-        first successful boot (the guest shut itself down)."""
-        d = self.service.domains.get(event.uuid)
-        if self.service.readonly or d is None or not d.persistent or (d.flags_read and not d.seed_cleanup):
-            return  # nothing to remove (most VMs): no call, no message
+        """A VM whose cloud-init seed is to go after its first boot stopped
+        (the service read its definition again: "seed due"): remove the seed
+        if the guest shut itself down."""
+        if self.service.readonly:
+            return
         from ..core.provision import seed
         if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
             return

@@ -28,8 +28,7 @@ from typing import Any, Callable, Iterable
 
 import libvirt
 
-from ..xml import domxml, ownmeta
-from .. import storage
+from ..xml import ownmeta
 from ..errors import (
     CallTimeout,
     ConnectError,
@@ -194,6 +193,13 @@ def _consume(fut: asyncio.Future) -> None:
         fut.exception()
 
 
+def _pop_first(d: dict) -> Any:
+    """Remove and return the first key of an insertion-ordered dict."""
+    key = next(iter(d))
+    del d[key]
+    return key
+
+
 def normalize_uri(uri: str) -> str:
     """ssh transports must never prompt on our terminal: ask libvirt for no tty."""
     if uri.split(":", 1)[0].endswith("+ssh") and "no_tty=" not in uri:
@@ -241,6 +247,9 @@ class LibvirtService:
         self.probe_interval = probe_interval
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
+        self._titles_pending: dict[str, None] = {}  # domains the titles pass has yet to read
+        self._titles_first: list[str] = []  # ... those to read first (read_first)
+        self._stopped: dict[str, tuple[str, int]] = {}  # stopped, not read again yet: uuid -> (name, detail)
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._stats = StatsState()  # what the stats passes remember (stats.py)
@@ -546,6 +555,7 @@ class LibvirtService:
         domains = await domains_call
         self.domains = {d.uuid: d for d in domains}
         self._stats = StatsState()
+        self._stopped.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
@@ -650,7 +660,7 @@ class LibvirtService:
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            self._apply_flags(info, self._flags_of(dom, info.persistent and info.is_active))
+            self._apply_flags(info, self._flags_of(dom))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -658,17 +668,16 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _flags_of(dom: libvirt.virDomain, running_persistent: bool) -> ownmeta.DomainFlags:
+    def _flags_of(dom: libvirt.virDomain) -> ownmeta.DomainFlags:
         """Blocking: the title, description and vmtui's flags (template,
-        overlays, seed) from the domain's XML: one call, two for a running
-        persistent domain, whose title is the live one and whose vmtui
-        records are those of its persistent definition (what the work done
-        when it stops reads)."""
+        overlays, seed) from the domain's XML: one call (ownmeta.read_flags).
+        For a running domain they are those of its live XML; what is done
+        when it stops is decided on its definition, read again then
+        (:meth:`_after_stopped`)."""
         xml = dom.XMLDesc(0)
-        config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if running_persistent else None
         try:
-            return ownmeta.flags_from_xml(xml, config)
-        except domxml.DomainXMLError as err:  # libvirt's own XML: should not happen
+            return ownmeta.read_flags(xml)
+        except Exception as err:  # libvirt's own XML: should not happen
             log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
             return ownmeta.DomainFlags()
 
@@ -681,60 +690,90 @@ class LibvirtService:
         (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
         return True
 
+    def read_first(self, uuids: Iterable[str]) -> None:
+        """Read these domains' titles and flags before the others (the rows
+        on screen), if the pass after a (re)load has not read them yet."""
+        pending = self._titles_pending
+        self._titles_first.extend(u for u in uuids if u in pending)
+
     async def _load_titles(self, uuids: list[str], chunk: int = 200,
-                           doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5) -> None:
-        """Titles and descriptions need a call per domain: fetch them after
-        the list is on screen, in chunks, and update the rows. ``doms`` are
-        domain objects from the listing; others are looked up by UUID."""
+                           doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5,
+                           first: int = 50) -> None:
+        """Titles, descriptions and vmtui's flags need a call per domain
+        (one XMLDesc): read them after the list is on screen, in chunks, and
+        update the rows. The first chunk is a screenful: the domains
+        :meth:`read_first` names (the rows on screen), else the first by
+        name (the list's default order). ``doms`` are domain objects from
+        the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
-        # running persistent domains: vmtui's records come from the definition
-        both = {u for u in uuids if (d := self.domains.get(u)) is not None and d.persistent and d.is_active}
+        names = self.domains
+        pending = dict.fromkeys(sorted(uuids, key=lambda u: (names[u].name.lower(), u) if u in names else ("", u)))
+        self._titles_pending, self._titles_first = pending, []
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
             for uuid in part:
                 try:
                     dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
-                    found[uuid] = self._flags_of(dom, uuid in both)
+                    found[uuid] = self._flags_of(dom)
                 except libvirt.libvirtError as err:
                     if is_connection_lost(err):
                         raise
                     continue  # gone meanwhile: its event removes it
             return found
 
+        def take(n: int) -> list[str]:
+            part: list[str] = []
+            preferred = self._titles_first
+            while preferred and len(part) < n:
+                uuid = preferred.pop(0)
+                if pending.pop(uuid, 0) is None:
+                    part.append(uuid)
+            while pending and len(part) < n:
+                part.append(_pop_first(pending))
+            return part
+
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
-        pending: dict[str, ownmeta.DomainFlags] = {}
+        told: dict[str, ownmeta.DomainFlags] = {}
         told_at: float | None = None
 
         def tell() -> None:
             changed = []
-            for uuid, flags in pending.items():
+            for uuid, flags in told.items():
                 d = self.domains.get(uuid)
                 if d is not None and self._apply_flags(d, flags):
                     changed.append(d)
-            pending.clear()
+            told.clear()
             if changed:
                 self._emit(DomainsChanged(changed))
 
-        for i in range(0, len(uuids), chunk):
-            part = uuids[i:i + chunk]
-            try:
-                found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
-                                        obj=self.display_uri)
-            except VmtuiError:
-                if gen == self._generation:
+        try:
+            size = first
+            while pending or self._titles_first:
+                part = take(size)
+                size = chunk
+                if not part:
+                    continue
+                try:
+                    found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
+                                            obj=self.display_uri)
+                except VmtuiError:
+                    if gen == self._generation:
+                        tell()
+                    return
+                if gen != self._generation:
+                    return
+                told.update(found)
+                now = loop.time()
+                if told_at is None or not pending or now - told_at >= emit_every:
                     tell()
-                return
-            if gen != self._generation:
-                return
-            pending.update(found)
-            now = loop.time()
-            if told_at is None or i + chunk >= len(uuids) or now - told_at >= emit_every:
-                tell()
-                told_at = now
+                    told_at = now
+        finally:
+            if self._titles_pending is pending:
+                self._titles_pending, self._titles_first = {}, []
 
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
         """Re-read one domain now and tell listeners (removed if it is gone)."""
@@ -746,15 +785,20 @@ class LibvirtService:
         def fetch(conn: libvirt.virConnect) -> list[tuple[str, DomainInfo | None]]:
             return [(uuid, self._fetch_one(conn, uuid)) for uuid in uuids]
 
+        # stops told before this read began: it shows the domains after them
+        stops = {uuid: self._stopped[uuid] for uuid in uuids if uuid in self._stopped}
         try:
             found = await self.call(fetch, action="read", obj=f"{len(uuids)} domain(s) on {self.display_uri}")
         except VmtuiError as err:
             log.info("refresh of %d domain(s) failed: %s", len(uuids), err)
             return
         changed: list[DomainInfo] = []
+        stopped: list[tuple[str, DomainInfo | None]] = []
         for uuid, info in found:
             old = self.domains.get(uuid)
             self._stats.forget(uuid, gone=info is None)
+            if uuid in stops and self._stopped.get(uuid) is stops[uuid]:
+                stopped.append((uuid, info))
             if info is None:
                 if old is not None:
                     del self.domains[uuid]
@@ -767,6 +811,8 @@ class LibvirtService:
                 changed.append(info)
         if changed:
             self._emit(DomainsChanged(changed))
+        for uuid, info in stopped:
+            self._after_stopped(uuid, info)
 
     def _schedule_refresh(self, uuid: str) -> None:
         """Mark a domain to be re-read. Bursts of events coalesce: one task
@@ -810,18 +856,26 @@ class LibvirtService:
         if gen != self._generation:
             return
         self._emit(DomainEvent(uuid, name, event, detail))
+        if event == "stopped" and not self.readonly:
+            self._stopped[uuid] = (name, detail)  # decided once it is read again (_after_stopped)
+            refresh = True
         if refresh:
             self._schedule_refresh(uuid)
-        if event == "stopped" and not self.readonly and self._has_overlays(uuid):
-            self._spawn(self._reset_nonpersistent(uuid, name))
 
-    def _has_overlays(self, uuid: str) -> bool:
-        """Whether a VM that stopped may have vmtui overlays to empty: a
-        persistent one whose flags say so, or are not read yet. Transient
-        VMs (gone when they stop) and VMs without overlays -- other users'
-        included -- are left alone."""
-        d = self.domains.get(uuid)
-        return d is not None and d.persistent and (d.overlays or not d.flags_read)
+    def _after_stopped(self, uuid: str, info: DomainInfo | None) -> None:
+        """A VM that stopped was read again (its XML is now its persistent
+        definition, where vmtui's records are): empty its vmtui overlays if
+        it has any, and say when a first-boot seed is due to go
+        (``DomainEvent`` "seed due", which the app acts on). Transient VMs
+        (gone when they stop), VMs deleted meanwhile and VMs without such
+        records -- other users' included -- are left alone."""
+        name, detail = self._stopped.pop(uuid)
+        if info is None or not info.persistent or info.is_active:
+            return  # gone, or started again (start empties the overlays itself)
+        if info.overlays:
+            self._spawn(self._reset_nonpersistent(uuid, name))
+        if info.seed_cleanup:
+            self._emit(DomainEvent(uuid, name, "seed due", detail))
 
     async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
         """A VM powered off: empty the overlays of its vmtui-managed
