@@ -209,6 +209,8 @@ class VmtuiApp(TemplateActions, App):
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
 
     async def on_unmount(self) -> None:
+        from ..core import heap
+        heap.release()
         if self._bridge is not None:
             self._bridge.close()
         if self._consoles is not None:
@@ -272,6 +274,15 @@ class VmtuiApp(TemplateActions, App):
         self.call_after_refresh(self.check_storage)  # after the first frame with the rows
         self._list_changed()
         self._churned(len(message.domains) + TRIM_CHURN)
+        self._settle_heap()
+
+    @work(exclusive=True, group="settle")
+    async def _settle_heap(self) -> None:
+        """Once the titles are in, the list's objects live until the next
+        reload: out of the garbage collector's way with them (core.heap)."""
+        await self.service.wait_loaded()
+        from ..core import heap
+        heap.settle()
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
@@ -299,6 +310,7 @@ class VmtuiApp(TemplateActions, App):
         from ..core import heap
         self._churn, self._trim_timer = 0, None
         heap.trim()
+        heap.settle()
 
     @on(DomainEventArrived)
     def _domain_event(self, message: DomainEventArrived) -> None:

@@ -948,8 +948,10 @@ class LibvirtService:
 
         def work(conn: libvirt.virConnect):
             flags = 0 if full else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+            # the vCPU group has a record per vCPU; the count changes rarely (a full pass reads it)
+            groups = STATS_FLAGS if full else STATS_FLAGS & ~libvirt.VIR_DOMAIN_STATS_VCPU
             # UUID() and ID() read what the virDomain object already holds: no extra calls
-            return state.run(conn.getAllDomainStats(STATS_FLAGS, flags), time.monotonic(), full, vcpus_of)
+            return state.run(conn.getAllDomainStats(groups, flags), time.monotonic(), full, vcpus_of)
 
         tick = await self.call(work, action="read statistics from", obj=self.display_uri)
         if state is not self._stats:
