@@ -159,6 +159,12 @@ async def test_the_selection_follows_the_vm_and_is_lost_when_it_leaves():
         assert table.selected is None and not table.show_cursor and table.lost.why == "hidden"
         await pilot.press("down")  # selects the row that took its place
         assert table.selected_key == rows[3].uuid and table.show_cursor
+        table.upsert([dom(3, state=5)])  # lost again...
+        await pilot.pause()
+        assert table.lost is not None and table.lost.key == rows[3].uuid
+        table.cycle_state_filter()  # ... until a filter shows it: selected again
+        await pilot.pause()
+        assert table.state_filter_label == "shut off" and table.selected_key == rows[3].uuid and table.show_cursor
 
 
 async def test_an_update_repaints_only_lines_on_screen_whose_text_changed():

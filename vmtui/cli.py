@@ -156,7 +156,9 @@ def run_ui(uri: str, config, *, readonly: bool = False, instrument=None) -> int:
     service.open_early()
 
     from .ui.app import VmtuiApp
+    from .core import heap
 
+    heap.settle()  # what the imports made lives as long as the process: out of the collector's way
     app = VmtuiApp(service, config)
     if instrument is not None:
         instrument(service, app)

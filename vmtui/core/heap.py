@@ -54,3 +54,24 @@ def settle() -> None:
 def release() -> None:
     """Undo :func:`settle` (the app is done): frozen garbage cycles can go."""
     gc.unfreeze()
+
+
+_held = False
+
+
+def hold() -> None:
+    """No garbage collection until :func:`resume`: the few hundred ms in
+    which the list of a big host is read and drawn make tens of thousands
+    of objects, and the collections they trigger walk the whole heap."""
+    global _held
+    if gc.isenabled():
+        gc.disable()
+        _held = True
+
+
+def resume() -> None:
+    """Collect again (after :func:`hold`)."""
+    global _held
+    if _held:
+        _held = False
+        gc.enable()

@@ -203,6 +203,8 @@ class VmtuiApp(TemplateActions, App):
 
     def start_service(self) -> None:
         """Called by the list screen once it is mounted: listen, then connect."""
+        from ..core import heap
+        heap.hold()  # until the first frame with the rows (_domains_loaded; connect() when it fails)
         self._bridge = ServiceBridge(self, self.service)
         self.update_status()
         self.connect()
@@ -210,6 +212,7 @@ class VmtuiApp(TemplateActions, App):
 
     async def on_unmount(self) -> None:
         from ..core import heap
+        heap.resume()
         heap.release()
         if self._bridge is not None:
             self._bridge.close()
@@ -222,6 +225,8 @@ class VmtuiApp(TemplateActions, App):
         try:
             await self.service.connect()
         except VmtuiError as err:
+            from ..core import heap
+            heap.resume()
             self.connect_error = err
             if self.exit_on_connect_failure:
                 self.exit(return_code=1, message=err.message)
@@ -271,10 +276,15 @@ class VmtuiApp(TemplateActions, App):
         table.reset(message.domains)
         self.service.read_first(table.keys_on_screen())  # their titles before the others'
         self.ready = True
-        self.call_after_refresh(self.check_storage)  # after the first frame with the rows
+        self.call_after_refresh(self._first_rows_shown)
         self._list_changed()
         self._churned(len(message.domains) + TRIM_CHURN)
         self._settle_heap()
+
+    def _first_rows_shown(self) -> None:
+        from ..core import heap
+        heap.resume()
+        self.check_storage()
 
     @work(exclusive=True, group="settle")
     async def _settle_heap(self) -> None:

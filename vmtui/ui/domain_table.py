@@ -556,9 +556,11 @@ class DomainTable(ScrollView, can_focus=True):
         self._widths.clear()
         self._to_measure = list(self._order)
         if keep is not None and keep in self._shown:
-            self._cursor_key = keep
-            if self.lost is not None:
+            if self.lost is not None:  # shown again: selected again
                 self._found()
+                self._set_cursor(keep, scroll=False)
+            else:
+                self._cursor_key = keep
         elif self.lost is None:
             self._cursor_key = None
         self._ensure_cursor()
