@@ -111,6 +111,12 @@ def test_the_list_reads_the_same_flags_from_the_head_of_the_xml():
     for xml in (head, plain, marked, seeded, overlay, escaped, no_memory, odd):
         assert ownmeta.read_flags(xml) == ownmeta.flags_from_xml(xml), xml
     assert ownmeta.read_flags(escaped).title == "Tom & Jerry <3"
+    sized = plain.replace("<memory unit='KiB'>1024</memory>", "<memory unit='KiB'>4194304</memory>\n  "
+                          "<currentMemory unit='KiB'>2097152</currentMemory>\n  "
+                          "<vcpu placement='static' current='2'>4</vcpu>\n  <os><type>hvm</type></os>")
+    f = ownmeta.read_flags(sized)
+    assert (f.vcpus, f.memory_kib, f.max_memory_kib, f.title) == (2, 2097152, 4194304, "A title")
+    assert f == ownmeta.flags_from_xml(sized)
     f = ownmeta.read_flags(overlay)
     assert (f.template, f.overlays, f.seed_cleanup) == (True, True, True)
 

@@ -597,9 +597,10 @@ class LibvirtService:
 
     def _fetch_domains(self, conn: libvirt.virConnect,
                        doms: dict[str, libvirt.virDomain] | None = None) -> list[DomainInfo]:
-        """Blocking. A fixed number of calls, plus info() for domains whose
-        stats lack vCPUs/memory (shut-off ones). ``doms``, if given, receives
-        the domain objects by UUID (the titles pass uses them: no lookups)."""
+        """Blocking. A fixed number of calls whatever the number of domains
+        (sizes the stats lack are read by the titles pass). ``doms``, if
+        given, receives the domain objects by UUID (the titles pass uses
+        them: no lookups)."""
         autostart = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
         transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
         records = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -611,12 +612,9 @@ class LibvirtService:
                               state_code=int(rec.get("state.state", 0)),
                               reason_code=int(rec.get("state.reason", 0)),
                               autostart=uuid in autostart, persistent=uuid not in transient)
-            if not self._apply_record(info, rec):
-                try:
-                    state, maxmem, mem, ncpu, _ = dom.info()
-                except libvirt.libvirtError:
-                    continue  # vanished meanwhile
-                info.max_memory_kib, info.memory_kib, info.vcpus = int(maxmem), int(mem), int(ncpu)
+            # Drivers whose stats lack the sizes (libvirt's test driver) would
+            # need a call per domain here: the titles pass reads them instead.
+            self._apply_record(info, rec)
             if info.is_active:
                 try:
                     dom_id = dom.ID()
@@ -683,12 +681,19 @@ class LibvirtService:
 
     @staticmethod
     def _apply_flags(info: DomainInfo, flags: ownmeta.DomainFlags) -> bool:
-        """Copy ``flags`` into ``info``; True if something changed."""
+        """Copy ``flags`` into ``info`` (and the sizes its listing lacked);
+        True if something changed."""
+        changed = False
         new = (flags.title, flags.description, flags.template, flags.overlays, flags.seed_cleanup, True)
-        if new == (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
-            return False
-        (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
-        return True
+        if new != (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
+            (info.title, info.description, info.template, info.overlays, info.seed_cleanup,
+             info.flags_read) = new
+            changed = True
+        if not info.vcpus and flags.vcpus:
+            info.vcpus, changed = flags.vcpus, True
+        if not info.memory_kib and flags.memory_kib:
+            info.memory_kib, info.max_memory_kib, changed = flags.memory_kib, flags.max_memory_kib, True
+        return changed
 
     def read_first(self, uuids: Iterable[str]) -> None:
         """Read these domains' titles and flags before the others (the rows

@@ -42,6 +42,36 @@ class DomainFlags:
     template: bool = False  # marked as a template
     overlays: bool = False  # has vmtui overlays (non-persistent disks) to empty at power-off
     seed_cleanup: bool = False  # its cloud-init seed is to go after the first boot
+    # the sizes the XML says (0: not said); the list takes them where the
+    # driver's bulk stats do not give them (libvirt's test driver)
+    vcpus: int = 0
+    memory_kib: int = 0  # current (currentMemory)
+    max_memory_kib: int = 0
+
+
+def _kib(el: ET.Element | None) -> int:
+    if el is None or not (el.text or "").strip():
+        return 0
+    unit = el.get("unit")
+    try:
+        if unit in (None, "KiB", "k", "K"):
+            return int(el.text)
+        from .domxml import parse_memory
+        return parse_memory(el.text.strip(), unit)
+    except ValueError:
+        return 0
+
+
+def _sizes(root: ET.Element) -> dict[str, int]:
+    vcpu = root.find("vcpu")
+    count = 0
+    if vcpu is not None:
+        try:
+            count = int(vcpu.get("current") or vcpu.text or 0)
+        except ValueError:
+            count = 0
+    maximum = _kib(root.find("memory"))
+    return {"vcpus": count, "memory_kib": _kib(root.find("currentMemory")) or maximum, "max_memory_kib": maximum}
 
 
 def own_elements(root: ET.Element) -> dict[str, ET.Element]:
@@ -110,6 +140,7 @@ def flags_from_xml(xml: str | bytes, config_xml: str | bytes | None = None) -> D
         template=template is not None and yes(template.get("marked")),
         overlays=_has_live_overlay(records, own.get(NS_DISKS)),
         seed_cleanup=seed_cleanup_due(own.get(NS_SEED)),
+        **_sizes(root),
     )
 
 
@@ -119,15 +150,16 @@ _HEAD_ONLY = ("<title>", "<description>", "<metadata>", "https://vmtui.dev/xmlns
 
 def read_flags(xml: str) -> DomainFlags:
     """:func:`flags_from_xml` of one domain's XML as libvirt writes it,
-    reading only its head -- the elements before ``<memory>``: name, UUID,
-    title, description, metadata -- unless an overlay record needs the
-    disks. A few KiB of devices are not parsed for each of thousands of
-    domains. Anything unexpected falls back to the full parse."""
+    reading only its head -- the elements before ``<os>``: name, UUID,
+    title, description, metadata, memory, vCPUs -- unless an overlay record
+    needs the disks. A few KiB of devices are not parsed for each of
+    thousands of domains. Anything unexpected falls back to the full parse."""
     text = xml.decode() if isinstance(xml, bytes) else xml
     start = text.find(">") + 1
-    end = text.find("<memory", start)
-    if (not text.startswith("<domain") or start <= 0 or end < 0 or NS_DISKS in text[start:end]
-            or any(text.find(mark, end) >= 0 for mark in _HEAD_ONLY)):
+    memory = text.find("<memory", start)
+    end = min((i for i in (text.find("<os>", memory), text.find("<os ", memory)) if i >= 0), default=-1)
+    if (not text.startswith("<domain") or start <= 0 or memory < 0 or end < 0 or NS_DISKS in text[start:memory]
+            or any(text.find(mark, memory) >= 0 for mark in _HEAD_ONLY)):
         return flags_from_xml(text)  # not in libvirt's order, or an overlay record to check
     try:
         root = ET.fromstring("<domain>" + text[start:end] + "</domain>")
@@ -141,6 +173,7 @@ def read_flags(xml: str) -> DomainFlags:
         template=template is not None and yes(template.get("marked")),
         overlays=False,
         seed_cleanup=seed_cleanup_due(own.get(NS_SEED)),
+        **_sizes(root),
     )
 
 
