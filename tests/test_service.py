@@ -262,7 +262,7 @@ async def test_titles_and_flags_take_one_call_per_domain_and_the_rows_on_screen_
         await svc.wait_loaded()
         assert sorted(calls) == sorted(svc.domains) and svc.domains[DELTA].title == "Delta database"
         calls.clear()
-        task = asyncio.ensure_future(svc._load_titles(list(svc.domains), chunk=1, first=1))
+        task = asyncio.ensure_future(svc._load_titles(list(svc.domains), chunk=1, first=1, parallel=1))
         await asyncio.sleep(0)  # the first chunk is taken: alpha, the first by name
         svc.read_first([ECHO, DELTA])
         await task

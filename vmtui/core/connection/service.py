@@ -703,7 +703,7 @@ class LibvirtService:
 
     async def _load_titles(self, uuids: list[str], chunk: int = 200,
                            doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5,
-                           first: int = 50) -> None:
+                           first: int = 50, parallel: int = 2) -> None:
         """Titles, descriptions and vmtui's flags need a call per domain
         (one XMLDesc): read them after the list is on screen, in chunks, and
         update the rows. The first chunk is a screenful: the domains
@@ -755,28 +755,38 @@ class LibvirtService:
             if changed:
                 self._emit(DomainsChanged(changed))
 
+        # Up to `parallel` chunks in flight: over a network each XMLDesc is a
+        # round trip, and libvirt answers concurrent calls on one connection.
+        flying: set[asyncio.Future] = set()
         try:
             size = first
-            while pending or self._titles_first:
-                part = take(size)
-                size = chunk
-                if not part:
+            while pending or self._titles_first or flying:
+                while len(flying) < parallel and (pending or self._titles_first):
+                    part = take(size)
+                    size = chunk
+                    if part:
+                        flying.add(asyncio.ensure_future(self.call(
+                            lambda c, p=part: fetch(c, p), action="read titles on", obj=self.display_uri)))
+                if not flying:
                     continue
-                try:
-                    found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
-                                            obj=self.display_uri)
-                except VmtuiError:
-                    if gen == self._generation:
-                        tell()
-                    return
+                done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        told.update(fut.result())
+                    except VmtuiError:
+                        if gen == self._generation:
+                            tell()
+                        return
                 if gen != self._generation:
                     return
-                told.update(found)
                 now = loop.time()
-                if told_at is None or not pending or now - told_at >= emit_every:
+                if told_at is None or not (pending or flying) or now - told_at >= emit_every:
                     tell()
                     told_at = now
         finally:
+            for fut in flying:
+                fut.cancel()
+                fut.add_done_callback(_consume)
             if self._titles_pending is pending:
                 self._titles_pending, self._titles_first = {}, []
 

@@ -88,26 +88,38 @@ def _moving(stats: DomainStats) -> bool:
                 or stats.net_tx_bps)
 
 
+class _Entry:
+    """What the last pass said of one domain."""
+
+    __slots__ = ("uuid", "sig", "facts", "moving")
+
+    def __init__(self, uuid: str) -> None:
+        self.uuid = uuid
+        self.sig: int | None = None  # a fingerprint of its last record
+        self.facts: Facts | None = None
+        self.moving = False  # a rate above zero: the same record again brings it to zero
+
+
 class StatsState:
     """What the passes remember between ticks. One pass runs at a time (the
     service awaits each tick); the loop only ever calls :meth:`forget`."""
 
     def __init__(self) -> None:
         self.samples: dict[str, Sample] = {}
-        self.sigs: dict[str, int] = {}  # a fingerprint of each domain's last record
-        self.facts: dict[str, Facts] = {}  # what the last pass said
-        self.moving: set[str] = set()
+        self.entries: dict[bytes, _Entry] = {}  # by raw UUID (what virDomain.UUID() gives)
+        self.by_uuid: dict[str, _Entry] = {}
         self.seen: dict[bool, frozenset[str]] = {}
-        self.uuids: dict[bytes, str] = {}  # raw UUID -> its string
 
     def forget(self, uuid: str, gone: bool = False) -> None:
         """The row was read anew otherwise (after an event): the next record
         is compared with nothing. ``gone``: the domain is, its last sample too."""
-        self.sigs.pop(uuid, None)
-        self.facts.pop(uuid, None)
+        e = self.by_uuid.get(uuid)
+        if e is not None:
+            e.sig = e.facts = None
+            if gone:
+                e.moving = False
         if gone:
             self.samples.pop(uuid, None)
-            self.moving.discard(uuid)
 
     def compute(self, uuid: str, vcpus: int, rec: dict, now: float) -> DomainStats:
         """Rates from this record and the domain's last sample."""
@@ -165,25 +177,24 @@ class StatsState:
         events)."""
         changed: list[tuple[str, Facts]] = []
         seen: list[str] = []
-        sigs, facts, moving, names = self.sigs, self.facts, self.moving, self.uuids
+        entries, by_uuid = self.entries, self.by_uuid
         for dom, rec in records:
             raw = dom.UUID()
-            uuid = names.get(raw)
-            if uuid is None:
-                uuid = names[raw] = dom.UUIDString()
+            e = entries.get(raw)
+            if e is None:
+                e = entries[raw] = _Entry(dom.UUIDString())
+                by_uuid[e.uuid] = e
+            uuid = e.uuid
             seen.append(uuid)
             sig = hash(tuple(rec.items()))
-            if sigs.get(uuid) == sig and uuid not in moving and uuid in facts:
+            if sig == e.sig and not e.moving:
                 continue  # the same record, and nothing was moving: nothing changes
-            sigs[uuid] = sig
+            e.sig = sig
             known = vcpus_of(uuid) if vcpus_of is not None else 0
             new = self.facts_of(uuid, dom.ID(), rec, now, known or 0)
-            if _moving(new.stats):
-                moving.add(uuid)
-            else:
-                moving.discard(uuid)
-            if facts.get(uuid) != new:
-                facts[uuid] = new
+            e.moving = _moving(new.stats)
+            if e.facts != new:
+                e.facts = new
                 changed.append((uuid, new))
         now_seen = frozenset(seen)
         before = self.seen.get(full)
@@ -191,12 +202,12 @@ class StatsState:
         if now_seen != before:
             # gone from the host (or, for a pass of running domains, stopped):
             # what is remembered of them would only be stale when they return
-            gone = [u for u in sigs if u not in now_seen] if full else (before - now_seen if before else ())
-            for uuid in gone:
-                self.sigs.pop(uuid, None)
-                self.facts.pop(uuid, None)
-                self.samples.pop(uuid, None)
-                self.moving.discard(uuid)
-            if full and len(names) > 2 * len(now_seen) + 64:
-                self.uuids = {raw: u for raw, u in names.items() if u in now_seen}
+            if full:
+                for raw, e in [(r, e) for r, e in entries.items() if e.uuid not in now_seen]:
+                    del entries[raw]
+                    by_uuid.pop(e.uuid, None)
+                    self.samples.pop(e.uuid, None)
+            elif before:
+                for uuid in before - now_seen:
+                    self.forget(uuid, gone=True)
         return Tick(changed, None if now_seen == before else now_seen, full)
