@@ -79,8 +79,13 @@ PACKAGES=(
     # tmpfs/loop mounts and an ext2 image (test_real_storage*), pgrep
     # (libvirtd restart), openssl and blkid (cloud-init), ip (networks).
     mount e2fsprogs procps openssl util-linux iproute2
-    # Dev tooling: venv for the Makefile, tmux for driving the TUI.
-    python3-venv tmux
+    # Dev tooling: venv for the Makefile, tmux for driving the TUI; GNU
+    # screen: the wizard's keys are typed through tmux and screen
+    # (tests/test_wizard_honest.py).
+    python3-venv tmux screen
+    # virt-install (Debian's package is virtinst): the wizard's virt-install
+    # line is run with --print-xml --dry-run (tests/real/test_real_wizard.py).
+    virtinst
 )
 
 missing=()

@@ -20,6 +20,7 @@ class FakeSession:
         self.close_reason: str | None = None
         self.sent: list[bytes] = []
         self._on_data = self._on_closed = None
+        self.observers: list = []
 
     @property
     def is_open(self) -> bool:
@@ -32,6 +33,15 @@ class FakeSession:
     def detach(self) -> None:
         self._on_data = self._on_closed = None
 
+    def attach(self, on_data, on_closed=None) -> bytes:
+        self._on_data, self._on_closed = on_data, on_closed
+        return self.scrollback.snapshot()
+
+    def observe(self, on_data, on_closed=None):
+        entry = (on_data, on_closed)
+        self.observers.append(entry)
+        return lambda: self.observers.remove(entry) if entry in self.observers else None
+
     def send(self, data: bytes) -> None:
         if self.is_open:
             self.sent.append(data)
@@ -41,6 +51,8 @@ class FakeSession:
         self.scrollback.append(data)
         if self._on_data:
             self._on_data(data)
+        for on_data, _ in list(self.observers):
+            on_data(data)
 
     def finish(self, reason: str) -> None:
         if not self.is_open:
@@ -48,6 +60,10 @@ class FakeSession:
         self.state, self.close_reason = "closed", reason
         if self._on_closed:
             self._on_closed(reason)
+        for _, on_closed in self.observers:
+            if on_closed:
+                on_closed(reason)
+        self.observers = []
 
     def close(self) -> None:
         self.finish(C.CLOSED_BY_USER)
@@ -62,6 +78,7 @@ class FakeManager:
         self.scrollbacks: dict[str, C.ScrollBack] = {}
         self.fail: dict[str, list[Exception]] = {}
         self.opens: list[tuple[str, bool]] = []
+        self.watchers: dict[str, list] = {}
 
     def scrollback(self, uuid):
         return self.scrollbacks.setdefault(uuid, C.ScrollBack())
@@ -81,7 +98,24 @@ class FakeManager:
             s.close()
         d = self.service.domains.get(uuid)
         s = self.sessions[uuid] = FakeSession(uuid, d.name if d else uuid, self.scrollback(uuid))
+        for entry in self.watchers.get(uuid, ()):
+            s.observe(*entry)
         return s
+
+    def observe(self, uuid, on_data, on_closed=None):
+        entry = (on_data, on_closed)
+        self.watchers.setdefault(uuid, []).append(entry)
+        s = self.sessions.get(uuid)
+        if s is not None and s.is_open:
+            s.observe(*entry)
+
+        def stop():
+            if entry in self.watchers.get(uuid, []):
+                self.watchers[uuid].remove(entry)
+            for sess in self.sessions.values():
+                if entry in sess.observers:
+                    sess.observers.remove(entry)
+        return stop
 
     def close(self, uuid):
         s = self.sessions.pop(uuid, None)

@@ -13,6 +13,13 @@ Main entry points:
 * :func:`default_init_script` -- the stock ``/init``: prints
   :data:`READY_BANNER` on ttyS0, powers off on ACPI shutdown, runs a shell on
   ttyS0.
+* :func:`cidata_init_script` -- the stock ``/init`` that first prints the
+  files of every block device labelled ``cidata`` (a cloud-init NoCloud seed:
+  ISO 9660 or FAT, on any bus the kernel has a driver for), as cloud-init
+  would find them; :func:`parse_cidata` reads that back from the console.
+* :func:`build_boot_disk` -- a BIOS-bootable *disk* image (a hybrid ISO:
+  isolinux behind an MBR) holding a kernel + initrd, as qcow2 or raw: a
+  stand-in for a cloud image.
 * :func:`stage_boot_file` -- copy a kernel/initrd to where QEMU can read it.
 * :func:`domain_xml` -- a minimal TCG domain definition (ElementTree).
 * :class:`SerialConsole` -- read/write the guest's serial console through a
@@ -360,6 +367,44 @@ echo "{banner}" > /dev/ttyS0
 """
 
 
+def cidata_init_script(banner: str = READY_BANNER) -> str:
+    """The stock /init, printing the files of every ``cidata`` device on
+    ttyS0 first (``/sbin/vmtui-show-cidata``; :func:`parse_cidata`)."""
+    return f"""#!/bin/sh
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
+/sbin/vmtui-guest-setup
+echo 1 > /proc/sys/kernel/printk
+/sbin/vmtui-show-cidata > /dev/ttyS0 2>&1
+echo "{banner}" > /dev/ttyS0
+/sbin/vmtui-shell-loop
+"""
+
+
+@dataclass
+class CidataDevice:
+    """A ``cidata`` device the guest saw: its name (``vdb``, ``sr0``), file
+    system, sysfs path (which names the bus) and files with their content."""
+
+    dev: str
+    fstype: str
+    sysfs: str
+    files: dict[str, str]
+
+
+def parse_cidata(console_text: str) -> list[CidataDevice]:
+    """The ``cidata`` devices :func:`cidata_init_script` printed (empty when
+    the guest found none); raises ValueError when it did not finish."""
+    text = console_text.replace("\r\n", "\n")
+    if CIDATA_DONE not in text:
+        raise ValueError(f"the guest did not finish looking for cidata devices:\n{text[-2000:]}")
+    devices: dict[str, CidataDevice] = {}
+    for m in re.finditer(rf"^{CIDATA_DEVICE} (\S+) (\S+) (\S+)$", text, re.M):
+        devices[m.group(1)] = CidataDevice(m.group(1), m.group(2), m.group(3), {})
+    for m in re.finditer(rf"^{CIDATA_FILE} (\S+) (\S+)\n(.*?){CIDATA_END}$", text, re.M | re.S):
+        devices[m.group(1)].files[m.group(2)] = m.group(3)
+    return list(devices.values())
+
+
 #: Lines the graphics init (:func:`graphics_init_script`) writes to ttyS0.
 TTY1_PREFIX = "VMTUI-TTY1:"  # + each line typed on the first virtual terminal
 CAD_MARK = "VMTUI-CTRL-ALT-DEL"  # Ctrl+Alt+Del pressed on the keyboard
@@ -438,6 +483,56 @@ while true; do
 done
 """
 
+#: What :data:`_SHOW_CIDATA` prints on ttyS0 (see :func:`parse_cidata`).
+CIDATA_DEVICE = "VMTUI-CIDATA-DEVICE"  # + " <dev> <fs type> <sysfs path>"
+CIDATA_FILE = "VMTUI-CIDATA-FILE"  # + " <dev> <file>", then its content, then CIDATA_END
+CIDATA_END = "VMTUI-CIDATA-END"
+CIDATA_NONE = "VMTUI-CIDATA-NONE"  # + " <the block devices the kernel has>"
+CIDATA_DONE = "VMTUI-CIDATA-DONE"
+
+# Every block device whose file system is labelled "cidata" (case does not
+# matter, as for cloud-init's NoCloud): ISO 9660 (the label at byte 32808,
+# after "CD001" at 32769) or FAT (the boot sector's label, FAT12/16 at 43,
+# FAT32 at 71), mounted read-only and its files printed. Devices appear while
+# their drivers probe: up to ~10 s of looking before giving up.
+_SHOW_CIDATA = r"""#!/bin/sh
+at() { dd if="$1" bs=1 skip="$2" count="$3" 2>/dev/null | tr -d '\000' | sed 's/ *$//'; }
+lower() { tr 'A-Z' 'a-z'; }
+label_of() {
+    if [ "$(at "$1" 32769 5)" = CD001 ]; then echo "iso9660 $(at "$1" 32808 32 | lower)"; return; fi
+    case "$(at "$1" 82 5)" in FAT32) echo "vfat $(at "$1" 71 11 | lower)"; return;; esac
+    case "$(at "$1" 54 3)" in FAT) echo "vfat $(at "$1" 43 11 | lower)"; return;; esac
+}
+found=0
+tries=0
+while [ $found = 0 ] && [ $tries -lt 50 ]; do
+    for sys in /sys/class/block/*; do
+        dev=${sys##*/}
+        [ -b "/dev/$dev" ] || continue
+        set -- $(label_of "/dev/$dev")
+        [ "$2" = cidata ] || continue
+        found=1
+        echo "VMTUI-CIDATA-DEVICE $dev $1 $(readlink -f "$sys")"
+        mkdir -p "/mnt/cidata-$dev"
+        if mount -t "$1" -o ro "/dev/$dev" "/mnt/cidata-$dev" 2>/dev/null; then
+            for f in /mnt/cidata-$dev/*; do
+                [ -f "$f" ] || continue
+                echo "VMTUI-CIDATA-FILE $dev ${f##*/}"
+                cat "$f"
+                echo "VMTUI-CIDATA-END"
+            done
+            umount "/mnt/cidata-$dev"
+        fi
+    done
+    [ $found = 1 ] && break
+    tries=$((tries + 1))
+    sleep 0.2
+done
+[ $found = 1 ] || echo "VMTUI-CIDATA-NONE $(ls /sys/class/block | tr '
+' ' ')"
+echo "VMTUI-CIDATA-DONE"
+"""
+
 _POWEROFF = """#!/bin/sh
 echo "vmtui-guest: ACPI power button, powering off" > /dev/ttyS0
 sync
@@ -496,6 +591,7 @@ def build_initramfs(
     cpio.file("sbin/vmtui-load-modules", _LOAD_MODULES.encode(), 0o755)
     cpio.file("sbin/vmtui-shell-loop", _SHELL_LOOP.replace("{prompt}", PROMPT).encode(), 0o755)
     cpio.file("etc/acpi/PWRF/00000080", _POWEROFF.encode(), 0o755)
+    cpio.file("sbin/vmtui-show-cidata", _SHOW_CIDATA.encode(), 0o755)
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     cpio.file("etc/group", b"root:x:0:\n")
 
@@ -591,6 +687,46 @@ def tiny_guest_files(init_script: str | None = None, extra_files: dict[str, byte
 
 
 # --------------------------------------------------------------------------
+# a bootable disk image (a stand-in for a cloud image)
+
+ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
+LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+
+
+def build_boot_disk(dest: str | os.PathLike, kernel: str | os.PathLike, initrd: str | os.PathLike, *,
+                    cmdline: str = DEFAULT_CMDLINE, fmt: str = "qcow2") -> Path:
+    """A disk image SeaBIOS boots from any disk bus: a hybrid ISO (isolinux
+    behind an MBR, packages ``isolinux`` and ``syslinux-common``) loading
+    ``kernel`` + ``initrd`` with ``cmdline``, converted to ``fmt`` with
+    qemu-img. Raises FileNotFoundError when isolinux is missing."""
+    import pycdlib
+
+    if not (ISOLINUX_BIN.exists() and LDLINUX.exists()):
+        raise FileNotFoundError("isolinux/syslinux-common are not installed (make host)")
+    dest = Path(dest)
+    cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
+           f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, vol_ident="VMTUI_DISK")
+    iso.add_directory("/ISOLINUX")
+    iso.add_file(str(ISOLINUX_BIN), "/ISOLINUX/ISOLINUX.BIN;1")
+    iso.add_file(str(LDLINUX), "/ISOLINUX/LDLINUX.C32;1")
+    iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
+    iso.add_file(str(kernel), "/VMLINUZ.;1")
+    iso.add_file(str(initrd), "/INITRD.IMG;1")
+    iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", "/ISOLINUX/BOOT.CAT;1", boot_load_size=4, boot_info_table=True)
+    iso.add_isohybrid()
+    with tempfile.TemporaryDirectory(prefix="vmtui-disk-") as tmp:
+        raw = Path(tmp) / "disk.img"
+        iso.write(str(raw))
+        iso.close()
+        tmp_dest = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        _run(["qemu-img", "convert", "-f", "raw", "-O", fmt, str(raw), str(tmp_dest)])
+        os.replace(tmp_dest, dest)
+    return dest
+
+
+# --------------------------------------------------------------------------
 # domain XML
 
 
@@ -606,8 +742,14 @@ def domain_xml(
     vcpus: int = 1,
     on_reboot: str = "restart",
     description: str | None = None,
+    vcpus_current: int | None = None,
+    memballoon: str = "none",
 ) -> str:
     """A minimal TCG domain: direct kernel boot, serial console, no NIC.
+
+    ``vcpus`` is the maximum; ``vcpus_current`` (when given) the vCPUs online
+    at boot, so more can be hot-plugged. ``memballoon="virtio"`` gives the
+    guest a balloon (its initramfs needs the virtio_balloon module).
 
     ``extra_devices_xml`` is either an XML string holding one or more device
     elements (e.g. ``"<disk .../><disk .../>"``) or Element(s); they are
@@ -620,7 +762,10 @@ def domain_xml(
         ET.SubElement(dom, "description").text = description
     ET.SubElement(dom, "memory", unit="MiB").text = str(memory_mib)
     ET.SubElement(dom, "currentMemory", unit="MiB").text = str(memory_mib)
-    ET.SubElement(dom, "vcpu", placement="static").text = str(vcpus)
+    vcpu = ET.SubElement(dom, "vcpu", placement="static")
+    vcpu.text = str(vcpus)
+    if vcpus_current is not None:
+        vcpu.set("current", str(vcpus_current))
     os_el = ET.SubElement(dom, "os")
     ET.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
     ET.SubElement(os_el, "kernel").text = str(kernel)
@@ -643,7 +788,7 @@ def domain_xml(
         ET.SubElement(gfx, "listen", type="address", address="127.0.0.1")
         video = ET.SubElement(devices, "video")
         ET.SubElement(video, "model", type="vga", vram="16384", heads="1")
-    ET.SubElement(devices, "memballoon", model="none")
+    ET.SubElement(devices, "memballoon", model=memballoon)
 
     if extra_devices_xml is not None:
         if isinstance(extra_devices_xml, str):
@@ -758,7 +903,7 @@ class SerialConsole:
         self.read_until(banner, timeout)
         self.read_until(PROMPT, timeout)
 
-    def run(self, command: str, timeout: float = 30.0) -> str:
+    def run(self, command: str, timeout: float = 120.0) -> str:
         """Run a shell command in the guest's console shell; return its output.
 
         Output is framed by markers whose text never appears in the echoed
@@ -858,3 +1003,38 @@ def destroy_and_undefine(conn, name: str) -> None:
             dom.undefine()
         except libvirt.libvirtError:
             pass
+
+
+# --------------------------------------------------------------------------
+# a bootable disk image
+
+
+def hybrid_disk_image(dest: str | os.PathLike, kernel: str | os.PathLike, initrd: str | os.PathLike,
+                      cmdline: str = DEFAULT_CMDLINE) -> Path:
+    """The guest as a raw disk image a BIOS boots (an isohybrid ISO: isolinux
+    behind an MBR, as on a USB stick), for tests that need a disk image --
+    a "cloud image" to put an overlay on. Needs the Debian packages
+    ``isolinux`` and ``syslinux-common``; written 0644."""
+    import pycdlib
+
+    isolinux = Path("/usr/lib/ISOLINUX/isolinux.bin")
+    ldlinux = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+    if not (isolinux.exists() and ldlinux.exists()):
+        raise FileNotFoundError("isolinux/syslinux-common are not installed (make host)")
+    cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
+           f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=1, vol_ident="VMTUI_DISK")
+    iso.add_directory("/ISOLINUX")
+    iso.add_file(str(isolinux), "/ISOLINUX/ISOLINUX.BIN;1")
+    iso.add_file(str(ldlinux), "/ISOLINUX/LDLINUX.C32;1")
+    iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
+    iso.add_file(str(kernel), "/VMLINUZ.;1")
+    iso.add_file(str(initrd), "/INITRD.IMG;1")
+    iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", "/ISOLINUX/BOOT.CAT;1", boot_load_size=4, boot_info_table=True)
+    iso.add_isohybrid()
+    dest = Path(dest)
+    iso.write(str(dest))
+    iso.close()
+    os.chmod(dest, 0o644)
+    return dest

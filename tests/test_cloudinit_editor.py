@@ -68,7 +68,9 @@ async def test_default_docs_have_hostname_and_unique_instance_id(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         scr = app.screen
         await settle(pilot, app)
-        assert yaml.safe_load(scr.ta("user-data").text) == {"hostname": "web1"}
+        # new documents grow the root file system to the disk (growpart, resize_rootfs)
+        assert yaml.safe_load(scr.ta("user-data").text) == {
+            "hostname": "web1", "growpart": {"mode": "auto", "devices": ["/"]}, "resize_rootfs": True}
         meta = yaml.safe_load(scr.ta("meta-data").text)
         assert meta["local-hostname"] == "web1" and meta["instance-id"].startswith("iid-vmtui-")
         assert scr.problems == []
@@ -349,3 +351,31 @@ def test_the_editor_and_the_spec_check_a_document_alike():
     spec = VmSpec(name="a", install=InstallSource(kind="cloud", image="/i.qcow2", cloud_init={"user_data": text}))
     (fe,) = [e for e in validate_spec(spec) if e.field == "install.cloud_init.user_data"]
     assert fe.message == f"user-data {listed[0][1]} (and 1 more)" and fe.line == listed[0][1].line
+
+
+async def test_form_turns_growpart_and_resize_rootfs_off_and_on(tmp_path):
+    from textual.widgets import Select
+
+    app, _ = editor_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        scr = app.screen
+        await settle(pilot, app)
+        await pilot.press("f5")
+        await pilot.pause()
+        # on by default: the starter document asks for both
+        assert scr.query_one("#f-growpart", Select).value == "yes"
+        assert scr.query_one("#f-resize-rootfs", Select).value == "yes"
+        scr.query_one("#f-growpart", Select).value = "no"
+        scr.query_one("#f-resize-rootfs", Select).value = "no"
+        await pilot.press("f2")
+        await pilot.pause()
+        data = yaml.safe_load(scr.ta("user-data").text)
+        assert data["growpart"] == {"mode": "off"} and data["resize_rootfs"] is False
+        assert data["hostname"] == "web1"
+        await pilot.press("f5")
+        await pilot.pause()
+        assert scr.query_one("#f-growpart", Select).value == "no"
+        scr.query_one("#f-growpart", Select).value = "yes"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert yaml.safe_load(scr.ta("user-data").text)["growpart"] == {"mode": "auto", "devices": ["/"]}

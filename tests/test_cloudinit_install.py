@@ -4,9 +4,14 @@ install.cloud_init validation."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import libvirt
 import pytest
 import yaml
+
+from vmtui.core import storage
+from vmtui.core.provision import seed
 
 from vmtui.core.create import installer
 from vmtui.core.errors import VmtuiError
@@ -27,29 +32,52 @@ def cloud_spec(name="cloudy", cloud_init=None) -> VmSpec:
 
 @pytest.fixture
 def fake_seed(monkeypatch):
+    """The seed ISO's upload (the test driver has no stream upload): a raw
+    volume of that name is made instead."""
     calls = []
 
-    def attach(conn, name, pool, docs, detach):
-        calls.append((name, pool, docs, detach))
-        return f"/var/lib/libvirt/images/{name}-cidata.iso"
+    def upload(conn, pool, volume, docs):
+        calls.append((pool, volume, docs))
+        return storage.create_volume(conn, pool, volume, 1024 ** 2, "raw", "thin")
 
-    monkeypatch.setattr(installer, "_attach_seed", attach)
+    monkeypatch.setattr(installer, "_upload_seed", upload)
     return calls
 
 
-async def test_create_attaches_a_completed_seed(service, fake_seed):
+async def defined_xml(service, name):
+    return await service.call(lambda c: c.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+
+async def test_create_defines_the_vm_with_its_completed_seed(service, fake_seed):
     ci = {"user_data": USER, "meta_data": "", "network_config": None, "detach_after_first_boot": True}
     await create_vm(service, cloud_spec(cloud_init=ci))
-    ((name, pool, docs, detach),) = fake_seed
-    assert (name, pool, detach) == ("cloudy", "default", True)
+    ((pool, volume, docs),) = fake_seed
+    assert (pool, volume) == ("default", "cloudy-cidata.iso")
     assert docs.user_data == USER
     meta = yaml.safe_load(docs.meta_data)
     assert meta["local-hostname"] == "cloudy" and meta["instance-id"].startswith("iid-vmtui-")
+    xml = await defined_xml(service, "cloudy")
+    # next to the virtio boot disk: a read-only virtio disk, in the definition itself
+    (dev,) = seed.seed_disk_elements(xml, "/var/lib/libvirt/images/cloudy-cidata.iso")
+    assert dev.get("device") == "disk" and dev.find("readonly") is not None
+    assert dev.find("target").attrib == {"dev": "vdb", "bus": "virtio"}
+    rec = seed.seed_record(xml)
+    assert (rec.pool, rec.volume, rec.detach_after_first_boot) == ("default", "cloudy-cidata.iso", True)
+
+
+async def test_seed_bus_from_the_spec(service, fake_seed):
+    spec = cloud_spec(cloud_init={"user_data": USER, "seed_bus": "scsi"})
+    await create_vm(service, spec)
+    xml = await defined_xml(service, "cloudy")
+    (dev,) = seed.seed_disk_elements(xml, None, "cloudy-cidata.iso")
+    assert dev.get("device") == "cdrom" and dev.find("target").attrib == {"dev": "sda", "bus": "scsi"}
+    assert any(c.get("model") == "virtio-scsi" for c in ET.fromstring(xml).iter("controller"))
 
 
 async def test_no_cloud_init_no_seed(service, fake_seed):
     await create_vm(service, cloud_spec(name="plain"))
     assert fake_seed == []
+    assert seed.seed_record(await defined_xml(service, "plain")) is None
 
 
 async def test_failure_after_the_seed_removes_it(service, fake_seed, monkeypatch):
@@ -58,26 +86,27 @@ async def test_failure_after_the_seed_removes_it(service, fake_seed, monkeypatch
 
     def delete(conn, key):
         deleted.append(key)
-        if not key.endswith("-cidata.iso"):
-            real_delete(conn, key)
+        real_delete(conn, key)
 
     monkeypatch.setattr(installer, "_delete_volume", delete)
     monkeypatch.setattr(installer, "_start", lambda dom: (_ for _ in ()).throw(libvirt.libvirtError("no start")))
     with pytest.raises(VmtuiError, match="Everything created so far was removed"):
         await create_vm(service, cloud_spec(cloud_init={"user_data": USER}))
-    assert deleted[0] == "/var/lib/libvirt/images/cloudy-cidata.iso"  # newest first
+    assert deleted[0].endswith("/cloudy-cidata.iso")  # newest first
     names = await service.call(lambda c: [d.name() for d in c.listAllDomains(0)])
     assert "cloudy" not in names
+    vols = await service.call(lambda c: c.storagePoolLookupByName("default").listVolumes())
+    assert "cloudy-cidata.iso" not in vols and "cloudy.qcow2" not in vols
 
 
 async def test_seed_failure_is_named(service, monkeypatch):
     def boom(*a):
         raise VmtuiError("upload", "'x'", "pool is full")
 
-    monkeypatch.setattr(installer, "_attach_seed", boom)
+    monkeypatch.setattr(installer, "_upload_seed", boom)
     with pytest.raises(VmtuiError) as ei:
         await create_vm(service, cloud_spec(cloud_init={"user_data": USER}))
-    assert "attach the cloud-init seed (pool 'default') failed: pool is full" in str(ei.value)
+    assert "upload the cloud-init seed (pool 'default') failed: pool is full" in str(ei.value)
 
 
 async def test_bad_user_data_is_an_invalid_spec(service, fake_seed):

@@ -75,7 +75,8 @@ def test_complete_docs_fills_instance_id_and_hostname():
     meta = yaml.safe_load(docs.meta_data)
     assert meta["dsmode"] == "local" and meta["local-hostname"] == "web1"
     assert meta["instance-id"].startswith("iid-vmtui-")
-    assert docs.user_data.startswith("#cloud-config\n") and yaml.safe_load(docs.user_data) == {"hostname": "web1"}
+    assert docs.user_data.startswith("#cloud-config\n") and yaml.safe_load(docs.user_data) == {
+        "hostname": "web1", "growpart": {"mode": "auto", "devices": ["/"]}, "resize_rootfs": True}
     other = seed.complete_docs(None, "web1")
     assert yaml.safe_load(other.meta_data)["instance-id"] != meta["instance-id"]
     kept = seed.complete_docs(CloudInitDocs("#cloud-config\n", "instance-id: fixed\nlocal-hostname: h\n"), "x")

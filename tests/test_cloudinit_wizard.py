@@ -6,7 +6,9 @@ from __future__ import annotations
 import yaml
 from textual.widgets import Checkbox
 
+from vmtui.core import storage
 from vmtui.core.create import installer
+from vmtui.core.provision import seed
 from vmtui.ui.cloudinit_editor import CloudInitEditorScreen
 from vmtui.ui.wizard import NewVmWizard
 
@@ -15,13 +17,24 @@ from .test_wizard import choose_source, make_app, next_step, open_wizard, set_in
 
 
 def fake_attach(monkeypatch):
+    """The seed's upload, faked (a raw volume of that name); each call is
+    (VM name, pool, docs, detach after the first boot) as the definition says."""
     calls = []
 
-    def attach(conn, name, pool, docs, detach):
-        calls.append((name, pool, docs, detach))
-        return f"/var/lib/libvirt/images/{name}-cidata.iso"
+    def upload(conn, pool, volume, docs):
+        calls.append([volume.removesuffix("-cidata.iso"), pool, docs, None])
+        return storage.create_volume(conn, pool, volume, 1024 ** 2, "raw", "thin")
 
-    monkeypatch.setattr(installer, "_attach_seed", attach)
+    real_define = installer._define
+
+    def define(conn, xml):
+        rec = seed.seed_record(xml)
+        if rec is not None and calls:
+            calls[-1][3] = rec.detach_after_first_boot
+        return real_define(conn, xml)
+
+    monkeypatch.setattr(installer, "_upload_seed", upload)
+    monkeypatch.setattr(installer, "_define", define)
     return calls
 
 
@@ -32,7 +45,7 @@ async def test_cloud_image_with_edited_seed(small_uri, monkeypatch, tmp_path):
     async with app.run_test(size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "cloud")
-        await set_input(wiz, pilot, "#cloud-image", "default/charlie.qcow2")
+        await set_input(wiz, pilot, "#cloud-image", "default/echo.qcow2")
         wiz.query_one("#cloudinit-edit").press()
         await wait_for(lambda: isinstance(app.screen, CloudInitEditorScreen), what="editor open")
         ed = app.screen
@@ -43,7 +56,7 @@ async def test_cloud_image_with_edited_seed(small_uri, monkeypatch, tmp_path):
         assert "custom: 1 user, 1 packages" in str(wiz.query_one("#cloudinit-summary").content)
         wiz.query_one("#cloudinit-detach", Checkbox).value = True
         await next_step(wiz, pilot)
-        assert wiz.index == 1
+        await wait_for(lambda: wiz.index == 1, what="the image probed, on to the OS step")
         ci = wiz.spec.install.cloud_init
         assert yaml.safe_load(ci["user_data"]) == {"packages": ["nginx"], "users": [{"name": "admin"}]}
         assert ci["detach_after_first_boot"] is True
@@ -64,8 +77,9 @@ async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypa
     async with app.run_test(size=(100, 40)) as pilot:
         wiz = await open_wizard(app, pilot)
         await choose_source(wiz, pilot, "cloud")
-        await set_input(wiz, pilot, "#cloud-image", "default/charlie.qcow2")
+        await set_input(wiz, pilot, "#cloud-image", "default/echo.qcow2")
         await next_step(wiz, pilot)
+        await wait_for(lambda: wiz.index == 1, what="the image probed, on to the OS step")
         assert wiz.spec.install.cloud_init is None
         await walk_to_finish(wiz, pilot, name="cloud-def")
         await next_step(wiz, pilot)
@@ -73,47 +87,9 @@ async def test_cloud_image_without_editing_gets_default_seed(small_uri, monkeypa
                        what=f"wizard closed {[n.message for n in app._notifications]}")
         assert wiz.spec.install.cloud_init["detach_after_first_boot"] is False
     ((name, _pool, docs, detach),) = calls
-    assert yaml.safe_load(docs.user_data) == {"hostname": "cloud-def"}
+    assert yaml.safe_load(docs.user_data) == {"hostname": "cloud-def", "growpart": {"mode": "auto", "devices": ["/"]},
+                                              "resize_rootfs": True}
     assert yaml.safe_load(docs.meta_data)["local-hostname"] == "cloud-def"
-
-
-async def test_app_removes_the_seed_when_a_vm_shuts_down(small_uri, monkeypatch):
-    """The app reacts to the 'stopped' (guest shut down) event of a VM whose
-    seed is to go after the first boot with the core check;
-    tests/real/test_real_cloudinit.py checks what the check does (and
-    tests/test_false_alarms.py that VMs without such a seed are left alone)."""
-    import libvirt
-
-    from vmtui.core.provision import seed
-
-    checked = []
-
-    def cleanup(conn, uuid):
-        checked.append(uuid)
-        return "/var/lib/libvirt/images/alpha-cidata.iso"
-
-    def seed_due(conn, uuid):
-        dom = conn.lookupByUUIDString(uuid)
-        rec = seed.SeedRecord(f"/var/lib/libvirt/images/{dom.name()}-cidata.iso", "default",
-                              f"{dom.name()}-cidata.iso", True)
-        conn.defineXML(seed.set_seed_metadata(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), rec))
-
-    monkeypatch.setattr(seed, "cleanup_after_first_boot", cleanup)
-    app = make_app(small_uri)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
-        alpha = next(d for d in app.table.domains.values() if d.name == "alpha")
-        delta = next(d for d in app.table.domains.values() if d.name == "delta")
-        for uuid in (alpha.uuid, delta.uuid):  # running: their definitions get the record
-            await app.service.call(lambda c, u=uuid: seed_due(c, u))
-        await app.service.shutdown(alpha.uuid)
-        await wait_for(lambda: checked == [alpha.uuid], timeout=10, what="seed check after the stop")
-        await wait_for(lambda: any("removed its cloud-init seed" in n.message for n in app._notifications),
-                       what="notification")
-        # a forced stop (destroy) is not a successful first boot
-        await app.service.force_off(delta.uuid)
-        await pilot.pause(0.5)
-        assert checked == [alpha.uuid]
 
 
 async def test_i_opens_the_saved_configs(small_uri, monkeypatch, tmp_path):
@@ -174,3 +150,88 @@ async def test_attach_a_saved_config_to_the_selected_vm(small_uri, monkeypatch, 
     ((name, pool, docs, detach),) = calls
     assert (name, pool, detach) == ("bravo", "default", True)
     assert yaml.safe_load(docs.user_data) == {"packages": ["git"]}
+
+
+async def test_cloud_source_seed_bus_guest_agent_and_an_image_that_cannot_be_probed(small_uri, monkeypatch):
+    from textual.widgets import Select
+
+    from .test_wizard import error_of
+
+    calls = fake_attach(monkeypatch)
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        wiz = await open_wizard(app, pilot)
+        await choose_source(wiz, pilot, "cloud")
+        # a host path nobody can read: refused under the field, never guessed as raw
+        await set_input(wiz, pilot, "#cloud-image", "/srv/cloud/nowhere.qcow2")
+        await next_step(wiz, pilot)
+        await wait_for(lambda: "Cannot tell the image's format" in error_of(wiz, "install.image"),
+                       what="the probe's error under the image field")
+        assert wiz.index == 0
+        await set_input(wiz, pilot, "#cloud-image", "default/echo.qcow2")
+        wiz.query_one("#seed-bus", Select).value = "scsi"
+        wiz.query_one("#guest-agent", Checkbox).value = False
+        await pilot.pause()
+        await next_step(wiz, pilot)
+        await wait_for(lambda: wiz.index == 1, what="on to the OS step")
+        assert error_of(wiz, "install.image") == ""
+        assert wiz.spec.install.cloud_init["seed_bus"] == "scsi" and wiz.spec.guest_agent is False
+        await walk_to_finish(wiz, pilot, name="cloud-scsi")
+        # F2 shows what will be defined: the seed, and --cloud-init on the virt-install line
+        from vmtui.ui.wizard import PreviewScreen
+
+        await pilot.press("f2")
+        await wait_for(lambda: isinstance(app.screen, PreviewScreen) and app.screen.texts is not None,
+                       timeout=15, what="preview built")
+        final, _install, cmdline = app.screen.texts
+        (dev,) = seed.seed_disk_elements(final, "/var/lib/libvirt/images/cloud-scsi-cidata.iso")
+        assert dev.find("target").get("bus") == "scsi"
+        assert "--cloud-init user-data=user-data,meta-data=meta-data" in cmdline
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, NewVmWizard), what="back in the wizard")
+        await next_step(wiz, pilot)
+        await wait_for(lambda: not isinstance(app.screen, NewVmWizard), timeout=30, what="wizard closed")
+        xml = await app.service.call(lambda c: c.lookupByName("cloud-scsi").XMLDesc(0))
+    assert calls and calls[0][0] == "cloud-scsi"
+    (dev,) = seed.seed_disk_elements(xml, None, "cloud-scsi-cidata.iso")
+    assert dev.get("device") == "cdrom" and dev.find("target").get("bus") == "scsi"
+    assert "org.qemu.guest_agent.0" not in xml
+
+
+async def test_an_os_id_the_database_lacks_names_the_vm_after_itself(small_uri, monkeypatch):
+    """Typing an id this osinfo-db lacks (newer than it, or a typo) offers that
+    id with generic values -- never the nearest release under its own name."""
+    from pathlib import Path
+
+    from textual.widgets import OptionList
+
+    from vmtui.core.create import osinfo
+
+    from .test_wizard import error_of
+
+    db = osinfo.OsDb.load([Path(__file__).resolve().parent / "data" / "osinfo"])
+    monkeypatch.setattr(osinfo, "default_db", lambda: db)
+    app = make_app(small_uri)
+    async with app.run_test(size=(100, 40)) as pilot:
+        wiz = await open_wizard(app, pilot)
+        await set_input(wiz, pilot, "#iso", "default/install.iso")
+        await next_step(wiz, pilot)
+        assert wiz.index == 1
+        await set_input(wiz, pilot, "#os-search", "exampleos 3")
+        ol = wiz.query_one("#os-list", OptionList)
+        ids = [ol.get_option_at_index(i).id for i in range(ol.option_count)]
+        assert ids[:3] == ["unknown:exampleos3", "exampleos2", "exampleos1"]
+        assert "closest: exampleos2, exampleos1" in str(ol.get_option_at_index(0).prompt)
+        await pilot.pause()
+        assert wiz.spec.os == "exampleos3" and wiz.spec.name == "exampleos3"
+        assert wiz.os_info.short_id == "linux2022"  # generic Linux values
+        await next_step(wiz, pilot)
+        assert wiz.index == 1 and "'exampleos3' is not in this host's osinfo-db" in error_of(wiz, "os")
+        await next_step(wiz, pilot)  # a warning: Next again goes on
+        assert wiz.index == 2
+        assert "exampleos3 (not in osinfo-db" in wiz.summary_text()
+        # a known release by its name still picks it
+        await wiz.run_action("back")
+        await pilot.pause()
+        await set_input(wiz, pilot, "#os-search", "exampleos")
+        assert wiz.spec.os == "exampleos2" and wiz.spec.name == "exampleos2"

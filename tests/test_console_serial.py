@@ -15,7 +15,7 @@ from vmtui.core.config import Config
 from vmtui.core.errors import VmtuiError
 from vmtui.core.connection.service import ConnState, DomainEvent, LibvirtService
 from vmtui.ui.app import VmtuiApp
-from vmtui.ui.messages import ConnectionStateChanged, DomainEventArrived
+from vmtui.ui.messages import ConnectionStateChanged, DomainEventsArrived
 from vmtui.ui.console_screen import (
     CONNECTED,
     ConsoleListScreen,
@@ -314,7 +314,7 @@ async def test_shutdown_while_watching_keeps_scrollback(small_uri):
         assert "VM shut down" in panel_text(pane) and "scroll-back is kept" in panel_text(pane)
         assert "VM shut down" in str(consoles(app).query_one("#console-status").render())
         # a 'started' event reconnects by itself, without repeating old output
-        app.post_message(DomainEventArrived(DomainEvent(ALPHA, "alpha", "started")))
+        app.post_message(DomainEventsArrived([DomainEvent(ALPHA, "alpha", "started")]))
         await wait_for(lambda: pane.state == CONNECTED, what="reconnected after start")
         app.consoles.sessions[ALPHA].emit(b"second boot\r\n")
         await pilot.pause(0.1)

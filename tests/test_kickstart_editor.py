@@ -325,7 +325,7 @@ async def test_wizard_skips_the_kickstart_step_and_drops_it_for_other_sources(sm
         assert step.applies()
         wiz.spec.install.kickstart = {"text": "text\n", "version": "RHEL9", "delivery": "oemdrv"}
         # back to the source step: a cloud image takes no kickstart
-        await pilot.press("alt+b")
+        await pilot.press("ctrl+r")
         await pilot.pause()
         await choose_source(wiz, pilot, "import")
         await set_input(wiz, pilot, "#image", "default/charlie.qcow2")
@@ -362,7 +362,7 @@ async def test_browsing_the_os_list_keeps_the_kickstart_until_the_step_is_left(s
         await choose_os(wiz, pilot, "rocky", rocky)
         await next_step(wiz, pilot)
         assert wiz.spec.install.kickstart is not None
-        await pilot.press("alt+b")
+        await pilot.press("ctrl+r")
         await pilot.pause()
         await choose_os(wiz, pilot, "debian", debian)
         await next_step(wiz, pilot)  # leaving the step with Debian: the kickstart goes

@@ -779,3 +779,33 @@ def test_osinfo_imports_no_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- ids the database does not know ---------------------------------------------------
+
+
+def test_unknown_ids_get_the_closest_known_ones_and_generic_values():
+    db = OsDb.load([FIXTURE_DB])
+    # newer than the database: the same OS's nearest releases
+    assert [o.short_id for o in db.suggest("exampleos3")] == ["exampleos2", "exampleos1"]
+    assert db.fallback_for("exampleos3").short_id == "linux2022"  # as virt-install's linux2022
+    # a typo
+    assert db.suggest("exampelos2")[0].short_id == "exampleos2"
+    # Windows falls back to the generic Windows, the unrecognisable to generic
+    assert [o.short_id for o in db.suggest("exwin2031")] == ["exwin2030"]
+    assert db.fallback_for("exwin2031").short_id == "win10"
+    assert db.suggest("nosuchos99") == [] and db.fallback_for("nosuchos99").short_id == "generic"
+    msg = db.unknown_id_message("exampleos3")
+    assert "'exampleos3' is not in this host's osinfo-db 20990101" in msg
+    assert "closest ids it knows: exampleos2, exampleos1" in msg and "Generic Linux (linux2022)" in msg
+    assert "no similar id" in db.unknown_id_message("nosuchos99")
+
+
+@needs_real_db
+def test_unknown_ids_on_the_host_database():
+    db = OsDb.load([REAL_DB])
+    if db.get("debian12") is None:  # osinfo-db older than Debian 12 (this machine's is 2022-12)
+        assert [o.short_id for o in db.suggest("debian12")][:2] == ["debian11", "debian10"]
+        assert db.fallback_for("debian12").short_id.startswith("linux")
+    assert db.suggest("ubunut22.04")[0].short_id == "ubuntu22.04"
+    assert db.suggest("nosuchos99") == [] and db.fallback_for("nosuchos99").short_id == "generic"

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from vmtui.ui.keys import DOMAIN_LIST_KEYS, display_key
+from vmtui.ui.keys import DOMAIN_LIST_KEYS, PAUSED_LABELS, display_key
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -14,6 +14,15 @@ def test_every_bound_key_is_in_the_readme():
     documented = set(re.findall(r"`([^`]+)`", table))
     for key, *_ in DOMAIN_LIST_KEYS:
         assert display_key(key) in documented, f"key {display_key(key)!r} missing from README key table"
+
+
+def test_labels_that_follow_the_selected_vm_are_in_the_readme():
+    """A key whose footer label changes with the VM (p: Pause / Resume) says so in its row."""
+    table = README.read_text().split("## Keys", 1)[1].split("\n\n", 2)[1]
+    rows = {m.group(1): line for line in table.splitlines() if (m := re.match(r"\| `([^`]+)`", line))}
+    for key, action, *_ in DOMAIN_LIST_KEYS:
+        if action in PAUSED_LABELS:
+            assert PAUSED_LABELS[action] in rows[display_key(key)], rows[display_key(key)]
 
 
 def test_quick_start_has_exactly_two_commands():

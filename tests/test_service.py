@@ -238,7 +238,7 @@ async def test_unexpected_error_in_a_call_is_still_a_message(service):
 
 async def test_titles_and_flags_take_one_call_per_domain_and_the_rows_on_screen_come_first(small_uri, monkeypatch):
     """One XMLDesc per domain (no metadata() calls) after the list is shown;
-    the domains read_first names are read before the others."""
+    the domains prioritize_titles names are read before the others."""
     import libvirt
 
     from vmtui.core.connection.service import LibvirtService as Service
@@ -262,9 +262,11 @@ async def test_titles_and_flags_take_one_call_per_domain_and_the_rows_on_screen_
         await svc.wait_loaded()
         assert sorted(calls) == sorted(svc.domains) and svc.domains[DELTA].title == "Delta database"
         calls.clear()
-        task = asyncio.ensure_future(svc._load_titles(list(svc.domains), chunk=1, first=1, parallel=1))
-        await asyncio.sleep(0)  # the first chunk is taken: alpha, the first by name
-        svc.read_first([ECHO, DELTA])
+        by_name = sorted(svc.domains, key=lambda u: svc.domains[u].name)  # the list's first order
+        task = asyncio.ensure_future(svc._load_titles(by_name, chunk=1, workers=1))
+        while not svc._title_todo or ALPHA in svc._title_todo:  # the first chunk is taken: alpha, first by name
+            await asyncio.sleep(0)
+        svc.prioritize_titles([ECHO, DELTA])
         await task
         assert calls == [ALPHA, ECHO, DELTA, BRAVO, CHARLIE]
     finally:

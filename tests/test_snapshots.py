@@ -118,6 +118,15 @@ def test_wizard_step4_storage(snap_compare):
     assert snap_compare(_app(), terminal_size=(100, 32), run_before=_wizard_at(3))
 
 
+def test_wizard_step4_storage_80x24(snap_compare):
+    """The storage step fits or scrolls at 80x24 (one-line buttons leave it the room)."""
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_wizard_at(3))
+
+
+def test_wizard_step5_finish_80x24(snap_compare):
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=_wizard_at(4))
+
+
 def test_wizard_step5_finish(snap_compare):
     assert snap_compare(_app(), terminal_size=(100, 40), run_before=_wizard_at(4))
 

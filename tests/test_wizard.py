@@ -170,7 +170,7 @@ async def test_each_step_shows_errors_on_its_fields(small_uri):
         await next_step(wiz, pilot)
         assert isinstance(app.screen, NewVmWizard) and error_of(wiz, "nics[0].mac")
         # back keeps what was typed
-        await pilot.press("alt+b")
+        await pilot.press("ctrl+r")
         await pilot.pause()
         assert wiz.index == 3 and wiz.query_one("#vol-size", Input).value == "10G"
 

@@ -174,3 +174,76 @@ def private_daemon(session_daemon):
                 guest.destroy_and_undefine(conn, dom.name())
     finally:
         conn.close()
+
+
+FLEET_USERS = ("vmtui-h2", "vmtui-h3")
+FLEET_POOL = "vmtui-fleet"
+
+
+@pytest.fixture(scope="session")
+def _fleet_daemons(_libvirt_available):
+    """Two private libvirt hosts on this machine (issue 15): the session
+    daemons of vmtui-h2 and vmtui-h3, each with its own host_uuid; root
+    reaches both (SessionDaemon.uri). Stopped at the end of the session."""
+    from tests.prereq import missing
+    from tests.sessiond import SessionDaemon, SessionDaemonError
+
+    daemons = [SessionDaemon(user) for user in FLEET_USERS]
+    try:
+        for d in daemons:
+            d.start()
+    except (SessionDaemonError, OSError) as exc:
+        missing(f"cannot start the two private session daemons: {exc}")
+    yield daemons
+    for d in daemons:
+        d.stop()
+
+
+@pytest.fixture
+def two_daemons(_fleet_daemons):
+    """Hosts A and B, running and answering (a test before may have killed
+    one); this test's domains and volumes on them are removed after."""
+    for d in _fleet_daemons:
+        d.start()
+    yield tuple(_fleet_daemons)
+    mine = f"{NAME_PREFIX}{os.getpid()}-"
+    for d in _fleet_daemons:
+        try:
+            d.start()
+            conn = libvirt.open(d.uri)
+        except Exception:  # noqa: BLE001 - best effort clean-up
+            continue
+        try:
+            for dom in conn.listAllDomains():
+                if dom.name().startswith(mine):
+                    guest.destroy_and_undefine(conn, dom.name())
+            try:
+                pool = conn.storagePoolLookupByName(FLEET_POOL)
+                pool.refresh(0)
+                for vol in pool.listAllVolumes():
+                    if vol.name().startswith(mine):
+                        vol.delete(0)
+            except libvirt.libvirtError:
+                pass
+        finally:
+            conn.close()
+
+
+def fleet_pool(uri: str, user: str):
+    """The dir pool ``vmtui-fleet`` of a session daemon (in the user's home), active."""
+    conn = libvirt.open(uri)
+    try:
+        try:
+            pool = conn.storagePoolLookupByName(FLEET_POOL)
+        except libvirt.libvirtError:
+            import pwd
+
+            path = f"{pwd.getpwnam(user).pw_dir}/{FLEET_POOL}-images"
+            pool = conn.storagePoolDefineXML(
+                f"<pool type='dir'><name>{FLEET_POOL}</name><target><path>{path}</path></target></pool>", 0)
+            pool.build(0)
+        if not pool.isActive():
+            pool.create(0)
+        return pool.name()
+    finally:
+        conn.close()

@@ -10,6 +10,7 @@ Example::
 
     stats_interval: 2        # seconds between statistics ticks
     theme: textual-dark
+    cpu_graph_column: false  # the list's CPU graph column (G shows / hides it)
     connections:
       - name: local
         uri: qemu:///system
@@ -45,10 +46,16 @@ class Config:
     connections: list[SavedConnection] = field(default_factory=list)
     stats_interval: float = 2.0
     theme: str = "textual-dark"
+    cpu_graph_column: bool = False
     notices: list[str] = field(default_factory=list)
     #: the file exists but could not be used at all (unreadable, not YAML):
     #: its settings, saved connections included, are unknown
     unusable: bool = False
+
+    @property
+    def autoconnect(self) -> list[SavedConnection]:
+        """The connections opened at start (several: one list of several hosts)."""
+        return [c for c in self.connections if c.autoconnect]
 
     @property
     def autoconnect_uri(self) -> str | None:
@@ -132,6 +139,12 @@ def load_config(path: Path | str | None = None) -> Config:
             cfg.theme = data["theme"].strip()
         else:
             cfg.notices.append(f"{path}{_line_of(lines, 'theme')}: theme: must be a name; using {cfg.theme}")
+    if "cpu_graph_column" in data:
+        if isinstance(data["cpu_graph_column"], bool):
+            cfg.cpu_graph_column = data["cpu_graph_column"]
+        else:
+            cfg.notices.append(f"{path}{_line_of(lines, 'cpu_graph_column')}: cpu_graph_column: must be true "
+                               "or false; using false")
     conns = data.get("connections", [])
     if conns is None:
         conns = []
@@ -145,7 +158,7 @@ def load_config(path: Path | str | None = None) -> Config:
             cfg.notices.append(f"{path}{where}: connections[{i - 1}]: needs a 'uri' "
                                "such as qemu:///system; skipped")
             continue
-        problem = _uri_problem(item["uri"])
+        problem = uri_problem(item["uri"])
         if problem:
             cfg.notices.append(f"{path}{where}: connections[{i - 1}].uri: {problem}; skipped")
             continue
@@ -154,7 +167,7 @@ def load_config(path: Path | str | None = None) -> Config:
             uri=item["uri"],
             autoconnect=bool(item.get("autoconnect", False)),
         ))
-    known = {"stats_interval", "theme", "connections"}
+    known = {"stats_interval", "theme", "cpu_graph_column", "connections"}
     for key in data:
         if key not in known:
             shown = str(key) if len(str(key)) <= 60 else str(key)[:59] + "…"
@@ -180,7 +193,7 @@ def _item_line(seq: "yaml.Node | None", index: int) -> str:
     return ""
 
 
-def _uri_problem(uri: str) -> str | None:
+def uri_problem(uri: str) -> str | None:
     """A libvirt URI that cannot work: a broken host part or a port out of range."""
     from urllib.parse import urlsplit
 
@@ -203,6 +216,7 @@ def save_config(cfg: Config, path: Path | None = None) -> Path:
     data = {
         "stats_interval": cfg.stats_interval,
         "theme": cfg.theme,
+        "cpu_graph_column": cfg.cpu_graph_column,
         "connections": [{"name": c.name, "uri": c.uri, "autoconnect": c.autoconnect} for c in cfg.connections],
     }
     import yaml

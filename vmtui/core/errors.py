@@ -34,6 +34,11 @@ class ConnectError(VmtuiError):
     """Opening a connection failed."""
 
 
+class AuthFailed(ConnectError):
+    """ssh could not log in without asking (a password, an unknown host
+    key): vmtui never lets ssh prompt, the hint says what to set up."""
+
+
 class CallTimeout(VmtuiError):
     """A libvirt call did not answer within its time limit."""
 

@@ -1,11 +1,13 @@
-"""The Textual application: the live domain list of one libvirt host."""
+"""The Textual application: the live domain list of one libvirt host, or of
+several (a fleet: ui/fleet.py), in one list."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections import Counter
-from typing import Any, Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from rich.markup import escape
 from rich.text import Text
@@ -18,16 +20,19 @@ from textual.widgets import Input, Static
 from ..core.config import Config
 from ..core.errors import VmtuiError
 from ..core.connection.rows import CRASHED, IDLE, PAUSED, RUNNING, SHUT_OFF, DomainInfo
-from ..core.connection.service import ConnState, DomainEvent, LibvirtService
+from ..core.connection.service import ConnState, LibvirtService
+from ..core.fleet.model import key_of
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
 from .domain_table import DomainTable
+from .fleet import FleetActions, HostSlot
 from .footer import KeyFooter
 from .messages import (
     ConnectionStateChanged,
-    DomainEventArrived,
+    DomainEventsArrived,
     DomainRowsChanged,
     DomainsLoaded,
+    GuestSeedRemoved,
     HostInfoChanged,
     HostObjectChanged,
     ServiceBridge,
@@ -37,13 +42,15 @@ from .template_actions import TemplateActions, template_action_enabled
 log = logging.getLogger(__name__)
 
 MUTATING = {"new_vm", "start", "shutdown", "reboot", "force_off", "pause_resume", "delete", "autostart",
-            "import_ovf", "template_mark", "prepare_template", "from_template", "clone"}
+            "import_ovf", "template_mark", "prepare_template", "from_template", "clone", "settings", "migrate"}
 NEEDS_DOMAIN = (MUTATING - {"new_vm", "import_ovf"}) | {"details", "xml", "console", "export_ova", "graphics",
-                                                     "disks", "snapshots"}
+                                                     "disks", "snapshots", "settings", "toggle_mark"}
 KEYED_ACTIONS = NEEDS_DOMAIN | {"new_vm", "import_ovf"}
 STORAGE_CHECK_INTERVAL = 120.0
+ADDRESS_INTERVAL = 30.0  # seconds between address reads of the running VMs while the Address column shows
 TRIM_CHURN = 200  # rows changed or dropped before the heap is trimmed ...
 TRIM_AFTER = 5.0  # ... once this many seconds went by without more
+TOAST_CHURN = 20  # what a notification counts as
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
 
@@ -88,7 +95,24 @@ def why_not(action: str, d: DomainInfo) -> str:
             return f"Template '{name}' is {state}: shut it off to make VMs from it."
         case "graphics":
             return f"'{name}' is {state}: its screen can be shown while it runs."
+        case "migrate":
+            return f"'{name}' is {state}: it can migrate once it is running or shut off."
     return f"Not possible for '{name}' while it is {state}."
+
+
+def release_render_memo() -> None:
+    """Textual memoizes ``StylesCache.get_inner_outer`` with an lru_cache of
+    1,024 entries keyed by the StylesCache object itself, so the render caches
+    of up to 1,024 widgets that are gone (toasts, screens, footer keys) stay
+    alive: a few MB per ten reconnects, tens of MB over days. Clearing the
+    memo lets them go; it refills at once for the widgets on screen."""
+    try:
+        from textual._styles_cache import StylesCache
+    except ImportError:  # a Textual without it
+        return
+    memo = getattr(StylesCache, "get_inner_outer", None)
+    if hasattr(memo, "cache_clear"):
+        memo.cache_clear()
 
 
 class _Line(Static):
@@ -126,6 +150,25 @@ class DomainListScreen(Screen):
     def on_screen_resume(self) -> None:
         self.app._churned(SCREEN_CHURN)  # another screen's widgets were just dropped
 
+    @property
+    def active_bindings(self):
+        """Textual's, with the labels that follow the selected VM (``p``
+        says Resume on a paused VM: keys.PAUSED_LABELS)."""
+        from dataclasses import replace
+        found = super().active_bindings
+        try:
+            selected = self.query_one(DomainTable).selected
+        except NoMatches:
+            return found
+        if selected is None or not selected.is_paused:
+            return found
+        for key, active in list(found.items()):
+            action = active.binding.action.removeprefix("app.")
+            label = keys.label_for(action, active.binding.description, paused=True)
+            if label != active.binding.description:
+                found[key] = active._replace(binding=replace(active.binding, description=label))
+        return found
+
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(DomainTable).focus()
@@ -144,6 +187,10 @@ class DomainListScreen(Screen):
         if self.focused is box:
             return  # typed into the filter
         action = _LIST_KEY_ACTIONS.get(event.key)
+        if action == "bulk" and not self.app.action_enabled(action):
+            self.app.action_bulk()  # says what to mark first
+            event.stop()
+            return
         if action in NEEDS_DOMAIN and not self.app.action_enabled(action):
             # a greyed binding does not run: say why instead of doing nothing
             if action == "graphics":
@@ -153,37 +200,90 @@ class DomainListScreen(Screen):
             event.stop()
 
 
-class VmtuiApp(TemplateActions, App):
+class VmtuiApp(FleetActions, TemplateActions, App):
     TITLE = "vmtui"
     CSS_PATH = "vmtui.tcss"
 
-    def __init__(self, service: LibvirtService, config: Config | None = None, *,
+    def __init__(self, service: LibvirtService | Sequence[LibvirtService], config: Config | None = None, *,
                  exit_on_connect_failure: bool = True) -> None:
+        """``service``: the host to show, or several (a list of services,
+        each named: ``LibvirtService.name``) in one list."""
         super().__init__()
-        self.service = service
+        services = list(service) if isinstance(service, (list, tuple)) else [service]
+        self.slots: dict[str, HostSlot] = {}
+        for svc in services:
+            self._add_slot(svc)
         self.config = config or Config()
         self.exit_on_connect_failure = exit_on_connect_failure
-        self.connect_error: VmtuiError | None = None
-        self._bridge: ServiceBridge | None = None
         self._keys_for: object = None  # what the footer's keys were last worked out for
         self._churn = 0  # rows changed or dropped since the heap was last trimmed
         self._trim_timer = None
-        self._consoles = None  # the serial console manager, made when a console is first opened
         self.ready = False  # first full list shown
-        self._was_disconnected = False
-        self.storage_warnings: list[str] = []  # pool nearly full / thin overcommit (status line)
+        self._init_fleet()
+
+    # --- hosts ----------------------------------------------------------------------
+
+    @property
+    def primary(self) -> HostSlot | None:
+        return next(iter(self.slots.values()), None)
+
+    @property
+    def service(self) -> LibvirtService:
+        """The service of the selected VM's host; with nothing selected, the
+        first host's. Actions take the service of their VM (service_of) at
+        key time instead."""
+        d = self.table.selected if self._list_mounted() else None
+        slot = self.slots.get(d.host) if d is not None else None
+        return (slot or self.primary).service  # type: ignore[union-attr]
+
+    def service_of(self, d: DomainInfo) -> LibvirtService:
+        """The service of the host ``d`` lives on."""
+        slot = self.slots.get(d.host)
+        return slot.service if slot is not None else self.primary.service  # type: ignore[union-attr]
+
+    def slot_of(self, d: DomainInfo) -> HostSlot:
+        return self.slots.get(d.host) or self.primary  # type: ignore[return-value]
 
     @property
     def consoles(self):
-        """The serial consoles (core/consoles/serial.py), made on first use."""
-        if self._consoles is None:
-            from ..core.consoles.serial import ConsoleManager
-            self._consoles = ConsoleManager(self.service)
-        return self._consoles
+        """The serial consoles of the first host (each host has its own: HostSlot.consoles)."""
+        return self.primary.consoles  # type: ignore[union-attr]
 
     @consoles.setter
     def consoles(self, manager) -> None:
-        self._consoles = manager
+        self.primary.consoles = manager  # type: ignore[union-attr]
+
+    @property
+    def guests(self):
+        """The guest watch of the first host (each host has its own: HostSlot.guests)."""
+        return self.primary.guests  # type: ignore[union-attr]
+
+    def guests_of(self, service: LibvirtService):
+        """The guest watch of ``service``'s host."""
+        slot = next((s for s in self.slots.values() if s.service is service), None)
+        return (slot or self.primary).guests  # type: ignore[union-attr]
+
+    def _listen(self, slot: HostSlot) -> None:
+        """The host's news as messages: its bridge, and its guest watch's."""
+        slot.bridge = ServiceBridge(self, slot.service)
+        slot.listen_guests(lambda news, s=slot: self.post_message(GuestSeedRemoved(news, s.service.name)))
+
+    @property
+    def connect_error(self) -> VmtuiError | None:
+        """Why the hosts could not be reached at start (the first host's reason)."""
+        errors = [s.connect_error for s in self.slots.values()]
+        return errors[0] if errors and all(errors) else None
+
+    @property
+    def storage_warnings(self) -> list[str]:
+        """Pool nearly full / thin overcommit, for the status line (per host in a fleet)."""
+        if not self.fleet:
+            return list(self.primary.storage_warnings) if self.primary else []
+        return [f"{name}: {w}" for name, slot in self.slots.items() for w in slot.storage_warnings]
+
+    def _list_mounted(self) -> bool:
+        screen = getattr(self, "list_screen", None)
+        return screen is not None and screen.is_mounted
 
     # --- layout ---------------------------------------------------------------
 
@@ -202,36 +302,60 @@ class VmtuiApp(TemplateActions, App):
             self.notify(notice, title="Configuration", severity="warning", timeout=15)
 
     def start_service(self) -> None:
-        """Called by the list screen once it is mounted: listen, then connect."""
+        """Called by the list screen once it is mounted: listen, then connect
+        (each host on its own: one slow host never holds up another)."""
         from ..core import heap
         heap.hold()  # until the first frame with the rows (_domains_loaded; connect() when it fails)
-        self._bridge = ServiceBridge(self, self.service)
+        self.table.marks = self.marks
+        if self.fleet:
+            self.table.set_extra_columns(host=True, marks=bool(self.marks))
+        if self.config.cpu_graph_column:
+            self.table.show_column("graph", True)
+        for slot in self.slots.values():
+            self._listen(slot)
         self.update_status()
-        self.connect()
+        for slot in list(self.slots.values()):
+            self.connect(slot)
         self.set_interval(STORAGE_CHECK_INTERVAL, self.check_storage)
+        self.set_interval(self.service.stats_interval, self._graphs_tick)
+        self.set_interval(ADDRESS_INTERVAL, self._address_tick)
+
+    def _graphs_tick(self) -> None:
+        table = self._list_table()
+        if table is not None:
+            table.refresh_graphs()
 
     async def on_unmount(self) -> None:
+        import asyncio
+
         from ..core import heap
         heap.resume()
         heap.release()
-        if self._bridge is not None:
-            self._bridge.close()
-        if self._consoles is not None:
-            self._consoles.close_all()
-        await self.service.close()
+        for slot in self.slots.values():
+            slot.close_ui()
+        await asyncio.gather(*(slot.service.close() for slot in self.slots.values()), return_exceptions=True)
 
-    @work(exclusive=True, group="connect")
-    async def connect(self) -> None:
+    def connect(self, slot: HostSlot | None = None) -> None:
+        slot = slot or self.primary
+        if slot is not None:
+            self.run_worker(partial(self._connect, slot), group=f"connect-{slot.name}", exclusive=True)
+
+    async def _connect(self, slot: HostSlot) -> None:
+        slot.connect_error = None
         try:
-            await self.service.connect()
+            await slot.service.connect()
         except VmtuiError as err:
             from ..core import heap
             heap.resume()
-            self.connect_error = err
-            if self.exit_on_connect_failure:
-                self.exit(return_code=1, message=err.message)
-            else:
-                self.notify(err.message, title="Connection", severity="error", timeout=30)
+            slot.connect_error = err
+            if self.exit_on_connect_failure and self.connect_error is not None and not self.ready:
+                # no host at all: say why and leave (several: every reason)
+                text = "\n".join(s.connect_error.message for s in self.slots.values() if s.connect_error)
+                self.exit(return_code=1, message=text)
+                return
+            where = f"{slot.name}: " if self.fleet else ""
+            self.notify(escape(where + err.message), title="Connection", severity="error", timeout=30)
+            if self._list_table() is not None:
                 self.update_status()
 
     # --- what the service says ----------------------------------------------------
@@ -246,19 +370,23 @@ class VmtuiApp(TemplateActions, App):
 
     @on(ConnectionStateChanged)
     def _connection_changed(self, message: ConnectionStateChanged) -> None:
+        slot = self.slots.get(message.host)
+        if slot is None:
+            return  # a host closed meanwhile
         consoles = _loaded("console_screen")  # none open if the module is not even loaded
         if consoles is not None:
-            consoles.forward_connection_state(self, message.state)  # open consoles reconnect / say so
+            consoles.forward_connection_state(self, message.state, slot.consoles)  # open consoles reconnect / say so
         if self._list_table() is None:
             return
+        where = slot.service.display_uri if not self.fleet else f"{slot.name} ({slot.service.display_uri})"
         if message.state is ConnState.DISCONNECTED:
-            if not self._was_disconnected:
-                self.notify(f"{self.service.display_uri}: {message.message}", title="Disconnected",
+            if not slot.was_disconnected:
+                self.notify(escape(f"{where}: {message.message}"), title="Disconnected",
                             severity="warning", timeout=8)
-            self._was_disconnected = True
-        elif message.state is ConnState.CONNECTED and self._was_disconnected:
-            self._was_disconnected = False
-            self.notify(f"{self.service.display_uri}: connected again", title="Reconnected", timeout=4)
+            slot.was_disconnected = True
+        elif message.state is ConnState.CONNECTED and slot.was_disconnected:
+            slot.was_disconnected = False
+            self.notify(escape(f"{where}: connected again"), title="Reconnected", timeout=4)
         self._list_changed()
 
     @on(HostInfoChanged)
@@ -271,10 +399,16 @@ class VmtuiApp(TemplateActions, App):
     @on(DomainsLoaded)
     def _domains_loaded(self, message: DomainsLoaded) -> None:
         table = self._list_table()
-        if table is None:
+        if table is None or message.host not in self.slots:
             return
-        table.reset(message.domains)
-        self.service.read_first(table.keys_on_screen())  # their titles before the others'
+        if self.fleet:
+            # this host's rows are replaced, the other hosts' stay
+            rows = [d for d in table.domains.values() if d.host != message.host and d.host in self.slots]
+            table.reset(rows + list(message.domains))
+        else:
+            table.reset(message.domains)
+        self._marks_follow_rows()
+        self.want_titles(message.host)
         self.ready = True
         self.call_after_refresh(self._first_rows_shown)
         self._list_changed()
@@ -290,25 +424,40 @@ class VmtuiApp(TemplateActions, App):
     async def _settle_heap(self) -> None:
         """Once the titles are in, the list's objects live until the next
         reload: out of the garbage collector's way with them (core.heap)."""
-        await self.service.wait_loaded()
+        import asyncio
+
+        await asyncio.gather(*(slot.service.wait_loaded() for slot in list(self.slots.values())))
         from ..core import heap
         heap.settle()
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
+        for screen in self.screen_stack[1:]:  # screens about one VM follow it (details: live figures)
+            forward = getattr(screen, "domain_rows_changed", None)
+            if forward is not None:
+                forward(message)
         table = self._list_table()
         if table is None:
             return
         if message.removed:
-            table.drop_many(message.removed)
+            gone = [key_of(message.host, uuid) for uuid in message.removed]
+            table.drop_many(gone)
+            self._marks_forget(gone)
         if message.changed:
             table.upsert(message.changed)
+            if table.lost is not None and table.lost.why == "removed":
+                self.follow_moved_selection()
         self._list_changed()
         self._churned(len(message.changed) + len(message.removed))
 
+    def notify(self, message, *args, **kwargs) -> None:  # noqa: D102 - Textual's, counted
+        super().notify(message, *args, **kwargs)
+        self._churned(TOAST_CHURN)  # a toast is a few widgets made and dropped
+
     def _churned(self, rows: int) -> None:
-        """Count rows built and dropped; once many went by, give the freed
-        memory back when things have been calm for a while (core.heap)."""
+        """Count rows (and widgets) built and dropped; once many went by,
+        release what Textual still holds of them and give the freed memory
+        back when things have been calm for a while (core.heap)."""
         self._churn += rows
         if self._churn < TRIM_CHURN:
             return
@@ -319,29 +468,77 @@ class VmtuiApp(TemplateActions, App):
     def _trim_heap(self) -> None:
         from ..core import heap
         self._churn, self._trim_timer = 0, None
+        release_render_memo()
         heap.trim()
         heap.settle()
 
-    @on(DomainEventArrived)
-    def _domain_event(self, message: DomainEventArrived) -> None:
-        consoles = _loaded("console_screen")
-        if consoles is not None:
-            consoles.forward_domain_event(self, message.uuid, message.kind)
-        if self._list_table() is None:
-            return
-        if message.kind == "crashed":
-            self.notify(f"Domain '{message.name}' crashed", severity="error", timeout=10)
-        elif message.kind == "non-persistent reset failed":
-            self.notify(f"Could not discard what '{message.name}' wrote to its non-persistent disks "
-                        "(see the log): they keep those writes until the next power-off.",
-                        severity="warning", timeout=15)
-        elif message.kind == "seed due":
-            self._after_stop(message.event)
+    @on(DomainEventsArrived)
+    def _domain_events(self, message: DomainEventsArrived) -> None:
+        consoles = _loaded("console_screen")  # none open if the module is not even loaded
+        slot = self.slots.get(message.host)
+        if slot is None:
+            return  # a host closed meanwhile
+        listed = self._list_table() is not None
+        where = f" on {slot.name}" if self.fleet else ""
+        for event in message.events:
+            if consoles is not None:
+                consoles.forward_domain_event(self, event.uuid, event.event, slot.consoles)
+            if not listed:
+                continue
+            if event.event == "crashed":
+                self.notify(escape(f"Domain '{event.name}'{where} crashed"), severity="error", timeout=10)
+                if slot.guests_made:
+                    slot.guests.stopped(event.uuid)
+            elif event.event == "non-persistent reset failed":
+                self.notify(escape(f"Could not discard what '{event.name}'{where} wrote to its non-persistent "
+                                   "disks (see the log): they keep those writes until the next power-off."),
+                            severity="warning", timeout=15)
+            elif event.event == "stopped":
+                if slot.guests_made:
+                    slot.guests.stopped(event.uuid)
+            elif event.event == "started":
+                if slot.guests_made or self.table.column_shown("address"):
+                    slot.guests.started(event.uuid, addresses=self.table.column_shown("address"))
+            elif event.event == "undefined":
+                if slot.guests_made:
+                    slot.guests.removed(event.uuid)
+
+    @on(GuestSeedRemoved)
+    def _seed_removed(self, message: GuestSeedRemoved) -> None:
+        news = message.news
+        where = f" on {message.host}" if message.host else ""
+        if news.error:
+            self.notify(escape(f"cloud-init finished on '{news.name}'{where}, but its seed stays: {news.error}"),
+                        title="cloud-init", severity="warning", timeout=12)
+        elif news.removal is not None:
+            self.notify(escape(f"First boot of '{news.name}'{where} done. {news.removal.describe()}"),
+                        title="cloud-init", timeout=8)
+
+    def adopt_vm(self, uuid: str, service: LibvirtService | None = None) -> None:
+        """This UI made the VM (on ``service``'s host, default the first) or
+        gave it its cloud-init seed: watch its boot (its row says how far it
+        got) and remove the seed once cloud-init finished with it, if it was
+        to go after the first boot."""
+        slot = next((s for s in self.slots.values() if s.service is service), None) or self.primary
+        if slot is not None:
+            self.run_worker(slot.guests.adopt(uuid), group="guests")
+
+    def _address_tick(self) -> None:
+        """The slow cadence of the Address column: one worker call per host
+        for its running VMs, only while the column shows."""
+        if self.list_screen.is_mounted and self.table.column_shown("address"):
+            self._refresh_addresses()
+
+    def _refresh_addresses(self) -> None:
+        for slot in list(self.slots.values()):
+            if slot.service.state is ConnState.CONNECTED:
+                self.run_worker(slot.guests.refresh_addresses(), group=f"addresses-{slot.name}", exclusive=True)
 
     @on(HostObjectChanged)
     def _host_object_changed(self, message: HostObjectChanged) -> None:
-        if self._list_table() is not None:
-            self._object_event(message)
+        slot = self.slots.get(message.host)
+        if self._list_table() is not None and slot is not None:
+            self._object_event(message, slot)
 
     def _list_changed(self) -> None:
         """After the list changed: status line, selection bar, and the keys
@@ -354,6 +551,9 @@ class VmtuiApp(TemplateActions, App):
         """Recompose the footer only when the set of keys that apply changed
         (not on every highlight or stats tick)."""
         enabled = frozenset(a for a in KEYED_ACTIONS if self.action_enabled(a))
+        d = self.table.selected
+        if d is not None and d.is_paused:
+            enabled |= {"@paused"}  # the labels that follow a paused VM (Resume)
         if enabled != self._keys_for:
             self._keys_for = enabled
             self.refresh_bindings()
@@ -361,7 +561,10 @@ class VmtuiApp(TemplateActions, App):
     # --- status lines ---------------------------------------------------------
 
     def update_status(self) -> None:
-        s = self.service
+        if self.fleet:
+            self.list_screen.query_one(StatusBar).show(self.fleet_status())
+            return
+        s = self.primary.service
         host = s.host
         state = s.state
         parts: list[Text] = []
@@ -418,7 +621,7 @@ class VmtuiApp(TemplateActions, App):
             return ""
         if lost.why == "removed":
             return f"'{lost.name}' was removed (undefined on the host)"
-        d = self.table.domains.get(lost.uuid)
+        d = self.table.domains.get(lost.key)
         state = f" is {d.state} now and" if d is not None else ""
         return f"'{lost.name}'{state} no longer matches the filter ({self.filter_text()})"
 
@@ -440,6 +643,8 @@ class VmtuiApp(TemplateActions, App):
             bar.show(" no VM selected" if self.ready else " loading…")
             return
         bits = [Text(f" {d.name}", style="bold")]
+        if d.host:
+            bits.append(Text(f" on {d.host}", style="cyan"))
         if d.title:
             bits.append(Text(f" — {d.title}", style="italic"))
         bits.append(Text(f"  {d.state}" + (f" ({d.reason})" if d.reason != "unknown" else "")))
@@ -452,6 +657,8 @@ class VmtuiApp(TemplateActions, App):
             flags.append("template")
         if d.id is not None:
             flags.append(f"id {d.id}")
+        if d.is_active and d.guest.addresses:
+            flags.append(f"{d.guest.addresses[0]} ({d.guest.address_source})")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
         bar.show(Text.assemble(*bits))
@@ -466,7 +673,11 @@ class VmtuiApp(TemplateActions, App):
 
     def on_domain_table_selection_lost(self, event: DomainTable.SelectionLost) -> None:
         """The selected VM left the list: say so; nothing is selected until
-        the cursor moves (no key acts on the row that slid under it)."""
+        the cursor moves (no key acts on the row that slid under it). A VM
+        that left its host for another one in the list (migrated) is
+        selected there instead."""
+        if self.follow_moved_selection():
+            return
         self.notify(f"{escape(self.lost_text())}. No VM is selected now: move the cursor to select one.",
                     title="Selection", severity="warning", timeout=8)
         try:
@@ -483,15 +694,21 @@ class VmtuiApp(TemplateActions, App):
 
     def action_enabled(self, action: str) -> bool:
         if action in ("new_vm", "import_ovf"):
-            return self.service.state is ConnState.CONNECTED and not self.service.readonly
+            return any(s.service.state is ConnState.CONNECTED and not s.service.readonly
+                       for s in self.slots.values())
+        if action == "bulk":
+            return bool(self.marks)
         if action not in NEEDS_DOMAIN:
             return True
-        if self.service.state is not ConnState.CONNECTED:
-            return False
         d = self.table.selected
         if d is None:
             return False
-        if action in MUTATING and self.service.readonly:
+        if action == "toggle_mark":
+            return True
+        service = self.service_of(d)
+        if service.state is not ConnState.CONNECTED:
+            return False
+        if action in MUTATING and service.readonly:
             return False
         match action:
             case "start":
@@ -510,6 +727,8 @@ class VmtuiApp(TemplateActions, App):
                 return not d.is_active
             case "graphics":
                 return d.is_active  # a screenshot needs a running (or paused) VM
+            case "migrate":
+                return d.is_active or d.persistent
         ours = template_action_enabled(action, d)
         return True if ours is None else ours
 
@@ -522,9 +741,12 @@ class VmtuiApp(TemplateActions, App):
         yield from super().get_system_commands(screen)
         if screen is not self.screen_stack[0]:
             return
+        selected = self.table.selected
+        paused = selected is not None and selected.is_paused
         for key, action, label, desc, _show in keys.DOMAIN_LIST_KEYS:
             if action in ("quit", "help") or not self.action_enabled(action):
                 continue
+            label = keys.label_for(action, label, paused=paused)
             yield SystemCommand(f"{label} ({keys.display_key(key)})", desc,
                                 lambda a=action: self.run_action(a))
 
@@ -555,41 +777,47 @@ class VmtuiApp(TemplateActions, App):
 
     def explain_disabled(self, action: str) -> None:
         """Say why a key of the list does nothing."""
-        if self.service.state is not ConnState.CONNECTED:
-            self.notify(f"Not connected to {self.service.display_uri} ({self.service.state.value}).",
+        d = self.table.selected
+        service = self.service_of(d) if d is not None else self.service
+        if service.state is not ConnState.CONNECTED:
+            where = f"{service.name} ({service.display_uri})" if self.fleet else service.display_uri
+            self.notify(escape(f"Not connected to {where} ({service.state.value})."),
                         severity="warning", timeout=4)
             return
-        d = self.table.selected
         if d is None:
             lost = self.lost_text()
             self.notify(f"{escape(lost)}: no VM is selected. Move the cursor to select one." if lost
                         else "No VM is selected.", severity="warning", timeout=5)
             return
-        if action in MUTATING and self.service.readonly:
+        if action in MUTATING and service.readonly:
             self.notify("Read-only connection: vmtui cannot change VMs here.", severity="warning", timeout=4)
             return
         self.notify(escape(why_not(action, d)), severity="warning", timeout=6)
 
     def action_start(self) -> None:
         if d := self._selected_or_none("start"):
+            self.slot_of(d).guests.expect_start(d.uuid)  # its boot is read from its console when it starts
             self.start_checked(d)  # a template or a linked clone's source asks first
 
     def action_shutdown(self) -> None:
         if d := self._selected_or_none("shutdown"):
-            self._run("Shutdown", lambda: self.service.shutdown(d.uuid), f"Asked '{d.name}' to shut down")
+            svc = self.service_of(d)
+            self._run("Shutdown", lambda: svc.shutdown(d.uuid), f"Asked '{d.name}' to shut down")
 
     def action_reboot(self) -> None:
         if d := self._selected_or_none("reboot"):
-            self._run("Reboot", lambda: self.service.reboot(d.uuid), f"Asked '{d.name}' to reboot")
+            svc = self.service_of(d)
+            self._run("Reboot", lambda: svc.reboot(d.uuid), f"Asked '{d.name}' to reboot")
 
     def action_force_off(self) -> None:
         d = self._selected_or_none("force_off")
         if d is None:
             return
+        svc = self.service_of(d)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run("Force off", lambda: self.service.force_off(d.uuid), f"Forced off '{d.name}'")
+                self._run("Force off", lambda: svc.force_off(d.uuid), f"Forced off '{d.name}'")
 
         from .dialogs import ConfirmDialog
         self.push_screen(ConfirmDialog(
@@ -600,15 +828,17 @@ class VmtuiApp(TemplateActions, App):
         d = self._selected_or_none("pause_resume")
         if d is None:
             return
+        svc = self.service_of(d)
         if d.is_paused:
-            self._run("Resume", lambda: self.service.resume(d.uuid), f"Resumed '{d.name}'")
+            self._run("Resume", lambda: svc.resume(d.uuid), f"Resumed '{d.name}'")
         else:
-            self._run("Pause", lambda: self.service.pause(d.uuid), f"Paused '{d.name}'")
+            self._run("Pause", lambda: svc.pause(d.uuid), f"Paused '{d.name}'")
 
     def action_autostart(self) -> None:
         if d := self._selected_or_none("autostart"):
             on_ = not d.autostart
-            self._run("Autostart", lambda: self.service.set_autostart(d.uuid, on_),
+            svc = self.service_of(d)
+            self._run("Autostart", lambda: svc.set_autostart(d.uuid, on_),
                       f"'{d.name}' will {'now' if on_ else 'no longer'} start at host boot")
 
     def action_delete(self) -> None:
@@ -619,8 +849,9 @@ class VmtuiApp(TemplateActions, App):
 
     @work(group="delete")
     async def _open_delete_dialog(self, d: DomainInfo) -> None:
+        svc = self.service_of(d)
         try:
-            _overview, disks = await self.service.details(d.uuid)
+            _overview, disks = await svc.details(d.uuid)
         except VmtuiError as err:
             self.notify(err.message, title="Delete", severity="error", timeout=12)
             return
@@ -629,7 +860,7 @@ class VmtuiApp(TemplateActions, App):
         if keys_ is None:
             return
         try:
-            result = await self.service.delete(d.uuid, keys_)
+            result = await svc.delete(d.uuid, keys_)
         except VmtuiError as err:
             self.notify(err.message, title="Delete", severity="error", timeout=12)
             return
@@ -642,38 +873,43 @@ class VmtuiApp(TemplateActions, App):
         else:
             self.notify(msg, title="Delete", timeout=6)
 
-    def _create_then_select(self, action: str, verb: str, screen: Callable[[], Screen]) -> None:
-        """Open a screen that makes a VM (dismissed with its UUID) and select the new VM in the list."""
+    def _create_then_select(self, action: str, verb: str, screen: Callable[[LibvirtService], Screen]) -> None:
+        """Open a screen that makes a VM (dismissed with its UUID) and select
+        the new VM in the list. With several hosts, which host comes first."""
         if not self.action_enabled(action):
             self.notify(f"Connect read-write to {verb} VMs.", severity="warning", timeout=4)
             return
 
-        def done(uuid: str | None) -> None:
-            if uuid and self.list_screen.is_mounted:
-                try:
-                    self.table.select(uuid)
-                except NoMatches:
-                    pass
+        def go(svc: LibvirtService | None) -> None:
+            if svc is None:
+                return
 
-        self.push_screen(screen(), done)
+            def done(uuid: str | None) -> None:
+                if uuid:
+                    self.adopt_vm(uuid, svc)
+                    self._select_when_listed(key_of(svc.name, uuid))
+
+            self.push_screen(screen(svc), done)
+
+        self.choose_host(f"{verb.capitalize()} the VM on which host?", go, writable=True)
 
     def action_new_vm(self) -> None:
         from .wizard import NewVmWizard
-        self._create_then_select("new_vm", "create", lambda: NewVmWizard(self.service))
+        self._create_then_select("new_vm", "create", NewVmWizard)
 
     def action_import_ovf(self) -> None:
         from .ovf_screens import ImportOvfScreen
-        self._create_then_select("import_ovf", "import", lambda: ImportOvfScreen(self.service))
+        self._create_then_select("import_ovf", "import", ImportOvfScreen)
 
     def action_export_ova(self) -> None:
         if d := self._selected_or_none("export_ova"):
             from .ovf_screens import ExportOvaScreen
-            self.push_screen(ExportOvaScreen(self.service, d.name, uuid=d.uuid))
+            self.push_screen(ExportOvaScreen(self.service_of(d), d.name, uuid=d.uuid))
 
     def action_console(self) -> None:
         if d := self._selected_or_none("console"):
             from .console_screen import show_console
-            show_console(self, d.uuid, d.name)
+            show_console(self, d.uuid, d.name, self.slot_of(d).consoles, host=d.host)
 
     def action_consoles(self) -> None:
         from .console_screen import show_console_list
@@ -681,7 +917,7 @@ class VmtuiApp(TemplateActions, App):
 
     def action_graphics(self) -> None:
         d = self.table.selected
-        if d is not None and not self.action_enabled("graphics") and self.service.state is ConnState.CONNECTED:
+        if d is not None and not self.action_enabled("graphics") and self.service_of(d).state is ConnState.CONNECTED:
             self.notify(f"'{d.name}' is {d.state}: its screen can be shown while it runs. Start it with s.",
                         title="Screen", severity="warning", timeout=5)
             return
@@ -692,8 +928,9 @@ class VmtuiApp(TemplateActions, App):
     async def _open_graphics(self, d: DomainInfo) -> None:
         from ..core.consoles import graphics
         from .graphics_screen import GraphicsScreen
+        svc = self.service_of(d)
         try:
-            displays = await self.service.call(lambda c: graphics.displays_of(c, d.uuid),
+            displays = await svc.call(lambda c: graphics.displays_of(c, d.uuid),
                                                action="read the displays of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="Screen", severity="error", timeout=12)
@@ -702,93 +939,89 @@ class VmtuiApp(TemplateActions, App):
             self.notify(f"'{d.name}' has no VNC or SPICE display, so there is no screen to show. "
                         "Its serial console is on c.", title="Screen", severity="warning", timeout=8)
             return
-        self.push_screen(GraphicsScreen(self.service, d.uuid, d.name, displays=displays))
+        self.push_screen(GraphicsScreen(svc, d.uuid, d.name, displays=displays))
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
             from .screens import DetailsScreen
-            self.push_screen(DetailsScreen(self.service, d.uuid, d.name))
+            self.push_screen(DetailsScreen(self.service_of(d), d.uuid, d.name))
+
+    def action_settings(self) -> None:
+        if d := self._selected_or_none("settings"):
+            from .settings import SettingsScreen
+            self.push_screen(SettingsScreen(self.service, d.uuid, d.name))
 
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
             from .screens import XmlScreen
-            self.push_screen(XmlScreen(self.service, d.uuid, d.name))
+            self.push_screen(XmlScreen(self.service_of(d), d.uuid, d.name))
 
     def action_disks(self) -> None:
         if d := self._selected_or_none("disks"):
             from .disks_screen import DisksScreen
-            self.push_screen(DisksScreen(self.service, d.uuid, d.name))
+            self.push_screen(DisksScreen(self.service_of(d), d.uuid, d.name))
 
     def action_snapshots(self) -> None:
         if d := self._selected_or_none("snapshots"):
             from .snapshots_screen import SnapshotsScreen
-            self.push_screen(SnapshotsScreen(self.service, d.uuid, d.name))
+            self.push_screen(SnapshotsScreen(self.service_of(d), d.uuid, d.name))
 
-    # --- storage and networks screens (S, N) ----------------------------------------
+    # --- storage and networks screens (S, N), per host ------------------------------
 
     def action_storage(self) -> None:
         from .storage_screen import StorageScreen
         if not isinstance(self.screen, StorageScreen):
-            self.push_screen(StorageScreen(self.service))
+            self.choose_host("Storage of which host?", lambda svc: svc and self.push_screen(StorageScreen(svc)),
+                             prefer_selected=True)
 
     def action_networks(self) -> None:
         from .network_screen import NetworkScreen
         if not isinstance(self.screen, NetworkScreen):
-            self.push_screen(NetworkScreen(self.service))
+            self.choose_host("Networks of which host?", lambda svc: svc and self.push_screen(NetworkScreen(svc)),
+                             prefer_selected=True)
 
-    def _object_event(self, event: HostObjectChanged) -> None:
+    def _object_event(self, event: HostObjectChanged, slot: HostSlot) -> None:
         if event.kind == "pool":
-            self.check_storage()
+            self.check_storage(slot)
         for screen in self.screen_stack:
             forward = getattr(screen, "on_object_event", None)
-            if forward is not None:
+            # a screen about one host's objects hears that host only
+            if forward is not None and getattr(screen, "service", slot.service) is slot.service:
                 forward(event.kind, event.name)
 
-    def set_storage_warnings(self, warnings: list[str]) -> None:
-        if warnings != self.storage_warnings:
-            self.storage_warnings = list(warnings)
+    def set_storage_warnings(self, warnings: list[str], slot: HostSlot | None = None) -> None:
+        slot = slot or self.primary
+        if slot is not None and warnings != slot.storage_warnings:
+            slot.storage_warnings = list(warnings)
             if self.list_screen.is_mounted:
                 self.update_status()
 
-    @work(exclusive=True, group="storage-check")
-    async def check_storage(self) -> None:
+    def check_storage(self, slot: HostSlot | None = None) -> None:
         """Pool warnings for the status line: on connect, on pool events and
         every few minutes (volumes fill up without events), never per stats tick."""
-        if self.service.state is not ConnState.CONNECTED:
+        for one in ([slot] if slot is not None else list(self.slots.values())):
+            self.run_worker(partial(self._check_storage, one), group=f"storage-check-{one.name}", exclusive=True)
+
+    async def _check_storage(self, slot: HostSlot) -> None:
+        service = slot.service
+        if service.state is not ConnState.CONNECTED:
             return
         from ..core import storage
         try:
-            pools = await self.service.call(storage.list_pools, action="list storage pools of",
-                                            obj=self.service.display_uri)
+            pools = await service.call(storage.list_pools, action="list storage pools of", obj=service.display_uri)
         except VmtuiError as err:
             log.info("storage check failed: %s", err)
             return
-        self.set_storage_warnings(storage.pool_warnings(pools, short=True))
+        self.set_storage_warnings(storage.pool_warnings(pools, short=True), slot)
 
     def action_cloudinit_library(self) -> None:
         from .cloudinit_editor import CloudInitLibraryScreen
-        d = self.table.selected if self.service.state is ConnState.CONNECTED else None
-        self.push_screen(CloudInitLibraryScreen(self.service, domain_name=d.name if d else None,
+        d = self.table.selected
+        svc = self.service_of(d) if d is not None else self.service
+        if svc.state is not ConnState.CONNECTED:
+            d = None
+        self.push_screen(CloudInitLibraryScreen(svc, domain_name=d.name if d else None,
                                                 domain_uuid=d.uuid if d else None))
-
-    def _after_stop(self, event: DomainEvent) -> None:
-        """A VM whose cloud-init seed is to go after its first boot stopped
-        (the service read its definition again: "seed due"): remove the seed
-        if the guest shut itself down."""
-        if self.service.readonly:
-            return
-        from ..core.provision import seed
-        if event.detail not in seed.SUCCESSFUL_STOP_DETAILS:
-            return
-
-        async def job() -> None:
-            path = await self.service.call(lambda c: seed.cleanup_after_first_boot(c, event.uuid),
-                                           action="remove the cloud-init seed of", obj=f"domain '{event.name}'")
-            if path:
-                self.notify(f"First boot of '{event.name}' done: removed its cloud-init seed {path}",
-                            title="cloud-init", timeout=6)
-
-        self._run("cloud-init", job)
 
     def action_kickstart(self) -> None:
         from .kickstart_editor import KickstartEditorScreen
@@ -813,6 +1046,7 @@ class VmtuiApp(TemplateActions, App):
         self.table.set_text_filter(event.value.strip())
         self.update_status()
         self.update_selection()
+        self.want_titles()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -823,6 +1057,7 @@ class VmtuiApp(TemplateActions, App):
 
     def action_state_filter(self) -> None:
         label = self.table.cycle_state_filter()
+        self.want_titles()
         self.notify(f"Showing {label}", timeout=2)
         self.update_status()
         self.update_selection()
@@ -831,6 +1066,24 @@ class VmtuiApp(TemplateActions, App):
     def action_sort(self) -> None:
         label = self.table.cycle_sort()
         self.notify(f"Sorted by {label}", timeout=2)
+        self.want_titles()
 
     def action_reverse_sort(self) -> None:
         self.table.reverse_sort()
+        self.want_titles()
+
+    def action_graph_column(self) -> None:
+        shown = not self.table.column_shown("graph")
+        self.table.show_column("graph", shown)
+        self.notify("CPU graph column shown (CPU % of the last 20 s)" if shown else "CPU graph column hidden",
+                    timeout=2)
+
+    def action_addresses(self) -> None:
+        shown = not self.table.column_shown("address")
+        self.table.show_column("address", shown)
+        if shown:
+            self.notify("Address column: the running guests' addresses, read now and every "
+                        f"{ADDRESS_INTERVAL:g} s (details, Enter, read them at once)", timeout=4)
+            self._refresh_addresses()
+        else:
+            self.notify("Address column hidden", timeout=2)

@@ -200,6 +200,10 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             yield TextArea(id="f-packages", tab_behavior="focus", classes="ci-small")
             yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
                                  for key in ("package_update", "package_upgrade", "ssh_pwauth")))
+            yield Label("Root disk: grow the partition and file system to a disk larger than the image "
+                        "(\"not set\": the image's default)", classes="field-label ci-section")
+            yield side_by_side(*((key, Select(TRI, id=f"f-{key.replace('_', '-')}", allow_blank=False, value="unset"))
+                                 for key in ("growpart", "resize_rootfs")))
             yield Label("runcmd (one command per line; [\"argv\", \"list\"] in JSON)",
                         classes="field-label ci-section")
             yield TextArea(id="f-runcmd", tab_behavior="focus", classes="ci-small")
@@ -355,6 +359,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
             self.query_one("#f-package-update", Select).value = tri_value(form.package_update)
             self.query_one("#f-package-upgrade", Select).value = tri_value(form.package_upgrade)
             self.query_one("#f-ssh-pwauth", Select).value = tri_value(form.ssh_pwauth)
+            self.query_one("#f-growpart", Select).value = tri_value(form.growpart)
+            self.query_one("#f-resize-rootfs", Select).value = tri_value(form.resize_rootfs)
             self._user_index = 0
             self._file_index = 0
             self._refresh_user_pick()
@@ -378,6 +384,8 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
         form.package_update = tri_from(self.query_one("#f-package-update", Select).value)
         form.package_upgrade = tri_from(self.query_one("#f-package-upgrade", Select).value)
         form.ssh_pwauth = tri_from(self.query_one("#f-ssh-pwauth", Select).value)
+        form.growpart = tri_from(self.query_one("#f-growpart", Select).value)
+        form.resize_rootfs = tri_from(self.query_one("#f-resize-rootfs", Select).value)
         self._collect_user()
         self._collect_file()
 
@@ -745,7 +753,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
         self.domain_name, self.pools, self.default_pool = domain_name, pools, default_pool
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Checkbox
+        from .toggles import Checkbox
         with Vertical(classes="dialog", id="attach-seed"):
             yield Label(f"Attach a cloud-init seed to '{escape(self.domain_name)}'", classes="dialog-title")
             yield Static(f"The NoCloud ISO is uploaded as volume '{escape(self.domain_name)}-cidata.iso' and "
@@ -761,7 +769,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
-        from textual.widgets import Checkbox
+        from .toggles import Checkbox
         self.dismiss((str(self.query_one("#attach-pool", Select).value),
                       self.query_one("#attach-detach", Checkbox).value))
 
@@ -979,8 +987,11 @@ class CloudInitLibraryScreen(Screen[None]):
         except VmtuiError as err:
             self._error(err)
             return
-        then = " It goes again after the first boot." if detach else ""
+        then = " It goes once cloud-init finished with it (while vmtui runs)." if detach else ""
         self.notify(f"Attached {path} to '{name}'.{then}", title="cloud-init", timeout=6)
+        adopt = getattr(self.app, "adopt_vm", None)
+        if adopt is not None and uuid:
+            adopt(uuid, self.service)
 
     def action_import_file(self) -> None:
         def path_given(path: str | None) -> None:

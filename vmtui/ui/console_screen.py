@@ -36,7 +36,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, ContentSwitcher, DataTable, Input, Label, Static
+from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Static
 
 from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
@@ -44,6 +44,7 @@ from ..core.sizes import fmt_bytes
 from .footer import KeyFooter
 from .templates_ui import confirm_start
 from .terminal import TerminalView
+from .toggles import Checkbox
 
 SCREEN_NAME = "vmtui-consoles"
 
@@ -63,11 +64,13 @@ class ConsolePane(Vertical):
     """One VM's console: the terminal, and a panel saying what is wrong and
     what can be done about it when it is not connected."""
 
-    def __init__(self, manager: C.ConsoleManager, uuid: str, name: str, *, id: str | None = None) -> None:
+    def __init__(self, manager: C.ConsoleManager, uuid: str, name: str, *, id: str | None = None,
+                 host: str = "") -> None:
         super().__init__(id=id, classes="console-pane")
-        self.manager = manager
+        self.manager = manager  # the console manager of the VM's host
         self.uuid = uuid
         self.vm_name = name
+        self.host = host  # the host's name when there are several ("" otherwise)
         self.session: C.ConsoleSession | None = None
         self.state = CONNECTING
         self.detail = ""
@@ -384,8 +387,8 @@ class ConsoleScreen(Screen):
     def on_mount(self) -> None:
         self._ready = True
         pending, self._pending = self._pending, []
-        for uuid, name in pending:
-            self.open_console(uuid, name)
+        for uuid, name, manager, host in pending:
+            self.open_console(uuid, name, manager, host=host)
         self._update_bars()
 
     # -- tabs --------------------------------------------------------------------
@@ -397,19 +400,23 @@ class ConsoleScreen(Screen):
         cur = self.query_one(ContentSwitcher).current
         return next((p for p in self.panes if p.id == cur), None)
 
-    def pane_of(self, uuid: str) -> ConsolePane | None:
-        return next((p for p in self.panes if p.uuid == uuid), None)
+    def pane_of(self, uuid: str, manager: C.ConsoleManager | None = None) -> ConsolePane | None:
+        """The tab of ``uuid`` (on ``manager``'s host: after a migration the
+        same VM can have a tab per host)."""
+        return next((p for p in self.panes if p.uuid == uuid and (manager is None or p.manager is manager)), None)
 
-    def open_console(self, uuid: str, name: str) -> None:
+    def open_console(self, uuid: str, name: str, manager: C.ConsoleManager | None = None, *,
+                     host: str = "") -> None:
         """Show the console of ``uuid`` (opening a tab for it if needed)."""
+        manager = manager or self.manager
         if not self._ready:
-            if all(u != uuid for u, _ in self._pending):
-                self._pending.append((uuid, name))
+            if all(u != uuid or m is not manager for u, _, m, _ in self._pending):
+                self._pending.append((uuid, name, manager, host))
             return
-        pane = self.pane_of(uuid)
+        pane = self.pane_of(uuid, manager)
         if pane is None:
             self._serial += 1
-            pane = ConsolePane(self.manager, uuid, name, id=f"console-{self._serial}")
+            pane = ConsolePane(manager, uuid, name, id=f"console-{self._serial}", host=host)
             self.panes.append(pane)
             self.query_one(ContentSwitcher).mount(pane)
         elif pane.state in (C.VM_NOT_RUNNING, C.NO_SERIAL, C.IN_USE, ERROR) and pane.ever_connected is False:
@@ -429,7 +436,7 @@ class ConsoleScreen(Screen):
         i = self.panes.index(pane)
         self.panes.remove(pane)
         pane.detach()
-        manager = self.manager
+        manager = pane.manager
         uuid = pane.uuid
 
         async def close() -> None:
@@ -455,14 +462,15 @@ class ConsoleScreen(Screen):
         tabs = Text(" Consoles ", style="bold")
         for i, p in enumerate(self.panes, 1):
             mark = "" if p.state == CONNECTED else f" ({p.label})"
-            label = f" {i} {p.vm_name}{mark} "
+            where = f"@{p.host}" if p.host else ""
+            label = f" {i} {p.vm_name}{where}{mark} "
             tabs.append(label, style="reverse bold" if p is cur else "")
             tabs.append("│" if i < len(self.panes) else "")
         self.query_one("#console-tabs", Static).update(tabs)
         status = Text()
         if cur is not None:
             scr = cur.terminal.screen_buffer
-            sb = len(self.manager.scrollback(cur.uuid))
+            sb = len(cur.manager.scrollback(cur.uuid))
             status.append(f" {cur.vm_name}: {cur.label}")
             status.append(f" │ {scr.columns}×{scr.lines}")
             if cur.resized_since_connect:
@@ -530,12 +538,13 @@ class ConsoleScreen(Screen):
 
     # -- forwarded service messages ------------------------------------------------
 
-    def connection_changed(self, connected: bool) -> None:
+    def connection_changed(self, connected: bool, manager: C.ConsoleManager | None = None) -> None:
         for p in list(self.panes):
-            p.connection_changed(connected)
+            if manager is None or p.manager is manager:
+                p.connection_changed(connected)
 
-    def domain_event(self, uuid: str, event: str) -> None:
-        p = self.pane_of(uuid)
+    def domain_event(self, uuid: str, event: str, manager: C.ConsoleManager | None = None) -> None:
+        p = self.pane_of(uuid, manager)
         if p is not None:
             p.domain_event(event)
 
@@ -667,8 +676,9 @@ class ConsoleListScreen(Screen):
         panes = cs.panes if cs is not None else []
         for i, p in enumerate(panes, 1):
             scr = p.terminal.screen_buffer
-            t.add_row(str(i), p.vm_name, p.label, _fmt_size(len(p.manager.scrollback(p.uuid))),
-                      f"{scr.columns}×{scr.lines}", key=p.uuid)
+            name = f"{p.vm_name}@{p.host}" if p.host else p.vm_name
+            t.add_row(str(i), name, p.label, _fmt_size(len(p.manager.scrollback(p.uuid))),
+                      f"{scr.columns}×{scr.lines}", key=p.id)
         if panes:
             t.move_cursor(row=min(keep, len(panes) - 1))
         elif self.app.screen is self:
@@ -680,7 +690,7 @@ class ConsoleListScreen(Screen):
         if cs is None or not t.row_count:
             return None
         key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
-        return cs.pane_of(key)
+        return next((p for p in cs.panes if p.id == key), None)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -689,7 +699,7 @@ class ConsoleListScreen(Screen):
 
     def action_open(self) -> None:
         if p := self.selected():
-            show_console(self.app, p.uuid, p.vm_name)
+            show_console(self.app, p.uuid, p.vm_name, p.manager, host=p.host)
 
     def action_save(self) -> None:
         if p := self.selected():
@@ -730,11 +740,12 @@ def console_screen(app: App, create: bool = True) -> ConsoleScreen | None:
     return screen
 
 
-def show_console(app: App, uuid: str, name: str) -> ConsoleScreen:
-    """Open (or switch to) the console of ``uuid`` and show it."""
+def show_console(app: App, uuid: str, name: str, manager: C.ConsoleManager | None = None, *,
+                 host: str = "") -> ConsoleScreen:
+    """Open (or switch to) the console of ``uuid`` (on ``manager``'s host) and show it."""
     screen = console_screen(app)
     assert screen is not None
-    screen.open_console(uuid, name)
+    screen.open_console(uuid, name, manager, host=host)
     if app.screen is not screen:
         if screen in app.screen_stack:
             while app.screen is not screen:
@@ -753,20 +764,20 @@ def show_console_list(app: App) -> None:
     app.push_screen(ConsoleListScreen())
 
 
-def forward_connection_state(app: App, state) -> None:
-    """Tell the open consoles that the connection went down or came back."""
+def forward_connection_state(app: App, state, manager: C.ConsoleManager | None = None) -> None:
+    """Tell the open consoles (of ``manager``'s host) that the connection went down or came back."""
     cs = console_screen(app, create=False)
     if cs is None or not cs._ready:
         return
     from ..core.connection.service import ConnState
     if state is ConnState.CONNECTED:
-        cs.connection_changed(True)
+        cs.connection_changed(True, manager)
     elif state is ConnState.DISCONNECTED:
-        cs.connection_changed(False)
+        cs.connection_changed(False, manager)
 
 
-def forward_domain_event(app: App, uuid: str, kind: str) -> None:
-    """Tell the open consoles about a domain event (a VM started or stopped)."""
+def forward_domain_event(app: App, uuid: str, kind: str, manager: C.ConsoleManager | None = None) -> None:
+    """Tell the open consoles about a domain event (a VM started or stopped) on ``manager``'s host."""
     cs = console_screen(app, create=False)
     if cs is not None and cs._ready:
-        cs.domain_event(uuid, kind)
+        cs.domain_event(uuid, kind, manager)

@@ -10,12 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from ..core.connection.rows import DomainInfo
 from ..core.connection.service import DiskUsage
 from ..core.sizes import fmt_bytes
 from .forms import dialog_buttons
+from .toggles import Checkbox
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import DataTable, Input, Label, RadioSet, Select, Static
 
 from ..core import storage
 from ..core.storage import disks
@@ -26,6 +26,7 @@ from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .new_volume import NewVolumeFields
 from .templates_ui import clones_text, linked_clones
+from .toggles import Checkbox, RadioButton
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """The domain list: a table of its own on Textual's Line API.
 
-Rows are keyed by an opaque hashable key that the caller chooses: the UUID
-by default (``row_key``); a list of several hosts keys them by (host, UUID).
+Rows are keyed by an opaque hashable key that the caller chooses: by
+default core/fleet/model.py's ``row_key``, the UUID (with several hosts,
+UUID and host). With several hosts a Host column shows first, with marked
+VMs a mark column before it (:meth:`DomainTable.set_extra_columns`); rows
+can be grouped by host (:meth:`DomainTable.toggle_group_by_host`).
 The table keeps, for the rows it shows, their order, their sort keys and
 the widths of their cells -- no widget, no Rich object, no cell object per
 row. A row's cells are built from its :class:`DomainInfo` by the builders
@@ -22,6 +25,7 @@ a few lines of text.
 from __future__ import annotations
 
 import bisect
+import ipaddress
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +43,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..core.connection.history import CPU
 from ..core.connection.rows import CRASHED, IDLE, IN_SHUTDOWN, PAUSED, PMSUSPENDED, RUNNING, SHUT_OFF, DomainInfo
+from ..core.fleet.model import Marks, matches_text
+from ..core.fleet.model import row_key as fleet_row_key
 from ..core.sizes import fmt_kib, fmt_percent, fmt_rate
 
 STATE_STYLE = {
@@ -97,6 +104,16 @@ class Cell:
 
     def __hash__(self) -> int:
         return hash(self.plain)
+
+
+class ColumnKey(str):
+    """A column's key, as :attr:`DomainTable.columns` gives it."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str(self)
 
 
 class Column:
@@ -167,11 +184,51 @@ def _state_sort(d: DomainInfo) -> float:
     return d.state_code + 0.5 if d.template and d.is_shut_off else float(d.state_code)
 
 
+READINESS_STYLE = {"error": "bold red", "ready": "green"}
+
+
 def _state_cell(d: DomainInfo) -> Cell:
-    """The state; a shut-off template says "template" (sorted after shut off)."""
+    """The state; a shut-off template says "template" (sorted after shut off);
+    a running guest whose boot vmtui watches says how far it got
+    ("running (cloud-init)", see core/consoles/readiness.py)."""
     if d.template and d.is_shut_off:
         return Cell("template", d.state_code + 0.5, "magenta")
+    ready = d.guest.readiness if d.is_active else ""
+    if ready:
+        return Cell(f"{d.state} ({ready})", float(d.state_code),
+                    READINESS_STYLE.get(ready, STATE_STYLE.get(d.state_code, "")))
     return Cell(d.state, float(d.state_code), STATE_STYLE.get(d.state_code, ""))
+
+
+def _ip_key(ip: str) -> tuple:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return (2, ip)
+    return (addr.version, int(addr))
+
+
+def _address_cell(d: DomainInfo) -> Cell:
+    """The first address of a running guest (+N more), from the cache the
+    guest watch keeps (core/consoles/guests.py); blank when unknown."""
+    ips = d.guest.addresses if d.is_active else ()
+    if not ips:
+        return Cell("", (9,))
+    more = f" +{len(ips) - 1}" if len(ips) > 1 else ""
+    return Cell(ips[0] + more, _ip_key(ips[0]))
+
+
+GRAPH_WIDTH = 10  # ticks in the list's CPU graph (20 s at the default tick)
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def _graph_cell(d: DomainInfo) -> Cell:
+    """The CPU % of the last GRAPH_WIDTH ticks as bars, 0-100 % (the
+    service's stats history; nothing while the VM does not run)."""
+    ring = d.history
+    values = ring.series(CPU, GRAPH_WIDTH) if ring is not None and d.is_active else []
+    bars = "".join(" " if v is None else _BARS[min(7, int(v * 8 / 100.0))] for v in values)
+    return Cell(bars.rjust(GRAPH_WIDTH) if bars else "", _cpu(d))
 
 
 def _cpu(d: DomainInfo) -> float:
@@ -179,10 +236,12 @@ def _cpu(d: DomainInfo) -> float:
     return -1.0 if cpu is None else cpu
 
 
+# the host breaks ties: one name on two hosts sorts the same way every time
 COLUMNS: list[Column | tuple] = [
-    Column("name", "Name", lambda d: Cell(d.name, d.name.lower(), "bold" if d.is_active else ""),
-           sort=lambda d: d.name.lower()),
+    Column("name", "Name", lambda d: Cell(d.name, (d.name.lower(), d.host), "bold" if d.is_active else ""),
+           sort=lambda d: (d.name.lower(), d.host)),
     Column("state", "State", _state_cell, sort=_state_sort),
+    Column("address", "Address", _address_cell, optional=True),
     Column("vcpus", "vCPU", lambda d: _num(str(d.vcpus) if d.vcpus else "-", d.vcpus),
            sort=attrgetter("vcpus"), largest_first=True),
     Column("memory", "Memory", lambda d: _num(_fmt_kib(d.memory_kib) if d.memory_kib else "-", d.memory_kib),
@@ -193,10 +252,17 @@ COLUMNS: list[Column | tuple] = [
            sort=lambda d: _io_total(d.stats.disk_read_bps, d.stats.disk_write_bps), largest_first=True),
     Column("net", "Net I/O", lambda d: _io_cell(d.stats.net_rx_bps, d.stats.net_tx_bps),
            sort=lambda d: _io_total(d.stats.net_rx_bps, d.stats.net_tx_bps), largest_first=True),
+    Column("graph", "CPU graph", _graph_cell, optional=True, sort=_cpu, largest_first=True),
     Column("title", "Title", lambda d: Cell(d.title, d.title.lower(), "italic"), sort=lambda d: d.title.lower()),
 ]
 # Sorting (o) cycles through these, among the columns shown.
 SORTABLE = ["name", "state", "cpu", "memory", "vcpus", "disk", "net"]
+#: Shown first when there are several hosts / marked VMs (DomainTable.set_extra_columns)
+HOST_COLUMN = Column("host", "Host", lambda d: Cell(d.host, (d.host.lower(), d.name.lower()), "cyan"),
+                     sort=lambda d: (d.host.lower(), d.name.lower()))
+MARK_LABEL = "*"
+#: Columns shown only when asked for: A (the guests' addresses), G (the CPU graph)
+OPTIONAL_COLUMNS = frozenset({"address", "graph"})
 PAD = 1  # spaces on each side of a cell
 MEASURE_SLICE = 2000  # rows measured per slice after the first page is drawn
 LINE_CACHE = 400  # rendered lines kept (a 40-row screen shows 39)
@@ -237,11 +303,11 @@ class LostSelection:
     (undefined on the host, or gone while disconnected) or "hidden" (it no
     longer matches the filter, e.g. it stopped while only running VMs show)."""
 
-    uuid: str
+    uuid: str  # the VM's UUID
     name: str
     why: str
     index: int  # where its row was
-    key: RowKey = None  # its row key (the UUID unless the table keys rows otherwise)
+    key: RowKey = None  # its row key (the UUID; with several hosts, UUID and host)
 
 
 class _Rows:
@@ -353,7 +419,7 @@ class DomainTable(ScrollView, can_focus=True):
         def control(self) -> "DomainTable":
             return self.table
 
-    def __init__(self, *, row_key: Callable[[DomainInfo], RowKey] = uuid_key, name: str | None = None,
+    def __init__(self, *, row_key: Callable[[DomainInfo], RowKey] = fleet_row_key, name: str | None = None,
                  id: str | None = None, classes: str | None = None, disabled: bool = False) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.row_key = row_key
@@ -364,6 +430,10 @@ class DomainTable(ScrollView, can_focus=True):
         self.sort_reverse = False
         self.lost: LostSelection | None = None
         self.rows = _Rows(self)
+        self.group_by_host = False
+        self.marks: Marks | None = None  # set by the app: the mark column shows them
+        self._with_marks = self._with_host = False  # the mark and Host columns (set_extra_columns)
+        self._settling: set[RowKey] = set()  # rows whose CPU graph still moves without a change (refresh_graphs)
         self._hidden: set[str] = {c.key for c in map(as_column, COLUMNS) if c.optional}
         self._columns: list[Column] = []  # the columns shown
         self._order: list[RowKey] = []  # the rows shown, in order
@@ -386,7 +456,9 @@ class DomainTable(ScrollView, can_focus=True):
     # --- columns ---------------------------------------------------------------
 
     def _set_columns(self) -> None:
-        self._columns = [c for c in map(as_column, COLUMNS) if c.key not in self._hidden]
+        extra = ([Column("mark", MARK_LABEL, self._mark_cell)] if self._with_marks else []) + (
+            [HOST_COLUMN] if self._with_host else [])
+        self._columns = extra + [c for c in map(as_column, COLUMNS) if c.key not in self._hidden]
         self._counts = [{} for _ in self._columns]
         self._col_widths = [cell_len(c.label) for c in self._columns]
         self._gen += 1
@@ -397,12 +469,72 @@ class DomainTable(ScrollView, can_focus=True):
         self._schedule_measuring()
 
     @property
-    def columns(self) -> list[Column]:
-        """The columns shown, in order."""
-        return list(self._columns)
+    def columns(self) -> dict["ColumnKey", Column]:
+        """The columns shown, in order, by key (a str with ``.value``, as
+        DataTable's column keys have)."""
+        return {ColumnKey(c.key): c for c in self._columns}
+
+    @property
+    def column_keys(self) -> list[str]:
+        """The keys of the columns shown, in order."""
+        return [c.key for c in self._columns]
 
     def column_shown(self, key: str) -> bool:
         return any(c.key == key for c in self._columns)
+
+    def show_column(self, key: str, shown: bool) -> None:
+        """Show or hide an optional column (OPTIONAL_COLUMNS)."""
+        if key not in OPTIONAL_COLUMNS or self.column_shown(key) == shown:
+            return
+        self.set_column_shown(key, shown)
+        if key == "graph":
+            self._settling = {k for k, d in self.domains.items() if d.history is not None} if shown else set()
+
+    def _mark_cell(self, d: DomainInfo) -> Cell:
+        marked = self.marks is not None and self.row_key(d) in self.marks
+        return Cell(MARK_LABEL if marked else "", 0 if marked else 1, "bold")
+
+    def set_extra_columns(self, *, host: bool, marks: bool) -> bool:
+        """Show or hide the Host column (several hosts) and the mark column
+        (VMs are marked). True when that changed."""
+        if (host, marks) == (self._with_host, self._with_marks):
+            return False
+        self._with_host, self._with_marks = host, marks
+        if self.sort_key in ("host", "mark") and not self.column_shown(self.sort_key):
+            self.sort_key, self.sort_reverse = "name", False
+        self._set_columns()
+        if self.group_by_host:
+            self._resort()
+        self._changed_everything()
+        return True
+
+    def refresh_marks(self, keys: Iterable[RowKey]) -> None:
+        """The marks of ``keys`` changed: redraw their rows."""
+        if self._with_marks:
+            self._redraw_rows([k for k in keys if k in self._shown])
+
+    def refresh_graphs(self) -> None:
+        """Move the CPU graphs of the rows whose figures stopped changing (run
+        at each stats tick): their history repeats their last sample, and no
+        row change says so. Only rows changed in the last GRAPH_WIDTH ticks
+        are looked at."""
+        if not self.column_shown("graph"):
+            self._settling.clear()
+            return
+        keys = []
+        widened = False
+        for key in list(self._settling):
+            d = self.domains.get(key)
+            ring = d.history if d is not None else None
+            if ring is None or ring.clock.tick - ring.last >= GRAPH_WIDTH:
+                self._settling.discard(key)  # its bars are all its last figure now
+            if d is not None and key in self._shown:
+                keys.append(key)
+                widened |= self._measure(key)
+        if widened and self._fit_widths():
+            self._changed_everything()
+        else:
+            self._redraw_rows(keys)
 
     def set_column_shown(self, key: str, shown: bool = True) -> None:
         """Show or hide a column (an optional one, typically)."""
@@ -425,7 +557,7 @@ class DomainTable(ScrollView, can_focus=True):
     def get_cell(self, key: RowKey, column: str) -> Cell:
         """The cell of row ``key`` in ``column`` (KeyError: no such row)."""
         d = self.domains[key]
-        for c in map(as_column, COLUMNS):
+        for c in [*self._columns, *map(as_column, COLUMNS)]:
             if c.key == column:
                 return c.build(d)
         raise KeyError(column)
@@ -435,20 +567,20 @@ class DomainTable(ScrollView, can_focus=True):
     def matches(self, d: DomainInfo) -> bool:
         if not STATE_FILTERS[self.state_filter][1](d):
             return False
-        if self.text_filter:
-            needle = self.text_filter.lower()
-            return needle in d.name.lower() or needle in d.title.lower()
-        return True
+        return matches_text(d, self.text_filter)
 
     @property
     def row_count(self) -> int:
         return len(self._order)
 
-    def visible_uuids(self) -> list[RowKey]:
-        """The keys of the rows shown, in order (UUIDs, unless keyed otherwise)."""
+    def visible_keys(self) -> list[RowKey]:
+        """The keys of the rows shown, in order."""
         return list(self._order)
 
-    visible_keys = visible_uuids
+    def visible_uuids(self) -> list[str]:
+        """The UUIDs of the rows shown, in order."""
+        domains = self.domains
+        return [domains[k].uuid for k in self._order]
 
     def keys_on_screen(self) -> list[RowKey]:
         """The keys of the rows on screen now (the titles pass reads these first)."""
@@ -509,11 +641,14 @@ class DomainTable(ScrollView, can_focus=True):
         same whichever way rows arrive."""
         value = self._sort_column().sort
         reverse = self.sort_reverse
+        grouped = self.group_by_host and self._with_host
 
         def okey(key: RowKey, d: DomainInfo) -> tuple:
             v = value(d)
             if reverse:
                 v = -v if isinstance(v, (int, float)) else _Desc(v)
+            if grouped:  # the rows of one host together, in the sort order within it
+                return (d.host.lower(), v, d.name.lower(), key)
             return (v, d.name.lower(), key)
 
         return okey
@@ -580,9 +715,12 @@ class DomainTable(ScrollView, can_focus=True):
         leaving: list[RowKey] = []
         placing: list[tuple[tuple, RowKey]] = []
         redraw: list[RowKey] = []
+        graph = self.column_shown("graph")
         for d in changed:
             key = self.row_key(d)
             self.domains[key] = d
+            if graph and d.history is not None:
+                self._settling.add(key)
             if not self.matches(d):
                 if key in shown:
                     leaving.append(key)
@@ -1120,6 +1258,12 @@ class DomainTable(ScrollView, can_focus=True):
     def reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
         self._apply_sort()
+
+    def toggle_group_by_host(self) -> bool:
+        """Rows of one host together (in the sort order within it)."""
+        self.group_by_host = not self.group_by_host
+        self._apply_sort()
+        return self.group_by_host
 
     def _apply_sort(self) -> None:
         self._resort()

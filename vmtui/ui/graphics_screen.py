@@ -22,7 +22,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core.consoles import graphics as G
@@ -30,6 +30,7 @@ from ..core.errors import InvalidState, Unsupported, VmtuiError
 from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
 from .forms import SubmitDialog, dialog_buttons
+from .toggles import Checkbox
 
 log = logging.getLogger(__name__)
 

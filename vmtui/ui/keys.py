@@ -20,8 +20,11 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("g", "graphics", "Screen", "Graphical console: the VM's screen in the terminal, send keys, "
      "VNC/SPICE connection lines (virt-viewer)", False),
     ("C", "consoles", "Consoles", "Open consoles: switch, save scroll-back, send size (stty), close", False),
-    ("enter", "details", "Details", "Overview of the VM: OS, firmware, CPU, memory, disks, NICs, graphics", True),
-    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml)", False),
+    ("enter", "details", "Details", "Overview of the VM: live figures and graphs, OS, firmware, CPU, memory, "
+     "disks, NICs, graphics", True),
+    ("e", "settings", "Settings", "Change the VM's settings: overview, CPUs, memory, boot, NICs, display, "
+     "devices; live where libvirt can (virt-manager's details pages, virsh setvcpus / setmem / edit)", False),
+    ("x", "xml", "XML", "Show the domain XML (virsh dumpxml); e there edits it (virsh edit)", False),
     ("d", "disks", "Disks", "Disks of the VM: add, remove, grow, persistent/non-persistent, CD-ROM media "
      "(virsh attach-disk, blockresize, change-media)", False),
     ("z", "snapshots", "Snapshots", "Snapshots of the VM as a tree: create, revert, delete (virsh snapshot-*)",
@@ -29,7 +32,11 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("slash", "filter", "Filter", "Filter the list by name or title", True),
     ("t", "state_filter", "States", "Cycle the state filter: all, running, shut off, paused, templates", False),
     ("o", "sort", "Sort", "Cycle the sort column (name, state, CPU%, memory, ...)", False),
+    ("A", "addresses", "Addresses", "Show or hide the Address column: the running guests' IP addresses "
+     "(DHCP lease, guest agent, ARP table; virsh domifaddr)", False),
     ("O", "reverse_sort", "Reverse", "Reverse the sort order", False),
+    ("G", "graph_column", "CPU graph", "Show or hide the CPU graph column (CPU % of the last 20 s; "
+     "cpu_graph_column in the config file)", False),
     ("I", "import_ovf", "Import OVF", "Import an OVF/OVA appliance: disks to qcow2, review, define (virt-convert)",
      False),
     ("E", "export_ova", "Export OVA", "Export a shut-off VM as an OVA (OVF 1.0 + stream-optimized VMDK)", False),
@@ -38,6 +45,16 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
      "Prepare as template: reset SSH host keys, machine-id, net rules... (virt-sysprep)", False),
     ("u", "from_template", "From template", "New VM from the selected template: clone, cloud-init, start", False),
     ("l", "clone", "Clone", "Clone a shut-off VM or template: full copy or linked overlay (virt-clone)", False),
+    ("space", "toggle_mark", "Mark", "Mark or unmark the selected VM for a bulk action (marks survive filtering)",
+     False),
+    ("asterisk", "mark_all", "Mark all", "Mark every VM shown; when all are marked, unmark them", False),
+    ("b", "bulk", "Bulk", "Act on every marked VM, across hosts: start, shut down, force off, pause, resume, "
+     "autostart, snapshot, migrate, delete (one confirmation lists them)", False),
+    ("M", "migrate", "Migrate", "Move the selected VM to another connected host, live or offline, with its "
+     "disks or not (virsh migrate)", False),
+    ("H", "connections", "Hosts", "Connections: add, edit, remove, test, connect and disconnect hosts "
+     "(several in one list)", False),
+    ("v", "group_hosts", "Group", "Group the list by host (several hosts)", False),
     ("S", "storage", "Storage", "Storage pools and volumes (virsh pool-list, vol-list)", False),
     ("N", "networks", "Networks", "Virtual networks and DHCP leases (virsh net-list, net-dhcp-leases)", False),
     ("i", "cloudinit_library", "cloud-init", "Saved cloud-init configs: new, edit, duplicate, delete, "
@@ -48,7 +65,16 @@ DOMAIN_LIST_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("q", "quit", "Quit", "Leave vmtui", False),
 ]
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter"}
+#: Footer and command-palette labels that follow the selected VM: the label
+#: of an action when that VM is paused (``p`` resumes it then).
+PAUSED_LABELS = {"pause_resume": "Resume"}
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "enter": "Enter", "space": "Space", "asterisk": "*"}
+
+
+def label_for(action: str, label: str, *, paused: bool) -> str:
+    """The footer label of ``action`` for the selected VM (paused or not)."""
+    return PAUSED_LABELS.get(action, label) if paused else label
 
 
 def display_key(key: str) -> str:

@@ -12,11 +12,12 @@ from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Input, Label, RadioSet, Select, Static
 
 from ..core.sizes import fmt_bytes, format_size, parse_size
 from ..core.storage import DiskPlan, PoolInfo, plan_new_disk
 from .forms import labelled
+from .toggles import RadioButton
 
 FORMATS = [("qcow2", "qcow2"), ("raw", "raw")]
 

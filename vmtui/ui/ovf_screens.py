@@ -24,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from ..core.host import inventory
 from ..core import ovf
@@ -32,6 +32,7 @@ from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
 from .forms import dialog_buttons
+from .toggles import Checkbox
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,81 @@ def _table(headers: list[str]) -> Table:
     return t
 
 
-def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], connect: list | None = None) -> list:
+READINESS_WORDS = {
+    "booting": "booting",
+    "cloud-init": "cloud-init is running",
+    "ready": "ready",
+    "error": "error",
+}
+
+
+def guest_renderables(d, report, seed_status, *, watched: bool, seed_waits: bool, note: str = "") -> list:
+    """The "Guest" section of the details: how far its boot got (when vmtui
+    reads its console), its addresses with the source of each, and its
+    cloud-init seed. ``d``: the DomainInfo (None: unknown); ``report``: an
+    AddressReport (None: not read); ``seed_status``: core.provision.seed's
+    SeedStatus or None; ``watched``: this vmtui reads its console;
+    ``seed_waits``: this vmtui removes the seed once cloud-init finished."""
+    rows: list[tuple[str, str]] = []
+    running = d is not None and d.is_active
+    if running:
+        g = d.guest
+        if g.readiness:
+            rows.append(("Boot", f"{READINESS_WORDS.get(g.readiness, g.readiness)}: {g.readiness_detail}"
+                         if g.readiness_detail else READINESS_WORDS.get(g.readiness, g.readiness)))
+        elif watched:
+            rows.append(("Boot", "nothing on its serial console yet"))
+        else:
+            rows.append(("Boot", "not followed: vmtui reads the boot (serial console) of the VMs it creates "
+                                 "or starts"))
+    if report is not None and report.addresses:
+        t = _table(["Address", "Source", "MAC", "Interface"])
+        for a in report.addresses:
+            t.add_row(a.address, a.source, a.mac or "-", a.interface or "-")
+        rows_table = t
+    else:
+        rows_table = None
+    if running:
+        if report is None:
+            rows.append(("Addresses", note or "not read"))
+        elif not report.addresses:
+            rows.append(("Addresses", f"none known ({report.explain()})"))
+        else:
+            rows.append(("Sources", report.explain()))
+    if seed_status is not None:
+        where = seed_status.path or "?"
+        if not seed_status.attached:
+            text = f"{where} (not attached)"
+        elif not seed_status.remove_after_first_boot:
+            text = f"{where} (stays attached)"
+        elif seed_waits:
+            text = f"{where}: this vmtui removes it once cloud-init reports that it finished"
+        else:
+            text = (f"{where}: to go after the first boot, but only the vmtui that waits for it removes it "
+                    "(vmtui create --wait, or the vmtui that created the VM), and none does: it stays. "
+                    "Remove it in Disks (d).")
+        rows.append(("cloud-init seed", text))
+    out: list = [Text("\nGuest", style="bold underline")]
+    if not rows and rows_table is None:
+        out.append(Text("not running" if not running else "nothing known"))
+        return out
+    boot, rest = [r for r in rows if r[0] == "Boot"], [r for r in rows if r[0] != "Boot"]
+    if boot:
+        out.append(_kv_table(boot))
+    if rows_table is not None:
+        out.append(rows_table)
+    if rest:
+        out.append(_kv_table(rest))
+    return out
+
+
+def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], connect: list | None = None,
+                         guest: list | None = None) -> list:
     """The details of a domain as Rich renderables (one per section).
 
     ``connect``: the graphics displays with their connection lines
-    (``core.graphics.connect_info``); they replace the plain graphics rows."""
+    (``core.graphics.connect_info``); they replace the plain graphics rows.
+    ``guest``: the Guest section (:func:`guest_renderables`), after General."""
     general = [("Name", ov.name), ("UUID", ov.uuid or "-")]
     if ov.title:
         general.append(("Title", ov.title))
@@ -73,6 +143,7 @@ def overview_renderables(ov: domxml.DomainOverview, disks: list[DiskUsage], conn
                   f"on crash {ov.on_crash or '-'}"),
     ]
     out: list = [Text("General", style="bold underline"), _kv_table(general)]
+    out += guest or []
 
     out.append(Text("\nDisks", style="bold underline"))
     if disks:
@@ -132,28 +203,113 @@ class DetailsScreen(DomainScreen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("x", "xml", "XML"),
+        Binding("e", "settings", "Settings"),
         Binding("c", "console", "Console"),
         Binding("r", "reload", "Reload"),
     ]
 
     def compose(self) -> ComposeResult:
+        from .live_figures import LiveFigures
         yield Static(f" Details — {escape(self.domain_name)}", classes="screen-title")
+        pending = Static("", id="details-pending")
+        pending.display = False
+        yield pending
         with VerticalScroll(id="details-body"):
+            yield LiveFigures(self.service, self.uuid, id="live")
             yield Static("Loading…", id="details")
         yield KeyFooter()
 
+    def domain_rows_changed(self, message) -> None:
+        """The app forwards each batch of changed rows: the live figures follow this VM."""
+        from .live_figures import LiveFigures
+        for live in self.query(LiveFigures):  # none while composing: it reads the VM's row when it mounts
+            if not live.is_mounted:
+                continue
+            if self.uuid in message.removed:
+                live.show(None, gone=True)
+                continue
+            for d in message.changed:
+                if d.uuid == self.uuid:
+                    live.show(d)
+
     def on_mount(self) -> None:
         self.query_one("#details-body").focus()
+        self._shown: tuple | None = None  # (overview, disks, connect) on screen
+        self._guest_facts = None
+        self._report = None
+        self._report_note = ""
+        self._seed_status = None
         self.load()
+        self.set_interval(1.0, self._follow_guest)
+
+    def _guests(self):
+        of = getattr(self.app, "guests_of", None)  # the watch of this VM's host
+        return of(self.service) if of is not None else getattr(self.app, "guests", None)
+
+    def _follow_guest(self) -> None:
+        """What the guest watch learns (readiness, addresses) shows as it comes:
+        no libvirt call here, the watch reads."""
+        d = self.service.domains.get(self.uuid)
+        facts = d.guest if d is not None else None
+        if self._shown is None or facts == self._guest_facts:
+            return
+        self._guest_facts = facts
+        guests = self._guests()
+        view = guests.view(self.uuid) if guests is not None else None
+        if view is not None and view.addresses is not None:
+            self._report = view.addresses
+        if d is not None and not d.is_active:
+            self._report = None
+        self._show_details()
+
+    def _show_details(self) -> None:
+        from rich.console import Group
+        if self._shown is None:
+            return
+        ov, disks, connect = self._shown
+        d = self.service.domains.get(self.uuid)
+        guests = self._guests()
+        view = guests.view(self.uuid) if guests is not None else None
+        guest = guest_renderables(d, self._report, self._seed_status,
+                                  watched=view is not None and view.watched,
+                                  seed_waits=view is not None and view.remove_seed, note=self._report_note)
+        self.query_one("#details", Static).update(Group(*overview_renderables(ov, disks, connect, guest)))
+
+    async def _read_guest(self) -> None:
+        """The addresses (the watch's cache when fresh) and the seed."""
+        from ..core.consoles.guests import ADDRESS_TTL
+        from ..core.provision import seed
+        d = self.service.domains.get(self.uuid)
+        guests = self._guests()
+        self._report, self._report_note = None, ""
+        if d is not None and d.is_active and guests is not None:
+            try:
+                self._report = await guests.addresses(self.uuid, max_age=ADDRESS_TTL)
+            except VmtuiError as err:
+                self._report_note = f"cannot be read: {err.cause}"
+        try:
+            xml = await self.service.domain_xml(self.uuid, inactive=True)
+            self._seed_status = seed.seed_status(xml)
+        except (VmtuiError, domxml.DomainXMLError):
+            self._seed_status = None
+        self._guest_facts = d.guest if d is not None else None
+
+    @work(exclusive=True, group="details-pending")
+    async def load_pending(self) -> None:
+        """The line that says what the next boot will change (none when shut off)."""
+        from .settings.pending import pending_line
+        await pending_line(self.service, self.uuid, self.domain_name, self.query_one("#details-pending", Static))
 
     @work(exclusive=True, group="details")
     async def load(self) -> None:
+        self.load_pending()
         try:
             ov, disks = await self.service.details(self.uuid)
         except (VmtuiError, domxml.DomainXMLError) as err:
             self.query_one("#details", Static).update(Text(str(err), style="red"))
             self.notify(str(err), title="Details", severity="error")
             return
+        await self._read_guest()
         connect = None
         if any(g.type in ("vnc", "spice") for g in ov.graphics):
             from ..core.consoles import graphics
@@ -165,8 +321,8 @@ class DetailsScreen(DomainScreen):
                            for d in displays]
             except VmtuiError:
                 connect = None  # the plain rows from the XML above
-        from rich.console import Group
-        self.query_one("#details", Static).update(Group(*overview_renderables(ov, disks, connect)))
+        self._shown = (ov, disks, connect)
+        self._show_details()
 
     def action_reload(self) -> None:
         self.load()
@@ -174,17 +330,26 @@ class DetailsScreen(DomainScreen):
     def action_xml(self) -> None:
         self.app.push_screen(XmlScreen(self.service, self.uuid, self.domain_name))
 
+    def action_settings(self) -> None:
+        from .settings import SettingsScreen
+        self.app.push_screen(SettingsScreen(self.service, self.uuid, self.domain_name), lambda _: self.load())
+
     def action_console(self) -> None:
         from .console_screen import show_console
-        show_console(self.app, self.uuid, self.domain_name)
+        slot = next((s for s in getattr(self.app, "slots", {}).values() if s.service is self.service), None)
+        show_console(self.app, self.uuid, self.domain_name, slot.consoles if slot else None,
+                     host=slot.name if slot else "")
 
 
 class XmlScreen(DomainScreen):
-    """The domain XML, read-only."""
+    """The domain XML, read-only; ``e`` edits the persistent definition (xml_editor.py)."""
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("i", "toggle_inactive", "Live/config"),
+        Binding("e", "edit", "Edit", tooltip="Edit the persistent definition (virsh edit): $VISUAL / $EDITOR "
+                "when set, else vmtui's editor"),
+        Binding("E", "edit_here", "Edit in vmtui", tooltip="Edit the persistent definition in vmtui's editor"),
     ]
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
@@ -218,6 +383,41 @@ class XmlScreen(DomainScreen):
     def action_toggle_inactive(self) -> None:
         self.inactive = not self.inactive
         self.load()
+
+    def action_edit(self) -> None:
+        from .xml_editor import editor_command
+        self.edit(editor_command())
+
+    def action_edit_here(self) -> None:
+        self.edit(None)
+
+    @work(exclusive=True, group="xml-edit")
+    async def edit(self, editor: list[str] | None) -> None:
+        """Edit the persistent definition: in ``editor`` (argv), else in vmtui."""
+        from .xml_editor import EditSession, XmlEditScreen, edit_externally
+        if self.service.readonly:
+            self.notify("Read-only connection: vmtui cannot change VMs here.", title="Edit XML",
+                        severity="warning", timeout=5)
+            return
+        d = self.service.domains.get(self.uuid)
+        if d is not None and not d.persistent:
+            self.notify(f"'{escape(self.domain_name)}' is transient: it has no persistent definition to edit.",
+                        title="Edit XML", severity="warning", timeout=6)
+            return
+        try:
+            original = await self.service.domain_xml(self.uuid, inactive=True)
+        except VmtuiError as err:
+            self.notify(escape(err.message), title="Edit XML", severity="error", timeout=12)
+            return
+        if editor:
+            defined = await edit_externally(self, editor, EditSession(self.service, self.uuid, self.domain_name,
+                                                                      original))
+        else:
+            defined = await self.app.push_screen_wait(XmlEditScreen(self.service, self.uuid, self.domain_name,
+                                                                    original))
+        if defined is not None and self.is_attached:
+            self.inactive = True  # show what libvirt holds now
+            self.load()
 
 
 class HelpScreen(Screen):

@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Checkbox, DataTable, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import DataTable, Input, Label, RadioSet, Static
 
 from ..core.storage import snapshots
 from ..core.errors import VmtuiError
@@ -18,6 +18,7 @@ from ..core.connection.service import LibvirtService
 from .footer import KeyFooter
 from .forms import DomainItemsScreen, FieldError, SubmitDialog, dialog_buttons, labelled
 from .templates_ui import clones_text, linked_clones
+from .toggles import Checkbox, RadioButton
 
 
 class SnapshotsScreen(DomainItemsScreen):

@@ -16,6 +16,7 @@ from textual.css.query import NoMatches
 
 from ..core.errors import VmtuiError
 from ..core.connection.rows import DomainInfo
+from ..core.fleet.model import key_of
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,21 @@ class TemplateActions:
             return
         marked = not d.template
         uuid = d.uuid
+        svc = self.service_of(d)
         from ..core.clones import templates
 
         async def job() -> None:
-            await self.service.call(lambda c: templates.set_marked_by_uuid(c, uuid, marked),
-                                    action="mark as template" if marked else "unmark template",
-                                    obj=f"domain '{d.name}'")
-            await self.service.refresh_domain(uuid)
+            await svc.call(lambda c: templates.set_marked_by_uuid(c, uuid, marked),
+                           action="mark as template" if marked else "unmark template",
+                           obj=f"domain '{d.name}'")
+            await svc.refresh_domain(uuid)
 
         self._run("Template", job, f"'{d.name}' is {'now' if marked else 'no longer'} a template")
 
     def action_prepare_template(self) -> None:
         if d := self._selected_or_none("prepare_template"):
             from .templates_ui import PrepareTemplateScreen
-            self.push_screen(PrepareTemplateScreen(self.service, d))
+            self.push_screen(PrepareTemplateScreen(self.service_of(d), d))
 
     def action_clone(self) -> None:
         d = self._selected_or_none("clone")
@@ -70,9 +72,9 @@ class TemplateActions:
             notes = "; ".join(outcome.result.notes)
             self.notify(f"Cloned '{d.name}' as '{outcome.result.name}'" + (f" ({notes})" if notes else ""),
                         title="Clone", timeout=6)
-            self._select_when_listed(outcome.result.uuid)
+            self._select_when_listed(key_of(d.host, outcome.result.uuid))
 
-        self.push_screen(CloneScreen(self.service, d), done)
+        self.push_screen(CloneScreen(self.service_of(d), d), done)
 
     def action_from_template(self) -> None:
         if d := self._selected_or_none("from_template"):
@@ -81,7 +83,7 @@ class TemplateActions:
     @work(group="from-template")
     async def _from_template(self, d: DomainInfo) -> None:
         from .templates_ui import NewFromTemplateScreen
-        outcome = await self.push_screen_wait(NewFromTemplateScreen(self.service, d))
+        outcome = await self.push_screen_wait(NewFromTemplateScreen(self.service_of(d), d))
         if outcome is None:
             return
         try:
@@ -94,26 +96,30 @@ class TemplateActions:
     async def _after_template_clone(self, d: DomainInfo, outcome: "CloneOutcome") -> None:
         from ..core.clones import templates
         res = outcome.result
-        self._select_when_listed(res.uuid)
+        svc = self.service_of(d)
+        self._select_when_listed(key_of(d.host, res.uuid))
         try:
-            meta = await self.service.call(lambda c: templates.meta_by_uuid(c, d.uuid),
-                                           action="read the template metadata of", obj=f"domain '{d.name}'")
+            meta = await svc.call(lambda c: templates.meta_by_uuid(c, d.uuid),
+                                  action="read the template metadata of", obj=f"domain '{d.name}'")
         except VmtuiError as err:
             self.notify(err.message, title="New VM from template", severity="error", timeout=12)
             meta = templates.TemplateMeta()
-        seeded = await self._cloud_init_step(res, outcome.pool, meta.firstboot)
+        seeded = await self._cloud_init_step(svc, res, outcome.pool, meta.firstboot)
         msg = f"Created '{res.name}' from template '{d.name}'"
         if seeded:
             msg += " with a cloud-init seed"
+        adopt = getattr(self, "adopt_vm", None)
+        if adopt is not None:  # its boot is followed; its seed goes once cloud-init finished with it
+            adopt(res.uuid, svc)
         if outcome.start:
             try:
-                await self.service.start(res.uuid)
+                await svc.start(res.uuid)
                 msg += ", started"
             except VmtuiError as err:
                 self.notify(err.message, title="Start", severity="error", timeout=12)
         self.notify(msg, title="New VM from template", timeout=6)
 
-    async def _cloud_init_step(self, res: "clone.CloneResult", pool: str | None, firstboot: str | None) -> bool:
+    async def _cloud_init_step(self, svc, res: "clone.CloneResult", pool: str | None, firstboot: str | None) -> bool:
         """The cloud-init editor, then the seed ISO. Lazily imported: another
         part of vmtui provides them; without them the step is skipped with a note."""
         from ..core.clones import templates
@@ -129,7 +135,7 @@ class TemplateActions:
         initial = CloudInitDocs(
             user_data=templates.merge_user_data("#cloud-config\n", firstboot),
             meta_data=f"instance-id: {res.uuid}\nlocal-hostname: {res.name}\n")
-        docs = await self.push_screen_wait(CloudInitEditorScreen(self.service, hostname=res.name, initial=initial))
+        docs = await self.push_screen_wait(CloudInitEditorScreen(svc, hostname=res.name, initial=initial))
         if docs is None:
             if firstboot:
                 self.notify("cloud-init skipped: the template's first-boot config was not applied.",
@@ -141,17 +147,17 @@ class TemplateActions:
                         title="New VM from template", severity="warning", timeout=10)
             return False
         try:
-            await self.service.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True,
-                                                          uuid=res.uuid),
-                                    action="attach the cloud-init seed to", obj=f"domain '{res.name}'",
-                                    timeout=600)
+            await svc.call(lambda c: attach_seed(c, res.name, pool, docs, detach_after_first_boot=True,
+                                                 uuid=res.uuid),
+                           action="attach the cloud-init seed to", obj=f"domain '{res.name}'",
+                           timeout=600)
         except VmtuiError as err:
             self.notify(err.message, title="cloud-init", severity="error", timeout=12)
             return False
         return True
 
     def _select_when_listed(self, uuid: str) -> None:
-        """Select the new VM once its row is there (the defined event brings it)."""
+        """Select the new VM (its row key) once its row is there (the defined event brings it)."""
         async def wait() -> None:
             for _ in range(100):
                 try:
@@ -174,5 +180,6 @@ class TemplateActions:
         """Start ``d`` (the VM selected at key time) once
         :func:`confirm_start` agrees."""
         from .templates_ui import confirm_start
-        if await confirm_start(self, self.service, d.uuid, d.name, template=d.template):
-            self._run("Start", lambda: self.service.start(d.uuid), f"Started '{d.name}'")
+        svc = self.service_of(d)
+        if await confirm_start(self, svc, d.uuid, d.name, template=d.template):
+            self._run("Start", lambda: svc.start(d.uuid), f"Started '{d.name}'")

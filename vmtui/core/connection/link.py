@@ -100,6 +100,22 @@ class Link:
         fut.add_done_callback(self._answered)
         return fut
 
+    def hold(self) -> Callable[[], None]:
+        """Count one more use in flight (a call made on this connection from
+        another link's thread); the returned function ends it, once. The
+        connection is not torn down while held. Raises RetiredLink."""
+        with self._lock:
+            if self._retired:
+                raise RetiredLink(self.why)
+            self._inflight += 1
+        done = [False]
+
+        def release() -> None:
+            if not done[0]:
+                done[0] = True
+                self._release()
+        return release
+
     def _answered(self, fut: concurrent.futures.Future) -> None:
         if not fut.cancelled():
             self.last_answer = time.monotonic()

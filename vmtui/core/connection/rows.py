@@ -7,6 +7,7 @@ hands them to whoever listens. Nothing here talks to libvirt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 # virDomainState numbers -> the words virsh uses (`virsh domstate`).
 STATE_NAMES: dict[int, str] = {
@@ -74,6 +75,23 @@ class DomainStats:
     net_tx_bps: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GuestFacts:
+    """What vmtui learned about a running guest from outside its definition:
+    its addresses (core/host/addresses.py, read on demand and on a slow
+    cadence, never per stats tick) and how far its boot got (the console's
+    readiness detector, core/consoles/readiness.py). Empty when unknown;
+    dropped when the VM stops."""
+
+    addresses: tuple[str, ...] = ()  # IPs, the first NIC's IPv4 first
+    address_source: str = ""  # "lease" | "agent" | "arp": who told the first one
+    readiness: str = ""  # "" unknown, "booting", "cloud-init", "ready", "error"
+    readiness_detail: str = ""
+
+
+NO_GUEST_FACTS = GuestFacts()
+
+
 @dataclass(slots=True)
 class DomainInfo:
     uuid: str
@@ -95,6 +113,13 @@ class DomainInfo:
     seed_cleanup: bool = False  # a cloud-init seed to remove after the first boot
     flags_read: bool = False
     stats: DomainStats = field(default_factory=DomainStats)
+    guest: GuestFacts = NO_GUEST_FACTS  # addresses and readiness, while it runs
+    #: the last few minutes of ``stats`` (a history.Ring, kept by the
+    #: service) while the domain runs, for graphs; None otherwise
+    history: Any = field(default=None, compare=False, repr=False)
+    #: the name of the host (service) it lives on, in a list of several
+    #: hosts; "" when vmtui shows one host (the list keys rows by UUID then)
+    host: str = ""
 
     @property
     def state(self) -> str:

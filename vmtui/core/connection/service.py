@@ -8,7 +8,8 @@
   service keeps ``domains`` (keyed by UUID) current and tells its listeners
   what changed.
 * Stats come from one bulk ``getAllDomainStats`` call per tick (plus at most
-  one host call), whatever the number of domains.
+  one host call), whatever the number of domains; the last few minutes of
+  each running domain's figures are kept for graphs (:mod:`.history`).
 * When the connection drops, listeners hear "disconnected, retrying", the
   service reconnects with backoff and resyncs everything.
 
@@ -30,6 +31,7 @@ import libvirt
 
 from ..xml import ownmeta
 from ..errors import (
+    AuthFailed,
     CallTimeout,
     ConnectError,
     Disconnected,
@@ -40,8 +42,9 @@ from ..errors import (
     libvirt_message,
 )
 from .eventloop import ensure_event_impl
+from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
-from .rows import EVENT_NAMES, DomainInfo, DomainStats, HostInfo, version_string
+from .rows import EVENT_NAMES, NO_GUEST_FACTS, DomainInfo, DomainStats, GuestFacts, HostInfo, version_string
 from .stats import FULL_EVERY, StatsState
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,9 @@ DEFAULT_TIMEOUT = 30.0
 SLOW_TIMEOUT = 120.0  # s: starting a domain, deleting one with its disks
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REFRESH_BATCH = 50  # domains re-read per worker call after events
+TITLE_CHUNK = 8  # domains whose titles one worker call reads (workers share a screenful)
+TITLE_WORKERS = 3  # title calls in flight at once (of the link's 4 threads): on a
+#                    remote host each domain costs round trips, which overlap
 HANG_LIMIT = 15.0  # s a probe may go unanswered before the connection is declared lost
 PROBE_INTERVAL = 5.0  # s without any answer before the daemon is probed
 
@@ -111,6 +117,7 @@ class ObjectEvent:
 
 
 Listener = Callable[[Any], None]
+_NO_STATS = DomainStats()  # a driver that gives no figures (the test driver)
 
 
 @dataclass(slots=True)
@@ -128,6 +135,7 @@ class DiskUsage:
     allocation: int | None = None
     volume_key: str | None = None  # set when the path is a managed storage volume
     used_by: list[str] = field(default_factory=list)  # other domains using the same source
+    seed: bool = False  # vmtui's cloud-init seed of this VM (core/provision/seed.py): goes with it
 
     @property
     def deletable(self) -> bool:
@@ -138,6 +146,8 @@ class DiskUsage:
         d = self.disk
         if self.used_by:
             return "used by " + ", ".join(self.used_by)
+        if self.seed and d.source and self.volume_key is not None:
+            return ""
         if d.device in ("cdrom", "floppy"):
             return "removable media"
         if d.readonly:
@@ -182,8 +192,27 @@ def _undefine(dom: libvirt.virDomain) -> None:
         raise last
 
 
+def _seed_path(xml: str) -> str | None:
+    """The path of the cloud-init seed vmtui gave the domain (its record in
+    ``<metadata>``, see core/provision/seed.py), or None."""
+    from ..xml import domxml
+
+    try:
+        el = domxml.get_metadata(xml, ownmeta.NS_SEED)
+    except domxml.DomainXMLError:
+        return None
+    return (el.get("path") or None) if el is not None else None
+
+
 def _probe(conn: libvirt.virConnect) -> None:
     conn.getLibVersion()  # a round trip to the daemon on remote connections
+
+
+def _alive(conn: libvirt.virConnect) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
 
 
 def _consume(fut: asyncio.Future) -> None:
@@ -222,9 +251,13 @@ class LibvirtService:
         hang_limit: float = HANG_LIMIT,
         probe_interval: float = PROBE_INTERVAL,
         slow_timeout: float = SLOW_TIMEOUT,
+        name: str = "",
     ) -> None:
         self.uri = normalize_uri(uri)
         self.display_uri = uri
+        #: the host's name in a list of several hosts, stamped on every
+        #: DomainInfo (``DomainInfo.host``); "" when it is the only one
+        self.name = name
         self.timeout = timeout
         self.stats_interval = stats_interval
         self.want_readonly = readonly
@@ -247,17 +280,21 @@ class LibvirtService:
         self.probe_interval = probe_interval
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
-        self._titles_pending: dict[str, None] = {}  # domains the titles pass has yet to read
-        self._titles_first: list[str] = []  # ... those to read first (read_first)
+        self._title_todo: dict[str, None] = {}  # domains whose titles are not read yet, in order
         self._stopped: dict[str, tuple[str, int]] = {}  # stopped, not read again yet: uuid -> (name, detail)
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._stats = StatsState()  # what the stats passes remember (stats.py)
+        #: the last few minutes of the running domains' figures (graphs)
+        self.history = StatsHistory(capacity_for(stats_interval))
         self._host_cpu_sample: tuple[int, int] | None = None
         self._host_unsupported: set[str] = set()
         self._tick = itertools.count()
         self._generation = 0
         self.calls = 0  # libvirt calls made through call(); the bench reads it
+        #: what ssh needs before it can log in without asking (the last
+        #: connect attempt failed for it), else None
+        self.auth_problem: str | None = None
 
     # --- listeners -------------------------------------------------------
 
@@ -275,6 +312,17 @@ class LibvirtService:
     def _set_state(self, state: ConnState, message: str = "") -> None:
         self.state = state
         self._emit(ConnectionChanged(state, message))
+
+    def rename(self, name: str) -> None:
+        """Give the host another name (it joins a list of several hosts):
+        every row is stamped again and listeners get the whole list."""
+        if name == self.name:
+            return
+        self.name = name
+        for d in self.domains.values():
+            d.host = name
+        if self.domains or self.state is ConnState.CONNECTED:
+            self._emit(DomainsReset(list(self.domains.values())))
 
     # --- running calls off the loop --------------------------------------
 
@@ -344,6 +392,37 @@ class LibvirtService:
             raise Disconnected(action, obj, f"not connected to {self.display_uri} ({self.state.value})")
         return await self.run(fn, link.conn, timeout=timeout, action=action, obj=obj, link=link)
 
+    async def call_with(self, other: "LibvirtService", fn: Callable[[libvirt.virConnect, libvirt.virConnect], Any],
+                        *, timeout: float | None = None, action: str = "talk to", obj: str = "") -> Any:
+        """Run ``fn(conn, other_conn)`` on a worker of this connection, with
+        ``other``'s connection held open meanwhile (a migration calls the
+        destination from the source's thread): ``other`` is never closed
+        under the call, even if it is declared lost (see link.Link.hold)."""
+        olink = other._link
+        if olink is None or olink.retired or other.state is not ConnState.CONNECTED:
+            raise Disconnected(action, obj, f"not connected to {other.display_uri} ({other.state.value})")
+
+        def work(conn: libvirt.virConnect) -> Any:
+            try:
+                release = olink.hold()
+            except RetiredLink:
+                raise Disconnected(action, obj, f"connection to {other.display_uri} lost "
+                                   f"({olink.why or 'connection closed'})") from None
+            try:
+                return fn(conn, olink.conn)
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err):
+                    # which of the two went away? (isAlive asks no daemon)
+                    if not _alive(olink.conn):
+                        other._post(other._connection_lost, libvirt_message(err), olink)
+                    if _alive(conn):  # not ours: this connection is fine
+                        raise from_libvirt(action, obj, err) from None
+                raise
+            finally:
+                release()
+
+        return await self.call(work, timeout=timeout, action=action, obj=obj)
+
     # --- connecting --------------------------------------------------------
 
     def _open(self) -> tuple[libvirt.virConnect, bool]:
@@ -381,8 +460,11 @@ class LibvirtService:
         try:
             await self._connect_once()
         except VmtuiError as err:
+            self.auth_problem = ssh_problem(self.uri, err.cause)
             self._set_state(ConnState.CLOSED, err.cause)
-            raise ConnectError("connect to", self.display_uri, err.cause, connect_hint(self.uri, err.cause)) from None
+            cls = AuthFailed if self.auth_problem else ConnectError
+            raise cls("connect to", self.display_uri, err.cause, connect_hint(self.uri, err.cause)) from None
+        self.auth_problem = None
         if self._stats_task is None:
             self._stats_task = self._spawn(self._stats_loop())
         if self._watch_task is None:
@@ -529,9 +611,11 @@ class LibvirtService:
             try:
                 await self._connect_once()
             except VmtuiError as err:
+                self.auth_problem = ssh_problem(self.uri, err.cause)
                 self._set_state(ConnState.DISCONNECTED, f"reconnect failed: {err.cause}; "
                                 f"next try in {BACKOFF[min(attempt + 1, len(BACKOFF) - 1)]:g} s")
                 continue
+            self.auth_problem = None
             return
 
     # --- loading -----------------------------------------------------------
@@ -553,13 +637,20 @@ class LibvirtService:
         self.host = host
         self._emit(HostChanged(host))
         domains = await domains_call
+        for d in domains:  # what was learned about running guests stays while they run
+            old = self.domains.get(d.uuid)
+            if old is not None and d.is_active:
+                d.guest = old.guest
         self.domains = {d.uuid: d for d in domains}
         self._stats = StatsState()
         self._stopped.clear()
+        self.history.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
             self._titles_task.cancel()
-        self._titles_task = self._spawn(self._load_titles(list(self.domains), doms=doms))
+        # in the list's first order (by name): the first screenful comes first
+        by_name = sorted(self.domains, key=lambda u: self.domains[u].name.lower())
+        self._titles_task = self._spawn(self._load_titles(by_name, doms=doms))
 
     def busy(self) -> bool:
         """Work started by events or actions is still running (refreshes,
@@ -611,7 +702,7 @@ class LibvirtService:
             info = DomainInfo(uuid=uuid, name=dom.name(), id=None,
                               state_code=int(rec.get("state.state", 0)),
                               reason_code=int(rec.get("state.reason", 0)),
-                              autostart=uuid in autostart, persistent=uuid not in transient)
+                              autostart=uuid in autostart, persistent=uuid not in transient, host=self.name)
             # Drivers whose stats lack the sizes (libvirt's test driver) would
             # need a call per domain here: the titles pass reads them instead.
             self._apply_record(info, rec)
@@ -651,14 +742,14 @@ class LibvirtService:
             state, reason = dom.state()
             _, maxmem, mem, ncpu, _ = dom.info()
             info = DomainInfo(uuid=uuid, name=dom.name(), id=None, state_code=state, reason_code=reason,
-                              vcpus=int(ncpu), memory_kib=int(mem), max_memory_kib=int(maxmem))
+                              vcpus=int(ncpu), memory_kib=int(mem), max_memory_kib=int(maxmem), host=self.name)
             info.persistent = bool(dom.isPersistent())
             if info.persistent:
                 info.autostart = bool(dom.autostart())
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            self._apply_flags(info, self._flags_of(dom))
+            self._apply_flags(info, self._flags_of(dom, False))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -666,14 +757,18 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _flags_of(dom: libvirt.virDomain) -> ownmeta.DomainFlags:
+    def _flags_of(dom: libvirt.virDomain, running_persistent: bool = False) -> ownmeta.DomainFlags:
         """Blocking: the title, description and vmtui's flags (template,
         overlays, seed) from the domain's XML: one call (ownmeta.read_flags).
         For a running domain they are those of its live XML; what is done
         when it stops is decided on its definition, read again then
-        (:meth:`_after_stopped`)."""
+        (:meth:`_after_stopped`). ``running_persistent``: read vmtui's
+        records from the persistent definition too (a second call; the
+        list's passes never ask for it)."""
         xml = dom.XMLDesc(0)
         try:
+            if running_persistent:
+                return ownmeta.flags_from_xml(xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
             return ownmeta.read_flags(xml)
         except Exception as err:  # libvirt's own XML: should not happen
             log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
@@ -695,55 +790,55 @@ class LibvirtService:
             info.memory_kib, info.max_memory_kib, changed = flags.memory_kib, flags.max_memory_kib, True
         return changed
 
-    def read_first(self, uuids: Iterable[str]) -> None:
-        """Read these domains' titles and flags before the others (the rows
-        on screen), if the pass after a (re)load has not read them yet."""
-        pending = self._titles_pending
-        self._titles_first.extend(u for u in uuids if u in pending)
+    def prioritize_titles(self, uuids: Iterable[str]) -> None:
+        """Read the titles and flags of ``uuids`` (the rows on screen) before
+        the others still waiting, if the pass after a (re)load has not read
+        them yet; the rest follow in their order."""
+        todo = self._title_todo
+        if not todo:
+            return
+        first = [u for u in uuids if u in todo]
+        if first:
+            chosen = set(first)
+            rest = [u for u in todo if u not in chosen]
+            todo.clear()
+            todo.update(dict.fromkeys(first))
+            todo.update(dict.fromkeys(rest))
 
-    async def _load_titles(self, uuids: list[str], chunk: int = 200,
+    read_first = prioritize_titles
+
+    async def _load_titles(self, uuids: list[str], chunk: int = TITLE_CHUNK,
                            doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5,
-                           first: int = 50, parallel: int = 2) -> None:
+                           workers: int = TITLE_WORKERS) -> None:
         """Titles, descriptions and vmtui's flags need a call per domain
-        (one XMLDesc): read them after the list is on screen, in chunks, and
-        update the rows. The first chunk is a screenful: the domains
-        :meth:`read_first` names (the rows on screen), else the first by
-        name (the list's default order). ``doms`` are domain objects from
-        the listing; others are looked up by UUID."""
+        (one XMLDesc): read them after the list is on screen, in chunks,
+        ``workers`` calls in flight at once (on a remote host the round
+        trips overlap), in the order of ``uuids`` (the caller gives the
+        list's first order, by name), and update the rows. The domains named
+        by :meth:`prioritize_titles` (the rows on screen) go first. ``doms``
+        are domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
-        names = self.domains
-        pending = dict.fromkeys(sorted(uuids, key=lambda u: (names[u].name.lower(), u) if u in names else ("", u)))
-        self._titles_pending, self._titles_first = pending, []
+        todo = self._title_todo = dict.fromkeys(uuids)  # reordered in place by prioritize_titles
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
             found = {}
             for uuid in part:
                 try:
                     dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
-                    found[uuid] = self._flags_of(dom)
+                    found[uuid] = self._flags_of(dom, False)
                 except libvirt.libvirtError as err:
                     if is_connection_lost(err):
                         raise
                     continue  # gone meanwhile: its event removes it
             return found
 
-        def take(n: int) -> list[str]:
-            part: list[str] = []
-            preferred = self._titles_first
-            while preferred and len(part) < n:
-                uuid = preferred.pop(0)
-                if pending.pop(uuid, 0) is None:
-                    part.append(uuid)
-            while pending and len(part) < n:
-                part.append(_pop_first(pending))
-            return part
-
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
         told: dict[str, ownmeta.DomainFlags] = {}
-        told_at: float | None = None
+        told_at: list[float | None] = [None]
+        failed = [False]
 
         def tell() -> None:
             changed = []
@@ -755,40 +850,43 @@ class LibvirtService:
             if changed:
                 self._emit(DomainsChanged(changed))
 
-        # Up to `parallel` chunks in flight: over a network each XMLDesc is a
-        # round trip, and libvirt answers concurrent calls on one connection.
-        flying: set[asyncio.Future] = set()
-        try:
-            size = first
-            while pending or self._titles_first or flying:
-                while len(flying) < parallel and (pending or self._titles_first):
-                    part = take(size)
-                    size = chunk
-                    if part:
-                        flying.add(asyncio.ensure_future(self.call(
-                            lambda c, p=part: fetch(c, p), action="read titles on", obj=self.display_uri)))
-                if not flying:
-                    continue
-                done, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        told.update(fut.result())
-                    except VmtuiError:
-                        if gen == self._generation:
-                            tell()
-                        return
+        async def worker() -> None:
+            while todo and not failed[0] and gen == self._generation:
+                part = list(itertools.islice(todo, chunk))
+                for uuid in part:
+                    del todo[uuid]
+                try:
+                    found = await self.call(lambda c, p=part: fetch(c, p), action="read titles on",
+                                            obj=self.display_uri)
+                except VmtuiError:
+                    failed[0] = True
+                    return
                 if gen != self._generation:
                     return
+                told.update(found)
                 now = loop.time()
-                if told_at is None or not (pending or flying) or now - told_at >= emit_every:
+                if told_at[0] is None or now - told_at[0] >= emit_every:
                     tell()
-                    told_at = now
+                    told_at[0] = now
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, workers))))
         finally:
-            for fut in flying:
-                fut.cancel()
-                fut.add_done_callback(_consume)
-            if self._titles_pending is pending:
-                self._titles_pending, self._titles_first = {}, []
+            if self._title_todo is todo:
+                todo.clear()
+            if gen == self._generation:
+                tell()
+
+    def set_guest(self, uuid: str, guest: GuestFacts) -> None:
+        """Record what was learned about a running guest (addresses,
+        readiness) on its row and tell listeners; nothing for a VM that is
+        gone. (A row may say "shut off" for a moment after the VM started:
+        the facts wait there; they go when the VM stops.)"""
+        info = self.domains.get(uuid)
+        if info is None or info.guest == guest:
+            return
+        info.guest = guest
+        self._emit(DomainsChanged([info]))
 
     async def refresh_domain(self, uuid: str) -> DomainInfo | None:
         """Re-read one domain now and tell listeners (removed if it is gone)."""
@@ -815,12 +913,19 @@ class LibvirtService:
             if uuid in stops and self._stopped.get(uuid) is stops[uuid]:
                 stopped.append((uuid, info))
             if info is None:
+                self.history.drop(uuid)
                 if old is not None:
                     del self.domains[uuid]
                     self._emit(DomainRemoved(uuid, old.name))
                 continue
             if old is not None:
                 info.stats = old.stats if info.is_active else DomainStats()
+                info.guest = old.guest if info.is_active else NO_GUEST_FACTS
+                if info.is_active:
+                    info.history = old.history
+            if not info.is_active:
+                self._stats.samples.pop(uuid, None)
+                self.history.drop(uuid)
             if old != info:
                 self.domains[uuid] = info
                 changed.append(info)
@@ -880,17 +985,15 @@ class LibvirtService:
     def _after_stopped(self, uuid: str, info: DomainInfo | None) -> None:
         """A VM that stopped was read again (its XML is now its persistent
         definition, where vmtui's records are): empty its vmtui overlays if
-        it has any, and say when a first-boot seed is due to go
-        (``DomainEvent`` "seed due", which the app acts on). Transient VMs
-        (gone when they stop), VMs deleted meanwhile and VMs without such
-        records -- other users' included -- are left alone."""
+        it has any (a first-boot seed goes when the guest watch saw
+        cloud-init finish: core/consoles/guests.py). Transient VMs (gone
+        when they stop), VMs deleted meanwhile and VMs without such records
+        -- other users' included -- are left alone."""
         name, detail = self._stopped.pop(uuid)
         if info is None or not info.persistent or info.is_active:
             return  # gone, or started again (start empties the overlays itself)
         if info.overlays:
             self._spawn(self._reset_nonpersistent(uuid, name))
-        if info.seed_cleanup:
-            self._emit(DomainEvent(uuid, name, "seed due", detail))
 
     async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
         """A VM powered off: empty the overlays of its vmtui-managed
@@ -972,6 +1075,8 @@ class LibvirtService:
         if state is not self._stats:
             return  # reloaded meanwhile: these records are of the list before
         changed: list[DomainInfo] = []
+        history = self.history
+        history.advance()
         for uuid, facts in tick.changed:
             info = domains.get(uuid)
             if info is None:
@@ -992,6 +1097,13 @@ class LibvirtService:
                 self._schedule_refresh(uuid)  # the event is on its way; make sure the rest follows
             if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
+                # the history of the others repeats their last sample (history.py)
+                if info.is_active:
+                    if info.history is not None or info.stats != _NO_STATS:
+                        info.history = history.record(uuid, info.stats)
+                elif info.history is not None:
+                    history.drop(uuid)
+                    info.history = None
                 changed.append(info)
         if tick.seen is not None:
             self._check_listed(tick.seen, tick.full)
@@ -1114,19 +1226,22 @@ class LibvirtService:
             overview = domxml.parse_domain(xml)
         except domxml.DomainXMLError as err:
             raise VmtuiError("read the details of", f"domain {self._name(uuid)}", str(err)) from None
-        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks),
+        seed_path = _seed_path(xml)
+        disks = await self.call(lambda c: self._disk_usage(c, uuid, overview.disks, seed_path),
                                 action="read the disks of", obj=f"domain {self._name(uuid)}")
         return overview, disks
 
     @staticmethod
-    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable["domxml.DiskInfo"]) -> list[DiskUsage]:
-        """Blocking: sizes of each disk, and which other domains use the same source."""
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable["domxml.DiskInfo"],
+                    seed_path: str | None = None) -> list[DiskUsage]:
+        """Blocking: sizes of each disk, and which other domains use the same
+        source; ``seed_path``: the VM's cloud-init seed (vmtui's record)."""
         from .. import storage
         users = storage.volume_users(conn, exclude_uuid=uuid)
         backed: dict[str, list[str]] | None = None
         out = []
         for disk in disks:
-            usage = DiskUsage(disk=disk)
+            usage = DiskUsage(disk=disk, seed=bool(seed_path) and disk.source == seed_path)
             names: set[str] = set()
             for key in storage.source_keys(disk):
                 names |= set(users.get(key, ()))
@@ -1159,9 +1274,10 @@ class LibvirtService:
             from ..xml import domxml
             dom = conn.lookupByUUIDString(uuid)
             result = DeleteResult(name=dom.name())
-            overview = domxml.parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-                                           if dom.isPersistent() else dom.XMLDesc(0))
-            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks) if u.volume_key}
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0)
+            overview = domxml.parse_domain(xml)
+            usage = {u.volume_key: u for u in self._disk_usage(conn, uuid, overview.disks, _seed_path(xml))
+                     if u.volume_key}
             if dom.isActive():
                 dom.destroy()
             if dom.isPersistent():
@@ -1274,8 +1390,47 @@ class LibvirtService:
                 task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
+def _ssh_target(uri: str) -> str:
+    """``user@host`` (or ``host``) of an ssh URI, for the commands a hint gives."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or "HOST"
+    except ValueError:
+        return "HOST"
+    return f"{parts.username}@{host}" if parts.username else host
+
+
+def ssh_problem(uri: str, cause: str) -> str | None:
+    """What ssh needs before vmtui can log in, when ``cause`` (libvirt's
+    message, which carries ssh's own words) says it would have asked for a
+    password or a host-key confirmation; None for other failures. vmtui runs
+    ssh without a terminal (``no_tty=1``: BatchMode), so ssh fails instead
+    of painting a prompt over the screen."""
+    scheme = uri.split(":", 1)[0]
+    if not scheme.endswith("+ssh") and not scheme.endswith("+libssh2") and not scheme.endswith("+libssh"):
+        return None
+    low = cause.lower()
+    target = _ssh_target(uri)
+    host = target.rsplit("@", 1)[-1]
+    if ("host key verification failed" in low or "host key is known" in low or "identification has changed" in low
+            or "host key for" in low or "authenticity of host" in low):
+        return (f"ssh does not trust the host key of {host} yet (or it changed). vmtui never answers ssh's "
+                f"questions: run 'ssh {target}' once in a terminal to check and accept the key, then connect again.")
+    if ("permission denied" in low or "authentication failed" in low or "no more authentication methods" in low
+            or "too many authentication failures" in low or "password" in low or "passphrase" in low):
+        return (f"ssh could not log in to {target} without a password. vmtui logs in with keys only: "
+                f"load your key into the agent ('ssh-add'), or install it on the host ('ssh-copy-id {target}'), "
+                "then connect again.")
+    return None
+
+
 def connect_hint(uri: str, cause: str) -> str:
     low = cause.lower()
+    ssh = ssh_problem(uri, cause)
+    if ssh:
+        return ssh
     hints = []
     if "permission denied" in low or "authentication" in low:
         hints.append("run as root or as a member of the 'libvirt' group")

@@ -10,9 +10,14 @@ through ``on_closed(reason)``, both called **on the libvirt-events thread**:
 hand them over to your own loop (``call_soon_threadsafe``,
 ``App.call_from_thread``).
 
+Besides its one consumer (the console on screen), a session has observers
+(:meth:`ConsoleSession.observe`): they get every byte too, whoever watches
+or not -- the readiness detector (:mod:`.readiness`) reads the boot this way.
+
 :class:`ConsoleManager` keeps one session and one bounded scroll-back per
 domain UUID, so leaving the console and coming back shows what arrived
-meanwhile (the session keeps reading while nobody watches).
+meanwhile (the session keeps reading while nobody watches); observers given
+to it (:meth:`ConsoleManager.observe`) follow the VM's sessions.
 
 Nothing here imports Textual.
 """
@@ -228,6 +233,7 @@ class ConsoleSession:
         self._lock = threading.RLock()
         self._on_data: DataCallback | None = None
         self._on_closed: ClosedCallback | None = None
+        self._observers: list[tuple[DataCallback, ClosedCallback | None]] = []
         self._out = bytearray()
         self._watching_write = False
         self._cb_registered = False
@@ -298,6 +304,20 @@ class ConsoleSession:
         with self._lock:
             self._on_data = self._on_closed = None
 
+    def observe(self, on_data: DataCallback, on_closed: ClosedCallback | None = None) -> Callable[[], None]:
+        """Get every byte from now on besides the consumer (same thread, same
+        rules: hand it over, never block); ``on_closed`` hears the end.
+        Returns the function that stops it."""
+        entry = (on_data, on_closed)
+        with self._lock:
+            self._observers.append(entry)
+
+        def stop() -> None:
+            with self._lock:
+                if entry in self._observers:
+                    self._observers.remove(entry)
+        return stop
+
     @property
     def is_open(self) -> bool:
         return self.state == "open"
@@ -338,6 +358,8 @@ class ConsoleSession:
                 self.bytes_in += len(data)
                 self.scrollback.append(data)
                 _tell(self._on_data, data)
+                for observer, _ in self._observers:
+                    _tell(observer, data)
 
     def _service_down(self) -> bool:
         svc = self.service
@@ -410,6 +432,8 @@ class ConsoleSession:
             self.state = "closed"
             self.close_reason = reason
             cb = self._on_closed
+            watchers = [closed for _, closed in self._observers if closed is not None]
+            self._observers = []
             self._out.clear()
         if self._cb_registered:
             try:
@@ -425,6 +449,8 @@ class ConsoleSession:
         except libvirt.libvirtError:
             pass
         _tell(cb, reason)
+        for closed in watchers:
+            _tell(closed, reason)
 
     def close(self) -> None:
         """Close the stream (any thread). ``on_closed`` hears :data:`CLOSED_BY_USER`."""
@@ -460,6 +486,8 @@ class ConsoleManager:
         self.scrollback_limit = scrollback_limit
         self._sessions: dict[str, ConsoleSession] = {}
         self._scrollbacks: dict[str, ScrollBack] = {}
+        self._observers: dict[str, list[tuple[DataCallback, ClosedCallback | None]]] = {}
+        self._stops: dict[tuple[str, int], Callable[[], None]] = {}
 
     def scrollback(self, uuid: str) -> ScrollBack:
         sb = self._scrollbacks.get(uuid)
@@ -485,7 +513,31 @@ class ConsoleManager:
         s = await ConsoleSession.open(self.service, uuid, dev_name=dev_name, force=force,
                                       scrollback=self.scrollback(uuid))
         self._sessions[uuid] = s
+        for entry in self._observers.get(uuid, ()):
+            self._stops[(uuid, id(entry))] = s.observe(*entry)
         return s
+
+    def observe(self, uuid: str, on_data: DataCallback, on_closed: ClosedCallback | None = None
+                ) -> Callable[[], None]:
+        """Get the bytes of every session of ``uuid`` (the open one and the
+        ones opened later), as :meth:`ConsoleSession.observe`. Returns the
+        function that stops it."""
+        entry = (on_data, on_closed)
+        self._observers.setdefault(uuid, []).append(entry)
+        s = self._sessions.get(uuid)
+        if s is not None and s.is_open:
+            self._stops[(uuid, id(entry))] = s.observe(*entry)
+
+        def stop() -> None:
+            entries = self._observers.get(uuid, [])
+            if entry in entries:
+                entries.remove(entry)
+            if not entries:
+                self._observers.pop(uuid, None)
+            unhook = self._stops.pop((uuid, id(entry)), None)
+            if unhook is not None:
+                unhook()
+        return stop
 
     def close(self, uuid: str) -> None:
         s = self._sessions.pop(uuid, None)

@@ -20,6 +20,14 @@ Two definitions are built for one new VM, as virt-install does:
 ``import``, ``cloud`` and ``none`` sources have no install phase: the final
 XML is also the one that is started.
 
+A cloud image's overlay names its backing chain in the XML, each base layer
+with ``<seclabel model='dac' relabel='no'/>``: libvirt must not change the
+owner of a base image other VMs share (see
+:mod:`vmtui.core.storage.images`). A spec with ``install.cloud_init`` gets
+its NoCloud seed in the definition (:func:`seed_bus`: a read-only virtio disk
+next to a virtio boot disk, else a CD-ROM on the boot disk's bus), with
+vmtui's seed record in ``<metadata>``.
+
 UUID: the installer generates one and passes it to both phases, so the
 transient install run (``createXML``) and the persistent definition
 (``defineXML``) are the same domain. Without a ``uuid`` argument no
@@ -55,7 +63,7 @@ from ..xml.domain_model import (
     Video,
     disk_target,
 )
-from .vmspec import DiskSpec, NicSpec, VmSpec
+from .vmspec import SEED_BUSES, DiskSpec, NicSpec, VmSpec
 
 ET.register_namespace("vmtui", NS_VMTUI)
 ET.register_namespace("libosinfo", NS_LIBOSINFO)
@@ -93,6 +101,22 @@ class ResolvedDisk:
     key: str | None = None  # storage volume key
     created: bool = False  # made by the installer (removed again if creation fails)
     backing: str | None = None  # host path of the backing file (cloud overlays)
+    #: (path, format) of each layer below the overlay, top first, as probed;
+    #: written into the XML with relabel='no' (None: not probed, left to libvirt)
+    backing_chain: list[tuple[str, str]] | None = None
+
+    @property
+    def backing_format(self) -> str | None:
+        return self.backing_chain[0][1] if self.backing_chain else None
+
+
+@dataclass
+class SeedPlan:
+    """Where the cloud-init seed ISO of a new VM is (or will be uploaded)."""
+
+    path: str
+    pool: str
+    volume: str
 
 
 # ---------------------------------------------------------------------------
@@ -329,6 +353,38 @@ def default_oemdrv_path(spec: VmSpec, pool_dir: str | None = None) -> str:
     return f"{base}/{oemdrv_volume_name(spec.name)}"
 
 
+def seed_bus(spec: VmSpec) -> str:
+    """Where the cloud-init seed goes: ``install.cloud_init.seed_bus`` when
+    given, else next to the boot disk -- a kernel that reads its root disk
+    reads a device on the same bus: a read-only virtio disk beside a virtio
+    disk (cloud kernels such as Debian's have no AHCI driver, so a SATA CD-ROM
+    on q35 would be invisible), a CD-ROM on SCSI, SATA or IDE otherwise; with
+    no disk, a CD-ROM on ``cdrom_bus``."""
+    ci = spec.install.cloud_init or {}
+    chosen = ci.get("seed_bus") if isinstance(ci, dict) else None
+    if chosen in SEED_BUSES:
+        return chosen
+    planned = plan_disks(spec) if spec.name else spec.disks
+    first = planned[0].bus if planned else spec.cdrom_bus
+    return first if first in SEED_BUSES else spec.cdrom_bus
+
+
+def seed_device(bus: str) -> str:
+    """``disk`` for a virtio seed, else ``cdrom``."""
+    return "disk" if bus == "virtio" else "cdrom"
+
+
+def default_seed_plan(spec: VmSpec, pool: str | None = None, pool_dir: str | None = None) -> SeedPlan:
+    """Where the seed would be, for previews (the installer knows the real path)."""
+    from ..provision.seed import seed_volume_name
+
+    if pool is None:
+        pool = next((d.pool for d in spec.disks if d.mode == "new" and d.pool), "default")
+    base = (pool_dir or DEFAULT_POOL_PATHS.get(pool) or f"/var/lib/libvirt/images/{pool}").rstrip("/")
+    volume = seed_volume_name(spec.name)
+    return SeedPlan(f"{base}/{volume}", pool, volume)
+
+
 # ---------------------------------------------------------------------------
 # the domain XML
 # ---------------------------------------------------------------------------
@@ -430,10 +486,14 @@ def _clock(dom: Domain, spec: VmSpec, os: Any) -> None:
 
 def _disk(rd: ResolvedDisk, device: str, bus: str, target: str, *, cache: str | None = None,
           readonly: bool = False, with_media: bool = True) -> Disk:
-    return Disk.new(rd.path if with_media else None, target, bus=bus, device=device,
+    disk = Disk.new(rd.path if with_media else None, target, bus=bus, device=device,
                     fmt=rd.format if rd.format in ("qcow2", "raw") else "raw",
                     source_type=rd.type if rd.type in ("file", "block") else "file",
                     readonly=readonly, cache=cache)
+    if with_media and rd.backing_chain:
+        # libvirt leaves the base images' owner alone; QEMU reads them as they are
+        disk.set_backing_chain(rd.backing_chain, relabel=False)
+    return disk
 
 
 def _nic(nic: NicSpec) -> Interface:
@@ -456,6 +516,14 @@ def _split_disks(spec: VmSpec, disks: Sequence[ResolvedDisk]) -> tuple[list[Disk
     return planned, hard, media
 
 
+def _seed_record(dom: Domain, spec: VmSpec, seed: SeedPlan) -> None:
+    """vmtui's record of the seed (what removing it later goes by)."""
+    from ..provision.seed import NS_PREFIX, NS_SEED, SeedRecord, seed_metadata_element
+
+    detach = bool((spec.install.cloud_init or {}).get("detach_after_first_boot"))
+    dom.set_metadata(NS_SEED, NS_PREFIX, seed_metadata_element(SeedRecord(seed.path, seed.pool, seed.volume, detach)))
+
+
 def define_only(spec: VmSpec) -> bool:
     """The VM is defined, not installed now: its definition must install on first start."""
     return not spec.start_install and has_install_phase(spec)
@@ -464,7 +532,8 @@ def define_only(spec: VmSpec) -> bool:
 def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, phase: Phase = "final",
                      os: Any = None, install_kernel: str | None = None, install_initrd: str | None = None,
                      install_cmdline: str | None = None, uuid: str | None = None,
-                     pretty: bool = True, install_oemdrv: str | None = None) -> str:
+                     pretty: bool = True, install_oemdrv: str | None = None,
+                     seed: SeedPlan | None = None) -> str:
     """The domain XML of ``spec`` for one phase.
 
     ``caps`` is a :class:`vmtui.core.host.domcaps.HostCaps` (or None: emulator
@@ -477,7 +546,10 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     path of the OEMDRV ISO holding the kickstart (iso/cdrom installs with
     ``spec.install.kickstart``): a second read-only CD-ROM in the install
     XML only -- or in the definition when it is defined only, to install on
-    its first start. Without it a preview path is used.
+    its first start. Without it a preview path is used. ``seed`` is where
+    the cloud-init seed ISO is (specs with ``install.cloud_init``; without
+    it a preview path is used): attached on :func:`seed_bus` after the other
+    disks, and recorded in vmtui's seed metadata.
     """
     if phase not in ("install", "final"):
         raise BuildError(f"phase must be 'install' or 'final', not {phase!r}")
@@ -551,6 +623,14 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
         if kickstart_delivery(spec) == "oemdrv" and (installing or later):
             oemdrv = ResolvedDisk(install_oemdrv or default_oemdrv_path(spec), "raw", device="cdrom")
             devices.append(_disk(oemdrv, "cdrom", spec.cdrom_bus, targets.next(spec.cdrom_bus)))
+    if src.cloud_init:
+        seed = seed or default_seed_plan(spec)
+        bus = seed_bus(spec)
+        devices.append(_disk(ResolvedDisk(seed.path, "raw", device=seed_device(bus)), seed_device(bus), bus,
+                             targets.next(bus), readonly=True))
+        scsi = scsi or bus == "scsi"
+        pcie_devices += bus == "virtio"
+        _seed_record(dom, spec, seed)
     if scsi:
         devices.append(Controller.new("scsi", 0, "virtio-scsi"))
         pcie_devices += 1
@@ -563,8 +643,9 @@ def build_domain_xml(spec: VmSpec, caps: Any, disks: Sequence[ResolvedDisk], *, 
     if spec.serial_console:
         devices.append(Serial.new("pty", port=0))
         devices.append(Console.new("pty", target_type="serial", port=0))
-    devices.append(Channel.new("unix", target_type="virtio", name="org.qemu.guest_agent.0"))
-    pcie_devices += 1  # the virtio-serial controller libvirt adds for the channel
+    if spec.guest_agent:
+        devices.append(Channel.guest_agent())
+        pcie_devices += 1  # the virtio-serial controller libvirt adds for the channel
     if spec.graphics == "spice":
         devices.append(Channel.new("spicevmc", target_type="virtio", name="com.redhat.spice.0"))
     if spec.tablet:

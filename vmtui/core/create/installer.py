@@ -3,7 +3,9 @@
 :func:`create_vm` runs these steps, reporting ``progress(message, fraction)``
 on the event loop:
 
-1. validate the spec against the host (:func:`validation.validate_spec`);
+1. validate the spec against the host (:func:`validation.validate_spec`),
+   with the images it builds on probed (:func:`probe_images`: their real
+   format, size and whether QEMU may read them as they are);
 2. find the existing storage it names (ISO, images, ``pool/volume``);
 3. create each new volume (thin/thick; a qcow2 overlay for cloud images);
 4. ``url`` installs: fetch the installer's kernel and initrd from the tree
@@ -14,10 +16,11 @@ on the event loop:
 4b. iso/cdrom installs with a kickstart: a small ISO labelled ``OEMDRV``
    holding ``ks.cfg`` is uploaded into the pool and attached as a second
    CD-ROM of the install run (Anaconda reads it by itself);
-5. define the final XML (``defineXML``); with ``install.cloud_init`` build
-   the NoCloud seed ISO, upload it as ``<name>-cidata.iso`` into the first
-   new disk's pool and attach it as a read-only CD-ROM
-   (:func:`vmtui.core.provision.seed.attach_seed`); set autostart;
+5. with ``install.cloud_init``: build the NoCloud seed ISO and upload it
+   as ``<name>-cidata.iso`` into the first new disk's pool
+   (:func:`vmtui.core.provision.seed.upload_seed`); define the final XML
+   (``defineXML``), which has the seed device and vmtui's seed record
+   (:func:`builder.build_domain_xml`); set autostart;
 6. start: the install XML with the same name and UUID as a transient run
    over the definition (``createXML``) for iso/cdrom/url/pxe sources, or the
    definition itself (``dom.create()``) for import/cloud/none; the uploaded
@@ -44,7 +47,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import libvirt
@@ -53,11 +56,13 @@ from . import builder, spec_from_xml, virt_install
 from .. import storage
 from ..provision import kickstart
 from .builder import ResolvedDisk
+from ..host import networks
 from ..host.domcaps import HostCaps, host_caps
 from ..errors import VmtuiError, libvirt_message
 from ..provision import seed
+from ..storage.images import ImageProbe, is_local_uri, probe_image, qemu_ids, qemu_read_problem
 from .vmspec import DiskSpec, VmSpec
-from .validation import FieldError, PoolFacts, local_path_checker, validate_spec
+from .validation import FieldError, ImageFacts, PoolFacts, cpu_mode_for, local_path_checker, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,31 @@ class InvalidSpec(VmtuiError):
         super().__init__("create", f"VM '{name}'", lines)
 
 
+#: What QEMU and libvirt say when a KVM guest cannot use KVM after all (the
+#: capabilities offered it): no access to /dev/kvm, the module not loaded...
+KVM_START_ERRORS = ("could not access kvm kernel module", "failed to initialize kvm",
+                    "kvm is not available", "/dev/kvm")
+
+
+def is_kvm_start_error(message: str) -> bool:
+    low = message.lower()
+    return any(marker in low for marker in KVM_START_ERRORS)
+
+
+class KvmStartFailed(VmtuiError):
+    """A KVM guest was made but QEMU could not use KVM to start it
+    ("Could not access KVM kernel module"); everything made was removed
+    again, so the same spec under QEMU (TCG) -- :func:`switch_to_tcg` --
+    can be created at once."""
+
+
+def switch_to_tcg(spec: VmSpec, caps: HostCaps | None = None) -> VmSpec:
+    """The same VM under QEMU's TCG emulation: virt type ``qemu`` and a CPU
+    mode TCG can run (:func:`validation.cpu_mode_for`)."""
+    mode, model = cpu_mode_for("qemu", spec.cpu_mode, spec.cpu_model, caps)
+    return replace(spec, virt_type="qemu", cpu_mode=mode, cpu_model=model)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------
 # host facts
 # ---------------------------------------------------------------------------
@@ -101,22 +131,61 @@ class HostFacts:
     existing_names: set[str] = field(default_factory=set)
     pools: dict[str, PoolFacts] = field(default_factory=dict)
     networks: set[str] = field(default_factory=set)
+    interfaces: dict[str, str] = field(default_factory=dict)  # host interface -> kind; empty: not known
     local: bool = False  # host paths can be checked on this machine
+    #: the images the spec builds on, probed (:func:`probe_images`); None: not asked
+    images: dict[str, ImageFacts] | None = None
+    probes: dict[str, ImageProbe] = field(default_factory=dict)
 
 
-def is_local_uri(uri: str) -> bool:
-    """True when the libvirt host is this machine (paths can be checked here).
-    The test driver's files are imaginary: not local."""
-    parts = urllib.parse.urlsplit(uri or "")
-    driver, _, transport = parts.scheme.partition("+")
-    if driver == "test":
-        return False
-    host = parts.hostname or ""
-    return host in ("", "localhost", "127.0.0.1", "::1") and transport in ("", "unix")
+def image_refs(spec: VmSpec) -> list[tuple[str, bool]]:
+    """(reference, is a shared base) of each image the spec builds on: a
+    cloud image and the backing files of overlays (bases, which libvirt must
+    not relabel), an imported image (the VM's own disk)."""
+    out: list[tuple[str, bool]] = []
+    src = spec.install
+    if src.kind in ("cloud", "import") and (src.image or "").strip():
+        out.append((src.image.strip(), src.kind == "cloud"))
+    for d in spec.disks:
+        if d.mode == "new" and (d.backing or "").strip() and d.backing.strip() not in [r for r, _ in out]:
+            out.append((d.backing.strip(), True))
+    return out
 
 
-def gather_facts(conn: libvirt.virConnect) -> HostFacts:
-    """Blocking: domain names, pools with their volume names, network names."""
+def probe_images(conn: libvirt.virConnect, spec: VmSpec, *, local: bool | None = None,
+                 virt_type: str | None = None) -> tuple[dict[str, ImageFacts], dict[str, ImageProbe]]:
+    """Blocking: each image of :func:`image_refs` probed
+    (:func:`vmtui.core.storage.images.probe_image`): its facts for
+    validation (or why it could not be probed), and the probes."""
+    facts: dict[str, ImageFacts] = {}
+    probes: dict[str, ImageProbe] = {}
+    refs = image_refs(spec)
+    if not refs:
+        return facts, probes
+    if local is None:
+        local = is_local_uri(conn.getURI())
+    ids = None
+    for ref, base in refs:
+        try:
+            probe = probe_image(conn, ref, local=local)
+        except VmtuiError as err:
+            facts[ref] = ImageFacts(problem=f"Cannot tell the image's format: {err.cause}"
+                                            + (f" ({err.hint})" if err.hint else ""))
+            continue
+        problem = None
+        if base:
+            if ids is None:
+                ids = qemu_ids(conn, virt_type or spec.virt_type) or (0, 0)
+            problem = qemu_read_problem(probe, ids, local=local)
+        probes[ref] = probe
+        facts[ref] = ImageFacts(format=probe.format, capacity=probe.capacity, path=probe.path,
+                                read_problem=problem, how=probe.how)
+    return facts, probes
+
+
+def gather_facts(conn: libvirt.virConnect, spec: VmSpec | None = None) -> HostFacts:
+    """Blocking: domain names, pools with their volume names, network names;
+    with ``spec``, the images it builds on (:func:`probe_images`)."""
     facts = HostFacts()
     facts.existing_names = {d.name() for d in conn.listAllDomains(0)}
     for pool in conn.listAllStoragePools(0):
@@ -134,27 +203,46 @@ def gather_facts(conn: libvirt.virConnect) -> HostFacts:
     except libvirt.libvirtError as err:
         if err.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
             raise
+    facts.interfaces = {i.name: i.kind for i in networks.host_interfaces(conn)}
     try:
         facts.local = is_local_uri(conn.getURI())
     except libvirt.libvirtError:
         facts.local = False
+    if spec is not None:
+        facts.images, facts.probes = probe_images(conn, spec, local=facts.local)
     return facts
 
 
-async def host_facts(service: Any) -> HostFacts:
-    return await service.call(gather_facts, action="read the storage and networks of",
-                              obj=getattr(service, "display_uri", ""))
+async def host_facts(service: Any, spec: VmSpec | None = None) -> HostFacts:
+    return await service.call(lambda c: gather_facts(c, spec), action="read the storage and networks of",
+                              obj=getattr(service, "display_uri", ""), timeout=max(getattr(service, "timeout", 30),
+                                                                                    120))
+
+
+def os_for(spec: VmSpec, osdb: Any) -> Any:
+    """The OsInfo the VM is built for: ``spec.os``, or for an id this host's
+    osinfo-db does not know, the generic entry it falls back to."""
+    if osdb is None:
+        return None
+    found = osdb.get(spec.os)
+    if found is None and hasattr(osdb, "fallback_for"):
+        found = osdb.fallback_for(spec.os)
+    return found
+
+
+def _validate(spec: VmSpec, caps: Any, facts: HostFacts, osdb: Any) -> list[FieldError]:
+    return validate_spec(spec, host=caps, existing_names=facts.existing_names, pools=facts.pools,
+                         networks=facts.networks, check_path=local_path_checker if facts.local else None,
+                         osinfo=osdb.get(spec.os) if osdb is not None else None, osdb=osdb, images=facts.images,
+                         interfaces=facts.interfaces or None)
 
 
 async def check_spec(service: Any, spec: VmSpec, *, osdb: Any = None, caps: HostCaps | None = None,
                      facts: HostFacts | None = None) -> list[FieldError]:
     """validate_spec against the host behind ``service`` (errors and warnings)."""
     caps = caps or await host_caps(service, spec.arch)
-    facts = facts or await host_facts(service)
-    osinfo = osdb.get(spec.os) if osdb is not None else None
-    return validate_spec(spec, host=caps, existing_names=facts.existing_names, pools=facts.pools,
-                         networks=facts.networks, check_path=local_path_checker if facts.local else None,
-                         osinfo=osinfo)
+    facts = facts or await host_facts(service, spec)
+    return _validate(spec, caps, facts, osdb)
 
 
 # ---------------------------------------------------------------------------
@@ -179,11 +267,16 @@ def _ref_path(conn: libvirt.virConnect, ref: str) -> tuple[str, str | None, stor
     return ref, None, None
 
 
-def resolve_storage(conn: libvirt.virConnect, spec: VmSpec, *, for_preview: bool = False) -> list[ResolvedDisk]:
+def resolve_storage(conn: libvirt.virConnect, spec: VmSpec, *, for_preview: bool = False,
+                    probes: dict[str, ImageProbe] | None = None) -> list[ResolvedDisk]:
     """Blocking: ResolvedDisks for the disks of :func:`builder.plan_disks` (new
-    ones where they will be created) plus the install media."""
+    ones where they will be created) plus the install media. ``probes``: the
+    images of :func:`probe_images` (probed here when None): an overlay's
+    backing chain and an imported image's format come from them."""
     out: list[ResolvedDisk] = []
     paths: dict[str, str | None] = {}
+    if probes is None:
+        probes = probe_images(conn, spec)[1]
     for d in builder.plan_disks(spec):
         if d.mode == "new":
             if d.pool not in paths:
@@ -192,11 +285,12 @@ def resolve_storage(conn: libvirt.virConnect, spec: VmSpec, *, for_preview: bool
             rd = ResolvedDisk(f"{base.rstrip('/')}/{d.name}", d.format, pool=d.pool, volume=d.name,
                               capacity=d.size or None)
             if d.backing:
-                try:
-                    rd.backing = _ref_path(conn, d.backing)[0]
-                except VmtuiError:
-                    if not for_preview:
-                        raise
+                probe = probes.get(d.backing.strip())
+                if probe is not None:
+                    rd.backing, rd.backing_chain = probe.path, probe.chain
+                elif not for_preview:
+                    raise VmtuiError("find", f"image '{d.backing}'", "its format could not be probed")
+                else:
                     rd.backing = d.backing
             out.append(rd)
         else:
@@ -206,6 +300,9 @@ def resolve_storage(conn: libvirt.virConnect, spec: VmSpec, *, for_preview: bool
                 if not for_preview:
                     raise
                 path, fmt, vol = d.path or "", None, None
+            probe = probes.get((d.path or "").strip())
+            if probe is not None:
+                fmt = probe.format  # an imported image: what it really is
             fmt = fmt if fmt in ("qcow2", "raw") else d.format
             dtype = (vol.type if vol is not None and vol.type == "block" else
                      "block" if path.startswith("/dev/") else "file")
@@ -349,7 +446,8 @@ def _create_volume(conn: libvirt.virConnect, d: DiskSpec, rd: ResolvedDisk,
                    progress: Callable[[int, int], None] | None) -> storage.VolumeInfo:
     size = d.size or None
     return storage.create_volume(conn, d.pool, d.name, size, d.format, d.provisioning,
-                                 backing=rd.backing if d.backing else None, progress=progress)
+                                 backing=rd.backing if d.backing else None, progress=progress,
+                                 backing_format=rd.backing_format if d.backing else None)
 
 
 def _upload(conn: libvirt.virConnect, pool: str, name: str, path: str,
@@ -357,8 +455,8 @@ def _upload(conn: libvirt.virConnect, pool: str, name: str, path: str,
     return storage.upload_file(conn, pool, name, path, "raw", progress)
 
 
-def _attach_seed(conn: libvirt.virConnect, name: str, pool: str, docs: Any, detach: bool) -> str:
-    return seed.attach_seed(conn, name, pool, docs, detach_after_first_boot=detach)
+def _upload_seed(conn: libvirt.virConnect, pool: str, volume: str, docs: Any) -> storage.VolumeInfo:
+    return seed.upload_seed(conn, pool, volume, docs)
 
 
 def _write_oemdrv(path: str, ks_text: str) -> None:
@@ -388,12 +486,30 @@ def _set_autostart(dom: libvirt.virDomain) -> None:
     dom.setAutostart(1)
 
 
-def _start_install(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
+def _unsupported(err: libvirt.libvirtError) -> bool:
+    return err.get_error_code() in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT,
+                                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+
+
+def _start_install(conn: libvirt.virConnect, xml: str, flags: int = 0) -> libvirt.virDomain:
+    try:
+        return conn.createXML(xml, flags)
+    except libvirt.libvirtError as err:  # a driver that cannot start paused starts it running
+        if not flags or not _unsupported(err):
+            raise
     return conn.createXML(xml, 0)
 
 
-def _start(dom: libvirt.virDomain) -> None:
-    dom.create()
+def _start(dom: libvirt.virDomain, flags: int = 0) -> None:
+    if not flags:
+        dom.create()
+        return
+    try:
+        dom.createWithFlags(flags)
+    except libvirt.libvirtError as err:
+        if not _unsupported(err):
+            raise
+        dom.create()
 
 
 _UNDEFINE_FLAGS = (
@@ -482,11 +598,15 @@ def _threadsafe(progress: Progress | None) -> Callable[[str, float | None], None
 
 async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: Progress | None = None,
                     caps: HostCaps | None = None, facts: HostFacts | None = None,
-                    domain_uuid: str | None = None) -> str:
+                    domain_uuid: str | None = None, paused: bool = False) -> str:
     """Create the VM ``spec`` describes on ``service``'s host; return its UUID.
 
     ``progress(message, fraction)`` is called on the event loop (fraction
-    0..1 of the whole job, None when unknown). Raises :class:`InvalidSpec`
+    0..1 of the whole job, None when unknown). ``paused``: start it paused
+    (``VIR_DOMAIN_START_PAUSED``; a driver that cannot starts it running);
+    the caller resumes it, e.g. once it reads the serial console, so that
+    nothing the guest prints is missed (``vmtui create --wait``). Raises
+    :class:`InvalidSpec`
     when the spec does not fit the host (nothing was created), or
     :class:`VmtuiError` naming the failed step after removing everything
     created so far.
@@ -499,11 +619,13 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
     # 1. validate
     report("Checking the spec", 0.0)
     caps = caps or await host_caps(service, spec.arch)
-    facts = facts or await host_facts(service)
-    osinfo = osdb.get(spec.os) if osdb is not None else None
-    problems = validate_spec(spec, host=caps, existing_names=facts.existing_names, pools=facts.pools,
-                             networks=facts.networks, check_path=local_path_checker if facts.local else None,
-                             osinfo=osinfo)
+    facts = facts or await host_facts(service, spec)
+    if facts.images is None:  # facts given without the images: probe them now
+        facts.images, facts.probes = await service.call(
+            lambda c: probe_images(c, spec, local=facts.local), action="probe the images of",
+            obj=f"VM '{spec.name}'", timeout=max(getattr(service, "timeout", 30), 120))
+    osinfo = os_for(spec, osdb)
+    problems = _validate(spec, caps, facts, osdb)
     errors = [e for e in problems if e.is_error]
     seed_pool = boot_pool(spec, facts)
     if spec.install.cloud_init:
@@ -516,6 +638,7 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
         raise InvalidSpec(name, errors)
 
     dom_uuid = domain_uuid or str(uuidlib.uuid4())
+    start_flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
     planned = builder.plan_disks(spec)
     created_keys: list[str] = []  # volumes to delete on failure
     boot_keys: list[str] = []  # uploaded kernel/initrd
@@ -528,7 +651,7 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
     try:
         # 2. resolve existing storage
         step.name = "find the storage"
-        resolved = await call(lambda c: resolve_storage(c, spec))
+        resolved = await call(lambda c: resolve_storage(c, spec, probes=facts.probes))
         hard = [r for r in resolved if r.device != "cdrom"]
 
         # 3. new volumes
@@ -594,22 +717,25 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
             (boot_keys if spec.start_install else created_keys).append(info.key)
             oemdrv_path = info.path
 
+        # 5a. cloud-init: the NoCloud seed, uploaded before the definition that has it
+        seed_plan = None
+        if spec.install.cloud_init:
+            step.name = f"upload the cloud-init seed (pool '{seed_pool}')"
+            report("Uploading the cloud-init seed", 0.86)
+            docs = seed.complete_docs(seed.CloudInitDocs.from_spec(spec.install.cloud_init), name)
+            seed_name = seed.seed_volume_name(name)
+            info = await call(lambda c: _upload_seed(c, seed_pool, seed_name, docs),
+                              timeout=max(getattr(service, "timeout", 30), 120))
+            created_keys.append(info.key)
+            seed_plan = builder.SeedPlan(info.path, seed_pool, seed_name)
+
         # 5. define
         step.name = "define the domain"
         report("Defining the VM", 0.88)
         final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, uuid=dom_uuid,
-                                             install_oemdrv=oemdrv_path)
+                                             install_oemdrv=oemdrv_path, seed=seed_plan)
         await call(lambda c: _define(c, final_xml))
         defined = True
-        # 5b. cloud-init: the NoCloud seed as a read-only CD-ROM
-        if spec.install.cloud_init:
-            step.name = f"attach the cloud-init seed (pool '{seed_pool}')"
-            report("Attaching the cloud-init seed", 0.9)
-            docs = seed.complete_docs(seed.CloudInitDocs.from_spec(spec.install.cloud_init), name)
-            detach = bool(spec.install.cloud_init.get("detach_after_first_boot"))
-            seed_path = await call(lambda c: _attach_seed(c, name, seed_pool, docs, detach),
-                                   timeout=max(getattr(service, "timeout", 30), 120))
-            created_keys.append(seed_path)
         if spec.autostart:
             step.name = "set autostart"
             await call(lambda c: _set_autostart(c.lookupByUUIDString(dom_uuid)))
@@ -621,13 +747,15 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
                 report("Starting the installation", 0.94)
                 install_xml = builder.build_domain_xml(
                     spec, caps, resolved, phase="install", os=osinfo, uuid=dom_uuid,
-                    install_kernel=kernel_path, install_initrd=initrd_path, install_oemdrv=oemdrv_path)
-                await call(lambda c: _start_install(c, install_xml), timeout=max(getattr(service, "timeout", 30),
-                                                                                 120))
+                    install_kernel=kernel_path, install_initrd=initrd_path, install_oemdrv=oemdrv_path,
+                    seed=seed_plan)
+                await call(lambda c: _start_install(c, install_xml, start_flags),
+                           timeout=max(getattr(service, "timeout", 30), 120))
             else:
                 step.name = "start the VM"
                 report("Starting the VM", 0.94)
-                await call(lambda c: _start(c.lookupByUUIDString(dom_uuid)),
+                await call(lambda c: (_start(c.lookupByUUIDString(dom_uuid), start_flags) if start_flags
+                                      else _start(c.lookupByUUIDString(dom_uuid))),
                            timeout=max(getattr(service, "timeout", 30), 120))
     except BaseException as err:
         cause = err.cause if isinstance(err, VmtuiError) else (
@@ -640,8 +768,12 @@ async def create_vm(service: Any, spec: VmSpec, *, osdb: Any = None, progress: P
             raise
         tail = " Everything created so far was removed." if not leftovers else \
             " Could not remove: " + "; ".join(leftovers)
-        raise VmtuiError("create", obj, f"{step.name} failed: {cause}.{tail}", hint,
-                         getattr(err, "code", None)) from None
+        kind = VmtuiError
+        if (spec.virt_type == "kvm" and step.name in ("start the installation", "start the VM")
+                and not leftovers and is_kvm_start_error(str(cause))):
+            kind = KvmStartFailed
+        raise kind("create", obj, f"{step.name} failed: {cause}.{tail}", hint,
+                   getattr(err, "code", None)) from None
 
     # the installer has loaded its kernel/initrd (and opened the OEMDRV ISO):
     # the uploaded copies can go
@@ -692,16 +824,19 @@ async def preview(service: Any, spec: VmSpec, *, osdb: Any = None,
     kernel/initrd where they would be uploaded.
     """
     caps = caps or await host_caps(service, spec.arch)
-    osinfo = osdb.get(spec.os) if osdb is not None else None
+    osinfo = os_for(spec, osdb)
     try:
         resolved = await service.call(lambda c: resolve_storage(c, spec, for_preview=True),
-                                      action="read the storage of", obj=getattr(service, "display_uri", ""))
+                                      action="read the storage of", obj=getattr(service, "display_uri", ""),
+                                      timeout=max(getattr(service, "timeout", 30), 120))
         pool_dir = await service.call(lambda c: _pool_path(c, boot_pool(spec)), action="read pool",
                                       obj=boot_pool(spec))
     except VmtuiError:
         resolved, pool_dir = builder.offline_disks(spec), None
     oemdrv = builder.default_oemdrv_path(spec, pool_dir) if builder.kickstart_delivery(spec) == "oemdrv" else None
-    final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, install_oemdrv=oemdrv)
+    seed_plan = builder.default_seed_plan(spec, boot_pool(spec), pool_dir) if spec.install.cloud_init else None
+    final_xml = builder.build_domain_xml(spec, caps, resolved, phase="final", os=osinfo, install_oemdrv=oemdrv,
+                                         seed=seed_plan)
     install_xml = final_xml
     if builder.has_install_phase(spec):
         kernel = initrd = None
@@ -709,7 +844,8 @@ async def preview(service: Any, spec: VmSpec, *, osdb: Any = None,
             base = (pool_dir or builder.DEFAULT_POOL_PATHS["default"]).rstrip("/")
             kernel, initrd = f"{base}/vmtui-{spec.name}-kernel", f"{base}/vmtui-{spec.name}-initrd"
         install_xml = builder.build_domain_xml(spec, caps, resolved, phase="install", os=osinfo,
-                                               install_kernel=kernel, install_initrd=initrd, install_oemdrv=oemdrv)
+                                               install_kernel=kernel, install_initrd=initrd, install_oemdrv=oemdrv,
+                                               seed=seed_plan)
     uri = getattr(service, "display_uri", None)
     cmdline = virt_install.virt_install_cmdline(spec, resolved, os=osinfo, uri=uri, oemdrv=oemdrv)
     return final_xml, install_xml, cmdline
@@ -770,8 +906,8 @@ async def export_domain(service: Any, domain_name: str, *, osdb: Any = None) -> 
 
 
 __all__ = [
-    "HostFacts", "InvalidSpec", "KNOWN_TREE_LAYOUTS", "check_spec", "create_vm", "download",
-    "export_domain", "export_spec", "find_tree_boot_files", "gather_facts", "host_facts", "is_local_uri",
-    "preview", "resolve_storage",
+    "HostFacts", "InvalidSpec", "KNOWN_TREE_LAYOUTS", "KvmStartFailed", "check_spec", "create_vm", "download",
+    "export_domain", "export_spec", "find_tree_boot_files", "gather_facts", "host_facts", "image_refs",
+    "is_kvm_start_error", "is_local_uri", "os_for", "preview", "probe_images", "resolve_storage", "switch_to_tcg",
 ]
 

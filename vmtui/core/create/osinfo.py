@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import configparser
 import datetime as _dt
+import difflib
 import functools
 import logging
 import math
@@ -978,6 +979,18 @@ def _token_score(token: str, fields: tuple) -> int:
     return 0
 
 
+def _split_version(short_id: str) -> tuple[str, float | None]:
+    """``debian12`` -> ("debian", 12.0), ``rhel9.1`` -> ("rhel", 9.001),
+    ``win2k22`` -> ("win", 2.022), ``centos-stream9`` -> ("centos-stream", 9.0),
+    ``debiantesting`` -> ("debiantesting", None)."""
+    m = re.search(r"\d", short_id)
+    if not m:
+        return short_id, None
+    name = short_id[:m.start()].rstrip("-_.")
+    parts = [int(p) for p in re.findall(r"\d+", short_id[m.start():])]
+    return name, sum(p / 1000 ** i for i, p in enumerate(parts))
+
+
 # --------------------------------------------------------------------------
 # The database
 
@@ -1142,6 +1155,74 @@ class OsDb:
                 scored.append((-total, o.is_fallback, o.eol, index, o))
         scored.sort(key=lambda t: t[:4])
         return [t[4] for t in scored]
+
+    # -- unknown ids -----------------------------------------------------------
+
+    def suggest(self, short_id: str, n: int = 3) -> list[OsInfo]:
+        """The known entries closest to an id this database lacks: the same
+        name with the nearest versions first (``debian12`` -> debian11,
+        debian10 ...), then names that look alike (a typo: ``ubunut22.04`` ->
+        ubuntu22.04)."""
+        word = (short_id or "").strip().casefold()
+        if not word:
+            return []
+        name, version = _split_version(word)
+        scored: dict[str, tuple] = {}
+        for o in self._oses:
+            if o.builtin:
+                continue
+            for sid in o.short_ids:
+                cname, cversion = _split_version(sid.casefold())
+                if not cname:
+                    continue
+                if cname.startswith(name) or name.startswith(cname):
+                    likeness = 1.0 if cname == name else 0.9
+                else:
+                    likeness = difflib.SequenceMatcher(None, name, cname).ratio()
+                if likeness < 0.75:
+                    continue
+                distance = abs(version - cversion) if version is not None and cversion is not None else math.inf
+                key = (-round(likeness, 2), distance, -(cversion or 0), o.eol)
+                if o.id not in scored or key < scored[o.id][0]:
+                    scored[o.id] = (key, o)
+        found = [o for _, o in sorted(scored.values(), key=lambda t: t[0])]
+        if not found:
+            ids = {sid.casefold(): o for o in self._oses if not o.builtin for sid in o.short_ids}
+            found = [ids[m] for m in difflib.get_close_matches(word, sorted(ids), n=n, cutoff=0.75)]
+        out: list[OsInfo] = []
+        for o in found:
+            if o not in out:
+                out.append(o)
+        return out[:n]
+
+    def fallback_for(self, short_id: str) -> OsInfo:
+        """The generic entry an unknown id is built with, as virt-install does
+        (``--osinfo detect=on,require=off`` gives ``linux2022`` for a Linux
+        it cannot name): the newest generic Linux when the id looks like a
+        Linux distribution's, the generic Windows for Windows, else the
+        generic entry."""
+        near = self.suggest(short_id, 1)
+        family = near[0].family if near else None
+        if family == "linux":
+            linuxes = sorted((o for o in self._oses if o.id.startswith("http://libosinfo.org/linux/")
+                              or o.id == GENERIC_LINUX_ID), key=lambda o: _version_key(o.version))
+            if linuxes:
+                return linuxes[-1]
+        if family in _WINDOWS_FAMILIES:
+            windows = self.get("windows") or self._by_id.get(GENERIC_WINDOWS_ID)
+            if windows is not None:
+                return windows
+        return self.generic
+
+    def unknown_id_message(self, short_id: str) -> str:
+        """What to tell about an ``os`` id this database lacks."""
+        known = f" osinfo-db {self.version}" if self.version else " OS list"
+        near = self.suggest(short_id)
+        fallback = self.fallback_for(short_id)
+        closest = (f"; the closest ids it knows: {', '.join(o.short_id for o in near)}" if near
+                   else "; no similar id (osinfo-query os lists them)")
+        return (f"'{short_id}' is not in this host's{known} (newer than it, or a typo){closest}. "
+                f"The VM gets the values of {fallback.name} ({fallback.short_id})")
 
     # -- detection -----------------------------------------------------------
 

@@ -84,9 +84,12 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     cdrom_bus = None
     graphics = "none"
     listen = "127.0.0.1"
+    seed_paths = _seed_paths(dom)
     for disk in devices.disks:
         bus = disk.target_bus
         path = disk.location
+        if path and path in seed_paths:
+            continue  # the cloud-init seed (its documents are not in the XML)
         if disk.device_kind == "cdrom":
             if cdrom_bus is None and bus in ("sata", "ide", "scsi"):
                 cdrom_bus = bus
@@ -128,6 +131,7 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     spec.graphics_listen = listen
     spec.tablet = any(i.type == "tablet" for i in devices.inputs)
     spec.serial_console = bool(devices.serials) or bool(devices.consoles)
+    spec.guest_agent = devices.guest_agent is not None
 
     if install is None:
         if cdrom_media is not None:
@@ -140,6 +144,22 @@ def spec_from_domain_xml(xml: str, *, osdb: Any = None, keep_macs: bool = False)
     if install.kind == "import" and install.image:
         spec.disks = [d for d in spec.disks if d.path != install.image]
     return spec
+
+
+def _seed_paths(dom: Domain) -> set[str]:
+    """Where the domain's cloud-init seed is: vmtui's seed record, and
+    read-only devices of a ``<name>-cidata.iso`` volume."""
+    from ..xml.ownmeta import NS_SEED
+
+    out = set()
+    rec = dom.metadata.get(NS_SEED)
+    if rec is not None and rec.get("path"):
+        out.add(rec.get("path"))
+    for disk in dom.devices.disks:
+        where = disk.location or ""
+        if disk.readonly and where.endswith("-cidata.iso"):
+            out.add(where)
+    return out
 
 
 def _mib(kib: int | None) -> int | None:

@@ -28,7 +28,7 @@ from ..files import userfile
 from ..provision import cloudinit, kickstart
 from ..sizes import format_memory, format_size
 from .builder import disk_targets, is_volume_ref, plan_disks
-from .vmspec import VmSpec
+from .vmspec import SEED_BUSES, VmSpec
 
 MIB = 1024 ** 2
 #: Longest domain name we accept, in UTF-8 bytes (libvirt stores <name>.xml
@@ -65,6 +65,22 @@ class PoolFacts:
     available: int | None = None  # bytes free
     active: bool = True
     path: str | None = None
+
+
+@dataclass
+class ImageFacts:
+    """What probing an image the spec builds on found
+    (:func:`vmtui.core.create.installer.probe_images`): its format and
+    virtual size, or ``problem`` (it could not be probed: no format is
+    guessed); ``read_problem``: QEMU cannot read this shared base image as it
+    is (vmtui does not let libvirt change its owner)."""
+
+    format: str | None = None
+    capacity: int | None = None
+    path: str | None = None
+    problem: str | None = None
+    read_problem: str | None = None
+    how: str = ""
 
 
 def _pool_facts(value: Any) -> PoolFacts:
@@ -201,7 +217,9 @@ class _Findings:
 
     pools: dict[str, PoolFacts] | None = None
     networks: Collection[str] | None = None
+    interfaces: dict[str, str] | None = None  # host interface name -> kind ("bridge", "ethernet", "" unknown)
     check_path: PathChecker | None = None
+    images: Mapping[str, ImageFacts] | None = None
     found: list[FieldError] = field(default_factory=list)
 
     def err(self, fld: str, msg: str, line: int | None = None) -> None:
@@ -228,9 +246,22 @@ class _Findings:
                 self.err(fld, problem)
 
 
+def _interface_kinds(interfaces: Any) -> dict[str, str] | None:
+    """Host interfaces as ``{name: kind}``: from a mapping, names, or
+    objects with ``name`` and ``kind`` (:class:`vmtui.core.host.networks.HostInterface`).
+    None or empty (the host's interfaces are not known): no check."""
+    if not interfaces:
+        return None
+    if isinstance(interfaces, Mapping):
+        return {str(k): str(v or "") for k, v in interfaces.items()}
+    return {(i if isinstance(i, str) else i.name): ("" if isinstance(i, str) else (i.kind or ""))
+            for i in interfaces}
+
+
 def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[str] = (),
                   pools: Mapping[str, Any] | None = None, networks: Collection[str] | None = None,
-                  check_path: PathChecker | None = None, osinfo: Any = None) -> list[FieldError]:
+                  check_path: PathChecker | None = None, osinfo: Any = None, osdb: Any = None,
+                  images: Mapping[str, ImageFacts] | None = None, interfaces: Any = None) -> list[FieldError]:
     """Every problem with ``spec``, as FieldErrors keyed by YAML field path.
 
     ``host``: a :class:`vmtui.core.host.domcaps.HostCaps` or
@@ -241,11 +272,18 @@ def validate_spec(spec: VmSpec, *, host: Any = None, existing_names: Collection[
     a message for a bad host path (kind: iso, cdrom, image, disk, backing);
     pass :func:`local_path_checker` when the host is this machine.
     ``osinfo``: the OsInfo of ``spec.os`` for its minimum-resource warnings.
+    ``osdb``: the OS catalogue; an ``os`` it does not know is a warning naming
+    the closest ids it has. ``images``: reference -> :class:`ImageFacts` of
+    the images the spec builds on (cloud image, imported image, backing
+    files). ``interfaces``: the host's interfaces (names, ``{name: kind}`` or
+    HostInterfaces) a bridge or macvtap NIC must name.
     Anything left None is not checked.
     """
     out = _Findings(pools={k: _pool_facts(v) for k, v in pools.items()} if pools is not None else None,
-                    networks=networks, check_path=check_path)
+                    networks=networks, interfaces=_interface_kinds(interfaces), check_path=check_path,
+                    images=images)
     _check_name(spec, existing_names, out)
+    _check_os(spec, osdb, out)
     _check_resources(spec, host, osinfo, out)
     _check_platform(spec, host, out)
     _check_install(spec, out)
@@ -261,6 +299,14 @@ def _check_name(spec: VmSpec, existing_names: Collection[str], out: _Findings) -
         out.err("name", f"A VM named '{spec.name}' already exists on this host")
     if "\n" in spec.title or "\r" in spec.title:
         out.err("title", "The title must be a single line (use the description for more)")
+
+
+def _check_os(spec: VmSpec, osdb: Any, out: _Findings) -> None:
+    """An ``os`` id the host's osinfo-db does not know (too new for it, or a
+    typo): a warning with the closest known ids; the VM gets generic values."""
+    if osdb is None or not (spec.os or "").strip() or osdb.get(spec.os) is not None:
+        return
+    out.warn("os", osdb.unknown_id_message(spec.os))
 
 
 def _check_resources(spec: VmSpec, host: Any, osinfo: Any, out: _Findings) -> None:
@@ -360,6 +406,7 @@ def _check_install(spec: VmSpec, out: _Findings) -> None:
             out.err("install.image", "Choose the disk image" if kind == "import" else "Choose the cloud image")
         else:
             out.check_ref("install.image", src.image, "image")
+            _check_image(out, "install.image", src.image, base=kind == "cloud")
     if src.cloud_init is not None:
         _check_cloud_init(src.cloud_init, kind, out)
     if src.kernel_args and kind != "url":
@@ -415,6 +462,10 @@ def _check_disks(spec: VmSpec, out: _Findings) -> None:
                 out.err(f"{p}.provisioning", "A disk on a backing image cannot be thick")
             if d.backing:
                 out.check_ref(f"{p}.backing", d.backing, "backing")
+                if d.backing != spec.install.image:
+                    _check_image(out, f"{p}.backing", d.backing, base=True)
+            if overlay:
+                _check_overlay_size(spec, out, p, d, d.backing or spec.install.image)
             if out.pools is not None and d.pool:
                 facts = out.pools.get(d.pool)
                 if facts is None:
@@ -444,6 +495,13 @@ def _check_disks(spec: VmSpec, out: _Findings) -> None:
         facts = out.pools.get(d.pool) if out.pools is not None else None
         if facts is not None and d.name in facts.volumes:
             out.err(fld, f"Pool '{d.pool}' already has a volume named '{d.name}'")
+    if spec.install.cloud_init and isinstance(spec.install.cloud_init, dict) and spec.name:
+        from .builder import seed_bus
+
+        if seed_bus(spec) == "ide":
+            ide_count += 1
+            if q35 and spec.install.cloud_init.get("seed_bus") == "ide":
+                out.err("install.cloud_init.seed_bus", "The q35 machine has no IDE bus: use virtio, scsi or sata")
     has_cdrom = kind in ("iso", "cdrom")
     if has_cdrom and spec.cdrom_bus == "ide":
         ide_count += 1
@@ -457,6 +515,75 @@ def _check_disks(spec: VmSpec, out: _Findings) -> None:
         out.warn("disks", "The VM has no disk to boot from")
 
 
+def _image_facts(out: _Findings, ref: str | None) -> ImageFacts | None:
+    if out.images is None or not ref:
+        return None
+    return out.images.get(ref.strip())
+
+
+def _check_image(out: _Findings, fld: str, ref: str, *, base: bool) -> None:
+    """The probed image: its format must be known (never guessed), it must be
+    a disk image, and QEMU must read a shared base as it is."""
+    if any(f.field == fld and f.is_error for f in out.found):
+        return  # already wrong (no such volume ...)
+    facts = _image_facts(out, ref)
+    if facts is None:
+        return
+    if facts.problem:
+        out.err(fld, facts.problem)
+    elif facts.format in ("iso", "dir"):
+        what = "an ISO 9660 image" if facts.format == "iso" else "a directory"
+        out.err(fld, f"{ref} is {what}, not a disk image ({facts.how})")
+    elif not base and facts.format not in ("qcow2", "raw"):
+        out.err(fld, f"{ref} is a {facts.format} image: vmtui imports qcow2 and raw images "
+                     f"(qemu-img convert -O qcow2 makes one)")
+    elif base and facts.read_problem:
+        out.err(fld, facts.read_problem)
+
+
+def _check_overlay_size(spec: VmSpec, out: _Findings, p: str, d: Any, ref: str | None) -> None:
+    """An overlay smaller than its image cuts the guest's disk; a larger one
+    leaves the root file system at the image's size unless cloud-init grows
+    it (growpart and resize_rootfs)."""
+    facts = _image_facts(out, ref)
+    if facts is None or not facts.capacity or not d.size or d.size < 0:
+        return
+    if d.size < facts.capacity:
+        out.err(f"{p}.size", f"{format_size(d.size)} is smaller than the image ({format_size(facts.capacity)}): "
+                             "give at least its size (or no size: the image's)")
+        return
+    if d.size == facts.capacity or spec.install.kind != "cloud" or d.backing not in (None, spec.install.image):
+        return
+    growpart, resize = _growth(spec.install.cloud_init)
+    sizes = f"{format_size(d.size)} is larger than the image ({format_size(facts.capacity)})"
+    if growpart is False or resize is False:
+        off = " and ".join(k for k, v in (("growpart", growpart), ("resize_rootfs", resize)) if v is False)
+        out.warn(f"{p}.size", f"{sizes}, but the cloud-init user-data turns {off} off: the root file system "
+                              f"stays at {format_size(facts.capacity)} and the rest of the disk is unused")
+    elif growpart and resize:
+        out.warn(f"{p}.size", f"{sizes}: the user-data asks cloud-init to grow the root file system to it "
+                              "(growpart, resize_rootfs); images without the growpart tool stay at "
+                              f"{format_size(facts.capacity)}")
+    else:
+        out.warn(f"{p}.size", f"{sizes}: the root file system grows to it only if the image's cloud-init runs "
+                              "growpart and resize_rootfs, which the user-data leaves to the image (add "
+                              "growpart: {mode: auto} and resize_rootfs: true, or set them in the cloud-init "
+                              "form, to be sure)")
+
+
+def _growth(ci: Any) -> tuple[bool | None, bool | None]:
+    """(growpart, resize_rootfs) as the seed's user-data sets them (None: not set)."""
+    if not isinstance(ci, dict) or not isinstance(ci.get("user_data"), str):
+        return None, None
+    from ..provision.cloudinit_form import form_from_yaml
+
+    try:
+        form = form_from_yaml(ci["user_data"])
+    except ValueError:
+        return None, None
+    return form.growpart, form.resize_rootfs
+
+
 def _check_nics(spec: VmSpec, out: _Findings) -> None:
     macs: set[str] = set()
     for i, n in enumerate(spec.nics):
@@ -467,6 +594,8 @@ def _check_nics(spec: VmSpec, out: _Findings) -> None:
             out.err(f"{p}.source", f"Choose the {what}")
         elif n.kind == "network" and out.networks is not None and n.source not in out.networks:
             out.err(f"{p}.source", f"No virtual network named '{n.source}'")
+        elif n.kind in ("bridge", "macvtap") and out.interfaces is not None:
+            _check_host_interface(f"{p}.source", n.kind, n.source, out.interfaces, out)
         if n.mac:
             problem = validate_mac(n.mac)
             if problem:
@@ -476,15 +605,59 @@ def _check_nics(spec: VmSpec, out: _Findings) -> None:
             macs.add(n.mac.lower())
 
 
+def listen_problem(address: str | None) -> FieldError | None:
+    """What is wrong with a display's listen address (field ``graphics_listen``):
+    not an IP address (an error), or every address of the host (a warning)."""
+    try:
+        addr = ipaddress.ip_address((address or "").strip("[]"))
+    except ValueError:
+        return FieldError("graphics_listen", "Enter an IP address to listen on, e.g. 127.0.0.1")
+    if addr.is_unspecified:
+        return FieldError("graphics_listen", "The console is reachable from the network, without a password",
+                          "warning")
+    return None
+
+
+def _check_host_interface(fld: str, kind: str, name: str, interfaces: dict[str, str], out: _Findings) -> None:
+    """A bridge or macvtap NIC's source must be an interface of the host (a
+    missing one only fails when the VM starts: "Cannot get interface MTU");
+    a bridge NIC's must be a bridge."""
+    bridges = sorted(n for n, k in interfaces.items() if k == "bridge")
+    if name not in interfaces:
+        if kind == "bridge":
+            have = f"its bridges: {', '.join(bridges[:8])}" if bridges else "no bridge is listed"
+            out.err(fld, f"The host has no bridge named '{clip(name, 40)}' ({have})")
+        else:
+            have = ", ".join(sorted(interfaces)[:8])
+            out.err(fld, f"The host has no interface named '{clip(name, 40)}' (its interfaces: {have})")
+    elif kind == "bridge" and interfaces[name] not in ("", "bridge"):
+        out.err(fld, f"'{name}' is not a bridge but {'an' if interfaces[name][0] in 'aeiou' else 'a'} "
+                     f"{interfaces[name]} interface: choose a bridge, or macvtap on '{name}'")
+
+
+def cpu_mode_for(virt_type: str, cpu_mode: str, cpu_model: str | None = None,
+                 host: Any = None) -> tuple[str, str | None]:
+    """The CPU mode (and named model) to use under ``virt_type``, from the
+    one asked for: QEMU (TCG) cannot pass the host CPU through, so
+    host-passthrough becomes host-model -- or the named model ``qemu64``
+    when the host does not offer host-model under TCG either (``host``: a
+    HostCaps). Other combinations stay as they are."""
+    if virt_type != "qemu" or cpu_mode == "custom":
+        return cpu_mode, cpu_model
+    supported = getattr(host, "cpu_mode_supported", None)
+    host_model = supported("qemu", "host-model") if supported is not None else None
+    if cpu_mode == "host-passthrough" or (cpu_mode == "host-model" and host_model is False):
+        if host_model is False:
+            return "custom", cpu_model or "qemu64"
+        return "host-model", cpu_model
+    return cpu_mode, cpu_model
+
+
 def _check_display(spec: VmSpec, out: _Findings) -> None:
     if spec.graphics != "none":
-        try:
-            addr = ipaddress.ip_address((spec.graphics_listen or "").strip("[]"))
-        except ValueError:
-            out.err("graphics_listen", "Enter an IP address to listen on, e.g. 127.0.0.1")
-        else:
-            if addr.is_unspecified:
-                out.warn("graphics_listen", "The console is reachable from the network, without a password")
+        problem = listen_problem(spec.graphics_listen)
+        if problem is not None:
+            out.found.append(problem)
 
 
 def _check_cloud_init(ci: Any, kind: str, out: _Findings) -> None:
@@ -515,6 +688,10 @@ def _check_cloud_init(ci: Any, kind: str, out: _Findings) -> None:
     detach = ci.get("detach_after_first_boot", False)
     if not isinstance(detach, bool):
         out.err(f"{base}.detach_after_first_boot", "detach_after_first_boot must be true or false")
+    bus = ci.get("seed_bus")
+    if bus is not None and bus not in SEED_BUSES:
+        out.err(f"{base}.seed_bus", f"seed_bus must be one of: {', '.join(SEED_BUSES)} (or left out: next to "
+                                    "the boot disk)")
 
 
 def kickstart_problems(spec: VmSpec) -> list[FieldError]:

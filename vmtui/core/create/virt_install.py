@@ -5,6 +5,7 @@ firmware and install source the builder puts into the domain XML."""
 from __future__ import annotations
 
 import shlex
+from decimal import Decimal, localcontext
 from typing import Any, Sequence
 
 from .builder import (
@@ -26,20 +27,43 @@ from .vmspec import VmSpec
 
 
 def _gib(n: int) -> str:
-    value = n / 1024 ** 3
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return text if text != "0" else f"{value:.6f}".rstrip("0").rstrip(".")
+    """Bytes as GiB, exactly: virt-install multiplies ``size=`` (a float, in
+    GiB) by 1024³, and ``n / 2**30`` has a finite decimal expansion that a
+    float holds exactly (64 MiB is ``0.0625``, never a rounded ``0.062``)."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        text = format((Decimal(n) / (1 << 30)).normalize(), "f")
+    return text
+
+
+#: Characters virt-install's sub-option parser (posix shlex, split on commas)
+#: treats specially: a value holding one is quoted as a whole.
+_OPT_SPECIAL = frozenset(',"\'\\')
 
 
 def _opt_value(value: str) -> str:
-    """A virt-install sub-option value: quote it when it holds a comma."""
-    if "," in value:
-        return '"' + value.replace('"', '\\"') + '"'
+    """A virt-install sub-option value, as one value for virt-install's
+    parser: double-quoted (``\\`` and ``"`` escaped) when it holds a comma,
+    a quote or a backslash; newlines need nothing."""
+    if _OPT_SPECIAL.intersection(value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return value
 
 
 def _kv(key: str, value: str) -> str:
     return f"{key}={_opt_value(value)}"
+
+
+def osinfo_name(spec: VmSpec, os: Any = None) -> str:
+    """What ``--osinfo`` gets: the spec's OS when ``os`` (its entry in the
+    osinfo-db virt-install reads too) knows it, else ``generic`` -- the
+    defaults vmtui's own XML falls back to for an OS it does not know; an
+    unknown name would make virt-install refuse the whole line."""
+    wanted = spec.os or "generic"
+    if os is None:
+        return "generic"
+    known = set(getattr(os, "short_ids", ()) or ()) | {getattr(os, "short_id", None)}
+    return wanted if wanted in known else "generic"
 
 
 def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = None, *, os: Any = None,
@@ -49,7 +73,9 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
     A kickstart shows as ``--initrd-inject ks.cfg`` plus ``inst.ks=file:/ks.cfg``
     in ``--extra-args`` (url installs; the kickstart saved as ks.cfg), or as a
     second CD-ROM ``--disk <oemdrv>,device=cdrom`` (iso/cdrom installs;
-    ``oemdrv`` is its path)."""
+    ``oemdrv`` is its path). A cloud-init seed shows as ``--cloud-init
+    user-data=user-data,meta-data=meta-data`` (the documents saved under
+    those names)."""
     src = spec.install
     argv = ["virt-install"]
     if uri:
@@ -75,21 +101,20 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--cpu", spec.cpu_model or "qemu64"]
     else:
         argv += ["--cpu", spec.cpu_mode]
-    argv += ["--osinfo", spec.os or "generic"]
+    argv += ["--osinfo", osinfo_name(spec, os)]
     argv += ["--virt-type", spec.virt_type]
     if spec.arch != "x86_64":
         argv += ["--arch", spec.arch]
     argv += ["--machine", spec.machine]
+    # one --boot: the firmware, then (define only) the boot order
+    boot: list[str] = []
     if spec.firmware == "uefi":
-        boot = "uefi"
+        boot.append("uefi")
         if spec.secure_boot:
-            boot += (",firmware.feature0.name=secure-boot,firmware.feature0.enabled=yes"
-                     ",firmware.feature1.name=enrolled-keys,firmware.feature1.enabled=yes")
+            boot += ["firmware.feature0.name=secure-boot", "firmware.feature0.enabled=yes",
+                     "firmware.feature1.name=enrolled-keys", "firmware.feature1.enabled=yes"]
         else:  # as in the XML: never a Secure Boot build by accident
-            boot += ",firmware.feature0.name=secure-boot,firmware.feature0.enabled=no"
-        argv += ["--boot", boot]
-        if spec.secure_boot:
-            argv += ["--features", "smm.state=on"]
+            boot += ["firmware.feature0.name=secure-boot", "firmware.feature0.enabled=no"]
 
     # install source
     media = next((d for d in (disks or []) if d.device == "cdrom"), None) \
@@ -98,11 +123,16 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
     if later:
         # virt-install always boots an installer; define-only is an import with
         # the install media left in the drive, the disk first in the boot order.
-        argv += ["--install", "no_install=yes"]
         if src.kind in ("iso", "cdrom") and media is not None:
-            argv += ["--boot", "hd,cdrom"]
+            boot += ["hd", "cdrom"]
         elif src.kind == "pxe":
-            argv += ["--boot", "hd,network"]
+            boot += ["hd", "network"]
+    if boot:
+        argv += ["--boot", ",".join(boot)]
+    if spec.secure_boot and spec.firmware == "uefi":
+        argv += ["--features", "smm.state=on"]
+    if later:
+        argv += ["--install", "no_install=yes"]
     elif src.kind in ("iso", "cdrom"):
         argv += ["--cdrom", (media.path if media is not None else None) or src.iso or src.cdrom or ""]
     elif src.kind == "url":
@@ -124,6 +154,12 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--import"]
     else:
         argv += ["--install", "no_install=yes"]
+    if src.cloud_init:
+        # the documents saved under these names next to the command
+        docs = ["user-data=user-data", "meta-data=meta-data"]
+        if src.cloud_init.get("network_config"):
+            docs.append("network-config=network-config")
+        argv += ["--cloud-init", ",".join(docs)]
 
     # disks
     planned = plan_disks(spec)
@@ -185,6 +221,10 @@ def virt_install_command(spec: VmSpec, disks: Sequence[ResolvedDisk] | None = No
         argv += ["--serial", "none", "--console", "none"]
     if spec.tablet:
         argv += ["--input", "tablet,bus=usb"]
+    elif spec.graphics != "none":
+        # virt-install adds a USB tablet to any VM with a display and no input
+        # device; the PS/2 mouse libvirt gives every x86 VM anyway says "none"
+        argv += ["--input", "mouse,bus=ps2"]
     if spec.autostart:
         argv += ["--autostart"]
     if not spec.start_install:

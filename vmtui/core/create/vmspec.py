@@ -14,6 +14,9 @@ from typing import Literal
 SourceKind = Literal["iso", "cdrom", "url", "import", "pxe", "cloud", "none"]
 DiskMode = Literal["new", "existing"]
 NicKind = Literal["network", "bridge", "macvtap"]
+#: Where a cloud-init seed can be attached (``install.cloud_init.seed_bus``):
+#: a read-only virtio disk, or a CD-ROM on virtio-scsi, SATA or IDE.
+SEED_BUSES = ("virtio", "scsi", "sata", "ide")
 
 
 @dataclass
@@ -27,7 +30,10 @@ class InstallSource:
       import  -- ``image``: an existing disk image (path or ``pool/volume``) used as the boot disk
       pxe     -- ``network``: boot from the network, on this libvirt network
       cloud   -- ``image``: a qcow2/raw cloud image used as a backing file of a new
-                 overlay disk; ``cloud_init`` is left for the bootstrapping step
+                 overlay disk; ``cloud_init``: the NoCloud seed, a dict of
+                 ``user_data``, ``meta_data``, ``network_config``,
+                 ``detach_after_first_boot`` and ``seed_bus`` (where the seed
+                 is attached: see :data:`SEED_BUSES`; absent = next to the boot disk)
     kickstart -- for iso/cdrom/url installs of Anaconda-based OSes: None or
                  ``{"text": str, "version": str, "delivery": "oemdrv" | "initrd"}``
                  (pykickstart syntax version, e.g. ``RHEL9``; ``oemdrv`` for
@@ -101,6 +107,7 @@ class VmSpec:
     graphics_listen: str = "127.0.0.1"
     tablet: bool = True
     serial_console: bool = True
+    guest_agent: bool = True  # the QEMU guest agent's virtio channel (addresses, clean shutdown)
     autostart: bool = False
     start_install: bool = True  # "Begin installation" at the end (False: define only)
 

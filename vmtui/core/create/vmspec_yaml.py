@@ -27,7 +27,7 @@ from ..files import safeyaml, userfile
 from ..files.yamlout import dump_block
 from ..sizes import format_memory, format_size, parse_size
 from .validation import CACHE_MODES, FieldError, clip, validate_spec
-from .vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
+from .vmspec import SEED_BUSES, DiskSpec, InstallSource, NicSpec, VmSpec
 
 MIB = 1024 ** 2
 SPEC_VERSION = 1
@@ -83,6 +83,7 @@ SPEC_SCHEMA: dict = {
                         "meta_data": {"type": ["string", "null"]},
                         "network_config": {"type": ["string", "null"]},
                         "detach_after_first_boot": {"type": "boolean"},
+                        "seed_bus": {"enum": list(SEED_BUSES)},
                     },
                 },
                 "kickstart": {"anyOf": [
@@ -134,6 +135,7 @@ SPEC_SCHEMA: dict = {
         "graphics_listen": {"type": "string"},
         "tablet": {"type": "boolean"},
         "serial_console": {"type": "boolean"},
+        "guest_agent": {"type": "boolean"},
         "autostart": {"type": "boolean"},
         "start_install": {"type": "boolean"},
     },
@@ -503,7 +505,7 @@ def _to_spec(data: dict, lines: LineMap) -> tuple[VmSpec, list[SpecIssue]]:
     spec = VmSpec(name=data["name"])
     simple = ("title", "description", "os", "arch", "virt_type", "machine", "firmware", "secure_boot",
               "vcpus", "cpu_mode", "cpu_model", "sockets", "cores", "threads", "cdrom_bus", "graphics",
-              "graphics_listen", "tablet", "serial_console", "autostart", "start_install")
+              "graphics_listen", "tablet", "serial_console", "guest_agent", "autostart", "start_install")
     for key in simple:
         if key in data:
             setattr(spec, key, data[key])
@@ -617,7 +619,8 @@ def spec_to_dict(spec: VmSpec) -> dict:
         nics.append(nd)
     out["nics"] = nics
     out.update(cdrom_bus=spec.cdrom_bus, graphics=spec.graphics, graphics_listen=spec.graphics_listen,
-               tablet=spec.tablet, serial_console=spec.serial_console, autostart=spec.autostart,
+               tablet=spec.tablet, serial_console=spec.serial_console, guest_agent=spec.guest_agent,
+               autostart=spec.autostart,
                start_install=spec.start_install)
     return out
 

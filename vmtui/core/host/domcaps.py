@@ -56,6 +56,11 @@ class DomCaps:
     graphics_types: list[str] = field(default_factory=list)
     video_models: list[str] = field(default_factory=list)
     rng_models: list[str] = field(default_factory=list)
+    rng_backends: list[str] = field(default_factory=list)  # <rng><enum name='backendModel'>: random, egd, builtin
+    tpm_models: list[str] = field(default_factory=list)  # <tpm><enum name='model'>: tpm-tis, tpm-crb
+    tpm_backends: list[str] = field(default_factory=list)  # <tpm><enum name='backendModel'>: passthrough, emulator
+    tpm_versions: list[str] = field(default_factory=list)  # <tpm><enum name='backendVersion'>: 1.2, 2.0
+    cpu_models: list[str] = field(default_factory=list)  # <mode name='custom'><model usable='yes'>
     features: dict[str, bool] = field(default_factory=dict)  # <features><x supported='yes'/>
 
     @property
@@ -135,6 +140,9 @@ def parse_domcaps(xml: str | bytes) -> DomCaps:
         for mode in cpu.findall("mode"):
             if mode.get("name"):
                 caps.cpu_modes[mode.get("name")] = _supported(mode)
+            if mode.get("name") == "custom" and _supported(mode):
+                caps.cpu_models = [(m.text or "").strip() for m in mode.findall("model")
+                                   if (m.text or "").strip() and m.get("usable", "yes") != "no"]
 
     devices = root.find("devices")
     if devices is not None:
@@ -151,6 +159,12 @@ def parse_domcaps(xml: str | bytes) -> DomCaps:
         rng = devices.find("rng")
         if _supported(rng):
             caps.rng_models = _enum(rng, "model")
+            caps.rng_backends = _enum(rng, "backendModel")
+        tpm = devices.find("tpm")
+        if _supported(tpm):
+            caps.tpm_models = _enum(tpm, "model")
+            caps.tpm_backends = _enum(tpm, "backendModel")
+            caps.tpm_versions = _enum(tpm, "backendVersion")
 
     features = root.find("features")
     if features is not None:
@@ -276,6 +290,29 @@ def fetch_domcaps(conn: Any, arch: str = "x86_64", virt_types=VIRT_TYPES,
             except DomCapsError as err:
                 log.info("bad domain capabilities for %s/%s/%s: %s", vt, arch, machine, err)
     return found
+
+
+def domain_caps(conn: Any, *, emulator: str | None, arch: str | None, machine: str | None,
+                virt_type: str | None) -> DomCaps | None:
+    """Blocking: the domain capabilities for one existing domain's emulator,
+    architecture, machine and virtualization type; None when libvirt has none
+    (the test driver, an old libvirt) or cannot answer for this combination."""
+    import libvirt
+
+    try:
+        xml = conn.getDomainCapabilities(emulator, arch, machine, virt_type, 0)
+    except libvirt.libvirtError as err:
+        from ..errors import is_connection_lost
+
+        if is_connection_lost(err):
+            raise
+        log.info("no domain capabilities for %s/%s/%s: %s", virt_type, arch, machine, err.get_error_message())
+        return None
+    try:
+        return parse_domcaps(xml)
+    except DomCapsError as err:
+        log.info("bad domain capabilities for %s/%s/%s: %s", virt_type, arch, machine, err)
+        return None
 
 
 async def host_caps(service: Any, arch: str = "x86_64") -> HostCaps:

@@ -22,7 +22,9 @@ class HostInventory:
     #: volumes by pool name, for the active pools that could be read
     volumes: dict[str, list[storage.VolumeInfo]] = field(default_factory=dict)
     networks: list[networks.NetworkInfo] = field(default_factory=list)
-    interfaces: list[str] = field(default_factory=list)  # host interfaces (bridges, NICs)
+    interfaces: list[str] = field(default_factory=list)  # host interfaces (bridges, NICs): their names
+    host_interfaces: list[networks.HostInterface] = field(default_factory=list)  # the same, with their kinds
+    bridges: list[str] = field(default_factory=list)  # the host's bridges (read by read_networking)
 
     @property
     def active_pools(self) -> list[storage.PoolInfo]:
@@ -71,8 +73,24 @@ def read_inventory(conn: libvirt.virConnect, *, with_networks: bool = True,
     if with_networks:
         inv.networks = networks.list_networks(conn)
     if with_interfaces:
-        inv.interfaces = networks.list_host_interfaces(conn)
+        inv.host_interfaces = networks.host_interfaces(conn)
+        inv.interfaces = [i.name for i in inv.host_interfaces]
     return inv
+
+
+def read_networking(conn: libvirt.virConnect) -> HostInventory:
+    """Blocking: the networks, host interfaces and bridges, no storage (for
+    the forms that plug in a NIC)."""
+    return HostInventory(networks=networks.list_networks(conn),
+                         interfaces=networks.list_host_interfaces(conn),
+                         bridges=networks.list_host_bridges(conn))
+
+
+def refresh_pool_volumes(conn: libvirt.virConnect, pool: str) -> list[storage.VolumeInfo]:
+    """Blocking: the volumes of ``pool`` now -- the pool refreshed first
+    (virsh pool-refresh), so files copied into its directory count too."""
+    storage.refresh_pool(conn, pool)
+    return storage.list_volumes(conn, pool)
 
 
 def read_storage(conn: libvirt.virConnect) -> HostInventory:
@@ -80,4 +98,4 @@ def read_storage(conn: libvirt.virConnect) -> HostInventory:
     return read_inventory(conn, with_networks=False, with_interfaces=False)
 
 
-__all__ = ["HostInventory", "is_iso", "read_inventory", "read_storage"]
+__all__ = ["HostInventory", "is_iso", "read_inventory", "read_networking", "read_storage", "refresh_pool_volumes"]

@@ -87,23 +87,127 @@ def list_networks(conn: libvirt.virConnect) -> list[NetworkInfo]:
     return sorted(out, key=lambda n: n.name)
 
 
-def list_host_interfaces(conn: libvirt.virConnect) -> list[str]:
-    """Host network interfaces (for bridges and macvtap).
+@dataclass(frozen=True, slots=True)
+class HostInterface:
+    """A network interface of the host, for a NIC's bridge or macvtap source."""
 
-    libvirt's interface driver needs udev/netcf; when it is missing and the
-    connection is local, fall back to /sys/class/net."""
+    name: str
+    kind: str = ""  # libvirt's <interface type>: "bridge", "ethernet", "bond", "vlan"; "" when unknown
+    active: bool | None = None  # None: not known (node devices, /sys)
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.kind == "bridge"
+
+    @property
+    def label(self) -> str:
+        bits = [self.kind] if self.kind else []
+        if self.active is False:
+            bits.append("down")
+        return f"{self.name} ({', '.join(bits)})" if bits else self.name
+
+
+def _local(conn: libvirt.virConnect) -> bool:
+    try:
+        uri = conn.getURI()
+    except libvirt.libvirtError:
+        return False
+    return "://" in uri and uri.split("://", 1)[1].startswith("/") and not uri.startswith("test")
+
+
+def _sys_kind(name: str) -> str:
+    """A local interface's kind from /sys (bridges have a ``bridge`` directory)."""
+    base = os.path.join("/sys/class/net", name)
+    if os.path.isdir(os.path.join(base, "bridge")):
+        return "bridge"
+    if os.path.isdir(os.path.join(base, "bonding")):
+        return "bond"
+    return ""
+
+
+def host_interfaces(conn: libvirt.virConnect) -> list[HostInterface]:
+    """The host's network interfaces (bridges, NICs, bonds, VLANs), sorted by name.
+
+    From libvirt's interface driver (``listAllInterfaces``: names, kinds,
+    up or down); when it has none (no udev/netcf backend), from the host's
+    network devices (``listAllDevices``, capability ``net``). On a local
+    connection /sys/class/net adds what both missed (netcf lists only the
+    interfaces it configures). The loopback is left out. A lost connection
+    is raised as libvirt said it.
+    """
+    from ..errors import is_connection_lost
+
+    found: dict[str, HostInterface] = {}
+    try:
+        for iface in conn.listAllInterfaces(0):
+            try:
+                kind = ET.fromstring(iface.XMLDesc(0)).get("type", "")
+                active: bool | None = bool(iface.isActive())
+            except (libvirt.libvirtError, ET.ParseError) as err:
+                if isinstance(err, libvirt.libvirtError) and is_connection_lost(err):
+                    raise
+                kind, active = "", None
+            found[iface.name()] = HostInterface(iface.name(), kind, active)
+    except libvirt.libvirtError as err:
+        if is_connection_lost(err):
+            raise
+        found = {}
+    local = _local(conn)
+    if not found:
+        try:
+            devices = conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET)
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            devices = []
+        for dev in devices:
+            try:
+                cap = ET.fromstring(dev.XMLDesc(0)).find("capability[@type='net']")
+            except (libvirt.libvirtError, ET.ParseError):
+                continue
+            name = (cap.findtext("interface") or "").strip() if cap is not None else ""
+            if name:
+                link = cap.find("link")
+                state = link.get("state") if link is not None else None
+                found[name] = HostInterface(name, _sys_kind(name) if local else "",
+                                            None if state in (None, "unknown") else state == "up")
+    if local:
+        try:
+            names = os.listdir("/sys/class/net")
+        except OSError:
+            names = []
+        for n in names:
+            found.setdefault(n, HostInterface(n, _sys_kind(n)))
+    found.pop("lo", None)
+    return [found[n] for n in sorted(found)]
+
+
+def list_host_interfaces(conn: libvirt.virConnect) -> list[str]:
+    """The names of :func:`host_interfaces`."""
+    return [i.name for i in host_interfaces(conn)]
+
+
+def list_host_bridges(conn: libvirt.virConnect) -> list[str]:
+    """The host's bridges (for a NIC of type bridge): libvirt's interfaces of
+    type 'bridge', else, on a local connection, the devices with a
+    /sys/class/net/NAME/bridge directory."""
     names: list[str] = []
     try:
-        names = [i.name() for i in conn.listAllInterfaces(0)]
+        for iface in conn.listAllInterfaces(0):
+            try:
+                if ET.fromstring(iface.XMLDesc(0)).get("type") == "bridge":
+                    names.append(iface.name())
+            except (libvirt.libvirtError, ET.ParseError):
+                continue
     except libvirt.libvirtError:
         names = []
     local = "://" in conn.getURI() and conn.getURI().split("://", 1)[1].startswith("/")
     if not names and local:
         try:
-            names = os.listdir("/sys/class/net")
+            names = [n for n in os.listdir("/sys/class/net") if os.path.isdir(f"/sys/class/net/{n}/bridge")]
         except OSError:
             names = []
-    return sorted(set(names) - {"lo"})
+    return sorted(set(names))
 
 
 # ---------------------------------------------------------------------------

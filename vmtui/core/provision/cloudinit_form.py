@@ -66,13 +66,41 @@ class CloudConfigForm:
     runcmd: list[Any] = field(default_factory=list)  # str or argv list
     write_files: list[WriteFileForm] = field(default_factory=list)
     ssh_pwauth: bool | None = None
+    #: grow the root partition to the disk (cc_growpart; False: ``mode: off``)
+    growpart: bool | None = None
+    #: grow the root file system to its partition (cc_resizefs)
+    resize_rootfs: bool | None = None
 
 
 #: Top-level keys the form owns, in the order new keys are appended.
 FORM_KEYS = (
     "hostname", "fqdn", "locale", "timezone", "users", "packages",
     "package_update", "package_upgrade", "runcmd", "write_files", "ssh_pwauth",
+    "growpart", "resize_rootfs",
 )
+
+#: What the form writes for growpart on: the root partition, grown
+#: whenever the disk is larger (cloud-init's own default, said explicitly so
+#: that an image whose configuration turned it off grows anyway).
+GROWPART_ON = {"mode": "auto", "devices": ["/"]}
+GROWPART_OFF = {"mode": "off"}
+
+
+def _growpart_of(value: Any) -> bool | None:
+    """``growpart:`` as on/off: ``mode: off`` (or false) is off, any other
+    mode on; anything else is not the form's business (None)."""
+    if not isinstance(value, dict):
+        return None
+    mode = value.get("mode", "auto")
+    return not (mode is False or str(mode).lower() == "off")
+
+
+def _resize_of(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() == "noblock":
+        return True
+    return None
 
 _USER_KEYS = {"name", "groups", "sudo", "shell", "ssh_authorized_keys"}  # + the password key
 _WRITE_FILE_KEYS = {"path", "content", "permissions", "owner", "encoding"}
@@ -145,6 +173,8 @@ def _form_from_data(data: dict) -> CloudConfigForm:
         runcmd=list(data.get("runcmd") or []) if isinstance(data.get("runcmd"), list) else [],
         write_files=[_write_file_from(w) for w in write_files] if isinstance(write_files, list) else [],
         ssh_pwauth=_opt_bool(data.get("ssh_pwauth")),
+        growpart=_growpart_of(data.get("growpart")),
+        resize_rootfs=_resize_of(data.get("resize_rootfs")),
     )
 
 
@@ -232,6 +262,17 @@ def _form_values(form: CloudConfigForm, old: CloudConfigForm, data: dict) -> dic
             value = [
                 _write_file_to(w, originals[i] if i < len(originals) else None) for i, w in enumerate(new)
             ]
+        elif key == "growpart":
+            original = data.get("growpart")
+            if new is None:
+                value = None
+            elif _growpart_of(original) is new:
+                value = original  # the form's answer already: keep its other keys
+            elif new and isinstance(original, dict):
+                value = {k: v for k, v in original.items() if k != "mode"} | {"mode": "auto"}
+                value.setdefault("devices", ["/"])
+            else:
+                value = dict(GROWPART_ON if new else GROWPART_OFF)
         elif isinstance(new, list):
             value = list(new)
         else:

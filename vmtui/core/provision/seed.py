@@ -1,21 +1,39 @@
 """A cloud-init NoCloud seed on a VM: build the ``cidata`` ISO, upload it into
-a storage pool, attach it as a read-only CD-ROM, and take it away again.
+a storage pool, attach it read-only, and take it away again.
 
 Every function taking a ``conn`` is blocking; the app runs it through
 ``service.call``. Device XML is built with ElementTree.
 
+Where the seed goes (:func:`seed_bus_for`): cloud-init's NoCloud finds any
+block device labelled ``cidata``, but the guest's kernel must have a driver
+for it. Minimal cloud kernels (Debian's ``cloud-amd64``, like many) have no
+AHCI driver, so a SATA CD-ROM -- q35's default -- is invisible to them and
+cloud-init silently falls back to no datasource. A kernel always reads its
+own boot disk, so the seed goes on the boot disk's bus: a read-only **virtio
+disk** next to a virtio boot disk (virtio_blk is in every cloud kernel; it
+hot-plugs on i440fx and q35 alike), else a CD-ROM on SCSI, SATA or IDE like
+the boot disk; with no disk at all, a CD-ROM on the machine's bus (``scsi``
+with a virtio-scsi controller, else ``sata`` on q35 and ``ide`` on i440fx).
+New VMs get the same rule from :func:`vmtui.core.create.builder.seed_bus`,
+and a spec may choose (``install.cloud_init.seed_bus``).
+
 * :func:`attach_seed` -- ISO built in memory, written to a temporary file,
   uploaded as volume ``<domain>-cidata.iso`` with libvirt's stream upload
-  (works on remote hosts), attached as a read-only CD-ROM to the persistent
-  definition (and to the running VM when the bus allows hot-plug). The bus
-  matches the machine: ``scsi`` when the VM has a virtio-scsi controller,
-  else ``sata`` on q35 and ``ide`` on i440fx. On failure the volume is
-  deleted again and nothing stays attached.
+  (works on remote hosts, :func:`upload_seed`), attached read-only to the
+  persistent definition (and to the running VM when the bus allows
+  hot-plug). On failure the volume is deleted again and nothing stays
+  attached.
 * :func:`detach_seed` -- the reverse (optionally keeping the volume).
 * "Remove after the first boot": :func:`attach_seed` records the wish in the
-  domain's ``<metadata>`` (namespace :data:`NS_SEED`); when the VM next stops
-  after running (a libvirt lifecycle event the app receives),
-  :func:`cleanup_after_first_boot` detaches the CD-ROM and deletes the volume.
+  domain's ``<metadata>`` (namespace :data:`NS_SEED`). The seed goes once
+  cloud-init reported that it finished with the seed (its "finished" line,
+  :mod:`vmtui.core.consoles.readiness`), and only by the vmtui that waits for
+  it: ``vmtui create --wait``, or the UI that created the VM (or attached the
+  seed). :func:`remove_seed` then takes it out of the definition and out of
+  the running VM -- unplugged, or, for a CD-ROM that cannot be hot-unplugged
+  (IDE, SATA), its medium ejected so an empty drive stays until the VM next
+  stops -- and deletes the volume. With nothing waiting, the seed stays (the
+  details screen says so), and nothing removes it behind the user's back.
 """
 
 from __future__ import annotations
@@ -38,15 +56,12 @@ from ..xml.domain_model import Disk, Domain
 from ..errors import VmtuiError, from_libvirt, is_connection_lost
 from ..xml.ownmeta import NS_SEED, seed_cleanup_due  # our namespace in the domain's <metadata>
 from .cloudinit import CLOUD_CONFIG_HEADER, build_seed_iso, default_meta_data, new_instance_id
+from .cloudinit_form import GROWPART_ON
 
 log = logging.getLogger(__name__)
 
 NS_PREFIX = "vmtuici"
 SEED_SUFFIX = "-cidata.iso"
-
-#: Lifecycle "stopped" details that count as the end of a successful boot:
-#: the guest shut itself down (VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN).
-SUCCESSFUL_STOP_DETAILS = frozenset({0})
 
 
 @dataclass
@@ -71,8 +86,12 @@ class CloudInitDocs:
 
 
 def default_user_data(hostname: str) -> str:
-    """A starter ``#cloud-config``: the hostname only."""
-    body = yaml.safe_dump({"hostname": hostname}, sort_keys=False) if hostname else ""
+    """A starter ``#cloud-config``: the hostname, and the root partition and
+    file system grown to the disk (growpart, resize_rootfs: a VM's overlay
+    is usually larger than its cloud image)."""
+    data: dict = {"hostname": hostname} if hostname else {}
+    data.update(growpart=dict(GROWPART_ON), resize_rootfs=True)
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     return f"{CLOUD_CONFIG_HEADER}\n{body}"
 
 
@@ -128,26 +147,49 @@ def cdrom_bus_for(xml: str | bytes) -> str:
     return "sata" if "q35" in (dom.os.machine or "") else "ide"
 
 
-def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
-    """The device XML of a seed CD-ROM for this domain (bus and free target
-    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
-    the bus is full."""
-    bus = cdrom_bus_for(domain_xml)
+SEED_BUSES = ("virtio", "scsi", "sata", "ide")
+
+
+def seed_bus_for(xml: str | bytes) -> str:
+    """Where a seed goes on this domain: the bus of its first disk (a virtio
+    disk on ``virtio``, a CD-ROM on the others), else :func:`cdrom_bus_for`."""
+    for disk in _domain(xml).devices.disks:
+        if disk.device_kind == "disk" and disk.target_bus in SEED_BUSES:
+            return disk.target_bus
+    return cdrom_bus_for(xml)
+
+
+def seed_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None,
+                    bus: str | None = None) -> str:
+    """The device XML of a read-only seed for this domain: a virtio disk on
+    ``virtio``, else a CD-ROM (bus: :func:`seed_bus_for` unless given; free
+    target chosen from its XML, and ``live_xml`` too when it runs); a
+    VmtuiError when the bus is full."""
+    bus = bus or seed_bus_for(domain_xml)
     used = disks.used_targets(domain_xml, *([live_xml] if live_xml else []))
     try:
         target = disks.next_target(bus, used)
     except ValueError:
         names = disks.target_names(bus)
-        raise VmtuiError("attach a CD-ROM", "",
+        raise VmtuiError("attach the cloud-init seed", "",
                          f"no free {bus.upper()} slot ({names[0]}..{names[-1]} are all taken)") from None
-    return Disk.new(path, target, bus=bus, device="cdrom", fmt="raw").to_xml()
+    device = "disk" if bus == "virtio" else "cdrom"
+    return Disk.new(path, target, bus=bus, device=device, fmt="raw", readonly=True).to_xml()
+
+
+def cdrom_device_xml(domain_xml: str | bytes, path: str, live_xml: str | bytes | None = None) -> str:
+    """The device XML of a seed CD-ROM for this domain (bus and free target
+    chosen from its XML; ``live_xml`` too when it runs); a VmtuiError when
+    the bus is full."""
+    return seed_device_xml(domain_xml, path, live_xml, cdrom_bus_for(domain_xml))
 
 
 def seed_disks(xml: str | bytes, path: str | None = None, volume_name: str | None = None) -> list[Disk]:
-    """The CD-ROMs whose source is ``path`` (or whose file name is ``volume_name``)."""
+    """The seed devices (CD-ROMs, read-only virtio disks) whose source is
+    ``path`` (or whose file name is ``volume_name``)."""
     out = []
     for disk in _domain(xml).devices.disks:
-        if disk.device != "cdrom":
+        if disk.device_kind not in ("cdrom", "disk") or (disk.device_kind == "disk" and not disk.readonly):
             continue
         f, vol = disk.source_file, disk.source_volume
         if (path and f == path) or (volume_name and (vol == volume_name or (f and os.path.basename(f) == volume_name))):
@@ -225,26 +267,63 @@ def _detach_elements(dom: libvirt.virDomain, elements: list[ET.Element], live: b
             dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
 
 
+UNPLUGGED, EJECTED, STILL_ATTACHED = "unplugged", "ejected", "still attached"
+
+
+def _eject_element(el: ET.Element) -> str:
+    """The device XML of CD-ROM ``el`` with its medium taken out."""
+    empty = ET.fromstring(ET.tostring(el))
+    for child in empty.findall("source") + empty.findall("backingStore"):
+        empty.remove(child)
+    if empty.get("type") == "volume":
+        empty.set("type", "file")
+    return ET.tostring(empty, encoding="unicode")
+
+
+def _remove_live(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> str:
+    """Take the seed out of the running VM: unplug it, or eject the medium of
+    a CD-ROM that cannot be hot-unplugged (the empty drive stays until the VM
+    stops). "" when the running VM does not have it; else UNPLUGGED, EJECTED
+    or STILL_ATTACHED (a disk the guest did not let go of)."""
+    live = seed_disks(dom.XMLDesc(0), path, volume_name)
+    if not live:
+        return ""
+    outcome = UNPLUGGED
+    for disk in live:
+        dev = ET.tostring(disk.element, encoding="unicode")
+        try:
+            dom.detachDeviceFlags(dev, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            continue
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            log.info("cannot unplug the seed from running %s: %s", dom.name(), err)
+        if disk.device != "cdrom":
+            outcome = STILL_ATTACHED
+            continue
+        try:
+            dom.updateDeviceFlags(_eject_element(disk.element), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            outcome = EJECTED if outcome == UNPLUGGED else outcome
+        except libvirt.libvirtError as err:
+            if is_connection_lost(err):
+                raise
+            log.info("cannot eject the seed from running %s: %s", dom.name(), err)
+            outcome = STILL_ATTACHED
+    # an unplug the guest has not acknowledged yet leaves the device in place
+    if outcome != STILL_ATTACHED and seed_disks(dom.XMLDesc(0), path, volume_name):
+        outcome = STILL_ATTACHED
+    return outcome
+
+
 def _remove_from_domain(dom: libvirt.virDomain, path: str | None, volume_name: str | None) -> bool:
-    """Detach matching seed CD-ROMs from the definition and (best effort) the
-    running VM. True when the running VM still has one (IDE/SATA cannot be
-    unplugged: it goes at the next shutdown)."""
-    still_live = False
+    """Detach matching seed CD-ROMs from the definition and from the running
+    VM (unplugged, or the medium ejected: see :func:`_remove_live`). True
+    when the running VM still holds the seed."""
     inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     config = seed_disk_elements(inactive, path, volume_name)
     if config:
         _detach_elements(dom, config, live=False)
-    if dom.isActive():
-        live = seed_disk_elements(dom.XMLDesc(0), path, volume_name)
-        if live:
-            try:
-                _detach_elements(dom, live, live=True)
-            except libvirt.libvirtError as err:  # IDE cannot be unplugged: gone at the next boot
-                if is_connection_lost(err):
-                    raise
-                log.info("cannot detach the seed from running %s now: %s", dom.name(), err)
-                still_live = True
-    return still_live
+    return dom.isActive() and _remove_live(dom, path, volume_name) == STILL_ATTACHED
 
 
 def _volume_path(conn: libvirt.virConnect, pool: str, name: str) -> str | None:
@@ -259,6 +338,23 @@ def _volume_path(conn: libvirt.virConnect, pool: str, name: str) -> str | None:
 def _users_besides(conn: libvirt.virConnect, path: str, dom_uuid: str) -> list[str]:
     users = storage.volume_users(conn, exclude_uuid=dom_uuid)
     return users.get(path, [])
+
+
+def upload_seed(conn: libvirt.virConnect, pool: str, volume_name: str, docs: CloudInitDocs,
+                progress: Callable[[int, int], None] | None = None) -> storage.VolumeInfo:
+    """Build the NoCloud ISO of ``docs`` and upload it as ``volume_name``
+    into ``pool`` (libvirt stream upload: remote hosts too)."""
+    data = build_seed_iso(docs.user_data, docs.meta_data, docs.network_config)
+    fd, tmp = tempfile.mkstemp(prefix="vmtui-seed-", suffix=".iso")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return storage.upload_file(conn, pool, volume_name, tmp, "raw", progress)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: CloudInitDocs, *,
@@ -288,25 +384,13 @@ def attach_seed(conn: libvirt.virConnect, domain_name: str, pool: str, docs: Clo
     except libvirt.libvirtError as err:
         raise from_libvirt(action, obj, err) from None
 
-    data = build_seed_iso(docs.user_data, docs.meta_data, docs.network_config)
-    fd, tmp = tempfile.mkstemp(prefix="vmtui-seed-", suffix=".iso")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        info = storage.upload_file(conn, pool, vol_name, tmp, "raw", progress)
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-
-    path = info.path
+    path = upload_seed(conn, pool, vol_name, docs, progress).path
     attached = False
     try:
         inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         active = dom.isActive()
         live_xml = dom.XMLDesc(0) if active else None
-        device = cdrom_device_xml(inactive, path, live_xml)
+        device = seed_device_xml(inactive, path, live_xml)
         if active:
             try:
                 dom.attachDeviceFlags(device, _flags(dom, True))
@@ -377,28 +461,94 @@ def first_boot_cleanup_due(xml: str | bytes) -> bool:
     return seed_cleanup_due(domxml.get_metadata(xml, NS_SEED))
 
 
-def cleanup_after_first_boot(conn: libvirt.virConnect, uuid: str) -> str | None:
-    """Called when domain ``uuid`` stopped after running: if its seed was
-    asked to go after the first boot, and the VM is shut off now, detach and
-    delete it. Returns the removed seed's path, or None (nothing to do)."""
+@dataclass
+class SeedRemoval:
+    """What :func:`remove_seed` did."""
+
+    name: str  # the VM
+    path: str  # the seed's volume
+    live: str = ""  # the running VM's drive: "" (not running, or never had it), UNPLUGGED, EJECTED, STILL_ATTACHED
+    volume_deleted: bool = False
+    kept: str = ""  # why the volume was kept ("" deleted, or already gone)
+
+    def describe(self) -> str:
+        """One sentence for the user."""
+        what = f"the cloud-init seed of '{self.name}' ({self.path})"
+        if self.volume_deleted:
+            text = f"Removed {what}"
+        elif self.kept:
+            text = f"Detached {what} from its definition; the volume is kept: {self.kept}"
+        else:
+            text = f"Detached {what} (its volume was already gone)"
+        if self.live == EJECTED:
+            text += "; the running VM keeps an empty CD-ROM drive until it stops (IDE/SATA cannot be unplugged)"
+        return text + "."
+
+
+def remove_seed(conn: libvirt.virConnect, uuid: str, *, only_if_due: bool = True) -> SeedRemoval | None:
+    """Blocking: take the cloud-init seed of domain ``uuid`` away, once
+    cloud-init reported that it finished with it: out of the persistent
+    definition, out of the running VM (unplugged, or the medium ejected from
+    a CD-ROM that cannot be hot-unplugged), our metadata record dropped, and
+    the volume deleted unless another VM uses it or the running VM still holds
+    it. ``only_if_due``: only when the seed was asked to go after the first
+    boot. None when there is nothing to do (no seed, no such wish, the VM is
+    gone)."""
+    action = "remove the cloud-init seed of"
     try:
         dom = conn.lookupByUUIDString(uuid)
-        if dom.isActive() or not dom.isPersistent():
-            return None
-        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         name = dom.name()
+        if not dom.isPersistent():
+            return None
+        inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        rec = seed_record(inactive)
+        if rec is None or (only_if_due and not rec.detach_after_first_boot):
+            return None
+        path = rec.path
+        if not path:
+            found = seed_disks(inactive, None, rec.volume or seed_volume_name(name))
+            path = (found[0].source_file or "") if found else ""
+        volume_name = rec.volume or None
+        config = seed_disk_elements(inactive, path or None, volume_name)
+        if config:
+            _detach_elements(dom, config, live=False)
+        result = SeedRemoval(name, path)
+        if dom.isActive():
+            result.live = _remove_live(dom, path or None, volume_name)
+        _write_metadata(dom, None)
+        if not path:
+            return result
+        others = _users_besides(conn, path, dom.UUIDString())
+        if others:
+            result.kept = "used by " + ", ".join(others)
+        elif result.live == STILL_ATTACHED:
+            result.kept = "the running VM still holds it; delete it once the VM stopped"
+        elif storage.find_volume(conn, path) is not None:
+            storage.delete_volume(conn, path, force=True)
+            result.volume_deleted = True
+        return result
     except libvirt.libvirtError as err:
         if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise from_libvirt("check the cloud-init seed of", f"domain {uuid}", err) from None
-    if not first_boot_cleanup_due(xml):
-        return None
-    try:
-        return detach_seed(conn, name, delete_volume=True)
-    except VmtuiError as err:
-        if err.code == libvirt.VIR_ERR_NO_DOMAIN:
             return None  # deleted meanwhile: nothing left to clean
-        raise
+        raise from_libvirt(action, f"domain {uuid}", err) from None
+
+
+@dataclass(frozen=True)
+class SeedStatus:
+    """A VM's seed as the details screen tells it."""
+
+    path: str
+    attached: bool  # the definition has the CD-ROM
+    remove_after_first_boot: bool
+
+
+def seed_status(xml: str | bytes) -> SeedStatus | None:
+    """The seed of a domain (its persistent XML), or None when vmtui gave it none."""
+    rec = seed_record(xml)
+    if rec is None:
+        return None
+    attached = bool(seed_disks(xml, rec.path or None, rec.volume or None))
+    return SeedStatus(rec.path, attached, rec.detach_after_first_boot)
 
 
 @dataclass(frozen=True)
@@ -426,8 +576,8 @@ def seed_pools(conn: libvirt.virConnect, domain_name: str, uuid: str | None = No
 
 
 __all__: list[Any] = [
-    "CloudInitDocs", "NS_SEED", "SeedPools", "SeedRecord", "attach_seed", "seed_pools", "detach_seed", "cleanup_after_first_boot",
-    "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs", "default_user_data",
-    "first_boot_cleanup_due", "seed_record", "seed_volume_name", "set_seed_metadata",
-    "SUCCESSFUL_STOP_DETAILS",
+    "CloudInitDocs", "EJECTED", "NS_SEED", "SEED_BUSES", "STILL_ATTACHED", "SeedPools", "SeedRecord", "SeedRemoval",
+    "SeedStatus", "UNPLUGGED", "attach_seed", "cdrom_bus_for", "cdrom_device_xml", "complete_docs", "default_docs",
+    "default_user_data", "detach_seed", "first_boot_cleanup_due", "remove_seed", "seed_bus_for", "seed_device_xml",
+    "seed_pools", "seed_record", "seed_status", "seed_volume_name", "set_seed_metadata", "upload_seed",
 ]

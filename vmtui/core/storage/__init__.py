@@ -35,6 +35,10 @@ with ``bench/bench_volumes.py``):
   :func:`volume_xml` always asks for ``1.1``.
 * An overlay may leave out ``<capacity>``: libvirt then takes the backing
   file's size. A missing backing file fails up front, with nothing created.
+* An overlay's ``<backingStore>`` without ``<format>`` is taken as **raw**:
+  :func:`create_volume` always names the backing format, probed
+  (:func:`vmtui.core.storage.images.probe_image`) when the caller does not
+  know it.
 * After an upload libvirt re-probes the volume, so an uploaded ISO is listed
   with format ``iso``.
 """
@@ -663,12 +667,16 @@ def create_volume(conn: libvirt.virConnect, pool: str, name: str, size: int | No
             now = _now_bytes(size, fmt, provisioning)
             if now > available:
                 raise VmtuiError(action, obj, _too_big(size, now, available, pool))
-        if backing is not None and backing_format is None:
-            base = find_volume(conn, backing)
-            if base is not None and base.format:
-                backing_format = base.format
     except libvirt.libvirtError as err:
         raise _fail(action, obj, err) from None
+    if backing is not None and backing_format is None:
+        # never libvirt's default (raw): a qcow2 base read as raw boots nothing
+        from .images import probe_image
+
+        try:
+            backing_format = probe_image(conn, backing).format
+        except VmtuiError as err:
+            raise VmtuiError(action, obj, f"the backing image {backing}: {err.cause}", err.hint) from None
 
     xml = volume_xml(name, size, fmt, provisioning, backing, backing_format)
     flags = create_flags(conn, fmt, provisioning)

@@ -51,6 +51,7 @@ from .xmlmodel import (
     XMLError,
     XMLModel,
     YesNo,
+    _parse_path,
     insert_child,
     namespace_of,
     ordered_index,
@@ -78,6 +79,8 @@ __all__ = [
     "VmtuiMeta",
     "Devices",
     "Disk",
+    "BackingStore",
+    "GUEST_AGENT_CHANNEL",
     "Interface",
     "Graphics",
     "Listen",
@@ -88,6 +91,7 @@ __all__ = [
     "Input",
     "Video",
     "Rng",
+    "Tpm",
     "MemBalloon",
     "SecLabel",
     "LIBVIRT_ORDER",
@@ -97,6 +101,8 @@ __all__ = [
 NS_VMTUI = "https://vmtui.dev/xmlns/vmtui/1"
 NS_LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 _V = f"{{{NS_VMTUI}}}"
+#: the virtio-serial port name of the QEMU guest agent
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 _LO = f"{{{NS_LIBOSINFO}}}"
 
 
@@ -128,6 +134,7 @@ LIBVIRT_ORDER: dict[str, tuple[str, ...]] = {
     "disk": ("driver", "auth", "source", "backingStore", "backenddomain", "geometry", "blockio", "mirror",
              "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn", "vendor", "product",
              "encryption", "boot", "alias", "address"),
+    "backingStore": ("format", "source", "backingStore"),
     "interface": ("mac", "source", "virtualport", "vlan", "ip", "route", "script", "backenddomain", "target",
                   "guest", "model", "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
                   "coalesce", "rom", "boot", "alias", "address", "acpi"),
@@ -137,6 +144,7 @@ LIBVIRT_ORDER: dict[str, tuple[str, ...]] = {
     "console": ("source", "protocol", "log", "target", "alias", "address"),
     "channel": ("source", "protocol", "log", "target", "alias", "address"),
     "rng": ("rate", "backend", "driver", "alias", "address"),
+    "tpm": ("backend", "alias", "address"),
 }
 
 
@@ -181,6 +189,46 @@ def disk_target(prefix: str, index: int) -> str:
     return prefix + letters
 
 
+class BackingStore(_Part):
+    """One layer of a disk's backing chain (``<backingStore>``), as the domain
+    XML gives it to libvirt: the image's format, where it is, and whether
+    libvirt's DAC driver may change its owner (``relabel``: False keeps a
+    shared base image as it is; QEMU must then be able to read it). An empty
+    ``<backingStore/>`` ends a chain (the layer above has no backing file).
+    """
+
+    TAG = "backingStore"
+    type = Str("@type", "file / block / ...")
+    format = Str("format/@type", "the image format: qcow2, raw, ...")
+    source_file = Str("source/@file")
+    source_dev = Str("source/@dev")
+    relabel = YesNo("source/seclabel[@model='dac']/@relabel",
+                    "False: libvirt leaves the file's owner alone (DAC)")
+
+    @classmethod
+    def new(cls, path: str, fmt: str | None, *, relabel: bool | None = None) -> BackingStore:
+        """A layer at ``path`` (a file, or a block device under /dev)."""
+        layer = cls()
+        block = path.startswith("/dev/")
+        layer.type = "block" if block else "file"
+        layer.format = fmt or None
+        if block:
+            layer.source_dev = path
+        else:
+            layer.source_file = path
+        layer.relabel = relabel
+        return layer
+
+    @property
+    def path(self) -> str | None:
+        return self.source_file or self.source_dev or None
+
+    @property
+    def below(self) -> BackingStore:
+        """The next layer down (the ``<backingStore>`` inside this one)."""
+        return BackingStore._bound(self, _parse_path(self.TAG).steps)
+
+
 class Disk(_Part):
     """A ``<disk>`` device (disk, cdrom, floppy or lun)."""
 
@@ -210,6 +258,7 @@ class Disk(_Part):
     shareable = Flag("shareable")
     transient = Flag("transient")
     boot_order = Int("boot/@order")
+    backing_store = Child(BackingStore)
 
     @classmethod
     def new(cls, path: str | None, target: str, *, bus: str = "virtio", device: str = "disk",
@@ -369,6 +418,36 @@ class Disk(_Part):
             for bs in el.findall("backingStore"):
                 remove_child(el, bs)
 
+    def set_backing_chain(self, layers: Sequence[tuple[str, str | None]], *, relabel: bool | None = None) -> None:
+        """Give libvirt the disk's backing chain, top layer first: each
+        ``(path, format)``; an empty ``<backingStore/>`` below the last says
+        the chain ends there. ``relabel=False`` keeps libvirt from changing
+        the owner of any layer (its DAC driver would otherwise chown a
+        shared base image to the QEMU user at each start, and never give it
+        back). No layers: no chain in the XML (libvirt reads it from the image)."""
+        self.drop_backing_store()
+        if not layers:
+            return
+        doc = self._document()
+        parent = self.element
+        for path, fmt in layers:
+            layer = BackingStore.new(path, fmt, relabel=relabel)
+            insert_child(parent, ordered_index(parent, BackingStore.TAG, self.ORDER.get(parent.tag)),
+                         layer.element, doc)
+            parent = layer.element
+        insert_child(parent, len(parent), ET.Element(BackingStore.TAG), doc)
+
+    @property
+    def backing_chain(self) -> list[BackingStore]:
+        """The layers of ``<backingStore>`` given in the XML, top first (the
+        empty end marker left out)."""
+        out = []
+        layer = self.backing_store
+        while layer.exists and layer.path:
+            out.append(layer)
+            layer = layer.below
+        return out
+
 
 # ---------------------------------------------------------------------------
 # network interfaces
@@ -389,6 +468,7 @@ class Interface(_Part):
     source_path = Str("source/@path")
     source_address = Str("source/@address")
     source_port = Str("source/@port")
+    source_portid = Str("source/@portid", "the network port libvirt made for it (live XML)")
     hostdev_address_type = Str("source/address/@type", "pci (the default), usb, ...")
     hostdev_domain = Int("source/address/@domain")
     hostdev_bus = Int("source/address/@bus")
@@ -398,6 +478,7 @@ class Interface(_Part):
     target_dev = Str("target/@dev")
     target_managed = YesNo("target/@managed")
     link_state = Str("link/@state")
+    boot_order = Int("boot/@order")
 
     @classmethod
     def new(cls, kind: str, source: str | None, *, mac: str | None = None, model: str | None = "virtio",
@@ -531,6 +612,29 @@ class Graphics(_Part):
     def first_listen(self) -> Listen | None:
         return next(iter(self.listens), None)
 
+    def set_listen_address(self, address: str) -> None:
+        """Listen on ``address``: the first ``<listen>`` becomes type='address'
+        with it (the others stay) and the old ``listen`` attribute follows when
+        it is there (libvirt wants the two equal)."""
+        first = self.first_listen
+        if first is None:
+            first = self.listens.add()
+        if first.type != "address":
+            first.network = None
+            first.socket = None
+            first.type = "address"
+        first.address = address
+        if self.listen_attr is not None:
+            self.listen_attr = address
+        self.socket_attr = None
+
+    def set_port(self, port: int | None) -> None:
+        """A fixed ``port``, or None: chosen when the VM starts (autoport)."""
+        if port is None:
+            self.port, self.autoport = -1, True
+        else:
+            self.port, self.autoport = port, False
+
     @property
     def listen(self) -> str | None:
         """Address, network name or socket path the display listens on."""
@@ -580,6 +684,12 @@ class Console(_CharDevice):
 
 class Channel(_CharDevice):
     TAG = "channel"
+    target_state = Str("target/@state", "a guest agent channel's live state: connected / disconnected")
+
+    @classmethod
+    def guest_agent(cls) -> Channel:
+        """The QEMU guest agent's channel (virt-install adds it for OSes that have the agent)."""
+        return cls.new("unix", target_type="virtio", name=GUEST_AGENT_CHANNEL)
 
 
 class Controller(_Part):
@@ -604,9 +714,25 @@ class Input(_Part):
 
 class Video(_Part):
     TAG = "video"
+
+    @classmethod
+    def new(cls, model: str) -> Video:
+        v = cls()
+        v.model = model
+        return v
+
+    def set_model(self, model: str) -> None:
+        """Another card: its sizes go with the old model (libvirt picks the new one's)."""
+        if model != self.model:
+            self.vram = self.ram = self.vgamem = None
+            self.model = model
+
     model = Str("model/@type")
     heads = Int("model/@heads")
     primary = YesNo("model/@primary")
+    vram = Int("model/@vram", "KiB; each model has its own sizes")
+    ram = Int("model/@ram", "KiB (qxl)")
+    vgamem = Int("model/@vgamem", "KiB (qxl)")
 
 
 class Rng(_Part):
@@ -614,6 +740,42 @@ class Rng(_Part):
     model = Str("@model")
     backend_model = Str("backend/@model")
     backend = Str("backend")
+
+    @classmethod
+    def new(cls, source: str = "/dev/urandom", model: str = "virtio") -> Rng:
+        """A random number generator fed from the host's ``source`` device."""
+        r = cls()
+        r.model = model
+        r.backend_model = "random"
+        r.backend = source
+        return r
+
+
+class Tpm(_Part):
+    TAG = "tpm"
+    model = Str("@model", "tpm-tis / tpm-crb / ...")
+    backend_type = Str("backend/@type", "emulator (swtpm) / passthrough")
+    backend_version = Str("backend/@version", "1.2 / 2.0 (emulator)")
+    backend_path = Str("backend/device/@path", "the host's TPM (passthrough)")
+
+    @classmethod
+    def new(cls, model: str, backend: str, *, version: str | None = None, path: str | None = None) -> Tpm:
+        t = cls()
+        t.model = model
+        t.set_backend(backend, version=version, path=path)
+        return t
+
+    def set_backend(self, backend: str, *, version: str | None = None, path: str | None = None) -> None:
+        """An emulated TPM (swtpm, ``version`` 1.2 / 2.0) or the host's own
+        (passthrough of device ``path``). A backend of another type is
+        replaced; one of the same type keeps what the model does not know."""
+        if self.backend_type != backend:
+            el = self.element.find("backend")
+            if el is not None:
+                remove_child(self.element, el)
+        self.backend_type = backend
+        self.backend_version = version if backend == "emulator" else None
+        self.backend_path = path if backend == "passthrough" else None
 
 
 class MemBalloon(_Part):
@@ -643,10 +805,16 @@ class Devices(_Part):
     inputs = Children(Input)
     videos = Children(Video)
     rngs = Children(Rng)
+    tpms = Children(Tpm)
     memballoon = Child(MemBalloon)
 
     def find_disk(self, target: str) -> Disk | None:
         return self.disks.find(target_dev=target)
+
+    @property
+    def guest_agent(self) -> Channel | None:
+        """The QEMU guest agent's channel, if the VM has one."""
+        return next((c for c in self.channels if c.target_name == GUEST_AGENT_CHANNEL), None)
 
     def char_devices(self) -> Iterator[Serial | Console]:
         """Serial ports and consoles, in document order."""
@@ -715,6 +883,8 @@ class OS(_Part):
     initrd = Str("initrd")
     cmdline = Str("cmdline", strip=False)
     boots = Children(Boot, "boot")
+    bootmenu_enable = YesNo("bootmenu/@enable")
+    bootmenu_timeout = Int("bootmenu/@timeout", "milliseconds")
 
     @property
     def is_uefi(self) -> bool:
@@ -770,6 +940,29 @@ class OS(_Part):
             return
         nv.text = path or None
 
+    def set_firmware(self, kind: str) -> None:
+        """``bios``, ``efi`` (UEFI, Secure Boot off) or ``efi-secure`` (UEFI
+        with Secure Boot and Microsoft's keys enrolled), through libvirt's
+        firmware autoselection: the explicit loader, variable store and
+        firmware features go and libvirt picks them again (the old NVRAM file
+        stays on the host)."""
+        if kind not in ("bios", "efi", "efi-secure"):
+            raise ValueError(f"unknown firmware {kind!r}")
+        self.loader = None
+        self.nvram = None
+        self.firmware_features.clear()
+        el = self._node()
+        fw = el.find("firmware") if el is not None else None
+        if fw is not None and len(fw) == 0:
+            remove_child(el, fw)
+        if kind == "bios":
+            self.firmware = None
+            return
+        self.firmware = "efi"
+        secure = kind == "efi-secure"
+        self.secure_boot_feature = secure
+        self.enrolled_keys_feature = True if secure else None
+
     @property
     def boot_devices(self) -> list[str]:
         return [b.dev for b in self.boots if b.dev]
@@ -811,6 +1004,7 @@ class CPU(_Part):
     clusters = Int("topology/@clusters")
     cores = Int("topology/@cores")
     threads = Int("topology/@threads")
+    has_numa = Flag("numa", "NUMA cells: they, not <memory>, set the memory size")
 
     @property
     def effective_mode(self) -> str | None:

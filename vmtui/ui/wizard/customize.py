@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import VmSpec
 from ...core.sizes import parse_size
 from ..footer import KeyFooter
 from ..forms import FieldError, labelled
+from ..toggles import Checkbox
 from .context import HostContext, validate_with_context
 from .finish import NIC_MODELS
 from .preview import PreviewScreen
@@ -26,10 +27,10 @@ from .preview import PreviewScreen
 class CustomizeScreen(Screen["VmSpec | None"]):
     """A details editor on the pending VM; "Begin installation" creates it."""
 
-    BINDINGS = [
+    BINDINGS = [  # keys that reach the app in tmux, screen and SSH (see screen.WIZARD_KEYS)
         Binding("escape", "cancel", "Back to wizard"),
         Binding("f2", "preview", "XML/virt-install"),
-        Binding("alt+i,ctrl+g", "begin", "Begin installation"),
+        Binding("ctrl+g", "begin", "Begin installation"),
     ]
 
     def __init__(self, service: LibvirtService, spec: VmSpec, ctx: HostContext,
@@ -40,6 +41,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         self.spec = replace(spec, install=replace(spec.install), disks=[replace(d) for d in spec.disks],
                             nics=[replace(n) for n in spec.nics])
         self.ctx = ctx
+        self._cpu_before_tcg: tuple[str, str | None] | None = None  # the CPU a switch to TCG replaced
 
     def compose(self) -> ComposeResult:
         s = self.spec
@@ -68,6 +70,7 @@ class CustomizeScreen(Screen["VmSpec | None"]):
             if not kvm:
                 yield Static("KVM is not offered: this host's domain capabilities do not list it. "
                              "Guests run under QEMU's TCG emulation (slower).", classes="field-hint")
+            yield Static("", id="c-cpu-note", classes="field-hint")
             yield Checkbox("Secure boot (UEFI)", s.secure_boot, id="c-secure", disabled=not secure_ok)
             yield Label("CPU and memory", classes="section")
             with Horizontal(classes="row"):
@@ -127,13 +130,58 @@ class CustomizeScreen(Screen["VmSpec | None"]):
             yield Checkbox("Serial console", s.serial_console, id="c-serial")
             yield Static("", id="step-errors", classes="field-error")
         with Horizontal(classes="wizard-buttons"):
-            yield Button(self.begin_label, id="begin", variant="success")
-            yield Button("Back", id="c-back")
+            yield Button(self.begin_label, id="begin", variant="success", compact=True)
+            yield Button("Back", id="c-back", compact=True)
         yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#step-errors").display = False
+        self.query_one("#c-cpu-note").display = False
         self.query_one("#c-name", Input).focus()
+
+    @on(Select.Changed, "#c-virt")
+    def _virt_changed(self, event: Select.Changed) -> None:
+        """The CPU mode follows the virtualization: QEMU (TCG) cannot pass
+        the host CPU through (host-model, else the named model qemu64);
+        back on KVM, the CPU the switch replaced comes back."""
+        from ...core.create.validation import cpu_mode_for
+        mode_sel = self.query_one("#c-cpu-mode", Select)
+        model_in = self.query_one("#c-cpu-model", Input)
+        note = self.query_one("#c-cpu-note", Static)
+        mode, model = str(mode_sel.value), model_in.value.strip() or None
+        if event.value == "qemu":
+            new_mode, new_model = cpu_mode_for("qemu", mode, model, self.ctx.caps)
+            if (new_mode, new_model) != (mode, model):
+                self._cpu_before_tcg = (mode, model)
+                mode_sel.value = new_mode
+                model_in.value = new_model or ""
+                shown = new_mode if new_mode != "custom" else f"the named model {new_model}"
+                note.update(escape(f"CPU mode set to {shown}: QEMU (TCG) cannot pass the host CPU through."))
+                note.display = True
+        elif self._cpu_before_tcg is not None:
+            mode_sel.value, model_in.value = self._cpu_before_tcg[0], self._cpu_before_tcg[1] or ""
+            self._cpu_before_tcg = None
+            note.display = False
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _recheck(self) -> None:
+        """A message on screen follows its field: checked again at each change."""
+        shown = {w.field_name for w in self.query(FieldError) if w.display}
+        general = self.query_one("#step-errors", Static)
+        if not shown and not general.display:
+            return
+        errors = self.problems()
+        lines = set()
+        for w in self.query(FieldError):
+            lines.add(w.field_name)
+            if w.field_name in shown:
+                w.set(errors.get(w.field_name))
+        if general.display:
+            rest = [f"{k}: {m}" for k, m in errors.items() if k not in lines]
+            general.update(escape("\n".join(rest)))
+            general.display = bool(rest)
 
     def collect(self) -> dict[str, str]:
         s = self.spec
@@ -188,12 +236,17 @@ class CustomizeScreen(Screen["VmSpec | None"]):
         s.serial_console = self.query_one("#c-serial", Checkbox).value
         return errors
 
-    def action_begin(self) -> None:
+    def problems(self) -> dict[str, str]:
+        """The fields read into the spec, and every error by field."""
         errors = self.collect()
         os_info = self.ctx.osdb.get(self.spec.os) if self.ctx.osdb is not None else None
         for fe in validate_with_context(self.spec, self.service, self.ctx, os_info):
             if fe.is_error:
                 errors.setdefault(fe.field, fe.message)
+        return errors
+
+    def action_begin(self) -> None:
+        errors = self.problems()
         shown = set()
         for w in self.query(FieldError):
             w.set(errors.get(w.field_name))
@@ -216,4 +269,4 @@ class CustomizeScreen(Screen["VmSpec | None"]):
 
     def action_preview(self) -> None:
         self.collect()
-        self.app.push_screen(PreviewScreen(self.service, self.spec))
+        self.app.push_screen(PreviewScreen(self.service, self.spec, osdb=self.ctx.osdb))

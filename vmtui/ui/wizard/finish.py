@@ -9,10 +9,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from ...core.create.vmspec import NicSpec
 from ..forms import FieldError, labelled
+from ..toggles import Checkbox
 from .step import Step
 
 
@@ -29,13 +30,16 @@ class FinishStep(Step):
                             "Letters, digits and - _ . +; it must be unique on the host.")
         yield Label("Network", classes="field-label")
         yield Select([], id="net-source", prompt="(choose a network)")
+        yield Static("", id="pxe-note", classes="field-hint")
         yield FieldError("nics[0].source")
         with Vertical(id="bridge-box"):
             yield from labelled("Bridge device", Input(id="bridge", placeholder="br0"), "nics[0].bridge")
+            yield Static("", id="bridge-list", classes="field-hint")
         with Vertical(id="macvtap-box"):
             with Horizontal(classes="row"):
                 with Vertical():
                     yield from labelled("Host interface", Input(id="macvtap-dev", placeholder="eth0"), "nics[0].dev")
+                    yield Static("", id="iface-list", classes="field-hint")
                 with Vertical():
                     yield from labelled("Mode", Select(MACVTAP_MODES, id="macvtap-mode", allow_blank=False,
                                                        value="bridge"))
@@ -62,11 +66,25 @@ class FinishStep(Step):
         opts += [("Bridge device…", "bridge:"), ("Macvtap on a host interface…", "macvtap:"),
                  ("No network", "none:")]
         sel = self.query_one("#net-source", Select)
+        old = sel.value
         sel.set_options(opts)
-        sel.value = opts[0][1]
-        sugg = SuggestFromList(self.ctx.interfaces, case_sensitive=True) if self.ctx.interfaces else None
-        self.query_one("#bridge", Input).suggester = sugg
-        self.query_one("#macvtap-dev", Input).suggester = sugg
+        sel.value = old if any(v == old for _, v in opts) else opts[0][1]
+        # the host's interfaces: bridges for a bridge NIC, the others for macvtap
+        ifaces = self.ctx.host_interfaces
+        bridges = [i.name for i in ifaces if i.is_bridge]
+        lowers = [i for i in ifaces if not i.is_bridge]
+        self.query_one("#bridge", Input).suggester = SuggestFromList(bridges) if bridges else None
+        self.query_one("#macvtap-dev", Input).suggester = (
+            SuggestFromList([i.name for i in lowers]) if lowers else None)
+        if not ifaces:
+            bridge_text = iface_text = "The host's interfaces are not known here: type the name."
+        else:
+            bridge_text = (f"Bridges on this host: {', '.join(bridges)}" if bridges else
+                           "No bridge is listed on this host: use a virtual network or macvtap.")
+            iface_text = ("On this host: " + ", ".join(i.label for i in lowers) if lowers else
+                          "No interface is listed on this host.")
+        self.query_one("#bridge-list", Static).update(escape(bridge_text))
+        self.query_one("#iface-list", Static).update(escape(iface_text))
         self._show()
 
     @property
@@ -79,8 +97,16 @@ class FinishStep(Step):
         self._show()
         self.update_summary()
 
+    def field_for(self, name: str) -> str:
+        """A bridge's or macvtap interface's problem goes under its input."""
+        if name == "nics[0].source":
+            kind = self.source.split(":", 1)[0]
+            return {"bridge": "nics[0].bridge", "macvtap": "nics[0].dev"}.get(kind, name)
+        return name
+
     @on(Input.Changed)
     @on(Checkbox.Changed)
+    @on(Select.Changed, "#nic-model, #macvtap-mode")
     def _changed(self) -> None:
         self.update_summary()
 
@@ -88,6 +114,10 @@ class FinishStep(Step):
         kind = self.source.split(":", 1)[0]
         self.query_one("#bridge-box").display = kind == "bridge"
         self.query_one("#macvtap-box").display = kind == "macvtap"
+        note = self.query_one("#pxe-note", Static)
+        pxe = self.spec.install.kind == "pxe"
+        note.update("PXE boots from this network card: the boot network (step 1) follows it." if pxe else "")
+        note.display = pxe
 
     def load(self) -> None:
         self.query_one("#name", Input).value = self.spec.name
@@ -137,8 +167,12 @@ class FinishStep(Step):
                 errors["nics[0].dev"] = "Give the host interface for macvtap, e.g. eth0"
             mode = str(self.query_one("#macvtap-mode", Select).value)
             self.spec.nics = [NicSpec("macvtap", dev, mode=mode, mac=mac, model=model)]  # type: ignore[arg-type]
-        if self.spec.install.kind == "pxe" and not self.spec.nics:
-            errors["nics[0].source"] = "PXE boot needs a network interface"
+        if self.spec.install.kind == "pxe":
+            # the boot network is this NIC's (step 1 shows the same choice)
+            first = self.spec.nics[0] if self.spec.nics else None
+            self.spec.install.network = first.source if first is not None and first.kind == "network" else None
+            if first is None:
+                errors["nics[0].source"] = "PXE boot needs a network interface"
         return errors
 
     @property
@@ -146,4 +180,8 @@ class FinishStep(Step):
         return self.query_one("#customize", Checkbox).value
 
     def update_summary(self) -> None:
-        self.query_one("#summary", Static).update(escape(self.wizard.summary_text()))
+        """The summary of the answers with this step's fields as they are now
+        -- the spec the preview (F2) and Finish use."""
+        if not self.wizard.is_current(self):
+            return
+        self.query_one("#summary", Static).update(escape(self.wizard.summary_of(self)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from rich.markup import escape
 from textual import on, work
@@ -52,14 +53,35 @@ class OsStep(Step):
         found = db.search(text) if text.strip() else db.all()
         ol = self.query_one("#os-list", OptionList)
         ol.clear_options()
+        ids: list[str] = []
+        # an id this osinfo-db lacks (newer than it, or a typo): offered as
+        # itself with generic values, never silently as the nearest release
+        unknown = typed_os_id(text) if text.strip() else (self.spec.os if db.get(self.spec.os) is None else None)
+        if unknown and db.get(unknown) is None:
+            fallback = db.fallback_for(unknown)
+            near = db.suggest(unknown)
+            hint = f"; closest: {', '.join(o.short_id for o in near)}" if near else ""
+            ol.add_option(Option(escape(f"{unknown} — not in this osinfo-db: {fallback.name} values{hint}"),
+                                 id=UNKNOWN_PREFIX + unknown))
+            ids.append(UNKNOWN_PREFIX + unknown)
+            if not found:
+                found = near
         for os_ in found[:300]:
             label = os_.label + ("  [EOL]" if getattr(os_, "eol", False) else "")
             ol.add_option(Option(escape(label), id=os_.short_id))
+            ids.append(os_.short_id)
+        if not ids:
+            # no match means no choice: the OS chosen before is not kept behind an empty list
+            self.wizard.clear_os()
+            self.query_one("#os-chosen", Static).update(
+                escape(f"No OS matches '{text.strip()}': no OS is chosen. Try fewer words (e.g. only "
+                       "the name), or 'generic'."))
+            return
         current = self.spec.os
-        try:
-            ol.highlighted = next(i for i, o in enumerate(found[:300]) if o.short_id == current)
-        except StopIteration:
-            ol.highlighted = 0 if found else None
+        if unknown and db.get(unknown) is None:
+            ol.highlighted = 0
+        else:
+            ol.highlighted = ids.index(current) if current in ids else 0
 
     @on(Input.Changed, "#os-search")
     def _search(self, event: Input.Changed) -> None:
@@ -75,14 +97,23 @@ class OsStep(Step):
             self.choose(event.option.id, announce=False)
 
     @on(OptionList.OptionSelected, "#os-list")
-    def _selected(self, event: OptionList.OptionSelected) -> None:
+    async def _selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.choose(event.option.id)
-            self.wizard.action_next()
+            await self.wizard.action_next()
 
     def choose(self, short_id: str, announce: bool = True) -> None:
         db = self.ctx.osdb
-        os_ = db.get(short_id) if db else None
+        if db is None:
+            return
+        if short_id.startswith(UNKNOWN_PREFIX):
+            given = short_id.removeprefix(UNKNOWN_PREFIX)
+            os_ = db.fallback_for(given)
+            self.wizard.set_os(os_, short_id=given)
+            self.query_one("#os-chosen", Static).update(escape(
+                f"Chosen: {given} (not in this host's osinfo-db), with the values of {os_.label}"))
+            return
+        os_ = db.get(short_id)
         if os_ is None:
             return
         self.wizard.set_os(os_)
@@ -95,6 +126,8 @@ class OsStep(Step):
         if rec.storage_bytes:
             bits.append(f"{fmt_bytes(rec.storage_bytes)} disk")
         self.query_one("#os-chosen", Static).update(escape(", ".join(bits)))
+        if self.wizard.is_current(self):
+            self.wizard.recheck(self)
 
     @on(Button.Pressed, "#detect")
     def _detect_pressed(self) -> None:
@@ -140,6 +173,20 @@ class OsStep(Step):
             return {"os": "Choose an operating system (or 'generic')"}
         self.wizard.kickstart_changed()  # on leaving the step, not while browsing the list
         return {}
+
+
+UNKNOWN_PREFIX = "unknown:"
+_ID_LIKE = re.compile(r"[a-z][a-z0-9._-]*\d[a-z0-9._-]*")
+
+
+def typed_os_id(text: str) -> str | None:
+    """The OS id a search text names, when it looks like one (a name with a
+    version: ``debian12``, ``debian 12``, ``fedora 40``), else None."""
+    words = text.strip().casefold().split()
+    if not words or len(words) > 2:
+        return None
+    joined = "".join(words)
+    return joined if _ID_LIKE.fullmatch(joined) else None
 
 
 def fetch_treeinfo(url: str, timeout: float = 15.0) -> str:

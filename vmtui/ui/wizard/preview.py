@@ -21,10 +21,11 @@ class PreviewScreen(Screen):
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("t", "toggle", "Final/install XML")]
 
-    def __init__(self, service: LibvirtService, spec: VmSpec) -> None:
+    def __init__(self, service: LibvirtService, spec: VmSpec, osdb=None) -> None:
         super().__init__()
         self.service = service
         self.spec = spec
+        self.osdb = osdb  # the OS database: --osinfo names only an OS it knows
         self.texts: tuple[str, str, str] | None = None
         self.show_install = False
 
@@ -41,7 +42,7 @@ class PreviewScreen(Screen):
     async def build(self) -> None:
         from ...core.create.installer import preview
         try:
-            self.texts = await preview(self.service, self.spec)
+            self.texts = await preview(self.service, self.spec, osdb=self.osdb)
         except (VmtuiError, ValueError) as err:
             self.query_one("#preview-xml", TextArea).load_text(str(err))
             return

@@ -4,16 +4,20 @@ PXE, or a cloud image with its cloud-init seed."""
 from __future__ import annotations
 
 
+from dataclasses import replace
+
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, Label, RadioSet, Select, Static
+from textual.widgets.select import InvalidSelectValueError
 
-from ...core.create.vmspec import InstallSource
+from ...core.create.vmspec import InstallSource, NicSpec
 from ..forms import FieldError, labelled
+from ..toggles import Checkbox, RadioButton
 from .step import Step
 
 
@@ -27,13 +31,26 @@ SOURCES = [
 ]
 
 
+#: Where the seed goes (``install.cloud_init.seed_bus``; "auto": left out of the spec).
+SEED_BUS_CHOICES = [
+    ("Next to the boot disk (a read-only virtio disk beside a virtio disk)", "auto"),
+    ("Read-only virtio disk", "virtio"),
+    ("CD-ROM on virtio-scsi", "scsi"),
+    ("CD-ROM on SATA (kernels without AHCI cannot see it)", "sata"),
+    ("CD-ROM on IDE (i440fx only)", "ide"),
+]
+
+
 def cloudinit_widgets() -> list[Widget]:
     """The cloud-init part of the cloud-image source (the seed the VM gets)."""
     return [Label("cloud-init seed (NoCloud: users, SSH keys, hostname, packages…)", classes="field-label"),
             Horizontal(Button("Edit cloud-init…", id="cloudinit-edit"),
                        Static("default: the VM name as hostname", id="cloudinit-summary"), classes="row"),
-            Checkbox("Remove the seed CD-ROM after the first boot", id="cloudinit-detach"),
-            FieldError("install.cloud_init")]
+            Checkbox("Remove the seed after the first boot", id="cloudinit-detach"),
+            FieldError("install.cloud_init"),
+            *labelled("Seed device", Select(SEED_BUS_CHOICES, id="seed-bus", allow_blank=False, value="auto"),
+                      "install.cloud_init.seed_bus"),
+            Checkbox("QEMU guest agent channel (addresses, clean shutdown)", id="guest-agent", value=True)]
 
 
 def cloudinit_summary(ci: dict | None) -> str:
@@ -62,9 +79,16 @@ def cloudinit_summary(ci: dict | None) -> str:
 def cloudinit_save(step: "Step") -> dict | None:
     ci = getattr(step, "_cloud_init", None) or step.spec.install.cloud_init
     detach = step.query_one("#cloudinit-detach", Checkbox).value
-    if ci is None and detach:  # default documents, filled in at creation
+    bus = step.query_one("#seed-bus", Select).value
+    if ci is None and (detach or bus != "auto"):  # default documents, filled in at creation
         ci = {"user_data": "", "meta_data": "", "network_config": None}
-    return dict(ci, detach_after_first_boot=detach) if ci is not None else None
+    if ci is None:
+        return None
+    out = dict(ci, detach_after_first_boot=detach)
+    out.pop("seed_bus", None)
+    if bus != "auto":
+        out["seed_bus"] = bus
+    return out
 
 
 class SourceStep(Step):
@@ -110,10 +134,14 @@ class SourceStep(Step):
             yield from labelled("Disk image path or pool/volume", Input(id="image"), "install.image",
                                 "The VM boots from this disk; no installer runs.")
         with Vertical(id="src-pxe-box", classes="src-box"):
-            yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True), "install.network")
+            yield from labelled("Network to boot from", Select([], id="pxe-network", allow_blank=True),
+                                "install.network",
+                                "The VM's network card goes on it (step 5 shows it; changing it there "
+                                "changes this too).")
         with Vertical(id="src-cloud-box", classes="src-box"):
-            yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.cloud_image",
-                                "The new disk is a thin qcow2 overlay on this image (the image is not changed).")
+            yield from labelled("Cloud image path or pool/volume", Input(id="cloud-image"), "install.image",
+                                "The new disk is a thin qcow2 overlay on this image (the image, its owner and "
+                                "mode are not changed).")
             yield from cloudinit_widgets()
         yield self.compose_errors()
 
@@ -122,13 +150,26 @@ class SourceStep(Step):
         self._show_box()
 
     def refresh_context(self) -> None:
+        self.volumes_changed()
+        nets = [(n.label, f"net:{n.name}") for n in self.ctx.networks]
+        nets.append(("A host bridge or macvtap interface (chosen in step 5)", "host:"))
+        sel = self.query_one("#pxe-network", Select)
+        old = sel.value
+        sel.set_options(nets)
+        values = [v for _, v in nets]
+        if old in values:
+            sel.value = old
+        elif self.ctx.networks:  # the network the VM's NIC is on, else the first
+            nic = self.spec.nics[0] if self.spec.nics else None
+            mine = f"net:{nic.source}" if nic is not None and nic.kind == "network" else None
+            sel.value = mine if mine in values else values[0]
+
+    def volumes_changed(self) -> None:
         isos = self.ctx.iso_volumes
         self.query_one("#iso", Input).suggester = SuggestFromList(isos, case_sensitive=False) if isos else None
         images = self.ctx.image_volumes
         for wid in ("#image", "#cloud-image"):
             self.query_one(wid, Input).suggester = SuggestFromList(images, case_sensitive=False) if images else None
-        nets = [(n.label, n.name) for n in self.ctx.networks]
-        self.query_one("#pxe-network", Select).set_options(nets)
 
     @property
     def kind(self) -> str:
@@ -158,13 +199,20 @@ class SourceStep(Step):
             self.query_one("#cloudinit-detach", Checkbox).value = bool((src.cloud_init or {}).get(
                 "detach_after_first_boot"))
             self.query_one("#cloudinit-summary", Static).update(escape(cloudinit_summary(src.cloud_init)))
+            self.query_one("#seed-bus", Select).value = (src.cloud_init or {}).get("seed_bus") or "auto"
+            self.query_one("#guest-agent", Checkbox).value = self.spec.guest_agent
         else:
             self.query_one("#image", Input).value = src.image or ""
-        if src.network:
-            try:
-                self.query_one("#pxe-network", Select).value = src.network
-            except Exception:
-                pass
+        if src.kind == "pxe":
+            nic = self.spec.nics[0] if self.spec.nics else None
+            want = (f"net:{src.network}" if src.network else
+                    "host:" if nic is not None and nic.kind in ("bridge", "macvtap") else None)
+            sel = self.query_one("#pxe-network", Select)
+            if want is not None:
+                try:
+                    sel.value = want
+                except InvalidSelectValueError:  # a network that is gone: keep the choice shown
+                    pass
         self._show_box()
 
     def save(self) -> dict[str, str]:
@@ -182,12 +230,24 @@ class SourceStep(Step):
         elif kind == "import":
             src.image = val("#image") or None
         elif kind == "pxe":
+            # the boot network is the first NIC's: picked here, kept in step with step 5
             sel = self.query_one("#pxe-network", Select)
-            src.network = None if sel.is_blank() else str(sel.value)
+            choice = "" if sel.is_blank() else str(sel.value)
+            nics = self.spec.nics
+            first = nics[0] if nics else NicSpec()
+            if choice.startswith("net:"):
+                src.network = choice[4:]
+                nics[:1] = [replace(first, kind="network", source=src.network)]
+            elif choice == "host:":
+                if first.kind == "network" or not nics:
+                    nics[:1] = [replace(first, kind="bridge", source="")]
+            else:
+                errors["install.network"] = "Choose the network to boot from"
         elif kind == "cloud":
             src.image = val("#cloud-image") or None
             if not src.image:
-                errors["install.cloud_image"] = "Give the cloud image to start from"
+                errors["install.image"] = "Give the cloud image to start from"
+            self.spec.guest_agent = self.query_one("#guest-agent", Checkbox).value
         src.cloud_init = cloudinit_save(self) if kind == "cloud" else None
         src.kickstart = self.spec.install.kickstart
         self.spec.install = src

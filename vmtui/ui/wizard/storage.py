@@ -8,11 +8,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label, RadioButton, RadioSet
+from textual.widgets import Input, Label, RadioSet
 
 from ...core.create.vmspec import DiskSpec
 from ..forms import labelled
 from ..new_volume import NewVolumeFields
+from ..toggles import RadioButton
 from .step import Step
 
 
@@ -42,8 +43,29 @@ class StorageStep(Step):
 
     def refresh_context(self) -> None:
         self.volume.set_pools(self.ctx.pools)
+        self.volumes_changed()
+
+    def volumes_changed(self) -> None:
         self.query_one("#disk-path", Input).suggester = (
             SuggestFromList(self.ctx.image_volumes, case_sensitive=False) if self.ctx.image_volumes else None)
+
+    def field_group(self, widget):
+        """The size, format and thin/thick fields show with what the host
+        will hold and the warnings under them (they change as these do)."""
+        group = super().field_group(widget)
+        if widget.id in ("vol-size", "vol-format", "vol-prov") or (
+                widget.parent is not None and widget.parent.id == "vol-prov"):
+            top = self.query_one("#vol-size").parent
+            below = [w for w in (self.query_one("#vol-plan"), self.query_one("#vol-warning")) if w.display]
+            group = [top, *group, *below] if top is not None else group + below
+        return group
+
+    @on(Input.Changed, "#vol-size")
+    @on(RadioSet.Changed, "#vol-prov")
+    def _keep_warnings_in_view(self) -> None:
+        focused = self.app.focused
+        if focused is not None and self in focused.ancestors:
+            self.call_after_refresh(self.show_field, focused)
 
     @property
     def mode(self) -> str:
