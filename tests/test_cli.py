@@ -49,3 +49,36 @@ def test_connection_failure_exits_nonzero_with_reason(tmp_path):
 def test_unknown_option_is_a_usage_error():
     out = run(["--bogus"])
     assert out.returncode == 2 and "usage: vmtui" in out.stderr
+
+
+def test_the_connection_opens_while_the_ui_is_imported():
+    """run_ui starts libvirt's open before it imports Textual and the app
+    (issue 14): the two overlap."""
+    import json
+    from pathlib import Path
+
+    host = Path(__file__).resolve().parent / "data" / "host-small.xml"
+    script = f"""
+import json, sys
+from vmtui import cli
+from vmtui.core.config import Config
+from vmtui.core.connection.service import LibvirtService
+seen = {{}}
+real = LibvirtService.open_early
+def early(self):
+    seen["ui imported"] = "textual.app" in sys.modules or "vmtui.ui.app" in sys.modules
+    real(self)
+LibvirtService.open_early = early
+class Stop(Exception):
+    pass
+def instrument(service, app):
+    seen["opening"] = service._opener._pending is not None
+    raise Stop
+try:
+    cli.run_ui("test://{host}", Config(), instrument=instrument)
+except Stop:
+    print(json.dumps(seen))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"ui imported": False, "opening": True}

@@ -98,6 +98,31 @@ def test_a_running_vms_records_come_from_its_definition_its_title_from_what_runs
     assert not ownmeta.flags_from_xml(live).seed_cleanup
 
 
+def test_the_list_reads_the_same_flags_from_the_head_of_the_xml():
+    """read_flags (what the list uses: one XMLDesc, its head parsed) says
+    what flags_from_xml (the whole document) says, for plain domains,
+    domains with vmtui's records, escaped titles and odd metadata."""
+    plain = BASE.replace("</metadata>", "</metadata>\n  <memory unit='KiB'>1024</memory>")  # libvirt's order
+    head = plain.replace("<domain type='kvm'>", "<domain type='kvm' id='7'>")
+    odd = BASE.replace("</description>", "</description>\n  <memory unit='KiB'>1024</memory>")
+    marked = templates.set_meta_xml(plain, templates.TemplateMeta(marked=True))
+    seeded = seed.set_seed_metadata(marked, seed.SeedRecord("/p/x-cidata.iso", "default", "x-cidata.iso", True))
+    overlay = disks.set_overlay_meta(disks.point_disk_xml(seeded, "vda", OVERLAY.overlay, "qcow2"), {"vda": OVERLAY})
+    escaped = plain.replace("A title", "Tom &amp; Jerry &lt;3")
+    no_memory = BASE  # not as libvirt writes it (nor odd): the whole document is read
+    for xml in (head, plain, marked, seeded, overlay, escaped, no_memory, odd):
+        assert ownmeta.read_flags(xml) == ownmeta.flags_from_xml(xml), xml
+    assert ownmeta.read_flags(escaped).title == "Tom & Jerry <3"
+    sized = plain.replace("<memory unit='KiB'>1024</memory>", "<memory unit='KiB'>4194304</memory>\n  "
+                          "<currentMemory unit='KiB'>2097152</currentMemory>\n  "
+                          "<vcpu placement='static' current='2'>4</vcpu>\n  <os><type>hvm</type></os>")
+    f = ownmeta.read_flags(sized)
+    assert (f.vcpus, f.memory_kib, f.max_memory_kib, f.title) == (2, 2097152, 4194304, "A title")
+    assert f == ownmeta.flags_from_xml(sized)
+    f = ownmeta.read_flags(overlay)
+    assert (f.template, f.overlays, f.seed_cleanup) == (True, True, True)
+
+
 # --- the service --------------------------------------------------------------------
 
 

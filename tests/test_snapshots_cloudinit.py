@@ -112,9 +112,11 @@ def test_wizard_cloud_source_80x24(snap_compare):
         await pilot.pause()
         wiz.query_one("#cloud-image", Input).value = "default/charlie.qcow2"
         await pilot.pause()
-        wiz.query_one("#cloudinit-detach").focus()
+        # no scroll animation: where one stops depends on the machine's speed
+        wiz.query_one("#cloudinit-detach").focus(scroll_visible=False)
         await pilot.pause()
-        wiz.query_one("#cloudinit-detach").scroll_visible(animate=False)
+        wiz.query_one("#cloudinit-detach").scroll_visible(animate=False, top=True)
+        await pilot.wait_for_scheduled_animations()
         _no_blink(pilot.app)
         await pilot.pause()
 

@@ -40,6 +40,7 @@ def _details(feed: Feed, monkeypatch):
     async def run_before(pilot):
         await _fed_ticks(pilot, feed, monkeypatch)
         app = pilot.app
+        app.service.display_uri = "test:///data/host-small.xml"  # not where this checkout is
         app.table.select(ALPHA)
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, DetailsScreen) and app.screen.is_mounted, what="details")

@@ -22,6 +22,7 @@ def make_app(uri: str, **kw) -> VmtuiApp:
 
 async def ready(app: VmtuiApp, pilot) -> None:
     await wait_for(lambda: app.ready and app.table.row_count > 0, what="list loaded")
+    await app.service.wait_loaded()  # titles, and the sizes the test driver's stats lack
     await pilot.pause()
 
 

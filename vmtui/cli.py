@@ -233,40 +233,56 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(os.devnull)  # no writable state dir: C libraries' chatter is dropped
     divert_stderr(log)
     from .core.config import load_config
-    from .core.connection.eventloop import silence_default_error_handler
-    from .core.connection.service import LibvirtService
 
-    silence_default_error_handler()
     config = load_config(args.config)
     if args.demo and not DEMO_HOST.exists():
         print(f"vmtui: the demo host file is missing: {DEMO_HOST}", file=sys.stderr)
         return 2
-    hosts = resolve_uris(args, config)
+    return run_ui(resolve_uris(args, config), config, readonly=args.readonly)
+
+
+def run_ui(hosts, config, *, readonly: bool = False, instrument=None) -> int:
+    """The terminal UI on ``hosts``: (name, URI) pairs (or one URI). Each
+    connection starts opening before the UI is imported (Textual and the app
+    take a good part of a second to import; opening a big host takes as
+    long): the two overlap. ``instrument(service, app)``, when given, is
+    called before the app runs with the first host's service
+    (bench/bench_list.py times the launch through it)."""
+    from .core.connection.eventloop import silence_default_error_handler
+    from .core.connection.service import LibvirtService
+
+    silence_default_error_handler()
+    if isinstance(hosts, str):
+        hosts = [("", hosts)]
 
     def service(name: str, uri: str) -> LibvirtService:
-        return LibvirtService(uri, stats_interval=config.stats_interval, readonly=args.readonly,
-                              reconnect=not uri.startswith("test:"), name=name)
-
-    from .ui.app import VmtuiApp
+        svc = LibvirtService(uri, stats_interval=config.stats_interval, readonly=readonly,
+                             reconnect=not uri.startswith("test:"), name=name)
+        svc.open_early()
+        return svc
 
     if len(hosts) == 1:
-        app = VmtuiApp(service("", hosts[0][1]), config)
+        services: LibvirtService | list[LibvirtService] = service("", hosts[0][1])
     else:
         from .core.connection.hosts import default_name, unique_name
 
-        services: list[LibvirtService] = []
+        services = []
         for name, uri in hosts:
             services.append(service(unique_name(name or default_name(uri), {s.name for s in services}), uri))
-        app = VmtuiApp(services, config)
+
+    from .ui.app import VmtuiApp
+    from .core import heap
+
+    heap.settle()  # what the imports made lives as long as the process: out of the collector's way
+    app = VmtuiApp(services, config)
+    if instrument is not None:
+        instrument(services[0] if isinstance(services, list) else services, app)
     try:
         app.run()
     except KeyboardInterrupt:
         return 130
-    rc = app.return_code or 0
-    if app.connect_error is not None and rc:
-        # Textual already printed the message; keep the exit code honest.
-        return rc
-    return rc
+    # when the connection failed Textual already printed the message; the exit code says so too
+    return app.return_code or 0
 
 
 # --- subcommands -------------------------------------------------------------

@@ -24,11 +24,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-import yaml
 
-from .files import safeyaml, userfile
+from .files import userfile
+
+if TYPE_CHECKING:
+    import yaml
 
 APP_NAME = "vmtui"
 MIN_INTERVAL, MAX_INTERVAL = 0.5, 3600.0
@@ -78,8 +81,10 @@ def _line_of(node_marks: dict, key: str) -> str:
     return f":{mark}" if mark else ""
 
 
-def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+def _key_lines(node: "yaml.Node | None") -> dict[str, int]:
     """Line numbers of top-level keys, so notices can point at them."""
+    import yaml
+
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -105,6 +110,10 @@ def load_config(path: Path | str | None = None) -> Config:
             return cfg
         where = f":{err.line}" if err.line else ""
         return _unusable(cfg, f"{path}{where}: {err.reason}; using defaults")
+    import yaml  # only when there is a file: most starts have none
+
+    from .files import safeyaml
+
     try:
         data, root = safeyaml.load_with_nodes(text)
     except yaml.YAMLError as err:
@@ -170,7 +179,9 @@ def load_config(path: Path | str | None = None) -> Config:
     return cfg
 
 
-def _value_node(root: yaml.Node | None, key: str) -> yaml.Node | None:
+def _value_node(root: "yaml.Node | None", key: str) -> "yaml.Node | None":
+    import yaml
+
     if isinstance(root, yaml.MappingNode):
         for k, v in root.value:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
@@ -178,7 +189,9 @@ def _value_node(root: yaml.Node | None, key: str) -> yaml.Node | None:
     return None
 
 
-def _item_line(seq: yaml.Node | None, index: int) -> str:
+def _item_line(seq: "yaml.Node | None", index: int) -> str:
+    import yaml
+
     if isinstance(seq, yaml.SequenceNode) and 0 <= index < len(seq.value):
         return f":{seq.value[index].start_mark.line + 1}"
     return ""
@@ -210,5 +223,7 @@ def save_config(cfg: Config, path: Path | None = None) -> Path:
         "cpu_graph_column": cfg.cpu_graph_column,
         "connections": [{"name": c.name, "uri": c.uri, "autoconnect": c.autoconnect} for c in cfg.connections],
     }
+    import yaml
+
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

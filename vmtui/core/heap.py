@@ -1,4 +1,5 @@
-"""Give freed memory back to the system after a burst of work.
+"""Give freed memory back to the system after a burst of work, and keep
+long-lived objects out of the garbage collector's way.
 
 An event storm or a reconnect builds and drops thousands of short-lived
 objects at once. glibc's allocator keeps the freed pages of its heap (they
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -36,3 +38,40 @@ def trim() -> bool:
         return False
     _trim(0)
     return True
+
+
+def settle() -> None:
+    """The long-lived objects are made (the list of a big host): move every
+    object there is into the collector's permanent generation (gc.freeze).
+    A full collection then scans only what was made since, not every
+    domain's record and row again -- at 10,000 domains that was 0.1 s of
+    CPU each time, a few times a minute at idle. Objects frozen are still
+    freed when their last reference goes; only garbage cycles among them
+    wait for :func:`release`."""
+    gc.freeze()
+
+
+def release() -> None:
+    """Undo :func:`settle` (the app is done): frozen garbage cycles can go."""
+    gc.unfreeze()
+
+
+_held = False
+
+
+def hold() -> None:
+    """No garbage collection until :func:`resume`: the few hundred ms in
+    which the list of a big host is read and drawn make tens of thousands
+    of objects, and the collections they trigger walk the whole heap."""
+    global _held
+    if gc.isenabled():
+        gc.disable()
+        _held = True
+
+
+def resume() -> None:
+    """Collect again (after :func:`hold`)."""
+    global _held
+    if _held:
+        _held = False
+        gc.enable()

@@ -4,6 +4,7 @@ several (a fleet: ui/fleet.py), in one list."""
 from __future__ import annotations
 
 import logging
+import sys
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -13,7 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from ..core.config import Config
 from ..core.errors import VmtuiError
@@ -22,7 +23,6 @@ from ..core.connection.service import ConnState, LibvirtService
 from ..core.fleet.model import key_of
 from ..core.sizes import fmt_kib, fmt_percent
 from . import keys
-from .dialogs import ConfirmDialog, DeleteDialog
 from .domain_table import DomainTable
 from .fleet import FleetActions, HostSlot
 from .footer import KeyFooter
@@ -36,8 +36,7 @@ from .messages import (
     HostObjectChanged,
     ServiceBridge,
 )
-from .screens import DetailsScreen, HelpScreen, XmlScreen
-from .templates_ui import TemplateActions, template_action_enabled
+from .template_actions import TemplateActions, template_action_enabled
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,12 @@ TRIM_AFTER = 5.0  # ... once this many seconds went by without more
 TOAST_CHURN = 20  # what a notification counts as
 SCREEN_CHURN = 25  # what coming back to the list from another screen counts as  # seconds between pool warning checks for the status line
 _LIST_KEY_ACTIONS = {key: action for key, action, *_ in keys.DOMAIN_LIST_KEYS} | {"delete": "delete"}
+
+
+def _loaded(module: str):
+    """``vmtui.ui.<module>`` if it was imported already, else None: screens
+    are imported when first opened, and one never opened has nothing to be told."""
+    return sys.modules.get(f"{__package__}.{module}")
 
 
 def why_not(action: str, d: DomainInfo) -> str:
@@ -109,11 +114,23 @@ def release_render_memo() -> None:
         memo.cache_clear()
 
 
-class StatusBar(Static):
+class _Line(Static):
+    """A one-line bar: a new text repaints it (no layout: its size is
+    fixed); the same text again does nothing."""
+
+    _shown: Text | str | None = None
+
+    def show(self, text: Text | str) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
+
+
+class StatusBar(_Line):
     """Host, URI, connection state, counts by state, host CPU and memory."""
 
 
-class SelectionBar(Static):
+class SelectionBar(_Line):
     """The selected VM in full: name, title, state and reason, flags."""
 
 
@@ -248,8 +265,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def _listen(self, slot: HostSlot) -> None:
         """The host's news as messages: its bridge, and its guest watch's."""
         slot.bridge = ServiceBridge(self, slot.service)
-        slot.guest_news = slot.guests.subscribe(
-            lambda news, s=slot: self.post_message(GuestSeedRemoved(news, s.service.name)))
+        slot.listen_guests(lambda news, s=slot: self.post_message(GuestSeedRemoved(news, s.service.name)))
 
     @property
     def connect_error(self) -> VmtuiError | None:
@@ -287,6 +303,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def start_service(self) -> None:
         """Called by the list screen once it is mounted: listen, then connect
         (each host on its own: one slow host never holds up another)."""
+        from ..core import heap
+        heap.hold()  # until the first frame with the rows (_domains_loaded; connect() when it fails)
         self.table.marks = self.marks
         if self.fleet:
             self.table.set_extra_columns(host=True, marks=bool(self.marks))
@@ -308,6 +326,10 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     async def on_unmount(self) -> None:
         import asyncio
+
+        from ..core import heap
+        heap.resume()
+        heap.release()
         for slot in self.slots.values():
             slot.close_ui()
         await asyncio.gather(*(slot.service.close() for slot in self.slots.values()), return_exceptions=True)
@@ -322,6 +344,8 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         try:
             await slot.service.connect()
         except VmtuiError as err:
+            from ..core import heap
+            heap.resume()
             slot.connect_error = err
             if self.exit_on_connect_failure and self.connect_error is not None and not self.ready:
                 # no host at all: say why and leave (several: every reason)
@@ -345,11 +369,12 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     @on(ConnectionStateChanged)
     def _connection_changed(self, message: ConnectionStateChanged) -> None:
-        from .console_screen import forward_connection_state
         slot = self.slots.get(message.host)
         if slot is None:
             return  # a host closed meanwhile
-        forward_connection_state(self, message.state, slot.consoles)  # open consoles reconnect / say so
+        consoles = _loaded("console_screen")  # none open if the module is not even loaded
+        if consoles is not None:
+            consoles.forward_connection_state(self, message.state, slot.consoles)  # open consoles reconnect / say so
         if self._list_table() is None:
             return
         where = slot.service.display_uri if not self.fleet else f"{slot.name} ({slot.service.display_uri})"
@@ -384,9 +409,25 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self._marks_follow_rows()
         self.want_titles(message.host)
         self.ready = True
-        self.check_storage()
+        self.call_after_refresh(self._first_rows_shown)
         self._list_changed()
         self._churned(len(message.domains) + TRIM_CHURN)
+        self._settle_heap()
+
+    def _first_rows_shown(self) -> None:
+        from ..core import heap
+        heap.resume()
+        self.check_storage()
+
+    @work(exclusive=True, group="settle")
+    async def _settle_heap(self) -> None:
+        """Once the titles are in, the list's objects live until the next
+        reload: out of the garbage collector's way with them (core.heap)."""
+        import asyncio
+
+        await asyncio.gather(*(slot.service.wait_loaded() for slot in list(self.slots.values())))
+        from ..core import heap
+        heap.settle()
 
     @on(DomainRowsChanged)
     def _rows_changed(self, message: DomainRowsChanged) -> None:
@@ -428,32 +469,38 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         self._churn, self._trim_timer = 0, None
         release_render_memo()
         heap.trim()
+        heap.settle()
 
     @on(DomainEventsArrived)
     def _domain_events(self, message: DomainEventsArrived) -> None:
-        from .console_screen import forward_domain_event
+        consoles = _loaded("console_screen")  # none open if the module is not even loaded
         slot = self.slots.get(message.host)
         if slot is None:
             return  # a host closed meanwhile
         listed = self._list_table() is not None
         where = f" on {slot.name}" if self.fleet else ""
         for event in message.events:
-            forward_domain_event(self, event.uuid, event.event, slot.consoles)
+            if consoles is not None:
+                consoles.forward_domain_event(self, event.uuid, event.event, slot.consoles)
             if not listed:
                 continue
             if event.event == "crashed":
                 self.notify(escape(f"Domain '{event.name}'{where} crashed"), severity="error", timeout=10)
-                slot.guests.stopped(event.uuid)
+                if slot.guests_made:
+                    slot.guests.stopped(event.uuid)
             elif event.event == "non-persistent reset failed":
                 self.notify(escape(f"Could not discard what '{event.name}'{where} wrote to its non-persistent "
                                    "disks (see the log): they keep those writes until the next power-off."),
                             severity="warning", timeout=15)
             elif event.event == "stopped":
-                slot.guests.stopped(event.uuid)
+                if slot.guests_made:
+                    slot.guests.stopped(event.uuid)
             elif event.event == "started":
-                slot.guests.started(event.uuid, addresses=self.table.column_shown("address"))
+                if slot.guests_made or self.table.column_shown("address"):
+                    slot.guests.started(event.uuid, addresses=self.table.column_shown("address"))
             elif event.event == "undefined":
-                slot.guests.removed(event.uuid)
+                if slot.guests_made:
+                    slot.guests.removed(event.uuid)
 
     @on(GuestSeedRemoved)
     def _seed_removed(self, message: GuestSeedRemoved) -> None:
@@ -514,7 +561,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def update_status(self) -> None:
         if self.fleet:
-            self.list_screen.query_one(StatusBar).update(self.fleet_status())
+            self.list_screen.query_one(StatusBar).show(self.fleet_status())
             return
         s = self.primary.service
         host = s.host
@@ -527,7 +574,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         parts.append(Text(f" {label}", style=style))
         if s.readonly:
             parts.append(Text(" [read-only]", style="bold yellow"))
-        doms = list(self.table.domains.values()) if self.is_mounted else []
+        doms = self.table.domains.values() if self.is_mounted else ()
         counts = " │ " + state_counts(doms, templates=True)
         parts.append(Text(counts))
         if self.storage_warnings:
@@ -554,7 +601,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             name = uri.rsplit("/", 1)[-1]
             uri = "demo (test driver)" if name == "demo-host.xml" else f"test driver: {name}"
         parts.append(Text(f" │ {uri}", style="dim"))
-        self.list_screen.query_one(StatusBar).update(Text.assemble(*parts))
+        self.list_screen.query_one(StatusBar).show(Text.assemble(*parts))
 
     def lost_text(self) -> str:
         """What became of the VM that was selected (see DomainTable.lost)."""
@@ -563,7 +610,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             return ""
         if lost.why == "removed":
             return f"'{lost.name}' was removed (undefined on the host)"
-        d = self.table.domains.get(lost.uuid)
+        d = self.table.domains.get(lost.key)
         state = f" is {d.state} now and" if d is not None else ""
         return f"'{lost.name}'{state} no longer matches the filter ({self.filter_text()})"
 
@@ -579,10 +626,10 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         bar = self.list_screen.query_one(SelectionBar)
         if d is None:
             if self.table.lost is not None:
-                bar.update(Text.assemble((f" {self.lost_text()}", "bold yellow"),
-                                         " — no VM selected; ↑/↓ selects one"))
+                bar.show(Text.assemble((f" {self.lost_text()}", "bold yellow"),
+                                       " — no VM selected; ↑/↓ selects one"))
                 return
-            bar.update(" no VM selected" if self.ready else " loading…")
+            bar.show(" no VM selected" if self.ready else " loading…")
             return
         bits = [Text(f" {d.name}", style="bold")]
         if d.host:
@@ -603,12 +650,10 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             flags.append(f"{d.guest.addresses[0]} ({d.guest.address_source})")
         if flags:
             bits.append(Text("  " + ", ".join(flags), style="dim"))
-        bar.update(Text.assemble(*bits))
+        bar.show(Text.assemble(*bits))
 
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if not isinstance(event.data_table, DomainTable):
-            return  # a table on another screen (pools, disks, snapshots...)
+    @on(DomainTable.RowHighlighted)
+    def _row_highlighted(self, event: DomainTable.RowHighlighted) -> None:
         try:
             self.update_selection()
         except NoMatches:  # shutting down: the list is already gone
@@ -628,12 +673,11 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             self.update_selection()
         except NoMatches:
             return
-        self.refresh_bindings()
+        self._refresh_keys()
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if isinstance(event.data_table, DomainTable):
-            self.action_details()
+    @on(DomainTable.RowSelected)
+    def _row_selected(self, event: DomainTable.RowSelected) -> None:
+        self.action_details()
 
     # --- which actions apply ------------------------------------------------------
 
@@ -764,6 +808,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             if yes:
                 self._run("Force off", lambda: svc.force_off(d.uuid), f"Forced off '{d.name}'")
 
+        from .dialogs import ConfirmDialog
         self.push_screen(ConfirmDialog(
             "Force off", f"Force off '{escape(d.name)}'? This is like pulling the power cord: "
             "unsaved data in the guest is lost.", yes="Force off"), answered)
@@ -799,6 +844,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
         except VmtuiError as err:
             self.notify(err.message, title="Delete", severity="error", timeout=12)
             return
+        from .dialogs import DeleteDialog
         keys_ = await self.push_screen_wait(DeleteDialog(d, disks))
         if keys_ is None:
             return
@@ -886,6 +932,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def action_details(self) -> None:
         if d := self._selected_or_none("details"):
+            from .screens import DetailsScreen
             self.push_screen(DetailsScreen(self.service_of(d), d.uuid, d.name))
 
     def action_settings(self) -> None:
@@ -895,6 +942,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
 
     def action_xml(self) -> None:
         if d := self._selected_or_none("xml"):
+            from .screens import XmlScreen
             self.push_screen(XmlScreen(self.service_of(d), d.uuid, d.name))
 
     def action_disks(self) -> None:
@@ -971,6 +1019,7 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             self.push_screen(KickstartEditorScreen())
 
     def action_help(self) -> None:
+        from .screens import HelpScreen
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

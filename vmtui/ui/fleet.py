@@ -42,15 +42,11 @@ class HostSlot:
     tagged with the host), its serial consoles and its pool warnings."""
 
     def __init__(self, service: LibvirtService) -> None:
-        from ..core.consoles.guests import GuestWatch
-        from ..core.consoles.serial import ConsoleManager
-
         self.service = service
         self.bridge: ServiceBridge | None = None
-        self.consoles = ConsoleManager(service)
-        # addresses and readiness of running guests (the Address column, the
-        # state's "(cloud-init)", details); seeds removed after the first boot
-        self.guests = GuestWatch(service, self.consoles)
+        self._consoles = None
+        self._guests = None
+        self._guest_listener: Callable[[object], None] | None = None
         self.guest_news: Callable[[], object] | None = None  # unsubscribes the app from the watch
         self.storage_warnings: list[str] = []
         self.was_disconnected = False
@@ -60,6 +56,47 @@ class HostSlot:
     def name(self) -> str:
         return self.service.name
 
+    # The consoles and the guest watch are made when first needed (a console
+    # opened, a VM made or adopted, the Address column shown): starting
+    # vmtui imports neither (issue 14).
+
+    @property
+    def consoles(self):
+        """The host's serial consoles (core/consoles/serial.py)."""
+        if self._consoles is None:
+            from ..core.consoles.serial import ConsoleManager
+
+            self._consoles = ConsoleManager(self.service)
+        return self._consoles
+
+    @consoles.setter
+    def consoles(self, manager) -> None:
+        self._consoles = manager
+
+    @property
+    def guests_made(self) -> bool:
+        """The guest watch exists (one that does not watches nothing)."""
+        return self._guests is not None
+
+    @property
+    def guests(self):
+        """Addresses and readiness of running guests (the Address column,
+        the state's "(cloud-init)", details); seeds removed after the first
+        boot (core/consoles/guests.py)."""
+        if self._guests is None:
+            from ..core.consoles.guests import GuestWatch
+
+            self._guests = GuestWatch(self.service, self.consoles)
+            if self._guest_listener is not None:
+                self.guest_news = self._guests.subscribe(self._guest_listener)
+        return self._guests
+
+    def listen_guests(self, listener: Callable[[object], None]) -> None:
+        """``listener`` hears the guest watch's news (now, or once it is made)."""
+        self._guest_listener = listener
+        if self._guests is not None:
+            self.guest_news = self._guests.subscribe(listener)
+
     def close_ui(self) -> None:
         if self.bridge is not None:
             self.bridge.close()
@@ -67,8 +104,10 @@ class HostSlot:
         if self.guest_news is not None:
             self.guest_news()
             self.guest_news = None
-        self.guests.close()
-        self.consoles.close_all()
+        if self._guests is not None:
+            self._guests.close()
+        if self._consoles is not None:
+            self._consoles.close_all()
 
 
 class FleetActions:
@@ -96,11 +135,9 @@ class FleetActions:
         table = self._list_table()
         if table is None or not table.row_count:
             return
-        start = max(0, int(table.scroll_y))
-        rows = table.ordered_rows[start:start + max(table.size.height, 40)]
         wanted: dict[str, list[str]] = {}
-        for row in rows:
-            d = table.domains.get(row.key.value)
+        for key in table.keys_on_screen():
+            d = table.domains.get(key)
             if d is not None and (host is None or d.host == host):
                 wanted.setdefault(d.host, []).append(d.uuid)
         for name, uuids in wanted.items():
@@ -122,7 +159,7 @@ class FleetActions:
         if not self.slots:
             parts.append(Text(" no host: H opens the connections", style="bold yellow"))
         table = self._list_table()
-        doms = list(table.domains.values()) if table is not None else []
+        doms = table.domains.values() if table is not None else ()
         counts = " │ " + state_counts(doms)
         parts.append(Text(counts))
         if self.marks:
@@ -224,7 +261,7 @@ class FleetActions:
         lost = table.lost if table is not None else None
         if lost is None or lost.why != "removed" or not self.fleet:
             return False
-        host, uuid = split_key(lost.uuid)
+        host, uuid = split_key(lost.key)
         there = next((k for k, d in table.domains.items() if d.uuid == uuid and d.host != host and k in table.rows),
                      None)
         if there is None:

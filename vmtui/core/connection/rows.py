@@ -6,8 +6,9 @@ hands them to whoever listens. Nothing here talks to libvirt.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Collection
 
 # virDomainState numbers -> the words virsh uses (`virsh domstate`).
 STATE_NAMES: dict[int, str] = {
@@ -164,16 +165,16 @@ class HostInfo:
     readonly: bool = False
 
 
-def state_counts(doms: Iterable[DomainInfo], *, templates: bool = False) -> str:
+def state_counts(doms: Collection[DomainInfo], *, templates: bool = False) -> str:
     """The status line's count: "3 running, 1 paused, 2 shut off[, 1 other]"
-    and, with ``templates``, " (2 templates)"."""
-    doms = list(doms)
-    running = sum(1 for d in doms if d.is_running)
-    paused = sum(1 for d in doms if d.state_code == PAUSED)
-    off = sum(1 for d in doms if d.state_code in (SHUT_OFF, CRASHED, 0))
+    and, with ``templates``, " (2 templates)". One pass over the rows."""
+    by_state = Counter(d.state_code for d in doms)
+    running = by_state[RUNNING] + by_state[IDLE]
+    paused = by_state[PAUSED]
+    off = by_state[SHUT_OFF] + by_state[CRASHED] + by_state[0]
     other = len(doms) - running - paused - off
     text = f"{running} running, {paused} paused, {off} shut off" + (f", {other} other" if other else "")
-    marked = sum(1 for d in doms if d.template) if templates else 0
+    marked = sum(d.template for d in doms) if templates else 0
     if marked:
         text += f" ({marked} template{'s' if marked != 1 else ''})"
     return text

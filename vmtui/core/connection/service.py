@@ -25,12 +25,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import libvirt
 
-from ..xml import domxml, ownmeta
-from .. import storage
+from ..xml import ownmeta
 from ..errors import (
     AuthFailed,
     CallTimeout,
@@ -46,6 +45,10 @@ from .eventloop import ensure_event_impl
 from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
 from .rows import EVENT_NAMES, NO_GUEST_FACTS, DomainInfo, DomainStats, GuestFacts, HostInfo, version_string
+from .stats import FULL_EVERY, StatsState
+
+if TYPE_CHECKING:
+    from ..xml import domxml
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +124,6 @@ _NO_STATS = DomainStats()  # a driver that gives no figures (the test driver)
 
 
 @dataclass(slots=True)
-class _Sample:
-    when: float
-    cpu_time: int | None
-    rd: int | None
-    wr: int | None
-    rx: int | None
-    tx: int | None
-
-
-@dataclass(slots=True)
 class DeleteResult:
     name: str
     deleted: list[str] = field(default_factory=list)
@@ -140,7 +133,7 @@ class DeleteResult:
 @dataclass(slots=True)
 class DiskUsage:
     """A disk of a domain, as the delete dialog and details screen need it."""
-    disk: domxml.DiskInfo
+    disk: "domxml.DiskInfo"
     capacity: int | None = None
     allocation: int | None = None
     volume_key: str | None = None  # set when the path is a managed storage volume
@@ -205,6 +198,8 @@ def _undefine(dom: libvirt.virDomain) -> None:
 def _seed_path(xml: str) -> str | None:
     """The path of the cloud-init seed vmtui gave the domain (its record in
     ``<metadata>``, see core/provision/seed.py), or None."""
+    from ..xml import domxml
+
     try:
         el = domxml.get_metadata(xml, ownmeta.NS_SEED)
     except domxml.DomainXMLError:
@@ -230,30 +225,18 @@ def _consume(fut: asyncio.Future) -> None:
         fut.exception()
 
 
+def _pop_first(d: dict) -> Any:
+    """Remove and return the first key of an insertion-ordered dict."""
+    key = next(iter(d))
+    del d[key]
+    return key
+
+
 def normalize_uri(uri: str) -> str:
     """ssh transports must never prompt on our terminal: ask libvirt for no tty."""
     if uri.split(":", 1)[0].endswith("+ssh") and "no_tty=" not in uri:
         uri += ("&" if "?" in uri else "?") + "no_tty=1"
     return uri
-
-
-def _sum_keys(rec: dict, prefix: str, count_key: str, suffix: str) -> int | None:
-    n = rec.get(count_key)
-    if n is None:
-        return None
-    total, seen = 0, False
-    for i in range(int(n)):
-        v = rec.get(f"{prefix}.{i}.{suffix}")
-        if v is not None:
-            total += int(v)
-            seen = True
-    return total if seen else None
-
-
-def _rate(new: int | None, old: int | None, dt: float) -> float | None:
-    if new is None or old is None or dt <= 0 or new < old:
-        return None
-    return (new - old) / dt
 
 
 class LibvirtService:
@@ -301,9 +284,10 @@ class LibvirtService:
         self._reconnect_task: asyncio.Task | None = None
         self._titles_task: asyncio.Task | None = None
         self._title_todo: dict[str, None] = {}  # domains whose titles are not read yet, in order
+        self._stopped: dict[str, tuple[str, int]] = {}  # stopped, not read again yet: uuid -> (name, detail)
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
-        self._samples: dict[str, _Sample] = {}
+        self._stats = StatsState()  # what the stats passes remember (stats.py)
         #: the last few minutes of the running domains' figures (graphs)
         self.history = StatsHistory(capacity_for(stats_interval))
         self._host_cpu_sample: tuple[int, int] | None = None
@@ -463,6 +447,13 @@ class LibvirtService:
                 return libvirt.openReadOnly(self.uri), True
             except libvirt.libvirtError:
                 raise err from None
+
+    def open_early(self) -> None:
+        """Start opening the connection now, on a thread of its own, while
+        the caller does something else (the CLI imports the UI meanwhile);
+        :meth:`connect` takes the connection over, or the error."""
+        ensure_event_impl()  # libvirt's event loop comes before the first connection
+        self._opener.start(self._open)
 
     async def connect(self) -> None:
         """Open the connection and load everything. Raises ConnectError."""
@@ -654,7 +645,8 @@ class LibvirtService:
             if old is not None and d.is_active:
                 d.guest = old.guest
         self.domains = {d.uuid: d for d in domains}
-        self._samples.clear()
+        self._stats = StatsState()
+        self._stopped.clear()
         self.history.clear()
         self._emit(DomainsReset(list(self.domains.values())))
         if self._titles_task is not None and not self._titles_task.done():
@@ -699,9 +691,10 @@ class LibvirtService:
 
     def _fetch_domains(self, conn: libvirt.virConnect,
                        doms: dict[str, libvirt.virDomain] | None = None) -> list[DomainInfo]:
-        """Blocking. A fixed number of calls, plus info() for domains whose
-        stats lack vCPUs/memory (shut-off ones). ``doms``, if given, receives
-        the domain objects by UUID (the titles pass uses them: no lookups)."""
+        """Blocking. A fixed number of calls whatever the number of domains
+        (sizes the stats lack are read by the titles pass). ``doms``, if
+        given, receives the domain objects by UUID (the titles pass uses
+        them: no lookups)."""
         autostart = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)}
         transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
         records = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -713,12 +706,9 @@ class LibvirtService:
                               state_code=int(rec.get("state.state", 0)),
                               reason_code=int(rec.get("state.reason", 0)),
                               autostart=uuid in autostart, persistent=uuid not in transient, host=self.name)
-            if not self._apply_record(info, rec):
-                try:
-                    state, maxmem, mem, ncpu, _ = dom.info()
-                except libvirt.libvirtError:
-                    continue  # vanished meanwhile
-                info.max_memory_kib, info.memory_kib, info.vcpus = int(maxmem), int(mem), int(ncpu)
+            # Drivers whose stats lack the sizes (libvirt's test driver) would
+            # need a call per domain here: the titles pass reads them instead.
+            self._apply_record(info, rec)
             if info.is_active:
                 try:
                     dom_id = dom.ID()
@@ -762,7 +752,7 @@ class LibvirtService:
             if info.is_active:
                 dom_id = dom.ID()
                 info.id = dom_id if dom_id >= 0 else None
-            self._apply_flags(info, self._flags_of(dom, info.persistent and info.is_active))
+            self._apply_flags(info, self._flags_of(dom, False))
         except libvirt.libvirtError as err:
             if is_no_domain(err):
                 return None
@@ -770,42 +760,68 @@ class LibvirtService:
         return info
 
     @staticmethod
-    def _flags_of(dom: libvirt.virDomain, running_persistent: bool) -> ownmeta.DomainFlags:
+    def _flags_of(dom: libvirt.virDomain, running_persistent: bool = False) -> ownmeta.DomainFlags:
         """Blocking: the title, description and vmtui's flags (template,
-        overlays, seed) from the domain's XML: one call, two for a running
-        persistent domain, whose title is the live one and whose vmtui
-        records are those of its persistent definition (what the work done
-        when it stops reads)."""
+        overlays, seed) from the domain's XML: one call (ownmeta.read_flags).
+        For a running domain they are those of its live XML; what is done
+        when it stops is decided on its definition, read again then
+        (:meth:`_after_stopped`). ``running_persistent``: read vmtui's
+        records from the persistent definition too (a second call; the
+        list's passes never ask for it)."""
         xml = dom.XMLDesc(0)
-        config = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if running_persistent else None
         try:
-            return ownmeta.flags_from_xml(xml, config)
-        except domxml.DomainXMLError as err:  # libvirt's own XML: should not happen
+            if running_persistent:
+                return ownmeta.flags_from_xml(xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            return ownmeta.read_flags(xml)
+        except Exception as err:  # libvirt's own XML: should not happen
             log.warning("domain %s: cannot read its XML: %s", dom.UUIDString(), err)
             return ownmeta.DomainFlags()
 
     @staticmethod
     def _apply_flags(info: DomainInfo, flags: ownmeta.DomainFlags) -> bool:
-        """Copy ``flags`` into ``info``; True if something changed."""
+        """Copy ``flags`` into ``info`` (and the sizes its listing lacked);
+        True if something changed."""
+        changed = False
         new = (flags.title, flags.description, flags.template, flags.overlays, flags.seed_cleanup, True)
-        if new == (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
-            return False
-        (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read) = new
-        return True
+        if new != (info.title, info.description, info.template, info.overlays, info.seed_cleanup, info.flags_read):
+            (info.title, info.description, info.template, info.overlays, info.seed_cleanup,
+             info.flags_read) = new
+            changed = True
+        if not info.vcpus and flags.vcpus:
+            info.vcpus, changed = flags.vcpus, True
+        if not info.memory_kib and flags.memory_kib:
+            info.memory_kib, info.max_memory_kib, changed = flags.memory_kib, flags.max_memory_kib, True
+        return changed
+
+    def prioritize_titles(self, uuids: Iterable[str]) -> None:
+        """Read the titles and flags of ``uuids`` (the rows on screen) before
+        the others still waiting, if the pass after a (re)load has not read
+        them yet; the rest follow in their order."""
+        todo = self._title_todo
+        if not todo:
+            return
+        first = [u for u in uuids if u in todo]
+        if first:
+            chosen = set(first)
+            rest = [u for u in todo if u not in chosen]
+            todo.clear()
+            todo.update(dict.fromkeys(first))
+            todo.update(dict.fromkeys(rest))
+
+    read_first = prioritize_titles
 
     async def _load_titles(self, uuids: list[str], chunk: int = TITLE_CHUNK,
                            doms: dict[str, libvirt.virDomain] | None = None, emit_every: float = 0.5,
                            workers: int = TITLE_WORKERS) -> None:
-        """Titles and descriptions need a call per domain (two for a running
-        persistent one): fetch them after the list is on screen, in chunks,
+        """Titles, descriptions and vmtui's flags need a call per domain
+        (one XMLDesc): read them after the list is on screen, in chunks,
         ``workers`` calls in flight at once (on a remote host the round
-        trips overlap), and update the rows. The domains named by
-        :meth:`prioritize_titles` (the rows on screen) go first. ``doms``
+        trips overlap), in the order of ``uuids`` (the caller gives the
+        list's first order, by name), and update the rows. The domains named
+        by :meth:`prioritize_titles` (the rows on screen) go first. ``doms``
         are domain objects from the listing; others are looked up by UUID."""
         gen = self._generation
         doms = doms or {}
-        # running persistent domains: vmtui's records come from the definition
-        both = {u for u in uuids if (d := self.domains.get(u)) is not None and d.persistent and d.is_active}
         todo = self._title_todo = dict.fromkeys(uuids)  # reordered in place by prioritize_titles
 
         def fetch(conn: libvirt.virConnect, part: list[str]) -> dict[str, ownmeta.DomainFlags]:
@@ -813,7 +829,7 @@ class LibvirtService:
             for uuid in part:
                 try:
                     dom = doms.get(uuid) or conn.lookupByUUIDString(uuid)
-                    found[uuid] = self._flags_of(dom, uuid in both)
+                    found[uuid] = self._flags_of(dom, False)
                 except libvirt.libvirtError as err:
                     if is_connection_lost(err):
                         raise
@@ -823,17 +839,17 @@ class LibvirtService:
         # Every DomainsChanged costs the UI a repaint of the list: the first
         # chunk is told at once, later ones together at most every emit_every s.
         loop = asyncio.get_running_loop()
-        pending: dict[str, ownmeta.DomainFlags] = {}
+        told: dict[str, ownmeta.DomainFlags] = {}
         told_at: list[float | None] = [None]
         failed = [False]
 
         def tell() -> None:
             changed = []
-            for uuid, flags in pending.items():
+            for uuid, flags in told.items():
                 d = self.domains.get(uuid)
                 if d is not None and self._apply_flags(d, flags):
                     changed.append(d)
-            pending.clear()
+            told.clear()
             if changed:
                 self._emit(DomainsChanged(changed))
 
@@ -850,7 +866,7 @@ class LibvirtService:
                     return
                 if gen != self._generation:
                     return
-                pending.update(found)
+                told.update(found)
                 now = loop.time()
                 if told_at[0] is None or now - told_at[0] >= emit_every:
                     tell()
@@ -859,23 +875,10 @@ class LibvirtService:
         try:
             await asyncio.gather(*(worker() for _ in range(max(1, workers))))
         finally:
-            todo.clear()
+            if self._title_todo is todo:
+                todo.clear()
             if gen == self._generation:
                 tell()
-
-    def prioritize_titles(self, uuids: Iterable[str]) -> None:
-        """Read the titles of ``uuids`` (the rows on screen) before the
-        others still waiting; the rest follow in their order."""
-        todo = self._title_todo
-        if not todo:
-            return
-        first = [u for u in uuids if u in todo]
-        if first:
-            chosen = set(first)
-            rest = [u for u in todo if u not in chosen]
-            todo.clear()
-            todo.update(dict.fromkeys(first))
-            todo.update(dict.fromkeys(rest))
 
     def set_guest(self, uuid: str, guest: GuestFacts) -> None:
         """Record what was learned about a running guest (addresses,
@@ -898,16 +901,21 @@ class LibvirtService:
         def fetch(conn: libvirt.virConnect) -> list[tuple[str, DomainInfo | None]]:
             return [(uuid, self._fetch_one(conn, uuid)) for uuid in uuids]
 
+        # stops told before this read began: it shows the domains after them
+        stops = {uuid: self._stopped[uuid] for uuid in uuids if uuid in self._stopped}
         try:
             found = await self.call(fetch, action="read", obj=f"{len(uuids)} domain(s) on {self.display_uri}")
         except VmtuiError as err:
             log.info("refresh of %d domain(s) failed: %s", len(uuids), err)
             return
         changed: list[DomainInfo] = []
+        stopped: list[tuple[str, DomainInfo | None]] = []
         for uuid, info in found:
             old = self.domains.get(uuid)
+            self._stats.forget(uuid, gone=info is None)
+            if uuid in stops and self._stopped.get(uuid) is stops[uuid]:
+                stopped.append((uuid, info))
             if info is None:
-                self._samples.pop(uuid, None)
                 self.history.drop(uuid)
                 if old is not None:
                     del self.domains[uuid]
@@ -919,13 +927,15 @@ class LibvirtService:
                 if info.is_active:
                     info.history = old.history
             if not info.is_active:
-                self._samples.pop(uuid, None)
+                self._stats.samples.pop(uuid, None)
                 self.history.drop(uuid)
             if old != info:
                 self.domains[uuid] = info
                 changed.append(info)
         if changed:
             self._emit(DomainsChanged(changed))
+        for uuid, info in stopped:
+            self._after_stopped(uuid, info)
 
     def _schedule_refresh(self, uuid: str) -> None:
         """Mark a domain to be re-read. Bursts of events coalesce: one task
@@ -969,18 +979,24 @@ class LibvirtService:
         if gen != self._generation:
             return
         self._emit(DomainEvent(uuid, name, event, detail))
+        if event == "stopped" and not self.readonly:
+            self._stopped[uuid] = (name, detail)  # decided once it is read again (_after_stopped)
+            refresh = True
         if refresh:
             self._schedule_refresh(uuid)
-        if event == "stopped" and not self.readonly and self._has_overlays(uuid):
-            self._spawn(self._reset_nonpersistent(uuid, name))
 
-    def _has_overlays(self, uuid: str) -> bool:
-        """Whether a VM that stopped may have vmtui overlays to empty: a
-        persistent one whose flags say so, or are not read yet. Transient
-        VMs (gone when they stop) and VMs without overlays -- other users'
-        included -- are left alone."""
-        d = self.domains.get(uuid)
-        return d is not None and d.persistent and (d.overlays or not d.flags_read)
+    def _after_stopped(self, uuid: str, info: DomainInfo | None) -> None:
+        """A VM that stopped was read again (its XML is now its persistent
+        definition, where vmtui's records are): empty its vmtui overlays if
+        it has any (a first-boot seed goes when the guest watch saw
+        cloud-init finish: core/consoles/guests.py). Transient VMs (gone
+        when they stop), VMs deleted meanwhile and VMs without such records
+        -- other users' included -- are left alone."""
+        name, detail = self._stopped.pop(uuid)
+        if info is None or not info.persistent or info.is_active:
+            return  # gone, or started again (start empties the overlays itself)
+        if info.overlays:
+            self._spawn(self._reset_nonpersistent(uuid, name))
 
     async def _reset_nonpersistent(self, uuid: str, name: str) -> None:
         """A VM powered off: empty the overlays of its vmtui-managed
@@ -1038,31 +1054,50 @@ class LibvirtService:
                     log.exception("stats tick crashed")
 
     async def stats_tick(self) -> None:
-        """One bulk stats call (+ at most one host call): update rows in place."""
+        """One bulk stats call (+ at most one host call). The records are
+        read on the worker thread (stats.py): the loop only applies the
+        facts of domains that changed, and tells listeners about rows whose
+        facts it shows changed."""
         n = next(self._tick)
-        # UUIDString() and ID() read what the virDomain object already holds: no extra calls.
-        records = await self.call(lambda c: [(d.UUIDString(), d.ID(), rec)
-                                             for d, rec in c.getAllDomainStats(STATS_FLAGS, 0)],
-                                  action="read statistics from", obj=self.display_uri)
-        now = time.monotonic()
+        full = n % FULL_EVERY == 0
+        state = self._stats
+        domains = self.domains
+
+        def vcpus_of(uuid: str) -> int:
+            d = domains.get(uuid)
+            return d.vcpus if d is not None else 0
+
+        def work(conn: libvirt.virConnect):
+            flags = 0 if full else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+            # the vCPU group has a record per vCPU; the count changes rarely (a full pass reads it)
+            groups = STATS_FLAGS if full else STATS_FLAGS & ~libvirt.VIR_DOMAIN_STATS_VCPU
+            # UUID() and ID() read what the virDomain object already holds: no extra calls
+            return state.run(conn.getAllDomainStats(groups, flags), time.monotonic(), full, vcpus_of)
+
+        tick = await self.call(work, action="read statistics from", obj=self.display_uri)
+        if state is not self._stats:
+            return  # reloaded meanwhile: these records are of the list before
         changed: list[DomainInfo] = []
-        seen = set()
         history = self.history
         history.advance()
-        for uuid, dom_id, rec in records:
-            seen.add(uuid)
-            info = self.domains.get(uuid)
+        for uuid, facts in tick.changed:
+            info = domains.get(uuid)
             if info is None:
                 self._schedule_refresh(uuid)  # appeared without an event (missed while reconnecting)
                 continue
             before = (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                       info.max_memory_kib, info.stats)
             was_active = info.is_active
-            self._apply_record(info, rec)
-            info.id = dom_id if dom_id >= 0 and info.is_active else None
+            if facts.state is not None:
+                info.state_code, info.reason_code = facts.state, facts.reason
+            if facts.vcpus is not None:
+                info.vcpus = facts.vcpus
+            if facts.max_memory_kib is not None:
+                info.max_memory_kib, info.memory_kib = facts.max_memory_kib, facts.memory_kib
+            info.id = facts.id if info.is_active else None
+            info.stats = facts.stats
             if info.is_active != was_active:
                 self._schedule_refresh(uuid)  # the event is on its way; make sure the rest follows
-            info.stats = self._compute_stats(uuid, info, rec, now)
             if before != (info.id, info.state_code, info.reason_code, info.vcpus, info.memory_kib,
                           info.max_memory_kib, info.stats):
                 # the history of the others repeats their last sample (history.py)
@@ -1073,42 +1108,30 @@ class LibvirtService:
                     history.drop(uuid)
                     info.history = None
                 changed.append(info)
-        for uuid in [u for u in self.domains if u not in seen]:
-            self._schedule_refresh(uuid)  # vanished without an event
+        if tick.seen is not None:
+            self._check_listed(tick.seen, tick.full)
         if changed:
             self._emit(DomainsChanged(changed))
         await self._host_tick(n)
 
+    def _check_listed(self, seen: frozenset[str], full: bool) -> None:
+        """The domains a stats call returned changed: re-read those that
+        appeared or vanished without an event (every domain on a full pass,
+        the running ones otherwise)."""
+        domains = self.domains
+        for uuid in seen:
+            if uuid not in domains:
+                self._schedule_refresh(uuid)
+        for uuid, d in domains.items():
+            if uuid not in seen and (full or d.is_active):
+                self._schedule_refresh(uuid)
+
     def _compute_stats(self, uuid: str, info: DomainInfo, rec: dict, now: float) -> DomainStats:
+        """Rates of ``info`` from a stats record (stats.StatsState.compute)."""
         if not info.is_active:
-            self._samples.pop(uuid, None)
+            self._stats.samples.pop(uuid, None)
             return DomainStats()
-        sample = _Sample(
-            when=now,
-            cpu_time=rec.get("cpu.time"),
-            rd=_sum_keys(rec, "block", "block.count", "rd.bytes"),
-            wr=_sum_keys(rec, "block", "block.count", "wr.bytes"),
-            rx=_sum_keys(rec, "net", "net.count", "rx.bytes"),
-            tx=_sum_keys(rec, "net", "net.count", "tx.bytes"),
-        )
-        old = self._samples.get(uuid)
-        self._samples[uuid] = sample
-        stats = DomainStats()
-        if "balloon.available" in rec and "balloon.unused" in rec:
-            stats.mem_used_kib = int(rec["balloon.available"]) - int(rec["balloon.unused"])
-        elif "balloon.rss" in rec:
-            stats.mem_used_kib = int(rec["balloon.rss"])
-        if old is None:
-            return stats
-        dt = now - old.when
-        cpu = _rate(sample.cpu_time, old.cpu_time, dt)
-        if cpu is not None:
-            stats.cpu_percent = round(min(100.0, cpu / 1e9 * 100.0 / max(1, info.vcpus)), 1)
-        stats.disk_read_bps = _rate(sample.rd, old.rd, dt)
-        stats.disk_write_bps = _rate(sample.wr, old.wr, dt)
-        stats.net_rx_bps = _rate(sample.rx, old.rx, dt)
-        stats.net_tx_bps = _rate(sample.tx, old.tx, dt)
-        return stats
+        return self._stats.compute(uuid, info.vcpus, rec, now)
 
     async def _host_tick(self, n: int) -> None:
         """Host CPU on even ticks, host memory on odd ones: one call per tick."""
@@ -1198,8 +1221,9 @@ class LibvirtService:
         return await self.call(lambda c: c.lookupByUUIDString(uuid).XMLDesc(flags),
                                action="read the XML of", obj=f"domain {self._name(uuid)}")
 
-    async def details(self, uuid: str) -> tuple[domxml.DomainOverview, list[DiskUsage]]:
+    async def details(self, uuid: str) -> tuple["domxml.DomainOverview", list[DiskUsage]]:
         """The overview of one domain, with the size of each disk."""
+        from ..xml import domxml
         xml = await self.domain_xml(uuid)
         try:
             overview = domxml.parse_domain(xml)
@@ -1211,10 +1235,11 @@ class LibvirtService:
         return overview, disks
 
     @staticmethod
-    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable[domxml.DiskInfo],
+    def _disk_usage(conn: libvirt.virConnect, uuid: str, disks: Iterable["domxml.DiskInfo"],
                     seed_path: str | None = None) -> list[DiskUsage]:
         """Blocking: sizes of each disk, and which other domains use the same
         source; ``seed_path``: the VM's cloud-init seed (vmtui's record)."""
+        from .. import storage
         users = storage.volume_users(conn, exclude_uuid=uuid)
         backed: dict[str, list[str]] | None = None
         out = []
@@ -1249,6 +1274,7 @@ class LibvirtService:
         obj = f"domain {name}"
 
         def work(conn: libvirt.virConnect) -> DeleteResult:
+            from ..xml import domxml
             dom = conn.lookupByUUIDString(uuid)
             result = DeleteResult(name=dom.name())
             xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else dom.XMLDesc(0)
