@@ -58,3 +58,29 @@ async def test_trim_releases_the_render_memo(small_uri):
         app._trim_heap()
         assert StylesCache.get_inner_outer.cache_info().currsize == 0 and app._churn == 0
     release_render_memo()  # harmless when nothing is cached
+
+
+def test_a_cycle_frozen_by_settle_goes_at_the_next_settle():
+    """heap.settle freezes what exists (gc.freeze); a garbage cycle among
+    the frozen objects (a closed screen, a connection given up) must not
+    live for the rest of the session: the next settle collects it."""
+    import gc
+    import weakref
+
+    from vmtui.core import heap
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the collector frees it
+    gone = weakref.ref(a)
+    try:
+        heap.settle()
+        del a, b
+        gc.collect()
+        assert gone() is not None  # frozen: not collected (what settle is for)
+        heap.settle()
+        assert gone() is None
+    finally:
+        heap.release()

@@ -358,8 +358,15 @@ async def test_clone_screen_on_real_host(system_conn, pool, domains):
                        and screen.plan.mode == "full" and screen.plan.pool == pool_name, timeout=15, what="plan")
         shown = []
         await pilot.press("ctrl+s")
-        await wait_for(lambda: shown.append(screen.query_one("#clone-progress", ProgressBar).display) or
-                       not isinstance(app.screen, CloneScreen), timeout=60, what="clone done")
+
+        def progress_or_gone() -> bool:
+            if not isinstance(app.screen, CloneScreen):
+                return True
+            bars = screen.query("#clone-progress").results(ProgressBar)  # none while it is dismissed
+            shown.extend(bar.display for bar in bars)
+            return False
+
+        await wait_for(progress_or_gone, timeout=60, interval=0.005, what="clone done")
         assert True in shown  # the progress bar was up
         await wait_for(lambda: any(d.name == new_name for d in app.table.domains.values()), timeout=15,
                        what="clone listed")

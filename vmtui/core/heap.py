@@ -41,18 +41,27 @@ def trim() -> bool:
 
 
 def settle() -> None:
-    """The long-lived objects are made (the list of a big host): move every
-    object there is into the collector's permanent generation (gc.freeze).
-    A full collection then scans only what was made since, not every
-    domain's record and row again -- at 10,000 domains that was 0.1 s of
-    CPU each time, a few times a minute at idle. Objects frozen are still
-    freed when their last reference goes; only garbage cycles among them
-    wait for :func:`release`."""
+    """The long-lived objects are made (the list of a big host): collect
+    what is garbage now, then move every object there is into the
+    collector's permanent generation (gc.freeze). A full collection then
+    scans only what was made since, not every domain's record and row again
+    -- at 10,000 domains that was 0.1 s of CPU each time, a few times a
+    minute at idle.
+
+    Frozen objects are still freed when their last reference goes, but a
+    garbage *cycle* among them (a closed screen's widgets, a connection
+    given up) is not collected while frozen: each settle first unfreezes
+    and collects, so such cycles live at most until the next settle (after
+    the next load or heap trim), and :func:`release` on a lost connection
+    lets the collector at them at once."""
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
 
 
 def release() -> None:
-    """Undo :func:`settle` (the app is done): frozen garbage cycles can go."""
+    """Undo :func:`settle` (a connection lost, the app done): frozen garbage
+    cycles can go with the next collection."""
     gc.unfreeze()
 
 
