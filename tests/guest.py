@@ -808,8 +808,10 @@ def domain_xml(
 # serial console
 
 
-#: seconds without console output before read_until nudges the connection
+#: seconds without console output before read_until sends an XON, and
+#: before it opens the console again (see SerialConsole._nudge, _reopen)
 NUDGE_AFTER = 5.0
+REOPEN_AFTER = 20.0
 
 
 class SerialConsole:
@@ -830,6 +832,7 @@ class SerialConsole:
         # A connection of its own: the reader thread sits in a blocking
         # recv on it all the time, and the test's connection stays free.
         self.conn = libvirt.open(dom.connect().getURI())
+        self._dev_name = dev_name
         try:
             self.stream = self.conn.newStream(0)
             flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
@@ -843,13 +846,15 @@ class SerialConsole:
         self.error: Exception | None = None
         self._cond = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._reader, name=f"console-{dom.name()}", daemon=True)
+        self.reopened = 0  # times read_until opened the console again (see _reopen)
+        self._thread = threading.Thread(target=self._reader, args=(self.stream,), name=f"console-{dom.name()}",
+                                        daemon=True)
         self._thread.start()
 
-    def _reader(self) -> None:
+    def _reader(self, stream) -> None:
         try:
             while True:
-                data = self.stream.recv(65536)
+                data = stream.recv(65536)
                 if data == -2:  # cannot happen for a blocking stream
                     time.sleep(0.05)
                     continue
@@ -859,11 +864,12 @@ class SerialConsole:
                     self.buffer += data
                     self._cond.notify_all()
         except Exception as exc:  # libvirtError on abort/daemon restart
-            if not self._closing:
+            if not self._closing and stream is self.stream:
                 self.error = exc
         finally:
             with self._cond:
-                self.eof = True
+                if stream is self.stream:  # not a stream _reopen replaced
+                    self.eof = True
                 self._cond.notify_all()
 
     def send(self, text: str | bytes) -> None:
@@ -889,7 +895,7 @@ class SerialConsole:
         if isinstance(pattern, bytes):
             pattern = re.compile(re.escape(pattern))
         deadline = time.monotonic() + timeout
-        seen, quiet_since = -1, time.monotonic()
+        seen, quiet_since, nudged = -1, time.monotonic(), False
         while True:
             with self._cond:
                 m = pattern.search(self.buffer, self.pos)
@@ -900,14 +906,18 @@ class SerialConsole:
                     raise EOFError(f"console closed before {pattern.pattern!r} ({self.error}); output:\n{self.tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no {pattern.pattern!r} on console within {timeout}s; output:\n{self.tail()}")
+                    raise TimeoutError(f"no {pattern.pattern!r} on console within {timeout}s (console opened again "
+                                       f"{self.reopened} times); output:\n{self.tail()}")
                 if len(self.buffer) != seen:
-                    seen, quiet_since = len(self.buffer), time.monotonic()
+                    seen, quiet_since, nudged = len(self.buffer), time.monotonic(), False
                 self._cond.wait(min(left, 0.5))
                 quiet = time.monotonic() - quiet_since
-            if quiet > NUDGE_AFTER:
-                self._nudge()
+            if quiet > REOPEN_AFTER and not self.reopened:
+                self._reopen()
                 quiet_since = time.monotonic()
+            elif NUDGE_AFTER < quiet and not nudged:
+                self._nudge()
+                nudged = True
 
     def _nudge(self) -> None:
         """The console has been quiet mid-output: send the guest an XON
@@ -921,6 +931,29 @@ class SerialConsole:
             self.send(b"\x11")
         except Exception:  # the console is going: recv says so
             pass
+
+    def _reopen(self) -> None:
+        """Still quiet after the XON: open the console again (FORCE takes it
+        over from our own stream), with a reader of its own. What QEMU's pty
+        or libvirtd's stream held back flows to the new stream; the old
+        reader ends without marking the console closed. Once per console."""
+        old = self.stream
+        try:
+            new = self.conn.newStream(0)
+            self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, new,
+                                                                 self._libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        except Exception:  # the guest or the connection is going: the reader says so
+            return
+        self.reopened += 1
+        with self._cond:
+            self.stream = new
+        try:
+            old.abort()
+        except Exception:
+            pass
+        self._thread = threading.Thread(target=self._reader, args=(new,), name=f"console-{self.dom.name()}-again",
+                                        daemon=True)
+        self._thread.start()
 
     def wait_ready(self, timeout: float = 120.0, banner: str = READY_BANNER) -> None:
         """Wait for the stock init's banner and then the shell prompt."""

@@ -39,8 +39,9 @@ def test_editor_gets_the_terminal_and_vmtui_comes_back(tmp_path):
         term.send("done\r")
         # vmtui is back, drawn whole, with the diff of what the editor changed
         term.wait_for("Define 'alpha' with these changes?", timeout=30)
+        # the rest of the frame may still be on its way through the pty
+        term.wait_for(lambda t: f"+  {NEW_MEM}" in t and f"-  {ALPHA_MEM}" in t, timeout=30)
         screen = term.text()
-        assert f"+  {NEW_MEM}" in screen and f"-  {ALPHA_MEM}" in screen
         assert "FAKE-EDITOR" not in screen
         term.send("y")
         term.wait_for("XML — alpha (persistent configuration)", timeout=30)

@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import libvirt
 
+from .. import heap
+
 log = logging.getLogger(__name__)
 
 WORKERS = 4
@@ -190,6 +192,10 @@ class Link:
         finally:
             self.conn = None
             self.done.set()
+            # what was made around this connection (tracebacks of the calls
+            # it failed, their frames) may sit in cycles that a heap.settle
+            # froze: let the collector at them (settled again after a reload)
+            heap.release()
 
 
 class RetiredLink(Exception):
