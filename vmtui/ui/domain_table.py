@@ -394,30 +394,24 @@ class DomainTable(ScrollView, can_focus=True):
             super().__init__()
             self.lost = lost
 
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
+        """A message about one row of the table."""
+
+        def __init__(self, table: "DomainTable", row_key: RowKey) -> None:
+            super().__init__()
+            self.table = table
+            self.row_key = row_key
+
+        @property
+        def control(self) -> "DomainTable":
+            return self.table
+
+    class RowHighlighted(_RowMessage):
         """Another VM is selected (the cursor moved to it, or it is selected
         again after a lost selection)."""
 
-        def __init__(self, table: "DomainTable", row_key: RowKey) -> None:
-            super().__init__()
-            self.table = table
-            self.row_key = row_key
-
-        @property
-        def control(self) -> "DomainTable":
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter (or a click) on a row: open it."""
-
-        def __init__(self, table: "DomainTable", row_key: RowKey) -> None:
-            super().__init__()
-            self.table = table
-            self.row_key = row_key
-
-        @property
-        def control(self) -> "DomainTable":
-            return self.table
 
     def __init__(self, *, row_key: Callable[[DomainInfo], RowKey] = fleet_row_key, name: str | None = None,
                  id: str | None = None, classes: str | None = None, disabled: bool = False) -> None:
