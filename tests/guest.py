@@ -847,6 +847,7 @@ class SerialConsole:
         self._cond = threading.Condition()
         self._closing = False
         self.reopened = 0  # times read_until opened the console again (see _reopen)
+        self._replaced = None  # the stream _reopen gave up (its reader ends quietly)
         self._thread = threading.Thread(target=self._reader, args=(self.stream,), name=f"console-{dom.name()}",
                                         daemon=True)
         self._thread.start()
@@ -864,11 +865,12 @@ class SerialConsole:
                     self.buffer += data
                     self._cond.notify_all()
         except Exception as exc:  # libvirtError on abort/daemon restart
-            if not self._closing and stream is self.stream:
-                self.error = exc
+            with self._cond:
+                if not self._closing and stream is not self._replaced:
+                    self.error = exc
         finally:
             with self._cond:
-                if stream is self.stream:  # not a stream _reopen replaced
+                if stream is not self._replaced:  # a stream _reopen replaced ends quietly
                     self.eof = True
                 self._cond.notify_all()
 
@@ -938,11 +940,17 @@ class SerialConsole:
         or libvirtd's stream held back flows to the new stream; the old
         reader ends without marking the console closed. Once per console."""
         old = self.stream
+        with self._cond:
+            # before the FORCE open: it ends the old stream, whose reader
+            # must not take that for the console closing
+            self._replaced = old
         try:
             new = self.conn.newStream(0)
             self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, new,
                                                                  self._libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         except Exception:  # the guest or the connection is going: the reader says so
+            with self._cond:
+                self._replaced = None
             return
         self.reopened += 1
         with self._cond:

@@ -183,3 +183,20 @@ async def test_two_consoles_switch_and_shutdown_keeps_scrollback(tiny_guest):
         await wait(pilot, lambda: cs.current is p2, 5, "switched to the second")
         await type_line(pilot, "echo still-$((4+4))")
         await wait_text(pilot, p2, r"^still-8\s*$", 30)
+
+
+def test_a_console_quiet_past_the_reopen_limit_keeps_working(tiny_guest, serial_console, monkeypatch):
+    """The harness opens a quiet console again (tests/guest.py, _reopen):
+    the stream it gives up must not read as the console closing, and what
+    the guest says afterwards arrives on the new one."""
+    from tests import guest
+
+    monkeypatch.setattr(guest, "NUDGE_AFTER", 0.5)
+    monkeypatch.setattr(guest, "REOPEN_AFTER", 1.0)
+    dom = tiny_guest()
+    con = serial_console(dom)
+    con.wait_ready()
+    with pytest.raises(TimeoutError):
+        con.read_until("never-printed-by-the-guest", timeout=4)
+    assert con.reopened == 1 and not con.eof and con.error is None
+    assert con.run("echo again-$((6*7))").strip().endswith("again-42")
