@@ -52,16 +52,16 @@ def settle() -> None:
     garbage *cycle* among them (a closed screen's widgets, a connection
     given up) is not collected while frozen: each settle first unfreezes
     and collects, so such cycles live at most until the next settle (after
-    the next load or heap trim), and :func:`release` on a lost connection
-    lets the collector at them at once."""
+    the next load or heap trim); a connection's teardown calls
+    :func:`release` to let the collector at them at once."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
 
 
 def release() -> None:
-    """Undo :func:`settle` (a connection lost, the app done): frozen garbage
-    cycles can go with the next collection."""
+    """Undo :func:`settle` (a connection torn down, the app done): frozen
+    garbage cycles can go with the next collection."""
     gc.unfreeze()
 
 

@@ -379,8 +379,6 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             return
         where = slot.service.display_uri if not self.fleet else f"{slot.name} ({slot.service.display_uri})"
         if message.state is ConnState.DISCONNECTED:
-            from ..core import heap
-            heap.release()  # what the lost connection held can go (settled again after the reload)
             if not slot.was_disconnected:
                 self.notify(escape(f"{where}: {message.message}"), title="Disconnected",
                             severity="warning", timeout=8)
