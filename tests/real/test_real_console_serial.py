@@ -199,4 +199,5 @@ def test_a_console_quiet_past_the_reopen_limit_keeps_working(tiny_guest, serial_
     with pytest.raises(TimeoutError):
         con.read_until("never-printed-by-the-guest", timeout=4)
     assert con.reopened == 1 and not con.eof and con.error is None
+    monkeypatch.undo()  # the command below runs with the usual limits (no XON every half second)
     assert con.run("echo again-$((6*7))").strip().endswith("again-42")
