@@ -282,9 +282,12 @@ def test_failed_create_leaves_nothing(system_conn, pool):
     assert list(path.iterdir()) == []
 
 
-def test_progress_while_libvirt_writes_zeros(system_conn, make_pool, tmp_path):
+def test_progress_while_libvirt_writes_zeros(system_conn, make_pool, tmp_path, monkeypatch):
     """On a file system without fallocate (ext2) libvirt writes the space
     out; the poller then reports the growing allocation."""
+    # the page cache can take the whole write in less than the usual 0.2 s
+    # between samples: sample often enough to see it under way
+    monkeypatch.setattr(storage, "POLL_INTERVAL", 0.01)
     image = tmp_path / "ext2.img"
 
     def mount_ext2(path: Path) -> None:

@@ -586,11 +586,11 @@ class _Poller:
     """
 
     def __init__(self, sample: Callable[[], int | None], total: int, progress: Progress | None,
-                 interval: float = POLL_INTERVAL) -> None:
+                 interval: float | None = None) -> None:
         self._sample = sample
         self._total = total
         self._progress = progress
-        self._interval = interval
+        self._interval = POLL_INTERVAL if interval is None else interval  # read now, not at import
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
