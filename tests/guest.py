@@ -813,75 +813,170 @@ def domain_xml(
 NUDGE_AFTER = 5.0
 REOPEN_AFTER = 20.0
 
+_EV_READ = 1  # libvirt.VIR_STREAM_EVENT_READABLE
+_EV_WRITE = 2  # VIR_STREAM_EVENT_WRITABLE
+_EV_ERR = 4  # VIR_STREAM_EVENT_ERROR
+_EV_HUP = 8  # VIR_STREAM_EVENT_HANGUP
+
 
 class SerialConsole:
     """The guest's serial console over a libvirt stream (``dom.openConsole``).
 
-    A daemon thread does blocking ``recv`` calls on a private connection
-    and appends to :attr:`buffer`; that works with or without a registered
-    libvirt event loop (a non-blocking stream only ever gets data when an
-    event loop drives the connection).  Only one console connection per domain can be
-    open at a time unless ``force=True``, which kicks the other one off.
+    The stream is non-blocking and driven by libvirt's event loop (vmtui's
+    libvirtaio thread, :func:`vmtui.core.connection.eventloop.ensure_event_impl`),
+    as the app's own console is: the event thread receives into
+    :attr:`buffer` and sends what :meth:`send` queued. No thread ever sits in
+    a blocking ``recv`` while another sends: with libvirt 9's client the two
+    can deadlock (the sender waits for the socket forever; seen in 4 of 4
+    consoles within minutes under load). Only one console connection per
+    domain can be open at a time unless ``force=True``, which kicks the other
+    one off.
     """
 
     def __init__(self, dom, *, force: bool = False, dev_name: str | None = None) -> None:
         import libvirt
 
+        from vmtui.core.connection.eventloop import ensure_event_impl
+
         self._libvirt = libvirt
+        self._impl = ensure_event_impl()
         self.dom = dom
-        # A connection of its own: the reader thread sits in a blocking
-        # recv on it all the time, and the test's connection stays free.
+        # A connection of its own: the test's connection stays free.
         self.conn = libvirt.open(dom.connect().getURI())
         self._dev_name = dev_name
-        try:
-            self.stream = self.conn.newStream(0)
-            flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
-            self.conn.lookupByUUID(dom.UUID()).openConsole(dev_name, self.stream, flags)
-        except BaseException:
-            self.conn.close()
-            raise
         self.buffer = bytearray()  # everything received so far
         self.pos = 0  # read_until() consumed buffer[:pos]
         self.eof = False
         self.error: Exception | None = None
         self._cond = threading.Condition()
+        self._out = bytearray()  # queued for the guest, sent on the event thread
+        self._writing = False  # the stream's callback also watches WRITABLE
         self._closing = False
         self.reopened = 0  # times read_until opened the console again (see _reopen)
-        self._replaced = None  # the stream _reopen gave up (its reader ends quietly)
-        self._thread = threading.Thread(target=self._reader, args=(self.stream,), name=f"console-{dom.name()}",
-                                        daemon=True)
-        self._thread.start()
-
-    def _reader(self, stream) -> None:
         try:
-            while True:
+            self.stream = self._open(libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # -- the event thread
+
+    def _on_loop(self, fn, timeout: float = 30.0):
+        """Run ``fn()`` on the libvirt event thread; return its result."""
+        if threading.get_ident() == self._impl.thread_id:
+            return fn()
+        done = threading.Event()
+        box: dict = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # handed to the caller
+                box["error"] = exc
+            finally:
+                done.set()
+
+        self._impl.loop.call_soon_threadsafe(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"libvirt's event thread did not run a console step within {timeout}s")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def _open(self, flags: int):
+        """A new non-blocking console stream with its callback."""
+        libvirt = self._libvirt
+        stream = self.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+        try:
+            self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, stream, flags)
+            self._on_loop(lambda: stream.eventAddCallback(_EV_READ | _EV_ERR | _EV_HUP, self._event, None))
+        except BaseException:
+            try:
+                stream.abort()
+            except Exception:
+                pass
+            raise
+        return stream
+
+    def _event(self, stream, events: int, _opaque) -> None:
+        try:
+            if stream is not self.stream:
+                return  # one _reopen replaced
+            if events & (_EV_READ | _EV_HUP | _EV_ERR):
+                self._drain(stream)
+            if events & _EV_WRITE:
+                self._flush()
+            if events & (_EV_HUP | _EV_ERR) and not self.eof:
+                self._ended(stream, None)
+        except Exception as exc:  # never into libvirt's loop
+            self._ended(stream, exc)
+
+    def _drain(self, stream) -> None:
+        while not self.eof:
+            try:
                 data = stream.recv(65536)
-                if data == -2:  # cannot happen for a blocking stream
-                    time.sleep(0.05)
-                    continue
-                if not data:  # EOF: guest went away
-                    break
-                with self._cond:
-                    self.buffer += data
-                    self._cond.notify_all()
-        except Exception as exc:  # libvirtError on abort/daemon restart
+            except self._libvirt.libvirtError as exc:  # abort, daemon restart
+                self._ended(stream, exc)
+                return
+            if data == -2:  # nothing more for now
+                return
+            if not data:  # EOF: the guest went away
+                self._ended(stream, None)
+                return
             with self._cond:
-                if not self._closing and stream is not self._replaced:
-                    self.error = exc
-        finally:
-            with self._cond:
-                if stream is not self._replaced:  # a stream _reopen replaced ends quietly
-                    self.eof = True
+                self.buffer += data
                 self._cond.notify_all()
 
+    def _flush(self) -> None:
+        stream = self.stream
+        while self._out and not self.eof:
+            try:
+                n = stream.send(bytes(self._out[:65536]))
+            except self._libvirt.libvirtError as exc:
+                self._ended(stream, exc)
+                return
+            if n == -2 or n is None or n <= 0:
+                break
+            del self._out[:n]
+        want = bool(self._out) and not self.eof
+        if want != self._writing:
+            try:
+                stream.eventUpdateCallback(_EV_READ | _EV_ERR | _EV_HUP | (_EV_WRITE if want else 0))
+                self._writing = want
+            except self._libvirt.libvirtError:
+                pass
+
+    def _ended(self, stream, exc: Exception | None) -> None:
+        if stream is not self.stream:
+            return
+        with self._cond:
+            if exc is not None and not self._closing and self.error is None:
+                self.error = exc
+            self.eof = True
+            self._cond.notify_all()
+        self._drop(stream)
+
+    @staticmethod
+    def _drop(stream) -> None:
+        for step in (stream.eventRemoveCallback, stream.abort):
+            try:
+                step()
+            except Exception:
+                pass
+
+    # -- any thread
+
     def send(self, text: str | bytes) -> None:
+        """Queue bytes for the guest; the event thread sends them."""
         data = text.encode() if isinstance(text, str) else text
-        while data:
-            n = self.stream.send(data)
-            if n == -2:
-                time.sleep(0.01)
-                continue
-            data = data[n:]
+        if not data:
+            return
+
+        def queue() -> None:
+            self._out += data
+            self._flush()
+
+        self._on_loop(queue)
 
     def text(self) -> str:
         """All console output so far, decoded."""
@@ -923,45 +1018,37 @@ class SerialConsole:
 
     def _nudge(self) -> None:
         """The console has been quiet mid-output: send the guest an XON
-        (Ctrl+Q). Seen under load: the guest's 8250 UART driver stops
-        transmitting (a transmit interrupt TCG did not deliver) until the
-        next interrupt, and a received byte is one; the tty's IXON handling
-        takes the XON in, so the shell never sees it. The send also has this
-        thread take over the connection's socket, handing any stream data
-        that came to the reader waiting in recv."""
+        (Ctrl+Q), in case its tty took a stray XOFF; the tty's IXON handling
+        takes the XON in, so the shell never sees it."""
         try:
             self.send(b"\x11")
-        except Exception:  # the console is going: recv says so
+        except Exception:  # the console is going: the stream says so
             pass
 
     def _reopen(self) -> None:
         """Still quiet after the XON: open the console again (FORCE takes it
-        over from our own stream), with a reader of its own. What QEMU's pty
-        or libvirtd's stream held back flows to the new stream; the old
-        reader ends without marking the console closed. Once per console."""
+        over from our own stream). Once per console."""
         old = self.stream
-        with self._cond:
-            # before the FORCE open: it ends the old stream, whose reader
-            # must not take that for the console closing
-            self._replaced = old
         try:
-            new = self.conn.newStream(0)
+            new = self.conn.newStream(self._libvirt.VIR_STREAM_NONBLOCK)
+
+            def swap() -> None:
+                self.stream = new  # from now on the old stream's events are ignored
+                self._writing = False
+
+            self._on_loop(swap)
             self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, new,
                                                                  self._libvirt.VIR_DOMAIN_CONSOLE_FORCE)
-        except Exception:  # the guest or the connection is going: the reader says so
+            self._on_loop(lambda: new.eventAddCallback(_EV_READ | _EV_ERR | _EV_HUP, self._event, None))
+        except Exception as exc:  # the guest or the connection is going
             with self._cond:
-                self._replaced = None
+                self.error, self.eof = exc, True
+                self._cond.notify_all()
             return
+        finally:
+            self._on_loop(lambda: self._drop(old))
         self.reopened += 1
-        with self._cond:
-            self.stream = new
-        try:
-            old.abort()
-        except Exception:
-            pass
-        self._thread = threading.Thread(target=self._reader, args=(new,), name=f"console-{self.dom.name()}-again",
-                                        daemon=True)
-        self._thread.start()
+        self._on_loop(self._flush)
 
     def wait_ready(self, timeout: float = 120.0, banner: str = READY_BANNER) -> None:
         """Wait for the stock init's banner and then the shell prompt."""
@@ -986,13 +1073,20 @@ class SerialConsole:
         return self.buffer[-n:].decode("utf-8", "replace")
 
     def close(self, timeout: float = 5.0) -> None:
-        """Abort the stream and stop the reader thread."""
+        """Remove the stream's callback and abort it (on the event thread),
+        then close the connection."""
         self._closing = True
+
+        def stop() -> None:
+            with self._cond:
+                self.eof = True
+                self._cond.notify_all()
+            self._drop(self.stream)
+
         try:
-            self.stream.abort()
-        except self._libvirt.libvirtError:
+            self._on_loop(stop, timeout)
+        except Exception:
             pass
-        self._thread.join(timeout)
         try:
             self.conn.close()
         except self._libvirt.libvirtError:
