@@ -375,7 +375,10 @@ def child_headless(n: int, uri: str, idle_seconds: float, profile: str | None) -
 
             # (d) idle: the app sits there while stats tick every 2 s.
             conn = holder[0]
-            calls0, ticks0 = conn.total, conn.counts["getAllDomainStats"]
+            # a tick is one bulk call: of every running domain (a sweep) or of those on screen
+            calls0 = conn.total
+            ticks0 = conn.counts["getAllDomainStats"] + conn.counts["domainListGetStats"]
+            sweeps0 = conn.counts["getAllDomainStats"]
             cpu0, wall0, main0 = time.process_time(), time.monotonic(), time.thread_time()
             await asyncio.sleep(idle_seconds)
             cpu1, wall1, main1 = time.process_time(), time.monotonic(), time.thread_time()
@@ -383,7 +386,8 @@ def child_headless(n: int, uri: str, idle_seconds: float, profile: str | None) -
             out["idle_main_percent"] = 100.0 * (main1 - main0) / (wall1 - wall0)
             out["idle_seconds"] = wall1 - wall0
             out["idle_calls"] = conn.total - calls0
-            out["idle_ticks"] = conn.counts["getAllDomainStats"] - ticks0
+            out["idle_ticks"] = conn.counts["getAllDomainStats"] + conn.counts["domainListGetStats"] - ticks0
+            out["idle_sweeps"] = conn.counts["getAllDomainStats"] - sweeps0
             out.update(_proc_status())
 
             # (e) Stats ticks are stopped from here on (the loop's current
@@ -781,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_t = TARGETS["idle_cpu_percent"].get(n)
                 rss_t = TARGETS["rss_mib"].get(n)
                 print(f"(d) idle over {h['idle_seconds']:.1f} s (stats every 2 s: {h['idle_ticks']} ticks, "
+                      f"{h.get('idle_sweeps', '?')} of them sweeps, "
                       f"{h['idle_calls']} libvirt calls): CPU {_fmt(h['idle_cpu_percent'], '%')}, main thread "
                       f"{_fmt(h['idle_main_percent'], '%')}" + (f" (target <= {cpu_t} %)" if cpu_t else ""))
                 print(f"      RSS {h['VmRSS']:.0f} MiB, peak {h['VmHWM']:.0f} MiB"

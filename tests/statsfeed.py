@@ -29,8 +29,15 @@ class FedConnection(CountingConnection):
 
     def getAllDomainStats(self, stats: int = 0, flags: int = 0):  # noqa: N802 - libvirt's name
         self.counts["getAllDomainStats"] += 1
+        return self._fed(self._conn.getAllDomainStats(stats, flags))
+
+    def domainListGetStats(self, doms, stats: int = 0, flags: int = 0):  # noqa: N802 - libvirt's name
+        self.counts["domainListGetStats"] += 1
+        return self._fed(self._conn.domainListGetStats(doms, stats, flags))
+
+    def _fed(self, records):
         out = []
-        for dom, rec in self._conn.getAllDomainStats(stats, flags):
+        for dom, rec in records:
             extra = self.figures.get(dom.UUIDString())
             out.append((dom, {**rec, **extra} if extra else rec))
         return out

@@ -155,7 +155,8 @@ async def test_history_survives_a_refresh_of_the_row(fed, monkeypatch):
 
 async def test_the_tick_makes_no_more_calls_with_figures_and_graphs(small_uri, monkeypatch):
     """The history and an open details screen read what the tick computed:
-    still one bulk stats call (+ one host call) per tick."""
+    still one bulk stats call (+ one host call) per tick; between sweeps
+    that call is of the domains shown (the rows on screen, the details)."""
     feed = Feed()
     app = VmtuiApp(quiet_service(small_uri, feed),
                    Config(cpu_graph_column=True))
@@ -175,7 +176,9 @@ async def test_the_tick_makes_no_more_calls_with_figures_and_graphs(small_uri, m
             await feed.tick(svc, 10.0 + 2 * i, monkeypatch)
             await pilot.pause()
             assert conn.total - before <= 2, dict(conn.counts)
-        assert conn.counts["getAllDomainStats"] >= 6
+        # one bulk call a tick: of every running domain, or of those shown
+        assert conn.counts["getAllDomainStats"] + conn.counts["domainListGetStats"] >= 6
+        assert conn.counts["domainListGetStats"] >= 1
         live = await live_figures(app)
         await wait_for(lambda: "5.0%" in str(live.query_one("#fig-cpu", Static).content), what="figures shown")
 
@@ -326,3 +329,23 @@ def test_config_graph_column_round_trip(tmp_path):
     from vmtui.core.config import save_config
     p = save_config(Config(cpu_graph_column=True), tmp_path / "config.yaml")
     assert load_config(p).cpu_graph_column and "cpu_graph_column: true" in p.read_text()
+
+
+async def test_the_service_hears_which_domains_are_shown(small_uri):
+    """The ticks between sweeps read what the user sees: the list's rows on
+    screen, and the VM of an open details screen."""
+    app = VmtuiApp(quiet_service(small_uri))
+    async with app.run_test(size=(80, 6)) as pilot:
+        await wait_for(lambda: app.ready, what="list")
+        svc = app.service
+        await svc.wait_loaded()
+        await pilot.pause()
+        table = app.table
+        on_screen = [table.domains[k].uuid for k in table.keys_on_screen()]
+        assert 0 < len(on_screen) < table.row_count  # a short terminal: some rows are off screen
+        assert svc.shown() == on_screen
+        off = next(u for u in (table.domains[k].uuid for k in table.visible_keys()) if u not in on_screen)
+        app.push_screen(DetailsScreen(svc, off, svc.domains[off].name))
+        await wait_for(lambda: isinstance(app.screen, DetailsScreen), what="details")
+        assert svc.shown()[0] == off and set(svc.shown()[1:]) == set(on_screen)
+    assert svc.shown is None  # the app let go of the service

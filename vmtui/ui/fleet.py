@@ -108,6 +108,7 @@ class HostSlot:
             self._guests.close()
         if self._consoles is not None:
             self._consoles.close_all()
+        self.service.shown = None
 
 
 class FleetActions:
@@ -121,7 +122,25 @@ class FleetActions:
     def _add_slot(self, service: LibvirtService) -> HostSlot:
         slot = HostSlot(service)
         self.slots[service.name] = slot
+        service.shown = lambda: self.shown_uuids(service)
         return slot
+
+    def shown_uuids(self, service: LibvirtService) -> list[str]:
+        """What the user sees of ``service``'s domains: the list's rows on
+        screen and the VM of every screen about one (details, settings,
+        XML...). Its stats ticks read these every tick, the rest less often."""
+        out: list[str] = []
+        for screen in self.screen_stack:
+            if getattr(screen, "service", None) is service and isinstance(getattr(screen, "uuid", None), str):
+                out.append(screen.uuid)
+        table = self._list_table()
+        if table is not None and table.row_count:
+            name, domains = service.name, table.domains
+            for key in table.keys_on_screen():
+                d = domains.get(key)
+                if d is not None and d.host == name:
+                    out.append(d.uuid)
+        return out
 
     @property
     def fleet(self) -> bool:

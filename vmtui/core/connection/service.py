@@ -7,8 +7,9 @@
   to the service's asyncio loop with ``call_soon_threadsafe``; there the
   service keeps ``domains`` (keyed by UUID) current and tells its listeners
   what changed.
-* Stats come from one bulk ``getAllDomainStats`` call per tick (plus at most
-  one host call), whatever the number of domains; the last few minutes of
+* Stats come from one bulk call per tick (plus at most one host call),
+  whatever the number of domains: ``getAllDomainStats``, or between sweeps
+  ``domainListGetStats`` of the running domains the UI shows; the last few minutes of
   each running domain's figures are kept for graphs (:mod:`.history`).
 * When the connection drops, listeners hear "disconnected, retrying", the
   service reconnects with backoff and resyncs everything.
@@ -45,7 +46,7 @@ from .eventloop import ensure_event_impl
 from .history import StatsHistory, capacity_for
 from .link import Link, Opener, RetiredLink
 from .rows import EVENT_NAMES, NO_GUEST_FACTS, DomainInfo, DomainStats, GuestFacts, HostInfo, version_string
-from .stats import FULL_EVERY, StatsState
+from .stats import FULL_EVERY, SWEEP_EVERY, StatsState
 
 if TYPE_CHECKING:
     from ..xml import domxml
@@ -288,6 +289,11 @@ class LibvirtService:
         self._dirty: dict[str, None] = {}  # domains to re-read (ordered set)
         self._refresh_task: asyncio.Task | None = None
         self._stats = StatsState()  # what the stats passes remember (stats.py)
+        #: set by the UI: the UUIDs it shows now (the rows on screen, an open
+        #: details screen), asked on the loop at each tick. The ticks in
+        #: between sweeps read only those (stats.py, SWEEP_EVERY); None: every
+        #: tick reads every running domain.
+        self.shown: Callable[[], Iterable[str]] | None = None
         #: the last few minutes of the running domains' figures (graphs)
         self.history = StatsHistory(capacity_for(stats_interval))
         self._host_cpu_sample: tuple[int, int] | None = None
@@ -1062,17 +1068,24 @@ class LibvirtService:
         full = n % FULL_EVERY == 0
         state = self._stats
         domains = self.domains
+        close = None if full or n % SWEEP_EVERY == 0 else self._shown_running()
 
         def vcpus_of(uuid: str) -> int:
             d = domains.get(uuid)
             return d.vcpus if d is not None else 0
 
         def work(conn: libvirt.virConnect):
-            flags = 0 if full else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
             # the vCPU group has a record per vCPU; the count changes rarely (a full pass reads it)
             groups = STATS_FLAGS if full else STATS_FLAGS & ~libvirt.VIR_DOMAIN_STATS_VCPU
+            now = time.monotonic()
+            if close is not None:
+                doms = state.domains_for(conn, close)
+                if doms is not None:  # only the running domains the UI shows
+                    records = conn.domainListGetStats(doms, groups) if doms else []
+                    return state.run(records, now, False, vcpus_of, listed=False, conn=conn)
+            flags = 0 if full else libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
             # UUID() and ID() read what the virDomain object already holds: no extra calls
-            return state.run(conn.getAllDomainStats(groups, flags), time.monotonic(), full, vcpus_of)
+            return state.run(conn.getAllDomainStats(groups, flags), now, full, vcpus_of, conn=conn)
 
         tick = await self.call(work, action="read statistics from", obj=self.display_uri)
         if state is not self._stats:
@@ -1113,6 +1126,25 @@ class LibvirtService:
         if changed:
             self._emit(DomainsChanged(changed))
         await self._host_tick(n)
+
+    def _shown_running(self) -> list[str] | None:
+        """The running domains the UI shows (see :attr:`shown`); None when
+        the UI does not say (every tick reads every running domain)."""
+        shown = self.shown
+        if shown is None:
+            return None
+        try:
+            uuids = shown()
+        except Exception:  # the UI's answer is a hint: never let it stop the ticks
+            log.exception("the shown domains could not be read")
+            return None
+        domains = self.domains
+        out: list[str] = []
+        for uuid in dict.fromkeys(uuids):
+            d = domains.get(uuid)
+            if d is not None and d.is_active:
+                out.append(uuid)
+        return out
 
     def _check_listed(self, seen: frozenset[str], full: bool) -> None:
         """The domains a stats call returned changed: re-read those that

@@ -9,8 +9,13 @@ rates were already zero is skipped without being read.
 
 Ticks read the running domains only (inactive ones have no figures; their
 changes arrive as events); every :data:`FULL_EVERY`-th tick reads every
-domain, the safety net for events missed. Nothing here talks to libvirt:
-the service hands the records in.
+domain, the safety net for events missed. When the UI says which domains it
+shows (the rows on screen, an open details screen), the other ticks read
+only those, and every :data:`SWEEP_EVERY`-th tick all the running ones: on a
+host of thousands of running domains the figures nobody looks at are read
+one tick in five. Nothing here talks to libvirt: the service hands the
+records in, and :meth:`StatsState.domains_for` the ``virDomain`` objects a
+close tick asks about (those of the last pass: no lookups).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Iterable, NamedTuple
 from .rows import ACTIVE_STATES, DomainStats
 
 FULL_EVERY = 15  # ticks: one in this many reads every domain, not only the running ones
+SWEEP_EVERY = 5  # ticks: one in this many reads every running domain, not only those shown
 
 
 @dataclass(slots=True)
@@ -91,10 +97,11 @@ def _moving(stats: DomainStats) -> bool:
 class _Entry:
     """What the last pass said of one domain."""
 
-    __slots__ = ("uuid", "sig", "facts", "moving")
+    __slots__ = ("uuid", "sig", "facts", "moving", "dom")
 
-    def __init__(self, uuid: str) -> None:
+    def __init__(self, uuid: str, dom: Any) -> None:
         self.uuid = uuid
+        self.dom = dom  # the virDomain of the last pass (a close tick asks libvirt about it)
         self.sig: int | None = None  # a fingerprint of its last record
         self.facts: Facts | None = None
         self.moving = False  # a rate above zero: the same record again brings it to zero
@@ -109,6 +116,21 @@ class StatsState:
         self.entries: dict[bytes, _Entry] = {}  # by raw UUID (what virDomain.UUID() gives)
         self.by_uuid: dict[str, _Entry] = {}
         self.seen: dict[bool, frozenset[str]] = {}
+        self.conn: Any = None  # the connection whose virDomain objects the entries hold
+
+    def domains_for(self, conn: Any, uuids: Iterable[str]) -> list[Any] | None:
+        """The ``virDomain`` objects of ``uuids`` from the last passes on
+        ``conn``, for a close tick; None when one is not known (a domain
+        started since the last sweep: the tick sweeps instead)."""
+        if conn is not self.conn:
+            return None
+        by_uuid, doms = self.by_uuid, []
+        for uuid in uuids:
+            e = by_uuid.get(uuid)
+            if e is None or e.dom is None:
+                return None
+            doms.append(e.dom)
+        return doms
 
     def forget(self, uuid: str, gone: bool = False) -> None:
         """The row was read anew otherwise (after an event): the next record
@@ -167,9 +189,14 @@ class StatsState:
         return Facts(dom_id if dom_id >= 0 and active else None, state, int(rec.get("state.reason", 0)),
                      vcpus, memory, maximum, stats)
 
-    def run(self, records: Iterable[tuple[Any, dict]], now: float, full: bool, vcpus_of: Any = None) -> Tick:
+    def run(self, records: Iterable[tuple[Any, dict]], now: float, full: bool, vcpus_of: Any = None,
+            listed: bool = True, conn: Any = None) -> Tick:
         """Turn one call's (virDomain, record) pairs into a Tick.
         ``vcpus_of(uuid)`` gives the vCPU count a record lacks (for CPU%).
+        ``listed``: the call listed the domains (all, or all running): the
+        UUIDs it returned are compared with the last such pass's; a close
+        tick's (some domains only) are not. ``conn``: the connection the
+        records came from (its virDomain objects are kept for close ticks).
 
         A domain is known by its raw UUID (``UUID()``: cheaper than the
         formatted one, which is asked once per domain); its ID is read only
@@ -178,12 +205,18 @@ class StatsState:
         changed: list[tuple[str, Facts]] = []
         seen: list[str] = []
         entries, by_uuid = self.entries, self.by_uuid
+        if conn is not None and conn is not self.conn:
+            for e in entries.values():
+                e.dom = None  # of a connection given up: never asked about again
+            self.conn = conn
         for dom, rec in records:
             raw = dom.UUID()
             e = entries.get(raw)
             if e is None:
-                e = entries[raw] = _Entry(dom.UUIDString())
+                e = entries[raw] = _Entry(dom.UUIDString(), dom)
                 by_uuid[e.uuid] = e
+            elif e.dom is None:
+                e.dom = dom
             uuid = e.uuid
             seen.append(uuid)
             sig = hash(tuple(rec.items()))
@@ -196,6 +229,8 @@ class StatsState:
             if e.facts != new:
                 e.facts = new
                 changed.append((uuid, new))
+        if not listed:
+            return Tick(changed, None, False)
         now_seen = frozenset(seen)
         before = self.seen.get(full)
         self.seen[full] = now_seen
