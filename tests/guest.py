@@ -854,7 +854,7 @@ class SerialConsole:
         self._closing = False
         self.reopened = 0  # times read_until opened the console again (see _reopen)
         try:
-            self.stream = self._open(libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0)
+            self._open(libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0)
         except BaseException:
             self.conn.close()
             raise
@@ -883,11 +883,19 @@ class SerialConsole:
             raise box["error"]
         return box.get("value")
 
-    def _open(self, flags: int):
-        """A new non-blocking console stream with its callback."""
-        libvirt = self._libvirt
-        stream = self.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+    def _open(self, flags: int) -> None:
+        """Open a new non-blocking console stream and make it :attr:`stream`,
+        with its callback. It becomes the stream before the open, on the
+        event thread: from then on the events of a stream it replaces (which
+        a FORCE open ends) are ignored, and none of its own is missed."""
+        stream = self.conn.newStream(self._libvirt.VIR_STREAM_NONBLOCK)
+
+        def adopt() -> None:
+            self.stream = stream
+            self._writing = False
+
         try:
+            self._on_loop(adopt)
             self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, stream, flags)
             self._on_loop(lambda: stream.eventAddCallback(_EV_READ | _EV_ERR | _EV_HUP, self._event, None))
         except BaseException:
@@ -896,7 +904,6 @@ class SerialConsole:
             except Exception:
                 pass
             raise
-        return stream
 
     def _event(self, stream, events: int, _opaque) -> None:
         try:
@@ -1030,16 +1037,7 @@ class SerialConsole:
         over from our own stream). Once per console."""
         old = self.stream
         try:
-            new = self.conn.newStream(self._libvirt.VIR_STREAM_NONBLOCK)
-
-            def swap() -> None:
-                self.stream = new  # from now on the old stream's events are ignored
-                self._writing = False
-
-            self._on_loop(swap)
-            self.conn.lookupByUUID(self.dom.UUID()).openConsole(self._dev_name, new,
-                                                                 self._libvirt.VIR_DOMAIN_CONSOLE_FORCE)
-            self._on_loop(lambda: new.eventAddCallback(_EV_READ | _EV_ERR | _EV_HUP, self._event, None))
+            self._open(self._libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         except Exception as exc:  # the guest or the connection is going
             with self._cond:
                 self.error, self.eof = exc, True

@@ -133,13 +133,7 @@ class FleetActions:
         for screen in self.screen_stack:
             if getattr(screen, "service", None) is service and isinstance(getattr(screen, "uuid", None), str):
                 out.append(screen.uuid)
-        table = self._list_table()
-        if table is not None and table.row_count:
-            name, domains = service.name, table.domains
-            for key in table.keys_on_screen():
-                d = domains.get(key)
-                if d is not None and d.host == name:
-                    out.append(d.uuid)
+        out += self._on_screen_by_host().get(service.name, [])
         return out
 
     @property
@@ -149,19 +143,24 @@ class FleetActions:
 
     # --- titles first for what is on screen ----------------------------------------
 
-    def want_titles(self, host: str | None = None) -> None:
-        """Tell the services which rows are on screen: their titles come first."""
+    def _on_screen_by_host(self) -> dict[str, list[str]]:
+        """The UUIDs of the list's rows on screen now, by host."""
         table = self._list_table()
         if table is None or not table.row_count:
-            return
-        wanted: dict[str, list[str]] = {}
+            return {}
+        out: dict[str, list[str]] = {}
+        domains = table.domains
         for key in table.keys_on_screen():
-            d = table.domains.get(key)
-            if d is not None and (host is None or d.host == host):
-                wanted.setdefault(d.host, []).append(d.uuid)
-        for name, uuids in wanted.items():
+            d = domains.get(key)
+            if d is not None:
+                out.setdefault(d.host, []).append(d.uuid)
+        return out
+
+    def want_titles(self, host: str | None = None) -> None:
+        """Tell the services which rows are on screen: their titles come first."""
+        for name, uuids in self._on_screen_by_host().items():
             slot = self.slots.get(name)
-            if slot is not None:
+            if slot is not None and (host is None or name == host):
                 slot.service.prioritize_titles(uuids)
 
     # --- status line ----------------------------------------------------------------
