@@ -20,6 +20,7 @@ Failure midway removes the volumes made so far and the domain, if defined.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 import random
@@ -444,8 +445,18 @@ def _copy_volume(conn: libvirt.virConnect, d: DiskClone, base: int, total: int,
         high[0] = max(high[0], min(done, d.allocation))  # never backwards
         _call(progress, what, base + high[0], total)
 
-    with storage._Poller(sample, max(1, d.allocation), sub if progress else None):
-        vol = pool_obj.createXMLFrom(_vol_xml(d.new_name, d.capacity, d.new_format or "raw"), src_vol, 0)
+    # the copy goes over a connection of its own so that the samples on
+    # ``conn`` are not held back behind it (see storage.side_connection)
+    with storage.side_connection(conn) if progress else contextlib.nullcontext(conn) as work:
+        if work is not conn:
+            src_vol = work.storagePoolLookupByName(d.src_pool).storageVolLookupByName(d.src_name)
+            work_pool = work.storagePoolLookupByName(d.new_pool)
+        else:
+            work_pool = pool_obj
+        with storage._Poller(sample, max(1, d.allocation), sub if progress else None):
+            vol = work_pool.createXMLFrom(_vol_xml(d.new_name, d.capacity, d.new_format or "raw"), src_vol, 0)
+        if work is not conn:
+            vol = pool_obj.storageVolLookupByName(d.new_name)
     _call(progress, what, base + d.allocation, total)
     return vol
 
