@@ -191,6 +191,7 @@ class Link:
             log.exception("closing the connection failed")
         finally:
             self.conn = None
+            self._lost = None  # its waiters are long told
             self.done.set()
             # what was made around this connection (tracebacks of the calls
             # it failed, their frames) may sit in cycles that a heap.settle
@@ -264,6 +265,10 @@ class DaemonPool:
             first = not self._shutdown
             self._shutdown = True
             pending = list(self._pending) if cancel_futures else []
+            if cancel_futures:
+                # the futures' done callbacks point back at the link that owns
+                # this pool: keep no cycle (a frozen one outlives its link)
+                self._pending.clear()
             threads = self._threads
         for fut in pending:
             fut.cancel()

@@ -362,32 +362,41 @@ class LibvirtService:
             raise Disconnected(action, obj, f"not connected to {self.display_uri}")
         loop = asyncio.get_running_loop()
         self.calls += 1
+        cfut = fut = None
         try:
-            cfut = link.submit(fn, *args, probe=probe)
-        except RetiredLink:
-            raise self._lost_error(action, obj, link) from None
-        fut = asyncio.wrap_future(cfut, loop=loop)
-        fut.add_done_callback(_consume)  # an answer nobody waits for any more is not an error
-        lost = link.lost_future(loop)
-        limit = self.timeout if timeout is None else timeout
-        done, _ = await asyncio.wait((fut, lost), timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        if fut not in done:
-            if lost in done:
-                raise self._lost_error(action, obj, link)
-            raise CallTimeout(action, obj, f"libvirt did not answer within {limit:g} s "
-                              f"({self.display_uri})")
-        try:
-            return fut.result()
-        except libvirt.libvirtError as err:
-            if is_connection_lost(err):
-                self._connection_lost(libvirt_message(err), link)
+            try:
+                cfut = link.submit(fn, *args, probe=probe)
+            except RetiredLink:
                 raise self._lost_error(action, obj, link) from None
-            raise from_libvirt(action, obj, err) from None
-        except VmtuiError:
-            raise
-        except Exception as err:  # a bug or odd data: still a message, never a traceback
-            log.exception("%s %s failed", action, obj)
-            raise VmtuiError(action, obj, f"{type(err).__name__}: {err}") from None
+            fut = asyncio.wrap_future(cfut, loop=loop)
+            fut.add_done_callback(_consume)  # an answer nobody waits for any more is not an error
+            lost = link.lost_future(loop)
+            limit = self.timeout if timeout is None else timeout
+            done, _ = await asyncio.wait((fut, lost), timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            if fut not in done:
+                if lost in done:
+                    raise self._lost_error(action, obj, link)
+                raise CallTimeout(action, obj, f"libvirt did not answer within {limit:g} s "
+                                  f"({self.display_uri})")
+            try:
+                return fut.result()
+            except libvirt.libvirtError as err:
+                if is_connection_lost(err):
+                    self._connection_lost(libvirt_message(err), link)
+                    raise self._lost_error(action, obj, link) from None
+                raise from_libvirt(action, obj, err) from None
+            except VmtuiError:
+                raise
+            except Exception as err:  # a bug or odd data: still a message, never a traceback
+                log.exception("%s %s failed", action, obj)
+                raise VmtuiError(action, obj, f"{type(err).__name__}: {err}") from None
+        finally:
+            # The traceback of an error raised here keeps this frame, and
+            # whoever caught it may keep that a while (a cancelled Textual
+            # worker lives on in the context of a cancelled timer until the
+            # timer's time): the frame must not keep a given-up connection.
+            link = cfut = fut = fn = None
+            args = ()
 
     def _lost_error(self, action: str, obj: str, link: Link) -> Disconnected:
         why = link.why or "connection closed"
@@ -399,7 +408,10 @@ class LibvirtService:
         link = self._link
         if link is None or link.retired or self.state is not ConnState.CONNECTED:
             raise Disconnected(action, obj, f"not connected to {self.display_uri} ({self.state.value})")
-        return await self.run(fn, link.conn, timeout=timeout, action=action, obj=obj, link=link)
+        try:
+            return await self.run(fn, link.conn, timeout=timeout, action=action, obj=obj, link=link)
+        finally:
+            link = None  # see run(): a traceback keeps this frame
 
     async def call_with(self, other: "LibvirtService", fn: Callable[[libvirt.virConnect, libvirt.virConnect], Any],
                         *, timeout: float | None = None, action: str = "talk to", obj: str = "") -> Any:
@@ -601,17 +613,21 @@ class LibvirtService:
         while True:
             await asyncio.sleep(self.probe_interval)
             link = self._link
-            if link is None or self.state is not ConnState.CONNECTED:
-                continue
-            if time.monotonic() - link.last_answer < self.probe_interval:
-                continue
-            try:
-                await self.run(_probe, link.conn, timeout=self.hang_limit, action="reach",
-                               obj=self.display_uri, link=link, probe=True)
-            except CallTimeout:
-                self._connection_lost(f"libvirtd did not answer for {self.hang_limit:g} s", link)
-            except VmtuiError:
-                pass  # run() already handled a lost connection
+            if link is not None and self.state is ConnState.CONNECTED \
+                    and time.monotonic() - link.last_answer >= self.probe_interval:
+                await self._probe(link)
+            # never hold a link while asleep: a link given up meanwhile would
+            # live on here, and be frozen by a heap.settle (see core.heap)
+            del link
+
+    async def _probe(self, link: Link) -> None:
+        try:
+            await self.run(_probe, link.conn, timeout=self.hang_limit, action="reach",
+                           obj=self.display_uri, link=link, probe=True)
+        except CallTimeout:
+            self._connection_lost(f"libvirtd did not answer for {self.hang_limit:g} s", link)
+        except VmtuiError:
+            pass  # run() already handled a lost connection
 
     async def _reconnect_loop(self) -> None:
         for attempt in itertools.count():
