@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,21 @@ def small_uri() -> str:
     return host_uri(SMALL_HOST)
 
 
+@contextlib.asynccontextmanager
+async def connected(uri: str):
+    """A connected service (no stats ticks, no reconnect), closed after."""
+    svc = LibvirtService(uri, stats_interval=3600, reconnect=False)
+    await svc.connect()
+    try:
+        yield svc
+    finally:
+        await svc.close()
+
+
 @pytest.fixture
 async def service(small_uri):
-    svc = LibvirtService(small_uri, stats_interval=3600, reconnect=False)
-    await svc.connect()
-    yield svc
-    await svc.close()
+    async with connected(small_uri) as svc:
+        yield svc
 
 
 async def press_button(pilot, selector: str) -> None:

@@ -699,27 +699,9 @@ def build_boot_disk(dest: str | os.PathLike, kernel: str | os.PathLike, initrd: 
     behind an MBR, packages ``isolinux`` and ``syslinux-common``) loading
     ``kernel`` + ``initrd`` with ``cmdline``, converted to ``fmt`` with
     qemu-img. Raises FileNotFoundError when isolinux is missing."""
-    import pycdlib
-
-    if not (ISOLINUX_BIN.exists() and LDLINUX.exists()):
-        raise FileNotFoundError("isolinux/syslinux-common are not installed (make host)")
     dest = Path(dest)
-    cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
-           f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=1, vol_ident="VMTUI_DISK")
-    iso.add_directory("/ISOLINUX")
-    iso.add_file(str(ISOLINUX_BIN), "/ISOLINUX/ISOLINUX.BIN;1")
-    iso.add_file(str(LDLINUX), "/ISOLINUX/LDLINUX.C32;1")
-    iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
-    iso.add_file(str(kernel), "/VMLINUZ.;1")
-    iso.add_file(str(initrd), "/INITRD.IMG;1")
-    iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", "/ISOLINUX/BOOT.CAT;1", boot_load_size=4, boot_info_table=True)
-    iso.add_isohybrid()
     with tempfile.TemporaryDirectory(prefix="vmtui-disk-") as tmp:
-        raw = Path(tmp) / "disk.img"
-        iso.write(str(raw))
-        iso.close()
+        raw = hybrid_disk_image(Path(tmp) / "disk.img", kernel, initrd, cmdline)
         tmp_dest = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         _run(["qemu-img", "convert", "-f", "raw", "-O", fmt, str(raw), str(tmp_dest)])
         os.replace(tmp_dest, dest)
@@ -1162,6 +1144,90 @@ def destroy_and_undefine(conn, name: str) -> None:
             pass
 
 
+
+def remove_domains(uri: str, names: Iterable[str]) -> None:
+    """Destroy and undefine ``names`` over a fresh connection to ``uri`` (a
+    test may have closed its own or restarted libvirtd); nothing if it is down."""
+    import libvirt
+
+    names = list(names)
+    if not names:
+        return
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError:
+        return
+    try:
+        for name in names:
+            destroy_and_undefine(conn, name)
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------
+# storage pools of tests
+
+IMAGES = Path("/var/lib/libvirt/images")
+
+
+def mounts_under(path: Path) -> list[Path]:
+    """Mount points at or below ``path``, deepest first."""
+    out = []
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            target = Path(line.split()[1].replace("\\040", " "))
+            if target == path or path in target.parents:
+                out.append(target)
+    except OSError:
+        pass
+    return sorted(out, reverse=True)
+
+
+def remove_pool(conn, name: str, path: Path | None = None) -> None:
+    """Stop and undefine a test's pool, its volumes deleted; its directory
+    (``path``, default under IMAGES) unmounted and removed when it is a
+    test's (``vmtui-test-...``)."""
+    import libvirt
+
+    try:
+        pool = conn.storagePoolLookupByName(name)
+        persistent = pool.isPersistent()
+        if pool.isActive():
+            for vol in pool.listAllVolumes(0):
+                try:
+                    vol.delete(0)
+                except libvirt.libvirtError:
+                    pass
+            pool.destroy()  # a transient pool is gone after this
+        if persistent:
+            pool.undefine()
+    except libvirt.libvirtError:
+        pass
+    path = IMAGES / name if path is None else Path(path)
+    if path.name.startswith("vmtui-test-"):
+        for mount in mounts_under(path):
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_pools(conn, prefix: str) -> None:
+    """Pools (and directories under IMAGES) ``<prefix><pid>-...`` of
+    earlier, crashed test sessions: their pid is gone."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
+
+    def stale(name: str) -> bool:
+        m = pattern.match(name)
+        return bool(m) and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1)))
+
+    for pool in conn.listAllStoragePools(0):
+        if stale(pool.name()):
+            path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or ""
+            remove_pool(conn, pool.name(), Path(path) if path else None)
+    for entry in IMAGES.glob(prefix + "*"):
+        if stale(entry.name):
+            remove_pool(conn, entry.name, entry)
+
+
 # --------------------------------------------------------------------------
 # a bootable disk image
 
@@ -1174,17 +1240,15 @@ def hybrid_disk_image(dest: str | os.PathLike, kernel: str | os.PathLike, initrd
     ``isolinux`` and ``syslinux-common``; written 0644."""
     import pycdlib
 
-    isolinux = Path("/usr/lib/ISOLINUX/isolinux.bin")
-    ldlinux = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
-    if not (isolinux.exists() and ldlinux.exists()):
+    if not (ISOLINUX_BIN.exists() and LDLINUX.exists()):
         raise FileNotFoundError("isolinux/syslinux-common are not installed (make host)")
     cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
            f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=1, vol_ident="VMTUI_DISK")
     iso.add_directory("/ISOLINUX")
-    iso.add_file(str(isolinux), "/ISOLINUX/ISOLINUX.BIN;1")
-    iso.add_file(str(ldlinux), "/ISOLINUX/LDLINUX.C32;1")
+    iso.add_file(str(ISOLINUX_BIN), "/ISOLINUX/ISOLINUX.BIN;1")
+    iso.add_file(str(LDLINUX), "/ISOLINUX/LDLINUX.C32;1")
     iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
     iso.add_file(str(kernel), "/VMLINUZ.;1")
     iso.add_file(str(initrd), "/INITRD.IMG;1")

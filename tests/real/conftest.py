@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -70,6 +71,46 @@ def system_conn(_libvirt_available):
         pass
 
 
+POOL_PREFIX = "vmtui-test-pool-"
+_pools = itertools.count(1)
+
+
+@pytest.fixture
+def pool(system_conn):
+    """A fresh transient dir pool under /var/lib/libvirt/images; yields its
+    name; removed with its volumes afterwards."""
+    guest.remove_stale_pools(system_conn, POOL_PREFIX)
+    name = f"{POOL_PREFIX}{os.getpid()}-{next(_pools)}-{os.urandom(2).hex()}"
+    (guest.IMAGES / name).mkdir(mode=0o755)
+    root = ET.Element("pool", type="dir")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(guest.IMAGES / name)
+    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+    yield name
+    conn = libvirt.open(URI)
+    try:
+        guest.remove_pool(conn, name)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def domains(_libvirt_available):
+    """Names of domains to destroy and undefine (NVRAM included) afterwards."""
+    made: list[str] = []
+    yield made
+    guest.remove_domains(URI, made)
+
+
+@pytest.fixture
+async def svc(_libvirt_available):
+    """A connected service on qemu:///system (no ticks, no reconnect)."""
+    from tests.conftest import connected
+
+    async with connected(URI) as service:
+        yield service
+
+
 @pytest.fixture(scope="session")
 def tiny_guest_files(_libvirt_available) -> guest.GuestFiles:
     """Kernel + stock initramfs (banner, ACPI poweroff, shell on ttyS0)."""
@@ -105,18 +146,7 @@ def tiny_guest(system_conn, tiny_guest_files):
 
     yield make
 
-    # A fresh connection: the test may have closed system_conn or
-    # restarted libvirtd.
-    if made:
-        try:
-            conn = libvirt.open(URI)
-        except libvirt.libvirtError:
-            return
-        try:
-            for name in made:
-                guest.destroy_and_undefine(conn, name)
-        finally:
-            conn.close()
+    guest.remove_domains(URI, made)
 
 
 @pytest.fixture

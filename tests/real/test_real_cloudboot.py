@@ -29,7 +29,6 @@ import pytest
 
 from tests import guest
 from tests.prereq import missing
-from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.installer import InvalidSpec, create_vm
 from vmtui.core.create.vmspec import DiskSpec, InstallSource, VmSpec
 from vmtui.core.errors import VmtuiError
@@ -41,7 +40,6 @@ pytestmark = pytest.mark.real
 URI = "qemu:///system"
 MIB = 1024 ** 2
 IMAGES = Path("/var/lib/libvirt/images")
-POOL_PREFIX = "vmtui-test-pool-"
 _counter = itertools.count(1)
 
 
@@ -68,32 +66,6 @@ def cloud_image(cloud_image_files, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def pool(system_conn):
-    name = f"{POOL_PREFIX}{os.getpid()}-cb{next(_counter)}-{os.urandom(2).hex()}"
-    path = IMAGES / name
-    path.mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
-    yield name
-    conn = libvirt.open(URI)
-    try:
-        p = conn.storagePoolLookupByName(name)
-        for vol in p.listAllVolumes(0):
-            try:
-                vol.delete(0)
-            except libvirt.libvirtError:
-                pass
-        p.destroy()
-    except libvirt.libvirtError:
-        pass
-    finally:
-        conn.close()
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def host_path_base(cloud_image):
     """A copy of the image outside any pool (QEMU can read /var/lib/libvirt/boot), mode 0644."""
     made: list[Path] = []
@@ -108,26 +80,6 @@ def host_path_base(cloud_image):
     yield make
     for p in made:
         p.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def domains():
-    made: list[str] = []
-    yield made
-    conn = libvirt.open(URI)
-    try:
-        for name in made:
-            guest.destroy_and_undefine(conn, name)
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-async def svc():
-    service = LibvirtService(URI, stats_interval=3600, reconnect=False)
-    await service.connect()
-    yield service
-    await service.close()
 
 
 def owner_and_mode(path: Path) -> tuple[int, int, int]:

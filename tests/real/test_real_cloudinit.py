@@ -8,8 +8,6 @@ import asyncio
 import itertools
 import os
 import re
-import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -25,7 +23,6 @@ from vmtui.core.provision.seed import CloudInitDocs
 pytestmark = pytest.mark.real
 
 IMAGES = Path("/var/lib/libvirt/images")
-POOL_PREFIX = "vmtui-test-pool-"
 _counter = itertools.count(1)
 
 # mounts every CD-ROM until one holds user-data, prints the seed between
@@ -69,32 +66,6 @@ def seed_guest_files(_libvirt_available):
         return guest.tiny_guest_files(SEED_INIT)
     except Exception as exc:  # no apt, no network, ...
         missing(f"cannot build the tiny test guest: {exc}")
-
-
-@pytest.fixture
-def pool(system_conn):
-    name = f"{POOL_PREFIX}{os.getpid()}-ci{next(_counter)}-{os.urandom(2).hex()}"
-    path = IMAGES / name
-    path.mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
-    yield name
-    conn = libvirt.open("qemu:///system")
-    try:
-        p = conn.storagePoolLookupByName(name)
-        for vol in p.listAllVolumes(0):
-            try:
-                vol.delete(0)
-            except libvirt.libvirtError:
-                pass
-        p.destroy()
-    except libvirt.libvirtError:
-        pass
-    finally:
-        conn.close()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _between(text: str, what: str) -> str:

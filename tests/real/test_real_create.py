@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
 import itertools
 import os
 import re
@@ -36,7 +35,6 @@ from vmtui.core.create.builder import NS_LIBOSINFO, NS_VMTUI
 from vmtui.core.host.domcaps import host_caps
 from vmtui.core.errors import VmtuiError
 from vmtui.core.create.installer import create_vm, export_spec, host_facts
-from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.vmspec import DiskSpec, InstallSource, NicSpec, VmSpec
 from vmtui.core.create.vmspec_yaml import dump_spec, load_spec
 
@@ -45,36 +43,8 @@ pytestmark = pytest.mark.real
 URI = "qemu:///system"
 MiB = 1024 ** 2
 IMAGES = Path("/var/lib/libvirt/images")
-POOL_PREFIX = "vmtui-test-cpool-"
-ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
-LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "builder"
 _counter = itertools.count(1)
-
-
-def _remove_pool(pool: libvirt.virStoragePool, path: Path) -> None:
-    try:
-        if pool.isActive():
-            for vol in pool.listAllVolumes(0):
-                try:
-                    vol.delete(0)
-                except libvirt.libvirtError:
-                    pass
-            pool.destroy()
-        if pool.isPersistent():
-            pool.undefine()
-    except libvirt.libvirtError:
-        pass
-    if path.name.startswith(POOL_PREFIX):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _remove_stale(conn: libvirt.virConnect) -> None:
-    pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
-    for pool in conn.listAllStoragePools(0):
-        m = pattern.match(pool.name())
-        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
-            _remove_pool(pool, IMAGES / pool.name())
 
 
 def unique(kind: str) -> str:
@@ -82,72 +52,13 @@ def unique(kind: str) -> str:
 
 
 @pytest.fixture
-def pool(system_conn):
-    """A fresh transient dir pool; yields its name."""
-    _remove_stale(system_conn)
-    name = f"{POOL_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
-    path = IMAGES / name
-    path.mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    p = system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
-    yield name
-    try:
-        p = system_conn.storagePoolLookupByName(name)
-        _remove_pool(p, path)
-    except libvirt.libvirtError:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def domains(system_conn):
-    """Names to destroy + undefine at teardown (NVRAM included)."""
-    made: list[str] = []
-    yield made
-    conn = libvirt.open(URI)
-    try:
-        for name in made:
-            guest.destroy_and_undefine(conn, name)
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-async def svc():
-    service = LibvirtService(URI, stats_interval=3600, reconnect=False)
-    await service.connect()
-    yield service
-    await service.close()
-
-
-def build_boot_iso(dest: Path, kernel: Path, initrd: Path, cmdline: str = guest.DEFAULT_CMDLINE) -> Path:
-    """A BIOS-bootable ISO: isolinux loads the kernel + initrd with ``cmdline``."""
-    import pycdlib
-
-    if not (ISOLINUX_BIN.exists() and LDLINUX.exists()):
-        missing("isolinux/syslinux-common are not installed (make host)")
-    cfg = (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 1\nLABEL linux\n"
-           f"  KERNEL /VMLINUZ\n  APPEND initrd=/INITRD.IMG {cmdline}\n").encode()
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=1, vol_ident="VMTUI_TEST")
-    iso.add_directory("/ISOLINUX")
-    iso.add_file(str(ISOLINUX_BIN), "/ISOLINUX/ISOLINUX.BIN;1")
-    iso.add_file(str(LDLINUX), "/ISOLINUX/LDLINUX.C32;1")
-    iso.add_fp(io.BytesIO(cfg), len(cfg), "/ISOLINUX/ISOLINUX.CFG;1")
-    iso.add_file(str(kernel), "/VMLINUZ.;1")
-    iso.add_file(str(initrd), "/INITRD.IMG;1")
-    iso.add_eltorito("/ISOLINUX/ISOLINUX.BIN;1", "/ISOLINUX/BOOT.CAT;1", boot_load_size=4, boot_info_table=True)
-    iso.write(str(dest))
-    iso.close()
-    os.chmod(dest, 0o644)
-    return dest
-
-
-@pytest.fixture
 def boot_iso(system_conn, pool, tiny_guest_files) -> Path:
     """The tiny guest on a bootable ISO, as volume ``vmtui-test.iso`` of ``pool``."""
-    path = build_boot_iso(IMAGES / pool / "vmtui-test.iso", tiny_guest_files.kernel, tiny_guest_files.initrd)
+    try:  # a hybrid ISO: a CD-ROM boots it as well
+        path = guest.hybrid_disk_image(IMAGES / pool / "vmtui-test.iso", tiny_guest_files.kernel,
+                                       tiny_guest_files.initrd)
+    except FileNotFoundError as exc:
+        missing(str(exc))
     system_conn.storagePoolLookupByName(pool).refresh(0)
     return path
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests import guest
 from tests.real.test_real_create import (  # noqa: F401 -- fixtures
-    IMAGES, _QuietHandler, boot_iso, dom_xml, domains, pool, svc, tiny_spec, unique)
+    IMAGES, _QuietHandler, boot_iso, dom_xml, tiny_spec, unique)
 from tests.test_kickstart_delivery import read_oemdrv
 from vmtui.core import storage
 from vmtui.core.create.installer import create_vm

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
-import shutil
 import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
@@ -44,37 +42,18 @@ def unique(kind: str) -> str:
     return f"vmtui-test-{os.getpid()}-{kind}{next(_counter)}-{os.urandom(2).hex()}"
 
 
-def _remove_pool(pool: libvirt.virStoragePool, path: Path) -> None:
-    try:
-        if pool.isActive():
-            for vol in pool.listAllVolumes(0):
-                try:
-                    vol.delete(0)
-                except libvirt.libvirtError:
-                    pass
-            pool.destroy()
-    except libvirt.libvirtError:
-        pass
-    if path.name.startswith(POOL_PREFIX):
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.fixture
 def pool(system_conn):
-    pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
-    for p in system_conn.listAllStoragePools(0):
-        m = pattern.match(p.name())
-        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
-            _remove_pool(p, IMAGES / p.name())
+    guest.remove_stale_pools(system_conn, POOL_PREFIX)
     name = f"{POOL_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
     path = IMAGES / name
     path.mkdir(mode=0o755)
     root = ET.Element("pool", type="dir")
     ET.SubElement(root, "name").text = name
     ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    p = system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
     yield name, path
-    _remove_pool(p, path)
+    guest.remove_pool(system_conn, name, path)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import itertools
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -38,7 +37,6 @@ pytestmark = pytest.mark.real
 
 URI = "qemu:///system"
 IMAGES = Path("/var/lib/libvirt/images")
-POOL_PREFIX = "vmtui-test-rpool-"
 NET_PREFIX = "vmtui-test-"
 _counter = itertools.count(1)
 
@@ -98,30 +96,8 @@ def unique(kind: str) -> str:
     return f"vmtui-test-{os.getpid()}-{kind}{next(_counter)}-{os.urandom(2).hex()}"
 
 
-def _remove_pool(conn: libvirt.virConnect, name: str) -> None:
-    try:
-        pool = conn.storagePoolLookupByName(name)
-        if pool.isActive():
-            for vol in pool.listAllVolumes(0):
-                try:
-                    vol.delete(0)
-                except libvirt.libvirtError:
-                    pass
-            pool.destroy()
-        if pool.isPersistent():
-            pool.undefine()
-    except libvirt.libvirtError:
-        pass
-    shutil.rmtree(IMAGES / name, ignore_errors=True)
-
-
 def _remove_stale(conn: libvirt.virConnect) -> None:
-    """Pools and networks of earlier, crashed test sessions (their pid is gone)."""
-    pool_re = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
-    for pool in conn.listAllStoragePools(0):
-        m = pool_re.match(pool.name())
-        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
-            _remove_pool(conn, pool.name())
+    """Networks of earlier, crashed test sessions (their pid is gone; pools: conftest)."""
     net_re = re.compile(re.escape(NET_PREFIX) + r"(\d+)-net")
     for net in conn.listAllNetworks(0):
         m = net_re.match(net.name())
@@ -178,19 +154,6 @@ def network(system_conn):
         pass
 
 
-@pytest.fixture
-def pool(system_conn):
-    name = f"{POOL_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
-    path = IMAGES / name
-    path.mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
-    yield name
-    _remove_pool(libvirt.open(URI), name)
-
-
 @pytest.fixture(scope="module")
 def reach_files(_libvirt_available):
     try:
@@ -213,18 +176,6 @@ def cloud_image(system_conn, pool, reach_files, tmp_path) -> str:
     os.chmod(dest, 0o644)
     system_conn.storagePoolLookupByName(pool).refresh(0)
     return f"{pool}/base.qcow2"
-
-
-@pytest.fixture
-def domains(system_conn):
-    made: list[str] = []
-    yield made
-    conn = libvirt.open(URI)
-    try:
-        for name in made:
-            guest.destroy_and_undefine(conn, name)
-    finally:
-        conn.close()
 
 
 def spec_text(name: str, image: str, pool: str, network: str, user_data: str) -> str:

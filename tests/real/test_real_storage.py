@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import re
 import shutil
 import struct
 import subprocess
@@ -36,57 +35,10 @@ POOL_PREFIX = "vmtui-test-pool-"
 _counter = itertools.count(1)
 
 
-def _remove_pool(conn: libvirt.virConnect, pool: libvirt.virStoragePool, path: Path) -> None:
-    try:
-        persistent = pool.isPersistent()
-        if pool.isActive():
-            for vol in pool.listAllVolumes(0):
-                try:
-                    vol.delete(0)
-                except libvirt.libvirtError:
-                    pass
-            pool.destroy()  # a transient pool is gone after this
-        if persistent:
-            pool.undefine()
-    except libvirt.libvirtError:
-        pass
-    if path.name.startswith(POOL_PREFIX):
-        for mount in _mounts_under(path):
-            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _mounts_under(path: Path) -> list[Path]:
-    out = []
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            target = Path(line.split()[1].replace("\\040", " "))
-            if target == path or path in target.parents:
-                out.append(target)
-    except OSError:
-        pass
-    return sorted(out, reverse=True)
-
-
-def _remove_stale_pools(conn: libvirt.virConnect) -> None:
-    pattern = re.compile(re.escape(POOL_PREFIX) + r"(\d+)-")
-    for pool in conn.listAllStoragePools(0):
-        m = pattern.match(pool.name())
-        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
-            path = ET.fromstring(pool.XMLDesc(0)).findtext("target/path") or ""
-            _remove_pool(conn, pool, Path(path))
-    for entry in IMAGES.glob(POOL_PREFIX + "*"):
-        m = pattern.match(entry.name)
-        if m and int(m.group(1)) != os.getpid() and not guest.pid_alive(int(m.group(1))):
-            for mount in _mounts_under(entry):
-                subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 @pytest.fixture
 def make_pool(system_conn):
     """Factory: ``make_pool(mount=None) -> (pool name, path)``: a new transient dir pool."""
-    _remove_stale_pools(system_conn)
+    guest.remove_stale_pools(system_conn, POOL_PREFIX)
     made: list[tuple[str, Path]] = []
 
     def make(prepare=None) -> tuple[str, Path]:
@@ -111,9 +63,9 @@ def make_pool(system_conn):
             except libvirt.libvirtError:
                 pool = None
             if pool is not None:
-                _remove_pool(conn, pool, path)
+                guest.remove_pool(conn, name, path)
             else:
-                for mount in _mounts_under(path):
+                for mount in guest.mounts_under(path):
                     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
                 shutil.rmtree(path, ignore_errors=True)
     finally:

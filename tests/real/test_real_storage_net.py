@@ -23,16 +23,11 @@ import libvirt
 import pytest
 from textual.widgets import DataTable, Input
 
+from tests import guest
 from tests.conftest import press_button, wait_for
 from tests.notes import notes_of, run_noted
 from tests.prereq import missing
-from tests.real.test_real_storage import (
-    IMAGES,
-    POOL_PREFIX,
-    _mounts_under,
-    _remove_pool,
-    _remove_stale_pools,
-)
+from tests.real.test_real_storage import IMAGES, POOL_PREFIX
 from vmtui.core import storage
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
@@ -78,7 +73,7 @@ def select_row(table: DataTable, name: str) -> None:
 def pool_name(system_conn):
     """A unique pool name and directory under /var/lib/libvirt/images; whatever
     the test made with them (pool, volumes, tmpfs mount, directory) is removed."""
-    _remove_stale_pools(system_conn)
+    guest.remove_stale_pools(system_conn, POOL_PREFIX)
     name = f"{POOL_PREFIX}{os.getpid()}-sn-{os.urandom(2).hex()}"
     path = IMAGES / name
     yield name, path
@@ -89,10 +84,10 @@ def pool_name(system_conn):
         except libvirt.libvirtError:
             pool = None
         if pool is not None:
-            _remove_pool(conn, pool, path)
+            guest.remove_pool(conn, name, path)
     finally:
         conn.close()
-    for mount in _mounts_under(path):
+    for mount in guest.mounts_under(path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
     if path.exists():
         subprocess.run(["rm", "-rf", str(path)], capture_output=True)

@@ -28,7 +28,7 @@ import pytest
 
 from tests.prereq import missing
 from tests.real.test_real_create import (  # noqa: F401 (fixtures)
-    MiB, boot_iso, domains, pool, svc, tiny_spec, unique,
+    MiB, boot_iso, tiny_spec, unique,
 )
 from vmtui.core.create import osinfo
 from vmtui.core.create.installer import (
