@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -26,6 +25,7 @@ import libvirt  # noqa: E402
 
 from tests import guest  # noqa: E402
 from tests.prereq import missing  # noqa: E402
+from vmtui.core import storage  # noqa: E402
 
 URI = "qemu:///system"
 NAME_PREFIX = "vmtui-test-"
@@ -82,10 +82,7 @@ def pool(system_conn):
     guest.remove_stale_pools(system_conn, POOL_PREFIX)
     name = f"{POOL_PREFIX}{os.getpid()}-{next(_pools)}-{os.urandom(2).hex()}"
     (guest.IMAGES / name).mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(guest.IMAGES / name)
-    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+    system_conn.storagePoolCreateXML(storage.dir_pool_xml(name, str(guest.IMAGES / name)), 0)
     yield name
     conn = libvirt.open(URI)
     try:

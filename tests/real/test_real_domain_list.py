@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.guest import READY_BANNER
 from tests.notes import notes_of, run_noted
+from vmtui.core import storage
 from vmtui.core.config import Config
 from vmtui.core.connection.service import LibvirtService
 from vmtui.ui.app import VmtuiApp
@@ -108,10 +109,7 @@ def test_pool(system_conn):
     """A directory pool of our own, removed with its volumes at teardown."""
     name = f"vmtui-test-pool-{os.getpid()}"
     path = Path("/var/lib/libvirt/images") / name
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    pool = system_conn.storagePoolDefineXML(ET.tostring(root, encoding="unicode"))
+    pool = system_conn.storagePoolDefineXML(storage.dir_pool_xml(name, str(path)))
     pool.build(0)
     pool.create(0)
     yield pool

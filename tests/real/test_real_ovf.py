@@ -24,7 +24,7 @@ import pytest
 
 from tests import guest
 from tests.notes import notes_of, run_noted
-from vmtui.core import ovf
+from vmtui.core import ovf, storage
 from vmtui.core.connection.service import LibvirtService
 from vmtui.core.create.installer import create_vm
 from vmtui.core.errors import VmtuiError
@@ -48,10 +48,7 @@ def pool(system_conn):
     name = f"{POOL_PREFIX}{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
     path = IMAGES / name
     path.mkdir(mode=0o755)
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = name
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-    system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+    system_conn.storagePoolCreateXML(storage.dir_pool_xml(name, str(path)), 0)
     yield name, path
     guest.remove_pool(system_conn, name, path)
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -48,10 +49,7 @@ def make_pool(system_conn):
         made.append((name, path))
         if prepare is not None:
             prepare(path)
-        root = ET.Element("pool", type="dir")
-        ET.SubElement(root, "name").text = name
-        ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-        system_conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+        system_conn.storagePoolCreateXML(storage.dir_pool_xml(name, str(path)), 0)
         return name, path
 
     yield make
@@ -267,15 +265,34 @@ def test_progress_while_libvirt_writes_zeros(system_conn, make_pool, tmp_path, m
     assert calls[-1][0] == calls[-1][1] >= size
 
 
-def test_a_long_call_gets_a_connection_of_its_own(system_conn):
-    """storage.side_connection: another connection to the same daemon, closed after."""
-    with storage.side_connection(system_conn) as side:
-        assert side is not system_conn
-        assert side.getURI() == system_conn.getURI()
-        assert side.isAlive()
+def test_progress_is_read_over_a_connection_of_its_own(system_conn, pool, monkeypatch):
+    """The poller samples over another connection to the same daemon (not
+    the one the long call holds), and its thread closes it at the end."""
+    name, _ = pool
+    opened = []
+
+    def second(conn):
+        c = real(conn)
+        opened.append((c, c.getURI()))
+        return c
+
+    real = storage._second_connection
+    monkeypatch.setattr(storage, "_second_connection", second)
+    monkeypatch.setattr(storage, "POLL_INTERVAL", 0.01)
+    calls = []
+    storage.create_volume(system_conn, name, "watched.img", 4 * MiB, fmt="raw", provisioning="thick",
+                          progress=lambda a, b: calls.append((a, b)))
+    assert len(opened) == 1
+    side, uri = opened[0]
+    assert side is not system_conn and uri == system_conn.getURI()
+
+    deadline = time.monotonic() + 30  # the poller's thread closes it as it ends
+    while any(t.name == "vmtui-progress" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     with pytest.raises(libvirt.libvirtError):
         side.getLibVersion()
     assert system_conn.isAlive()
+    assert calls[-1][0] == calls[-1][1] >= 4 * MiB
 
 
 # --- delete, users -------------------------------------------------------------------

@@ -224,10 +224,7 @@ async def test_pool_events_from_another_connection_reach_the_screen(system_conn,
     async with run_noted(app, size=(120, 40)) as pilot:
         screen = await open_screen(pilot, "S", StorageScreen)
         path.mkdir()
-        root = ET.Element("pool", type="dir")
-        ET.SubElement(root, "name").text = name
-        ET.SubElement(ET.SubElement(root, "target"), "path").text = str(path)
-        pool = system_conn.storagePoolDefineXML(ET.tostring(root, encoding="unicode"), 0)
+        pool = system_conn.storagePoolDefineXML(storage.dir_pool_xml(name, str(path)), 0)
         await wait_for(lambda: name in [p.name for p in screen.pools], timeout=20, what="defined event")
         pool.create(0)
         await wait_for(lambda: next(p for p in screen.pools if p.name == name).active, timeout=20,

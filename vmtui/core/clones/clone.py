@@ -20,7 +20,6 @@ Failure midway removes the volumes made so far and the domain, if defined.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import posixpath
 import random
@@ -436,27 +435,14 @@ def _copy_volume(conn: libvirt.virConnect, d: DiskClone, base: int, total: int,
     what = f"copying {d.target} → {d.new_pool}/{d.new_name}"
     _call(progress, what, base, total)
 
-    def sample() -> int:
-        return pool_obj.storageVolLookupByName(d.new_name).info()[2]
-
     high = [0]
 
     def sub(done: int, _tot: int) -> None:
         high[0] = max(high[0], min(done, d.allocation))  # never backwards
         _call(progress, what, base + high[0], total)
 
-    # the copy goes over a connection of its own so that the samples on
-    # ``conn`` are not held back behind it (see storage.side_connection)
-    with storage.side_connection(conn) if progress else contextlib.nullcontext(conn) as work:
-        if work is not conn:
-            src_vol = work.storagePoolLookupByName(d.src_pool).storageVolLookupByName(d.src_name)
-            work_pool = work.storagePoolLookupByName(d.new_pool)
-        else:
-            work_pool = pool_obj
-        with storage._Poller(sample, max(1, d.allocation), sub if progress else None):
-            vol = work_pool.createXMLFrom(_vol_xml(d.new_name, d.capacity, d.new_format or "raw"), src_vol, 0)
-        if work is not conn:
-            vol = pool_obj.storageVolLookupByName(d.new_name)
+    with storage._Poller(conn, d.new_pool, d.new_name, max(1, d.allocation), sub if progress else None):
+        vol = pool_obj.createXMLFrom(_vol_xml(d.new_name, d.capacity, d.new_format or "raw"), src_vol, 0)
     _call(progress, what, base + d.allocation, total)
     return vol
 
@@ -488,10 +474,7 @@ def _copy_nvram(conn: libvirt.virConnect, src: str, new: str,
             raise
         vol = None
     if vol is None:
-        root = ET.Element("pool", type="dir")
-        ET.SubElement(root, "name").text = f"vmtui-nvram-{uuid_mod.uuid4().hex[:12]}"
-        ET.SubElement(ET.SubElement(root, "target"), "path").text = directory
-        pool = conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+        pool = conn.storagePoolCreateXML(storage.dir_pool_xml(f"vmtui-nvram-{uuid_mod.uuid4().hex[:12]}", directory), 0)
         temp_pools.append(pool)
         try:
             vol = pool.storageVolLookupByName(posixpath.basename(src))

@@ -45,7 +45,6 @@ with ``bench/bench_volumes.py``):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -579,16 +578,29 @@ def _call_progress(progress: Progress | None, done: int, total: int) -> None:
 
 
 class _Poller:
-    """Calls ``progress(sample(), total)`` every POLL_INTERVAL from a thread.
+    """Calls ``progress(allocation, total)`` every POLL_INTERVAL from a thread,
+    ``allocation`` being that of volume ``name`` of ``pool``, while a long
+    call (a thick create, a copy) makes it on ``conn``.
 
-    ``sample`` is a libvirt call and can stall (libvirtd re-reads the file
-    while the kernel is busy writing it back); leaving the ``with`` block
-    never waits long for it, and no progress call happens after the block.
+    The volume is read over a connection of the poller's own to ``conn``'s
+    URI, opened and closed by its thread: libvirt 9's client can hold back
+    a call made on a connection while another thread's long call is in
+    flight on it (measured: a volume's ``info()`` sampled every 0.2 s during a thick
+    create stalled for 1–4 s, at times until the create ended; over a second
+    connection, never). The test driver keeps its state per connection, so
+    it (and a URI that cannot be opened again, e.g. ssh asking for a
+    password) is sampled on ``conn`` itself.
+
+    A sample can stall (libvirtd re-reads the file while the kernel is
+    busy writing it back); leaving the ``with`` block never waits long for
+    it, and no progress call happens after the block.
     """
 
-    def __init__(self, sample: Callable[[], int | None], total: int, progress: Progress | None,
-                 interval: float | None = None) -> None:
-        self._sample = sample
+    def __init__(self, conn: libvirt.virConnect, pool: str, name: str, total: int,
+                 progress: Progress | None, interval: float | None = None) -> None:
+        self._conn = conn
+        self._pool = pool
+        self._name = name
         self._total = total
         self._progress = progress
         self._interval = POLL_INTERVAL if interval is None else interval  # read now, not at import
@@ -609,15 +621,27 @@ class _Poller:
             self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
+        own = _second_connection(self._conn)
+        try:
+            self._loop(own or self._conn)
+        finally:
+            if own is not None:  # by this thread, after its last call on it
+                try:
+                    own.close()
+                except libvirt.libvirtError:
+                    pass
+
+    def _loop(self, conn: libvirt.virConnect) -> None:
+        pool = None
         while not self._stop.wait(self._interval):
             try:
-                done = self._sample()
+                if pool is None:
+                    pool = conn.storagePoolLookupByName(self._pool)
+                done = pool.storageVolLookupByName(self._name).info()[2]
             except libvirt.libvirtError:
                 continue  # not there yet, or being built
             except Exception:
                 log.exception("progress sample failed")
-                continue
-            if done is None:
                 continue
             with self._lock:
                 if self._stop.is_set():
@@ -625,34 +649,16 @@ class _Poller:
                 _call_progress(self._progress, min(done, self._total), self._total)
 
 
-@contextlib.contextmanager
-def side_connection(conn: libvirt.virConnect):
-    """A connection of its own for one long call whose progress is read on ``conn``.
-
-    libvirt 9's client can hold back a call made on a connection while
-    another thread's long call is in flight on it: measured here, a volume's
-    ``info()`` sampled every 0.2 s during a thick create stalled for 1–4 s,
-    and at times until the create ended. The long call therefore goes over
-    a second connection to the same URI and the samples stay on ``conn``.
-    The test driver keeps its state per connection, so it (and any URI that
-    cannot be opened again) gets ``conn`` itself. Closed on leaving.
-    """
-    side = None
+def _second_connection(conn: libvirt.virConnect) -> libvirt.virConnect | None:
+    """Another connection to ``conn``'s URI, or None (the test driver, or it
+    cannot be opened again)."""
     try:
         uri = conn.getURI()
         if uri and not uri.startswith("test:"):
-            side = libvirt.open(uri)
-    except libvirt.libvirtError as err:  # e.g. ssh would need a password again
-        log.info("long call stays on the shared connection: %s", err)
-        side = None
-    try:
-        yield side if side is not None else conn
-    finally:
-        if side is not None:
-            try:
-                side.close()
-            except libvirt.libvirtError:
-                pass
+            return libvirt.open(uri)
+    except libvirt.libvirtError as err:
+        log.info("progress is read on the connection of the work: %s", err)
+    return None
 
 
 def _vol_obj(pool: str, name: str) -> str:
@@ -713,24 +719,17 @@ def create_volume(conn: libvirt.virConnect, pool: str, name: str, size: int | No
     flags = create_flags(conn, fmt, provisioning)
     total = QCOW2_HEADER if size is None else _now_bytes(size, fmt, provisioning)
 
-    def sample() -> int:
-        return pool_obj.storageVolLookupByName(name).info()[2]
-
-    watched = progress is not None and provisioning == "thick"  # only allocating takes long
-    made = False
-    try:
-        with contextlib.ExitStack() as stack:
-            work = stack.enter_context(side_connection(conn)) if watched else conn
-            work_pool = pool_obj if work is conn else work.storagePoolLookupByName(pool)
-            with _Poller(sample, total, progress if watched else None):
-                vol = work_pool.createXML(xml, flags)
-            made = True
-            desc = vol.XMLDesc(0)
+    try:  # only allocating takes long enough to watch
+        with _Poller(conn, pool, name, total, progress if provisioning == "thick" else None):
+            vol = pool_obj.createXML(xml, flags)
     except libvirt.libvirtError as err:
-        if not made and not _exists_error(err):  # never someone else's volume of that name
+        if not _exists_error(err):  # someone else's volume of that name appeared meanwhile
             _remove_partial(pool_obj, name)
         raise _fail(action, obj, err) from None
-    info = _parse_volume(desc, pool)
+    try:
+        info = _parse_volume(vol.XMLDesc(0), pool)
+    except libvirt.libvirtError as err:
+        raise _fail(action, obj, err) from None
     done = max(total, info.allocation)
     _call_progress(progress, done, done)
     return info

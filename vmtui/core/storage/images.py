@@ -223,11 +223,10 @@ def _through_transient_pool(conn: libvirt.virConnect, path: str) -> ImageProbe:
     """libvirt probes the file through a dir pool started on its directory
     for this one question (works on remote hosts too)."""
     directory = posixpath.dirname(path) or "/"
-    root = ET.Element("pool", type="dir")
-    ET.SubElement(root, "name").text = f"{PROBE_POOL_PREFIX}{uuid_mod.uuid4().hex[:12]}"
-    ET.SubElement(ET.SubElement(root, "target"), "path").text = directory
+    from . import dir_pool_xml
+
     try:
-        pool = conn.storagePoolCreateXML(ET.tostring(root, encoding="unicode"), 0)
+        pool = conn.storagePoolCreateXML(dir_pool_xml(f"{PROBE_POOL_PREFIX}{uuid_mod.uuid4().hex[:12]}", directory), 0)
     except libvirt.libvirtError as err:
         if is_connection_lost(err):
             raise
