@@ -689,7 +689,10 @@ class VmtuiApp(FleetActions, TemplateActions, App):
             return bool(self.marks)
         if action not in NEEDS_DOMAIN:
             return True
-        d = self.table.selected
+        try:
+            d = self.table.selected
+        except NoMatches:  # the list is not composed yet
+            return False
         if d is None:
             return False
         if action == "toggle_mark":

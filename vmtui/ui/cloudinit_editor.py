@@ -27,6 +27,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import (
@@ -844,7 +845,10 @@ class CloudInitLibraryScreen(Screen[None]):
 
     @property
     def selected(self):
-        idx = self.query_one("#lib-list", OptionList).highlighted
+        try:
+            idx = self.query_one("#lib-list", OptionList).highlighted
+        except NoMatches:  # not composed yet
+            return None
         return self.configs[idx] if idx is not None and 0 <= idx < len(self.configs) else None
 
     @on(OptionList.OptionHighlighted, "#lib-list")

@@ -229,8 +229,13 @@ class HostObjectScreen(Screen):
         self.loaded = False
 
     def item_at_cursor(self, table_id: str, items: list):
-        """The item of ``items`` (the rows of table ``table_id``, in order) under its cursor."""
-        table = self.query_one(table_id, DataTable)
+        """The item of ``items`` (the rows of table ``table_id``, in order)
+        under its cursor; None before the screen is composed (Textual may ask
+        the screen's check_action then, for the footer of the screen below)."""
+        try:
+            table = self.query_one(table_id, DataTable)
+        except NoMatches:
+            return None
         row = table.cursor_row
         return items[row] if items and table.row_count and 0 <= row < len(items) else None
 

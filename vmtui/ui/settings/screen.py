@@ -12,6 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -153,7 +154,11 @@ class SettingsScreen(DomainScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("apply", "revert"):  # the list sections save with their own keys
-            if not self.current.has_form:
+            try:
+                current = self.current
+            except NoMatches:  # not composed yet (the footer below asks early)
+                return None
+            if not current.has_form:
                 return False
             return True if self.state is not None else None
         return True
