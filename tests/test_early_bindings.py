@@ -69,3 +69,30 @@ def test_every_screen_with_a_check_action_is_covered_above():
             if sub.__module__.startswith("vmtui.") and "check_action" in vars(sub):
                 found.add(sub)
     assert found - covered == set(), "add these screens to _screens above"
+
+
+async def test_a_check_action_that_fails_leaves_the_footer_empty_not_the_app_dead(small_uri, caplog):
+    from textual.screen import Screen
+
+    from vmtui.ui.footer import KeyFooter
+
+    class Broken(Screen):
+        BINDINGS = [("x", "thing", "Thing")]
+
+        def compose(self):
+            yield KeyFooter()
+
+        def check_action(self, action, parameters):
+            raise RuntimeError("a bug in check_action")
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await app.push_screen(Broken())
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, Broken)
+        assert not list(app.screen.query_one(KeyFooter).children)
+        assert "could not read its keys" in caplog.text and "a bug in check_action" in caplog.text
+        app.pop_screen()
+        await pilot.pause()
+        assert app.screen is app.list_screen and len(app.list_screen.query_one(KeyFooter).children) > 3

@@ -13,19 +13,37 @@ and without rebuilding itself when only what applies changed.
   their label) changed -- the cursor moved from a running VM to a shut-off
   one -- the keys are updated in place: no widgets are made, no styles
   worked out for a whole footer on every key press of the list.
+* A footer is recomposed at moments its screen does not choose (a screen
+  pushed above it and not composed yet is asked too). Should a screen's
+  check_action fail then, the footer is left empty until the next change
+  and the error goes to the log: a footer never takes the app down.
 """
 
 from __future__ import annotations
+
+import logging
 
 from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 
+log = logging.getLogger(__name__)
+
+
 class KeyFooter(Footer):
     def compose(self) -> ComposeResult:
         self._drop_stale_watchers()
-        yield from super().compose()
+        keys = super().compose()  # read lazily: Textual's compose stack orders the key groups
+        while True:
+            try:
+                key = next(keys)
+            except StopIteration:
+                return
+            except Exception:  # a screen's check_action failed: a bug, but not worth the app
+                log.exception("the footer of %s could not read its keys", type(self.screen).__name__)
+                return
+            yield key
 
     def _drop_stale_watchers(self) -> None:
         watchers = getattr(self, "__watchers", None)
