@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
 
-from tests import prereq
-from vmtui.core.connection.service import LibvirtService
+# Before vmtui is imported: an unexpected error in a worker ends the app
+# (and fails the test), where a user would get a notification (ui/app.py).
+os.environ["VMTUI_STRICT"] = "1"
+
+from tests import prereq  # noqa: E402
+from vmtui.core.connection.service import LibvirtService  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 SMALL_HOST = DATA / "host-small.xml"

@@ -11,18 +11,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..core.fleet import bulk
+from .base import VModal
 from .forms import dialog_buttons
 
 STATE_STYLE = {bulk.WAITING: "dim", bulk.RUNNING: "yellow", bulk.DONE: "green", bulk.FAILED: "bold red",
                bulk.SKIPPED: "dim"}
 
 
-class BulkMenu(ModalScreen["str | None"]):
+class BulkMenu(VModal["str | None"]):
     """The action for the marked VMs: its key, or Enter on it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")] + [
@@ -53,7 +53,7 @@ class BulkMenu(ModalScreen["str | None"]):
         self.dismiss(None)
 
 
-class BulkConfirm(ModalScreen[bool]):
+class BulkConfirm(VModal[bool]):
     """One confirmation for them all, naming every VM."""
 
     BINDINGS = [Binding("escape,n", "answer(False)", "Cancel"), Binding("y", "answer(True)", "Yes")]
@@ -101,7 +101,7 @@ class BulkConfirm(ModalScreen[bool]):
         self.dismiss(value and go)
 
 
-class BulkProgressScreen(ModalScreen[None]):
+class BulkProgressScreen(VModal[None]):
     """Each VM's state while the action runs; closing it leaves the work
     running (the summary comes as a notification)."""
 

@@ -28,7 +28,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
@@ -43,15 +42,27 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from ..core.files import safeyaml, userfile
 from ..core.errors import VmtuiError
+from ..core.files import safeyaml, userfile
 from ..core.provision import cloudinit, seed
 from ..core.provision.cloudinit import Problem
-from ..core.provision.cloudinit_form import (CloudConfigForm, UserForm, WriteFileForm, apply_form, form_from_yaml,
-                                              groups_text, parse_lines, render_entry, sudo_from, sudo_text, tri_from,
-                                              tri_value)
+from ..core.provision.cloudinit_form import (
+    CloudConfigForm,
+    UserForm,
+    WriteFileForm,
+    apply_form,
+    form_from_yaml,
+    groups_text,
+    parse_lines,
+    render_entry,
+    sudo_from,
+    sudo_text,
+    tri_from,
+    tri_value,
+)
 from ..core.provision.library import Library, LibraryError, validate_name
 from ..core.provision.seed import CloudInitDocs, complete_docs, default_docs
+from .base import VModal, VScreen
 from .dialogs import AskText
 from .footer import KeyFooter
 from .forms import dialog_buttons, side_by_side
@@ -78,7 +89,7 @@ def validate_docs(texts: dict[str, str]) -> list[tuple[str, Problem]]:
 # --- small modals ---------------------------------------------------------------
 
 
-class PickConfig(ModalScreen["str | None"]):
+class PickConfig(VModal["str | None"]):
     """Choose a saved config by name."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -108,7 +119,7 @@ class PickConfig(ModalScreen["str | None"]):
 # --- the editor -------------------------------------------------------------------
 
 
-class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
+class CloudInitEditorScreen(VScreen["CloudInitDocs | None"]):
     """Edit the NoCloud documents of one VM (or one saved config)."""
 
     BINDINGS = [
@@ -743,7 +754,7 @@ class CloudInitEditorScreen(Screen["CloudInitDocs | None"]):
 # --- attaching a seed to an existing VM -------------------------------------------
 
 
-class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
+class AttachSeedDialog(VModal["tuple[str, bool] | None"]):
     """Where the seed ISO goes (pool) and whether it goes again after the
     first boot. Returns (pool, detach_after_first_boot) or None."""
 
@@ -782,7 +793,7 @@ class AttachSeedDialog(ModalScreen["tuple[str, bool] | None"]):
 # --- the library screen ----------------------------------------------------------
 
 
-class CloudInitLibraryScreen(Screen[None]):
+class CloudInitLibraryScreen(VScreen[None]):
     """The saved cloud-init configs: new, edit, duplicate, rename, delete,
     import from and export to files."""
 

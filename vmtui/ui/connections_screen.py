@@ -22,7 +22,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -31,6 +30,7 @@ from ..core.connection.hosts import default_name
 from ..core.connection.service import LibvirtService, normalize_uri
 from ..core.errors import VmtuiError
 from ..core.fleet.model import host_state
+from .base import VModal, VScreen
 from .dialogs import ConfirmDialog
 from .fleet import short_uri
 from .footer import KeyFooter
@@ -56,7 +56,7 @@ class Row:
     service: LibvirtService | None = None
 
 
-class HostPicker(ModalScreen["str | None"]):
+class HostPicker(VModal["str | None"]):
     """Which of the connected hosts: Enter picks, Esc cancels. Dismissed
     with the host's name."""
 
@@ -102,7 +102,7 @@ def check_uri(uri: str) -> str | None:
     return uri_problem(uri)
 
 
-class ConnectionDialog(ModalScreen["tuple[SavedConnection, bool] | None"]):
+class ConnectionDialog(VModal["tuple[SavedConnection, bool] | None"]):
     """Add or edit a saved connection. Dismissed with (connection, connect now)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -191,7 +191,7 @@ class ConnectionDialog(ModalScreen["tuple[SavedConnection, bool] | None"]):
         self.dismiss(None)
 
 
-class ConnectionsScreen(Screen):
+class ConnectionsScreen(VScreen):
     """The saved connections and the open hosts."""
 
     BINDINGS = bindings(KEYS) + [Binding("q", "close", "Back", show=False)]

@@ -35,12 +35,12 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Static
 
 from ..core.consoles import serial as C
 from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
+from .base import VModal, VScreen
 from .footer import KeyFooter
 from .templates_ui import confirm_start
 from .terminal import TerminalView
@@ -351,7 +351,7 @@ class ConsolePane(Vertical):
         self.set_state(C.NO_SERIAL if result.running else C.VM_NOT_RUNNING)
 
 
-class ConsoleScreen(Screen):
+class ConsoleScreen(VScreen):
     """The open serial consoles, one tab each (installed once per app)."""
 
     BINDINGS = [
@@ -558,7 +558,7 @@ class ConsoleScreen(Screen):
 # saving the scroll-back
 
 
-class SaveScrollbackDialog(ModalScreen["str | None"]):
+class SaveScrollbackDialog(VModal["str | None"]):
     """Where to save a console's scroll-back, as text or raw bytes."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -636,7 +636,7 @@ def save_scrollback(app: App, pane: ConsolePane) -> None:
 # the list of open consoles (C on the domain list)
 
 
-class ConsoleListScreen(Screen):
+class ConsoleListScreen(VScreen):
     """Open consoles: switch to one, save its scroll-back, send the size, close it."""
 
     BINDINGS = [

@@ -9,17 +9,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ..core.connection.rows import DomainInfo
 from ..core.connection.service import DiskUsage
 from ..core.sizes import fmt_bytes
+from .base import VModal
 from .forms import dialog_buttons
 from .toggles import Checkbox
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(VModal[bool]):
     """A yes/no question. Enter on the focused button, Esc or n says no."""
 
     BINDINGS = [
@@ -50,7 +50,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(value)
 
 
-class AskText(ModalScreen["str | None"]):
+class AskText(VModal["str | None"]):
     """One line of text (a name, a path): Enter or the OK button answers,
     Esc or Cancel gives None. ``check(text)`` returns a problem to show
     under the field; without it an empty answer is a problem, unless not
@@ -124,7 +124,7 @@ class DiskNote(Static):
     pass
 
 
-class DeleteDialog(ModalScreen["list[str] | None"]):
+class DeleteDialog(VModal["list[str] | None"]):
     """Which of the VM's disks to delete with it. Returns volume keys, or None to cancel."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -14,14 +14,15 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen, ScreenResultType
+from textual.css.query import NoMatches
+from textual.screen import ScreenResultType
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
-from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from ..core.errors import VmtuiError
+from .base import VModal, VScreen
 
 
 def field_id(name: str) -> str:
@@ -85,7 +86,7 @@ def bindings(table: list[tuple[str, str, str, str, bool]]) -> list[Binding]:
     return out
 
 
-class KeyHelp(ModalScreen[None]):
+class KeyHelp(VModal[None]):
     """The keys of a screen, with their virsh equivalents."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "Back")]
@@ -117,7 +118,7 @@ class KeyHelp(ModalScreen[None]):
 # ---------------------------------------------------------------------------
 
 
-class FormDialog(ModalScreen):
+class FormDialog(VModal):
     """A short form: labelled inputs with their error lines, a status line,
     an optional progress bar, OK and Cancel. Subclasses fill ``fields`` and
     implement :meth:`submit` (a coroutine; return a value to dismiss with),
@@ -215,7 +216,7 @@ class FormDialog(ModalScreen):
         self.dismiss(None)
 
 
-class HostObjectScreen(Screen):
+class HostObjectScreen(VScreen):
     """The base of the screens listing host objects (storage pools, networks):
     their tables keep their events, and their actions run as notifying workers."""
 
@@ -279,7 +280,7 @@ class HostObjectScreen(Screen):
         self.run_worker(job(), group=self.actions_group)
 
 
-class DomainScreen(Screen):
+class DomainScreen(VScreen):
     """A screen about one VM: the service, and the VM's UUID and name."""
 
     def __init__(self, service: LibvirtService, uuid: str, name: str) -> None:
@@ -342,7 +343,7 @@ class DomainItemsScreen(DomainScreen):
         self.run_worker(runner(), group=self.busy_group)
 
 
-class SubmitDialog(ModalScreen[ScreenResultType]):
+class SubmitDialog(VModal[ScreenResultType]):
     """A small dialog: Enter in its input or its OK button (id ``ok_id``)
     runs :meth:`_submit`; any other button and Esc dismiss it with None.
     With ``focus_cancel`` (dialogs that destroy something) Cancel has the

@@ -17,17 +17,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.css.query import NoMatches
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..core.connection.service import LibvirtService
 from ..core.consoles import graphics as G
 from ..core.errors import InvalidState, Unsupported, VmtuiError
-from ..core.connection.service import LibvirtService
+from .base import VModal, VScreen
 from .footer import KeyFooter
 from .forms import SubmitDialog, dialog_buttons
 from .toggles import Checkbox
@@ -177,7 +177,7 @@ class ScreenView(Widget):
         return strip
 
 
-class SendKeysMenu(ModalScreen["list[int] | None"]):
+class SendKeysMenu(VModal["list[int] | None"]):
     """Key combinations a terminal cannot pass on (virt-manager's Send Key menu)."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel"), Binding("d", "pick(0)", "Ctrl+Alt+Del")] + [
@@ -295,7 +295,7 @@ class SavePictureDialog(SubmitDialog["Path | None"]):
         self.dismiss(path)
 
 
-class GraphicsScreen(Screen):
+class GraphicsScreen(VScreen):
     """The VM's screen, refreshed every second while open; keys; connection lines."""
 
     BINDINGS = [

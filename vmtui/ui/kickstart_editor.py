@@ -26,14 +26,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ..core.files import userfile
 from ..core.create.builder import TargetNames, disk_targets
+from ..core.files import userfile
 from ..core.provision import kickstart as ks
+from .base import VModal, VScreen
 from .dialogs import AskText
 from .footer import KeyFooter
 from .forms import dialog_buttons
@@ -96,7 +96,7 @@ class StarterAnswers:
                                     packages=self.packages, post=self.post)
 
 
-class StarterDialog(ModalScreen["StarterAnswers | None"]):
+class StarterDialog(VModal["StarterAnswers | None"]):
     """The wizard's answers for the starter kickstart; passwords are hashed here."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("f10", "ok", "Insert")]
@@ -189,7 +189,7 @@ def delivery_text(kind: str | None) -> str:
     return f"Delivery: none. {why}"
 
 
-class KickstartEditorScreen(Screen["dict | None"]):
+class KickstartEditorScreen(VScreen["dict | None"]):
     """Edit and check a kickstart; see the module doc."""
 
     BINDINGS = [

@@ -36,6 +36,7 @@ from ..core.migrate.job import (
     migrate,
     plan_migration,
 )
+from .base import VModal
 from .fleet import short_uri
 from .forms import FieldError, dialog_buttons, labelled, side_by_side
 from .toggles import Checkbox
@@ -113,7 +114,7 @@ def plan_text(plan: MigrationPlan) -> Text:
     return out
 
 
-class MigrateScreen(ModalScreen["MigrationResult | None"]):
+class MigrateScreen(VModal["MigrationResult | None"]):
     """Migrate one VM; dismissed with the result once it moved."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel / stop")]
@@ -250,7 +251,7 @@ class MigrateScreen(ModalScreen["MigrationResult | None"]):
         self.dismiss(None)
 
 
-class BulkMigrateDialog(ModalScreen["tuple[LibvirtService, MigrationOptions] | None"]):
+class BulkMigrateDialog(VModal["tuple[LibvirtService, MigrationOptions] | None"]):
     """Where and how the marked VMs go (each is checked as it goes)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -23,13 +23,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
-from ..core.host import inventory
 from ..core import ovf
-from ..core.errors import VmtuiError
 from ..core.connection.service import LibvirtService
+from ..core.errors import VmtuiError
+from ..core.host import inventory
+from .base import VModal, VScreen
 from .footer import KeyFooter
 from .forms import dialog_buttons
 from .toggles import Checkbox
@@ -88,7 +88,7 @@ class _ProgressMixin:
             bar.update(total=100, progress=max(0.0, min(1.0, fraction)) * 100)
 
 
-class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
+class ImportOvfScreen(_ProgressMixin, VScreen[str | None]):
     """Import an OVA/OVF; dismisses with the new domain's UUID (or None)."""
 
     BINDINGS = [
@@ -393,7 +393,7 @@ class ImportOvfScreen(_ProgressMixin, Screen[str | None]):
             self.dismiss(None)
 
 
-class ExportOvaScreen(_ProgressMixin, ModalScreen[str | None]):
+class ExportOvaScreen(_ProgressMixin, VModal[str | None]):
     """Export a shut-off VM to an OVA; dismisses with the path written (or None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -9,13 +9,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static, TextArea
 
-from ..core.xml import domxml
-from ..core.errors import VmtuiError
 from ..core.connection.service import DiskUsage, LibvirtService
+from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes, fmt_kib
+from ..core.xml import domxml
+from .base import VScreen
 from .footer import KeyFooter
 from .forms import DomainScreen
 from .keys import DOMAIN_LIST_KEYS, display_key
@@ -420,7 +420,7 @@ class XmlScreen(DomainScreen):
             self.load()
 
 
-class HelpScreen(Screen):
+class HelpScreen(VScreen):
     """Every key of the domain list."""
 
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Back")]

@@ -14,8 +14,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.worker import WorkerCancelled
 from textual.widgets import (
     Button,
     Checkbox,
@@ -28,12 +26,14 @@ from textual.widgets import (
     Select,
     Static,
 )
+from textual.worker import WorkerCancelled
 
-from ..core.clones import clone, templates
 from ..core import storage
-from ..core.errors import VmtuiError
+from ..core.clones import clone, templates
 from ..core.connection.rows import DomainInfo
+from ..core.errors import VmtuiError
 from ..core.sizes import fmt_bytes
+from .base import VScreen
 from .dialogs import ConfirmDialog
 from .footer import KeyFooter
 from .forms import FieldError, dialog_buttons
@@ -77,7 +77,7 @@ def describe_disk(d: clone.DiskClone) -> str:
     return line
 
 
-class CloneScreen(Screen["CloneOutcome | None"]):
+class CloneScreen(VScreen["CloneOutcome | None"]):
     """Clone a shut-off VM or a template: name, full/linked, pool, the plan
     per disk, progress. ``for_template`` makes it the first step of "new VM
     from template" (linked by default, with a start-after checkbox)."""
@@ -304,7 +304,7 @@ class NewFromTemplateScreen(CloneScreen):
 # ---------------------------------------------------------------------------
 
 
-class PrepareTemplateScreen(Screen["templates.TemplateMeta | None"]):
+class PrepareTemplateScreen(VScreen["templates.TemplateMeta | None"]):
     """The checklist of what clones must not share, and the way to reset it
     (virt-sysprep here, or a first-boot cloud-init config)."""
 

@@ -31,12 +31,18 @@ from textual import work
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
 
 from ..core.connection.service import LibvirtService
 from ..core.errors import VmtuiError
-from ..core.xml.edit_text import Defined, XmlEditConflict, XmlEditError, check_edit, define_edited_xml
+from ..core.xml.edit_text import (
+    Defined,
+    XmlEditConflict,
+    XmlEditError,
+    check_edit,
+    define_edited_xml,
+)
+from .base import VModal
 from .dialogs import ConfirmDialog
 from .footer import KeyFooter
 from .forms import DomainScreen, dialog_buttons
@@ -79,7 +85,7 @@ def diff_text(diff: str) -> Text:
     return out
 
 
-class DiffDialog(ModalScreen[bool]):
+class DiffDialog(VModal[bool]):
     """What an edit changes; Define, or back to editing."""
 
     BINDINGS = [
@@ -114,7 +120,7 @@ class DiffDialog(ModalScreen[bool]):
         self.dismiss(value)
 
 
-class EditFailedDialog(ModalScreen[str]):
+class EditFailedDialog(VModal[str]):
     """An edit from $EDITOR was refused: edit again, in vmtui, or discard."""
 
     BINDINGS = [

@@ -10,12 +10,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import VmSpec
 from ...core.sizes import parse_size
+from ..base import VScreen
 from ..footer import KeyFooter
 from ..forms import FieldError, labelled
 from ..toggles import Checkbox
@@ -24,7 +24,7 @@ from .finish import NIC_MODELS
 from .preview import PreviewScreen
 
 
-class CustomizeScreen(Screen["VmSpec | None"]):
+class CustomizeScreen(VScreen["VmSpec | None"]):
     """A details editor on the pending VM; "Begin installation" creates it."""
 
     BINDINGS = [  # keys that reach the app in tmux, screen and SSH (see screen.WIZARD_KEYS)

@@ -3,20 +3,19 @@ command line of the pending VM."""
 
 from __future__ import annotations
 
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Static, TextArea
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import VmSpec
 from ...core.errors import VmtuiError
+from ..base import VScreen
 from ..footer import KeyFooter
 
 
-class PreviewScreen(Screen):
+class PreviewScreen(VScreen):
     """The domain XML and the equivalent virt-install command line."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("t", "toggle", "Final/install XML")]

@@ -16,17 +16,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, ContentSwitcher, Label, ProgressBar, Static
 
 from ...core.connection.service import LibvirtService
 from ...core.create.vmspec import DiskSpec, VmSpec
 from ...core.errors import VmtuiError
 from ...core.sizes import fmt_bytes
+from ..base import VModal, VScreen
 from ..dialogs import AskText, ConfirmDialog
 from ..footer import KeyFooter
 from ..forms import FieldError
-from .context import HostContext, load_context, probe_spec_images, refresh_pools, unknown_volumes, validate_with_context
+from .context import (
+    HostContext,
+    load_context,
+    probe_spec_images,
+    refresh_pools,
+    unknown_volumes,
+    validate_with_context,
+)
 from .customize import CustomizeScreen
 from .finish import FinishStep
 from .kickstart import KickstartStep, kickstart_applies
@@ -57,7 +64,7 @@ WIZARD_KEYS = [
 ]
 
 
-class NewVmWizard(Screen):
+class NewVmWizard(VScreen):
     """`n` on the domain list opens it."""
 
     BINDINGS = [Binding(key, action, label) for key, action, label in WIZARD_KEYS]
@@ -519,7 +526,9 @@ class NewVmWizard(Screen):
         from ...core.create.installer import KvmStartFailed, create_vm
         ci = self.spec.install.cloud_init
         if self.spec.install.kind == "cloud" and not (ci and ci.get("user_data")):
-            from ...core.provision.seed import default_docs  # cloud images always get a seed
+            from ...core.provision.seed import (
+                default_docs,  # cloud images always get a seed
+            )
             docs = default_docs(self.spec.name).to_spec(bool(ci and ci.get("detach_after_first_boot")))
             if ci and ci.get("seed_bus"):
                 docs["seed_bus"] = ci["seed_bus"]
@@ -585,8 +594,8 @@ class NewVmWizard(Screen):
         def chosen(path: str | None) -> None:
             if not path:
                 return
-            from ...core.files.userfile import UserFileError, write_private_text
             from ...core.create.vmspec_yaml import dump_spec
+            from ...core.files.userfile import UserFileError, write_private_text
             try:
                 # 0600: the spec may hold password hashes (cloud-init, kickstart)
                 write_private_text(Path(path).expanduser(), dump_spec(self.spec))
@@ -605,7 +614,7 @@ class NewVmWizard(Screen):
         self.app.push_screen(PreviewScreen(self.service, self.spec, osdb=self.ctx.osdb))
 
 
-class CreateProgress(ModalScreen[None]):
+class CreateProgress(VModal[None]):
     """Shown while volumes are allocated and the domain is defined and started."""
 
     def __init__(self, name: str) -> None:

@@ -129,7 +129,7 @@ class Step(VerticalScroll, can_focus=False):
         """Scroll so the focused field shows with its label and messages."""
         if not widget.is_attached or not self.is_attached:
             return
-        group = self.field_group(widget)
+        group = self.field_group(widget) or [widget]  # none shown: the field was just hidden
         for w in (group[-1], group[0], widget):
             self.scroll_to_widget(w, animate=False, immediate=True)
 

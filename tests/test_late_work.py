@@ -1,0 +1,146 @@
+"""Work that ends late or keys typed ahead (a slow SSH link delivers them in
+one read) must not end the app or close the wrong screen (ui/base.py,
+VmtuiApp._handle_exception and _replace_screen)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from textual import work
+from textual.app import App
+from textual.widgets import Static
+
+import vmtui.ui.app as app_module
+from tests.notes import notes_of, run_noted
+from vmtui.ui.base import VScreen
+from vmtui.ui.dialogs import ConfirmDialog
+from vmtui.ui.settings.screen import SettingsScreen
+
+from .conftest import ALPHA, wait_for
+from .test_right_vm import make_app, ready
+
+
+class Slow(VScreen):
+    """A screen whose worker reads a widget after ``go`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    def compose(self):
+        yield Static("slow", id="here")
+
+    @work(group="slow")
+    async def later(self) -> None:
+        await self.go.wait()
+        self.query_one("#here", Static).update("done")
+        self.query_one("#not-there")  # NoMatches: a bug, or a screen that is gone
+
+
+async def test_a_screen_under_a_dialog_cannot_close_the_dialog(small_uri):
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        below = Slow()
+        await app.push_screen(below)
+        dialog = ConfirmDialog("Sure?", "Really?")
+        await app.push_screen(dialog)
+        below.dismiss()  # Textual's own would pop the dialog
+        await pilot.pause()
+        assert app.screen is dialog and below in app.screen_stack
+        dialog.dismiss(False)
+        await pilot.pause()
+        assert app.screen is below
+        below.dismiss()
+        await pilot.pause()
+        assert app.screen is app.list_screen
+
+
+async def test_two_escapes_on_the_settings_screen_leave_the_list_in_place(small_uri):
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        screen = SettingsScreen(app.service, ALPHA, "alpha")
+        await app.push_screen(screen)
+        await wait_for(lambda: screen.state is not None, what="settings read")
+        screen.action_back()
+        screen.action_back()  # the second Esc of a burst: the screen is already leaving
+        await wait_for(lambda: app.screen is app.list_screen, what="back on the list")
+        await pilot.pause()
+        assert app.is_running and app.screen_stack == [app.list_screen]
+
+
+async def test_the_late_worker_of_a_closed_screen_is_forgotten(small_uri, caplog):
+    caplog.set_level(logging.INFO, logger="vmtui.ui.app")
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        screen = Slow()
+        await app.push_screen(screen)
+        screen.later()
+        await pilot.pause()
+        # the worker wakes while the screen is being taken apart: off the
+        # stack, its widgets going, the screen not unmounted yet (when its
+        # workers are cancelled)
+        screen.go.set()
+        app.pop_screen()
+        await wait_for(lambda: "late work of a closed Slow failed" in caplog.text, what="logged")
+        await pilot.pause()
+        assert app.is_running and app.screen is app.list_screen
+
+
+async def test_a_worker_error_on_a_live_screen_is_told_not_fatal_for_users(small_uri, monkeypatch, caplog):
+    monkeypatch.setattr(app_module, "STRICT", False)
+    app = make_app(small_uri)
+    async with run_noted(app, size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        screen = Slow()
+        await app.push_screen(screen)
+        screen.later()
+        screen.go.set()
+        await wait_for(lambda: notes_of(app).has("NoMatches"), what="told")
+        assert notes_of(app).severity_of("NoMatches") == "error"
+        assert "unexpected error in Slow" in caplog.text and "Traceback" in caplog.text
+        assert app.is_running and app.screen is screen
+        assert str(screen.query_one("#here", Static).render()) == "done"  # the work up to the error stands
+
+
+async def test_under_the_test_suite_a_worker_error_still_fails(small_uri):
+    assert app_module.STRICT
+    app = make_app(small_uri)
+    with pytest.raises(Exception, match="not-there"):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            screen = Slow()
+            await app.push_screen(screen)
+            screen.later()
+            screen.go.set()
+            for _ in range(100):
+                await pilot.pause()
+
+
+async def test_a_cancelled_screen_removal_does_not_end_the_app(small_uri, monkeypatch):
+    """Textual's removal waits for the screen's tasks; a cancellation that
+    reached them (a worker of the screen cancelled at unmount while it
+    waited on them) used to end the app's message loop: vmtui quit."""
+    calls = []
+
+    async def cancelled(self, screen):
+        calls.append(screen)
+        raise asyncio.CancelledError
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        monkeypatch.setattr(App, "_replace_screen", cancelled)
+        screen = Slow()
+        await app.push_screen(screen)
+        app.pop_screen()
+        await pilot.pause()
+        await pilot.pause()
+        assert calls == [screen]
+        assert app.is_running and app.screen is app.list_screen
+        await pilot.press("down")
+        assert app.is_running
