@@ -11,7 +11,8 @@ worker ends the app instead of a notification, so it is seen.
 Found with it (December 2026) and fixed: a screen's check_action asked
 before it was composed, a second Esc closing the list, a worker of a
 closed screen, a removal cancelled under the app's message loop (vmtui
-quit without a word), an empty field group in the wizard.
+quit without a word), an empty field group in the wizard, PageDown in the
+command palette before its list was laid out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import os
 import random
 import re
+import string
 import sys
 import tempfile
 import time
@@ -32,7 +34,9 @@ from tests.ptyterm import PtyTerminal  # noqa: E402
 
 HOST = ROOT / "tests" / "data" / "host-small.xml"
 OPENERS = list("SNHikedzxCcgb?Mlu") + ["\r"]
-OTHERS = list("rsSdDaAnNpmtoOvGyj/ *") + ["\x1b", "\t", "\x1b[A", "\x1b[B", "\r", "\x1b[6~"]
+# every letter but q (quit), some signs, Esc, Tab, Shift+Tab, arrows, Enter, PageDown, Ctrl+P
+OTHERS = ([c for c in string.ascii_letters if c != "q"] + list("/ *?+-")
+          + ["\x1b", "\t", "\x1b[Z", "\x1b[A", "\x1b[B", "\r", "\x1b[6~", "\x10"])
 PAUSES = [0.0, 0.02, 0.1, 0.3]
 
 
@@ -55,31 +59,41 @@ def traceback_of(term: PtyTerminal) -> str:
     return "\n".join(keep)[-6000:] or term.text()
 
 
-def run(seed: int, rounds: int) -> bool:
+def run(seed: int, rounds: int, bursts: list[tuple[str, float]] | None = None) -> bool:
+    """``rounds`` bursts made from ``seed``, with pauses of 0-0.3 s between
+    them; or the given (burst, pause after it) pairs, in order."""
     with tempfile.TemporaryDirectory(prefix="vmtui-fuzz-") as home:
-        return _run(seed, rounds, home)
+        return _run(seed, rounds, bursts, home)
 
 
-def _run(seed: int, rounds: int, home: str) -> bool:
+def _run(seed: int, rounds: int, bursts: list[tuple[str, float]] | None, home: str) -> bool:
     rnd = random.Random(seed)
     argv = [sys.executable, "-m", "vmtui", "-c", f"test://{HOST}"]
     history: list[str] = []
+    if bursts is not None:
+        rounds = len(bursts)
     with PtyTerminal(argv, cols=80, rows=24, env=env_for(home), cwd=str(ROOT)) as term:
         term.wait_for(lambda s: "connected" in s, timeout=120)
+        time.sleep(1)
         for i in range(rounds):
-            burst = rnd.choice(OPENERS) + "".join(rnd.choice(OTHERS) for _ in range(rnd.randint(0, 4)))
+            if bursts is not None:
+                burst, pause = bursts[i]
+            else:
+                burst = rnd.choice(OPENERS) + "".join(rnd.choice(OTHERS) for _ in range(rnd.randint(0, 4)))
+                pause = rnd.choice(PAUSES)
             history.append(burst)
             term.send(burst)
-            time.sleep(rnd.choice(PAUSES))
+            time.sleep(pause)
             if broken(term):
                 time.sleep(1.5)
                 print(f"seed {seed}: broken at round {i}; the last bursts: {history[-6:]!r}")
                 print(traceback_of(term))
                 return False
-            if i % 5 == 4:
+            if bursts is None and i % 5 == 4:
                 term.send("\x1b\x1b\x1b")
                 time.sleep(0.3)
-        alive = term.alive()
+        time.sleep(0.5)  # what the last burst started
+        alive = term.alive() and not broken(term)
     print(f"seed {seed}: {rounds} bursts, {'alive' if alive else 'DEAD'}")
     return alive
 

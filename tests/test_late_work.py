@@ -144,3 +144,31 @@ async def test_a_cancelled_screen_removal_does_not_end_the_app(small_uri, monkey
         assert app.is_running and app.screen is app.list_screen
         await pilot.press("down")
         assert app.is_running
+
+
+async def test_page_down_in_an_option_list_not_laid_out_does_nothing():
+    """Ctrl+P then PageDown at once: the palette's list had options but no
+    lines yet, and Textual's OptionList raised KeyError (textual_fixes.py)."""
+    from textual.widgets import OptionList
+
+    import vmtui.ui.app  # noqa: F401 - applies the fix
+
+    class One(App):
+        def compose(self):
+            yield OptionList("a", "b", "c", id="opts")
+
+    app = One()
+    async with app.run_test(size=(40, 10)) as pilot:
+        opts = app.query_one(OptionList)
+        opts._line_cache.clear()
+        opts.styles.display = "none"  # no region: nothing laid out
+        await pilot.pause()
+        opts._line_cache.clear()
+        opts.highlighted = 0
+        opts.action_page_down()
+        opts.action_page_up()
+        assert opts.highlighted == 0
+        opts.styles.display = "block"
+        await pilot.pause()
+        opts.action_page_down()
+        assert opts.highlighted == 2

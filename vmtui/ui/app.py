@@ -24,7 +24,7 @@ from ..core.connection.service import ConnState, LibvirtService
 from ..core.errors import VmtuiError
 from ..core.fleet.model import key_of
 from ..core.sizes import fmt_kib, fmt_percent
-from . import keys
+from . import keys, textual_fixes
 from .base import VScreen
 from .domain_table import DomainTable
 from .fleet import FleetActions, HostSlot
@@ -42,6 +42,8 @@ from .messages import (
 from .template_actions import TemplateActions, template_action_enabled
 
 log = logging.getLogger(__name__)
+
+textual_fixes.apply()
 
 #: ``VMTUI_STRICT=1`` (set by the test suite): a worker's unexpected error
 #: ends the app, as Textual does, instead of a notification.
