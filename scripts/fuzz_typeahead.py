@@ -72,7 +72,8 @@ def _run(seed: int, rounds: int, bursts: list[tuple[str, float]] | None, home: s
     history: list[str] = []
     if bursts is not None:
         rounds = len(bursts)
-    with PtyTerminal(argv, cols=80, rows=24, env=env_for(home), cwd=str(ROOT)) as term:
+    # in the scratch home: a saved screenshot (g, s, Enter) lands in the working directory
+    with PtyTerminal(argv, cols=80, rows=24, env=env_for(home), cwd=home) as term:
         term.wait_for(lambda s: "connected" in s, timeout=120)
         time.sleep(1)
         for i in range(rounds):
