@@ -172,3 +172,36 @@ async def test_page_down_in_an_option_list_not_laid_out_does_nothing():
         await pilot.pause()
         opts.action_page_down()
         assert opts.highlighted == 2
+
+
+async def test_the_storage_screen_closed_while_it_reads_the_host(small_uri, monkeypatch):
+    """The answer arrives as the screen goes: whether its load is
+    cancelled first or resumes among widgets being removed (the screen once
+    caught that NoMatches itself; the app now forgets a closed screen's late
+    work, test_the_late_worker_of_a_closed_screen_is_forgotten), the app
+    goes on and the screen opens again."""
+    from vmtui.ui.storage_screen import StorageScreen
+
+    app = make_app(small_uri)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        svc = app.service
+        real_call = svc.call
+        gate = asyncio.Event()
+
+        async def held(fn, **kw):
+            await gate.wait()
+            return await real_call(fn, **kw)
+
+        monkeypatch.setattr(svc, "call", held)
+        screen = StorageScreen(svc)
+        await app.push_screen(screen)
+        await pilot.pause()
+        gate.set()  # the answer arrives as the screen goes
+        app.pop_screen()
+        for _ in range(5):
+            await pilot.pause()
+        assert app.is_running and app.screen is app.list_screen and not screen.loaded
+        monkeypatch.setattr(svc, "call", real_call)
+        await pilot.press("S")
+        await wait_for(lambda: getattr(app.screen, "loaded", False), what="storage again")

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.css.query import NoMatches
+from textual.dom import NoScreen
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -1085,17 +1086,13 @@ class VmtuiApp(FleetActions, TemplateActions, App):
     def _left_behind(self, node) -> bool:
         """``node`` belongs to a screen no longer shown or kept (popped, or
         removed with its screen)."""
-        if node is self:
+        if node is self:  # (the app's own .screen is the screen on top)
             return False
-        screen = node if isinstance(node, Screen) else None
-        if screen is None:
-            try:
-                screen = node.screen
-            except Exception:  # noqa: BLE001 - NoScreen: removed from its screen
-                return True
-        if screen in self.screen_stack or screen in self._installed_screens.values():
-            return False
-        return True
+        try:
+            screen = node.screen  # a screen's is itself
+        except NoScreen:  # removed from its screen
+            return True
+        return screen not in self.screen_stack and screen not in self._installed_screens.values()
 
     async def _replace_screen(self, screen: Screen) -> Screen:
         """Textual's (a screen leaves the stack and is removed), minus a

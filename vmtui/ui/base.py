@@ -21,30 +21,23 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-def _dismiss_allowed(screen: Screen) -> bool:
-    try:
-        top = screen.app.screen
-    except Exception:  # noqa: BLE001 - no app, or an empty stack: nothing to pop
-        return False
-    if top is screen:
-        return True
-    log.debug("%s asked to close while %s is on top: not closed", type(screen).__name__, type(top).__name__)
-    return False
+class _ClosesOnlyItself:
+    """``dismiss()`` pops the screen on top only when that is this screen."""
+
+    def dismiss(self, result=None) -> AwaitComplete:  # noqa: D102 - Textual's, but only itself
+        try:
+            top = self.app.screen
+        except Exception:  # noqa: BLE001 - no app, or an empty stack: nothing to pop
+            return AwaitComplete.nothing()
+        if top is not self:
+            log.debug("%s asked to close while %s is on top: not closed", type(self).__name__, type(top).__name__)
+            return AwaitComplete.nothing()
+        return super().dismiss(result)
 
 
-class VScreen(Screen[R]):
+class VScreen(_ClosesOnlyItself, Screen[R]):
     """A full screen of vmtui."""
 
-    def dismiss(self, result: R | None = None) -> AwaitComplete:  # noqa: D102 - Textual's, but only itself
-        if not _dismiss_allowed(self):
-            return AwaitComplete.nothing()
-        return super().dismiss(result)
 
-
-class VModal(ModalScreen[R]):
+class VModal(_ClosesOnlyItself, ModalScreen[R]):
     """A dialog of vmtui."""
-
-    def dismiss(self, result: R | None = None) -> AwaitComplete:  # noqa: D102 - Textual's, but only itself
-        if not _dismiss_allowed(self):
-            return AwaitComplete.nothing()
-        return super().dismiss(result)

@@ -7,7 +7,7 @@ about one VM's items (disks, snapshots: DomainItemsScreen)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Callable
 
 from rich.markup import escape
 from rich.text import Text
@@ -256,14 +256,6 @@ class HostObjectScreen(VScreen):
         """The app forwards the service's ObjectEvents here."""
         if kind == self.object_kind:
             self.reload()
-
-    @staticmethod
-    async def _unless_closed(load: Awaitable) -> None:
-        """Await a loader run by a worker: the screen may close meanwhile."""
-        try:
-            await load
-        except NoMatches:
-            pass
 
     def _run(self, title: str, fn: Callable, done: str | Callable[[object], str], obj: str,
              timeout: float = 4) -> None:

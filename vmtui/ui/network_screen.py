@@ -141,7 +141,7 @@ class NetworkScreen(HostObjectScreen):
 
     @work(exclusive=True, group="networks-load")
     async def reload(self) -> None:
-        await self._unless_closed(self._reload())
+        await self._reload()
 
     async def _reload(self) -> None:
         try:
@@ -217,7 +217,7 @@ class NetworkScreen(HostObjectScreen):
 
     @work(exclusive=True, group="networks-leases")
     async def _leases_worker(self) -> None:
-        await self._unless_closed(self.load_leases())
+        await self.load_leases()
 
     def check_action(self, action: str, parameters) -> bool | None:
         net = self.selected

@@ -313,7 +313,7 @@ class StorageScreen(HostObjectScreen):
 
     @work(exclusive=True, group="storage-load")
     async def reload(self, refresh: bool = False) -> None:
-        await self._unless_closed(self._reload(refresh))
+        await self._reload(refresh)
 
     async def _reload(self, refresh: bool) -> None:
         try:
@@ -416,7 +416,7 @@ class StorageScreen(HostObjectScreen):
 
     @work(exclusive=True, group="storage-volumes")
     async def _load_volumes_worker(self) -> None:
-        await self._unless_closed(self.load_volumes())
+        await self.load_volumes()
 
     # --- which keys apply --------------------------------------------------
 
